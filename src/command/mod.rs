@@ -1,0 +1,144 @@
+//! The command table: every command raftlock knows, declared once with Redis's metadata
+//! (arity, flags, key positions). Dispatch, COMMAND replies, routing and the check of
+//! redis-compat.md all read it.
+
+pub mod args;
+mod table;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+
+use crate::reply::Reply;
+use crate::state::Keyspace;
+
+pub use table::COMMANDS;
+
+/// Runs a read against the state at the leader's time `now_ms`; `argv[0]` is the name.
+pub type ReadFn = fn(&Keyspace, u64, &[Bytes]) -> Reply;
+/// Runs a write inside apply, with the entry's time `now_ms`; `argv[0]` is the name.
+pub type WriteFn = fn(&mut Keyspace, u64, &[Bytes]) -> Reply;
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Reads the state machine after a read barrier.
+    Read(ReadFn),
+    /// A Raft entry: proposed, committed, then applied on every node.
+    Write(WriteFn),
+    /// Served by the node itself (connection state, server information).
+    Server,
+}
+
+pub struct CommandSpec {
+    /// Lower-case name, as COMMAND reports it.
+    pub name: &'static str,
+    /// Redis's convention: `n` exactly n arguments including the name, `-n` at least n.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    /// Key positions (first, last, step) as in COMMAND INFO; 0,0,0 for none.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        matches!(self.handler, Handler::Write(_))
+    }
+
+    /// The keys this invocation names, by the table's key positions.
+    pub fn keys<'a>(&self, argv: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 {
+            argv.len() as i64 + self.last_key as i64
+        } else {
+            self.last_key as i64
+        };
+        let step = self.step.max(1) as usize;
+        let range = if first == 0 || last < first as i64 {
+            0..0
+        } else {
+            first..(last as usize + 1).min(argv.len())
+        };
+        argv[range].iter().step_by(step)
+    }
+}
+
+static BY_NAME: LazyLock<HashMap<&'static str, &'static CommandSpec>> =
+    LazyLock::new(|| COMMANDS.iter().map(|spec| (spec.name, spec)).collect());
+
+/// Looks a command up by name, ignoring ASCII case.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    BY_NAME.get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+/// Redis's reply to a command it does not know, quoting the first arguments.
+pub fn unknown_command(argv: &[Bytes]) -> Reply {
+    let name = argv
+        .first()
+        .map(|n| String::from_utf8_lossy(n))
+        .unwrap_or_default();
+    let args: String = argv
+        .iter()
+        .skip(1)
+        .take(8)
+        .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
+        .collect();
+    Reply::Error(format!(
+        "ERR unknown command '{name}', with args beginning with: {args}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(&[b'x'; 100]).is_none());
+    }
+
+    #[test]
+    fn names_are_unique_and_lowercase() {
+        assert_eq!(BY_NAME.len(), COMMANDS.len());
+        for spec in COMMANDS {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn key_positions_pick_keys() {
+        let argv: Vec<Bytes> = ["mset", "a", "1", "b", "2"].map(Bytes::from).to_vec();
+        let keys: Vec<_> = lookup(b"mset").unwrap().keys(&argv).collect();
+        assert_eq!(keys, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn unknown_command_quotes_args() {
+        let argv: Vec<Bytes> = ["foo", "a", "b"].map(Bytes::from).to_vec();
+        assert_eq!(
+            unknown_command(&argv),
+            Reply::error("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
+        );
+    }
+}

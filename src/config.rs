@@ -1,0 +1,216 @@
+//! Every knob of a node, with its unit in its name, its default, and its validation.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+/// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub client_addr: SocketAddr,
+    pub raft_addr: SocketAddr,
+}
+
+/// Limits on what a client may send, with Redis's defaults.
+#[derive(Clone, Debug)]
+pub struct RespLimits {
+    /// Largest bulk string argument (Redis `proto-max-bulk-len`, 512 MB).
+    pub max_bulk_bytes: usize,
+    /// Most arguments in one multibulk request (Redis: 1024 * 1024 * 1024 - 1... we keep 1M).
+    pub max_multibulk_len: usize,
+    /// Longest inline command line (Redis `PROTO_INLINE_MAX_SIZE`, 64 KB).
+    pub max_inline_bytes: usize,
+}
+
+impl Default for RespLimits {
+    fn default() -> Self {
+        RespLimits {
+            max_bulk_bytes: 512 * 1024 * 1024,
+            max_multibulk_len: 1024 * 1024,
+            max_inline_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub id: u64,
+    pub listen: SocketAddr,
+    pub raft_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Voters that bootstrap the cluster on first start, by id.
+    pub initial_cluster: BTreeMap<u64, Member>,
+    pub requirepass: Option<String>,
+    pub resp: RespLimits,
+    /// Most client connections at once (Redis `maxclients`, 10000).
+    pub max_clients: usize,
+    /// Most client commands gathered into one Raft entry (the group commit).
+    pub max_ops_per_entry: usize,
+    /// Most commands waiting for the proposer before new ones are pushed back.
+    pub proposal_queue_len: usize,
+    /// How often the leader checks for passed deadlines when nothing else is written.
+    pub expiry_tick_ms: u64,
+    /// Raft heartbeat interval.
+    pub heartbeat_interval_ms: u64,
+    /// Raft election timeout range.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// A snapshot is built after this many applied entries since the last one.
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind a snapshot, for slow followers.
+    pub log_entries_kept_after_snapshot: u64,
+    /// How long a command waits for a leader before failing with NOLEADER.
+    pub leader_wait_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            id: 1,
+            listen: "127.0.0.1:6379".parse().expect("literal address"),
+            raft_listen: "127.0.0.1:16379".parse().expect("literal address"),
+            data_dir: PathBuf::from("raftlock-data"),
+            initial_cluster: BTreeMap::new(),
+            requirepass: None,
+            resp: RespLimits::default(),
+            max_clients: 10_000,
+            max_ops_per_entry: 1024,
+            proposal_queue_len: 65_536,
+            expiry_tick_ms: 50,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_every_entries: 50_000,
+            log_entries_kept_after_snapshot: 1_000,
+            leader_wait_ms: 3_000,
+        }
+    }
+}
+
+impl Config {
+    /// The members that bootstrap the cluster: `--initial-cluster`, or this node alone.
+    pub fn bootstrap_members(&self) -> BTreeMap<u64, Member> {
+        if self.initial_cluster.is_empty() {
+            BTreeMap::from([(
+                self.id,
+                Member {
+                    client_addr: self.listen,
+                    raft_addr: self.raft_listen,
+                },
+            )])
+        } else {
+            self.initial_cluster.clone()
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.id == 0 {
+            bail!("--id must be a positive integer");
+        }
+        if !self.initial_cluster.is_empty() {
+            let me = self.initial_cluster.get(&self.id).with_context(|| {
+                format!(
+                    "--initial-cluster does not list this node's --id {}",
+                    self.id
+                )
+            })?;
+            if me.client_addr != self.listen || me.raft_addr != self.raft_listen {
+                bail!(
+                    "--initial-cluster gives node {} the addresses {}/{}, but --listen/--raft-listen say {}/{}",
+                    self.id, me.client_addr, me.raft_addr, self.listen, self.raft_listen
+                );
+            }
+        }
+        if self.listen == self.raft_listen {
+            bail!("--listen and --raft-listen must differ");
+        }
+        if self.election_timeout_min_ms <= self.heartbeat_interval_ms
+            || self.election_timeout_max_ms <= self.election_timeout_min_ms
+        {
+            bail!("need heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms");
+        }
+        if self.max_ops_per_entry == 0 || self.max_clients == 0 {
+            bail!("max_ops_per_entry and max_clients must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Parses `--initial-cluster 1=127.0.0.1:7001/127.0.0.1:8001,2=...`.
+pub fn parse_initial_cluster(text: &str) -> anyhow::Result<BTreeMap<u64, Member>> {
+    let mut members = BTreeMap::new();
+    for item in text.split(',').filter(|s| !s.trim().is_empty()) {
+        let (id, addrs) = item
+            .split_once('=')
+            .with_context(|| format!("'{item}' is not ID=CLIENT_ADDR/RAFT_ADDR"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id > 0)
+            .with_context(|| format!("'{id}' is not a positive node id"))?;
+        let (client, raft) = addrs
+            .split_once('/')
+            .with_context(|| format!("'{item}' is not ID=CLIENT_ADDR/RAFT_ADDR"))?;
+        let member = Member {
+            client_addr: client
+                .trim()
+                .parse()
+                .with_context(|| format!("'{client}' is not an IP:PORT address"))?,
+            raft_addr: raft
+                .trim()
+                .parse()
+                .with_context(|| format!("'{raft}' is not an IP:PORT address"))?,
+        };
+        if members.insert(id, member).is_some() {
+            bail!("node id {id} appears twice in --initial-cluster");
+        }
+    }
+    if members.is_empty() {
+        bail!("--initial-cluster lists no nodes");
+    }
+    Ok(members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_cluster_parses_members() {
+        let m = parse_initial_cluster(
+            "1=127.0.0.1:7001/127.0.0.1:8001,2=127.0.0.1:7002/127.0.0.1:8002",
+        )
+        .unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[&2].raft_addr, "127.0.0.1:8002".parse().unwrap());
+    }
+
+    #[test]
+    fn initial_cluster_rejects_bad_values() {
+        assert!(parse_initial_cluster("").is_err());
+        assert!(parse_initial_cluster("x=127.0.0.1:1/127.0.0.1:2").is_err());
+        assert!(parse_initial_cluster("0=127.0.0.1:1/127.0.0.1:2").is_err());
+        assert!(parse_initial_cluster("1=127.0.0.1:1").is_err());
+        assert!(parse_initial_cluster("1=nohost/127.0.0.1:2").is_err());
+        assert!(
+            parse_initial_cluster("1=127.0.0.1:1/127.0.0.1:2,1=127.0.0.1:3/127.0.0.1:4").is_err()
+        );
+    }
+
+    #[test]
+    fn validate_checks_own_entry() {
+        let mut c = Config {
+            initial_cluster: parse_initial_cluster("2=127.0.0.1:7002/127.0.0.1:8002").unwrap(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        c.id = 2;
+        assert!(c.validate().is_err(), "addresses differ from --listen");
+        c.listen = "127.0.0.1:7002".parse().unwrap();
+        c.raft_listen = "127.0.0.1:8002".parse().unwrap();
+        assert!(c.validate().is_ok());
+    }
+}

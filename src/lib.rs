@@ -1,0 +1,9 @@
+//! raftlock: a lock server that speaks the Redis protocol, every write a Raft entry.
+
+pub mod command;
+pub mod config;
+pub mod raft;
+pub mod reply;
+pub mod resp;
+pub mod server;
+pub mod state;

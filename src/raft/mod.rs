@@ -1,0 +1,1 @@
+//! Raft: openraft type config, fjall log and state stores, network, snapshots.

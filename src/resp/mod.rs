@@ -1,0 +1,1 @@
+//! The client connection: RESP2/RESP3 framing, inline commands, limits.

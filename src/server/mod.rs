@@ -1,0 +1,1 @@
+//! Wiring: listeners, the proposer, dispatch, server commands.
