@@ -18,7 +18,8 @@ pub struct Member {
 pub struct RespLimits {
     /// Largest bulk string argument (Redis `proto-max-bulk-len`, 512 MB).
     pub max_bulk_bytes: usize,
-    /// Most arguments in one multibulk request (Redis: 1024 * 1024 * 1024 - 1... we keep 1M).
+    /// Most arguments in one multibulk request (Redis accepts up to 2^31-1 once
+    /// authenticated; 1M bounds what one request can make the server allocate).
     pub max_multibulk_len: usize,
     /// Longest inline command line (Redis `PROTO_INLINE_MAX_SIZE`, 64 KB).
     pub max_inline_bytes: usize,
@@ -63,6 +64,9 @@ pub struct Config {
     pub log_entries_kept_after_snapshot: u64,
     /// How long a command waits for a leader before failing with NOLEADER.
     pub leader_wait_ms: u64,
+    /// Most replies one connection may owe before its further requests wait to be read
+    /// (bounds the memory a pipelining client can pin).
+    pub max_pending_replies_per_client: usize,
 }
 
 impl Default for Config {
@@ -85,6 +89,7 @@ impl Default for Config {
             snapshot_every_entries: 50_000,
             log_entries_kept_after_snapshot: 1_000,
             leader_wait_ms: 3_000,
+            max_pending_replies_per_client: 4_096,
         }
     }
 }
@@ -131,8 +136,11 @@ impl Config {
         {
             bail!("need heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms");
         }
-        if self.max_ops_per_entry == 0 || self.max_clients == 0 {
-            bail!("max_ops_per_entry and max_clients must be positive");
+        if self.max_ops_per_entry == 0
+            || self.max_clients == 0
+            || self.max_pending_replies_per_client == 0
+        {
+            bail!("max_ops_per_entry, max_clients and max_pending_replies_per_client must be positive");
         }
         Ok(())
     }

@@ -1,1 +1,128 @@
-fn main() {}
+//! The `raftlock` binary: `raftlock serve` runs a node.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use raftlock::config::{self, Config};
+
+#[derive(Parser)]
+#[command(name = "raftlock", version, about = "A consensus-backed lock server that speaks the Redis protocol")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (by default a single-node cluster on 127.0.0.1:6379, data in ./raftlock-data).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// This node's id in the cluster (a positive integer).
+    #[arg(long, default_value_t = 1)]
+    id: u64,
+    /// Address for Redis clients.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    listen: SocketAddr,
+    /// Address for Raft traffic between nodes [default: the client port + 10000].
+    #[arg(long)]
+    raft_listen: Option<SocketAddr>,
+    /// Where the Raft log and the state live.
+    #[arg(long, default_value = "raftlock-data")]
+    data_dir: PathBuf,
+    /// The voters that bootstrap the cluster: ID=CLIENT_ADDR/RAFT_ADDR,...
+    #[arg(long)]
+    initial_cluster: Option<String>,
+    /// Password clients must give with AUTH (user `default`).
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive); RUST_LOG works too.
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Most client connections at once.
+    #[arg(long)]
+    maxclients: Option<usize>,
+    /// Largest bulk string a client may send, in bytes.
+    #[arg(long)]
+    max_bulk_bytes: Option<usize>,
+    /// Most client commands gathered into one Raft entry.
+    #[arg(long)]
+    max_ops_per_entry: Option<usize>,
+    /// Applied entries between two snapshots.
+    #[arg(long)]
+    snapshot_every_entries: Option<u64>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let defaults = Config::default();
+        let raft_listen = match self.raft_listen {
+            Some(addr) => addr,
+            None => {
+                let port = self.listen.port().checked_add(10_000).ok_or_else(|| {
+                    anyhow::anyhow!("--listen port {} + 10000 is out of range: give --raft-listen", self.listen.port())
+                })?;
+                SocketAddr::new(self.listen.ip(), port)
+            }
+        };
+        let initial_cluster = match &self.initial_cluster {
+            Some(text) => config::parse_initial_cluster(text)?,
+            None => Default::default(),
+        };
+        let mut resp = defaults.resp.clone();
+        if let Some(n) = self.max_bulk_bytes {
+            resp.max_bulk_bytes = n;
+        }
+        let config = Config {
+            id: self.id,
+            listen: self.listen,
+            raft_listen,
+            data_dir: self.data_dir,
+            initial_cluster,
+            requirepass: self.requirepass,
+            resp,
+            max_clients: self.maxclients.unwrap_or(defaults.max_clients),
+            max_ops_per_entry: self.max_ops_per_entry.unwrap_or(defaults.max_ops_per_entry),
+            snapshot_every_entries: self
+                .snapshot_every_entries
+                .unwrap_or(defaults.snapshot_every_entries),
+            ..defaults
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn init_logging(level: Option<&str>) {
+    let filter = match level {
+        Some(level) => tracing_subscriber::EnvFilter::new(level),
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,raftlock=info")),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_level.as_deref());
+            let result = args.into_config().and_then(|config| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(raftlock::server::run(config))
+            });
+            match result {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("raftlock: {err:#}");
+                    std::process::ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,177 @@
-//! Wiring: listeners, the proposer, dispatch, server commands.
+//! Wiring: the node's listeners, the proposer, the expiry tick, and dispatch of client
+//! connections.
+
+mod builtin;
+mod clients;
+mod conn;
+mod info;
+mod proposer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::raft::{self, RaftGroup};
+use crate::reply::Reply;
+use crate::state::Keyspace;
+
+pub use proposer::wall_clock_ms;
+use clients::Clients;
+use proposer::Proposer;
+
+/// The only Raft group until sharding arrives.
+const DEFAULT_GROUP: raft::GroupId = 0;
+
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub protocol_errors: AtomicU64,
+}
+
+/// What every connection of this node shares.
+pub struct Node {
+    pub config: Config,
+    pub group: RaftGroup,
+    proposer: Proposer,
+    clients: Clients,
+    pub stats: Stats,
+    pub started_at: Instant,
+    pub run_id: String,
+}
+
+impl Node {
+    /// Raft's read barrier: returns once this node is the leader and has applied
+    /// everything committed before the call.
+    async fn read_barrier(&self) -> Result<(), Reply> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
+        loop {
+            match self.group.raft.ensure_linearizable().await {
+                Ok(_) => return Ok(()),
+                Err(err) if err.forward_to_leader().is_some() => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(Reply::error(
+                            "NOLEADER no Raft leader is known for this shard; try again",
+                        ));
+                    }
+                    wait_for_leader(&self.group.raft, deadline).await;
+                }
+                Err(err) => return Err(Reply::Error(format!("ERR raft: {err}"))),
+            }
+        }
+    }
+}
+
+/// The time a read runs at: the leader's clock, never behind the last applied entry.
+fn read_time_ms(ks: &Keyspace) -> u64 {
+    wall_clock_ms().max(ks.last_now_ms())
+}
+
+/// Waits until the Raft metrics name some leader, or until `deadline`.
+async fn wait_for_leader(raft: &openraft::Raft<raft::TypeConfig>, deadline: tokio::time::Instant) {
+    let mut metrics = raft.metrics();
+    let _ = tokio::time::timeout_at(deadline, async {
+        loop {
+            if metrics.borrow_and_update().current_leader.is_some() {
+                // A leader exists; give it a moment to commit its first entry.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs a node until the process ends.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let db = raft::open_database(&config.data_dir)?;
+    let raft_listener = TcpListener::bind(config.raft_listen)
+        .await
+        .with_context(|| format!("cannot listen for Raft on {}", config.raft_listen))?;
+    let client_listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen for clients on {}", config.listen))?;
+    let network = raft::Network::new();
+    let group = raft::start_group(&config, &db, DEFAULT_GROUP, network).await?;
+    let registry = raft::GroupRegistry::default();
+    registry.insert(DEFAULT_GROUP, group.raft.clone());
+    tokio::spawn(raft::serve_raft(raft_listener, registry));
+
+    let proposer = Proposer::start(
+        group.clone(),
+        config.max_ops_per_entry,
+        config.proposal_queue_len,
+        Duration::from_millis(config.leader_wait_ms),
+    );
+    let node = Arc::new(Node {
+        group,
+        proposer,
+        clients: Clients::default(),
+        stats: Stats::default(),
+        started_at: Instant::now(),
+        run_id: format!("{:040x}", wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128),
+        config,
+    });
+    tokio::spawn(expiry_tick(node.clone()));
+    tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
+    accept_loop(node, client_listener).await
+}
+
+async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<()> {
+    loop {
+        let (mut stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        node.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+        let laddr = stream.local_addr().unwrap_or(node.config.listen);
+        match node.clients.register(addr, laddr, node.config.max_clients) {
+            Some(client) => {
+                tokio::spawn(conn::serve(node.clone(), stream, client));
+            }
+            None => {
+                node.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let _ = stream
+                        .write_all(b"-ERR max number of clients reached\r\n")
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+/// On the leader, proposes an empty entry when a key's deadline has passed, so expiry is
+/// a committed change even when nothing else is written.
+async fn expiry_tick(node: Arc<Node>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(node.config.expiry_tick_ms));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let due = {
+            let ks = node.group.state.read().expect("state lock");
+            ks.next_deadline_ms().is_some_and(|d| d <= wall_clock_ms())
+        };
+        let leading = node.group.raft.metrics().borrow().current_leader == Some(node.config.id);
+        if due && leading {
+            node.proposer.tick().await;
+        }
+    }
+}
