@@ -250,3 +250,215 @@ impl std::fmt::Write for DoubleText {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn wire(reply: &Reply, proto: Protocol) -> String {
+        let mut out = BytesMut::new();
+        encode(reply, proto, &mut out);
+        String::from_utf8(out.to_vec()).expect("test replies are UTF-8")
+    }
+
+    /// The encoding in RESP2 and in RESP3.
+    fn both(reply: Reply) -> (String, String) {
+        (wire(&reply, Protocol::Resp2), wire(&reply, Protocol::Resp3))
+    }
+
+    fn same_in_both(reply: Reply, expected: &str) {
+        assert_eq!(both(reply), (expected.to_string(), expected.to_string()));
+    }
+
+    fn double_text(d: f64) -> String {
+        String::from_utf8(DoubleText::new(d).as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn simple_replies_are_the_same_in_both_protocols() {
+        same_in_both(Reply::Ok, "+OK\r\n");
+        same_in_both(Reply::status("PONG"), "+PONG\r\n");
+        same_in_both(Reply::syntax_error(), "-ERR syntax error\r\n");
+        same_in_both(Reply::Int(0), ":0\r\n");
+        same_in_both(Reply::Int(-42), ":-42\r\n");
+        same_in_both(Reply::Int(i64::MAX), ":9223372036854775807\r\n");
+        same_in_both(Reply::Int(i64::MIN), ":-9223372036854775808\r\n");
+        same_in_both(Reply::bulk("hello"), "$5\r\nhello\r\n");
+        same_in_both(Reply::bulk(""), "$0\r\n\r\n");
+        same_in_both(Reply::bulk("a\r\nb"), "$4\r\na\r\nb\r\n");
+    }
+
+    #[test]
+    fn line_breaks_in_errors_and_statuses_become_spaces() {
+        same_in_both(Reply::error("ERR bad\r\nthing\n"), "-ERR bad  thing \r\n");
+        same_in_both(Reply::status("a\rb"), "+a b\r\n");
+    }
+
+    #[test]
+    fn nils_are_typed_in_resp2_and_null_in_resp3() {
+        assert_eq!(both(Reply::Nil), ("$-1\r\n".into(), "_\r\n".into()));
+        assert_eq!(both(Reply::NilArray), ("*-1\r\n".into(), "_\r\n".into()));
+    }
+
+    #[test]
+    fn aggregates_have_their_resp3_types_and_are_arrays_in_resp2() {
+        let items = || vec![Reply::Int(1), Reply::bulk("x")];
+        assert_eq!(
+            both(Reply::Array(items())),
+            (
+                "*2\r\n:1\r\n$1\r\nx\r\n".into(),
+                "*2\r\n:1\r\n$1\r\nx\r\n".into()
+            )
+        );
+        assert_eq!(
+            both(Reply::Set(items())),
+            (
+                "*2\r\n:1\r\n$1\r\nx\r\n".into(),
+                "~2\r\n:1\r\n$1\r\nx\r\n".into()
+            )
+        );
+        assert_eq!(
+            both(Reply::Push(items())),
+            (
+                "*2\r\n:1\r\n$1\r\nx\r\n".into(),
+                ">2\r\n:1\r\n$1\r\nx\r\n".into()
+            )
+        );
+        same_in_both(Reply::Array(vec![]), "*0\r\n");
+    }
+
+    #[test]
+    fn map_is_a_flat_array_of_twice_its_length_in_resp2() {
+        let map = Reply::Map(vec![
+            (Reply::bulk("a"), Reply::Int(1)),
+            (Reply::bulk("b"), Reply::Nil),
+        ]);
+        assert_eq!(
+            both(map),
+            (
+                "*4\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n$-1\r\n".into(),
+                "%2\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n_\r\n".into()
+            )
+        );
+        assert_eq!(both(Reply::Map(vec![])), ("*0\r\n".into(), "%0\r\n".into()));
+    }
+
+    #[test]
+    fn nested_aggregates_encode_each_level_for_the_protocol() {
+        let reply = Reply::Array(vec![
+            Reply::Map(vec![(
+                Reply::status("k"),
+                Reply::Array(vec![
+                    Reply::Bool(true),
+                    Reply::Set(vec![Reply::Double(1.5)]),
+                ]),
+            )]),
+            Reply::NilArray,
+            Reply::Array(vec![Reply::Array(vec![])]),
+        ]);
+        assert_eq!(
+            both(reply),
+            (
+                "*3\r\n*2\r\n+k\r\n*2\r\n:1\r\n*1\r\n$3\r\n1.5\r\n*-1\r\n*1\r\n*0\r\n".into(),
+                "*3\r\n%1\r\n+k\r\n*2\r\n#t\r\n~1\r\n,1.5\r\n_\r\n*1\r\n*0\r\n".into()
+            )
+        );
+    }
+
+    #[test]
+    fn double_is_a_bulk_string_in_resp2() {
+        assert_eq!(
+            both(Reply::Double(3.0)),
+            ("$1\r\n3\r\n".into(), ",3\r\n".into())
+        );
+        assert_eq!(
+            both(Reply::Double(-0.25)),
+            ("$5\r\n-0.25\r\n".into(), ",-0.25\r\n".into())
+        );
+        assert_eq!(
+            both(Reply::Double(f64::INFINITY)),
+            ("$3\r\ninf\r\n".into(), ",inf\r\n".into())
+        );
+        assert_eq!(
+            both(Reply::Double(f64::NEG_INFINITY)),
+            ("$4\r\n-inf\r\n".into(), ",-inf\r\n".into())
+        );
+    }
+
+    #[test]
+    fn bool_is_an_integer_in_resp2() {
+        assert_eq!(both(Reply::Bool(true)), (":1\r\n".into(), "#t\r\n".into()));
+        assert_eq!(both(Reply::Bool(false)), (":0\r\n".into(), "#f\r\n".into()));
+    }
+
+    #[test]
+    fn verbatim_carries_its_format_only_in_resp3() {
+        let reply = Reply::Verbatim("txt".into(), Bytes::from("hi\r\nthere"));
+        assert_eq!(
+            both(reply),
+            (
+                "$9\r\nhi\r\nthere\r\n".into(),
+                "=13\r\ntxt:hi\r\nthere\r\n".into()
+            )
+        );
+    }
+
+    #[test]
+    fn encoding_appends_to_the_buffer() {
+        let mut out = BytesMut::from(&b"+OK\r\n"[..]);
+        encode(&Reply::Int(7), Protocol::Resp2, &mut out);
+        assert_eq!(&out[..], b"+OK\r\n:7\r\n");
+    }
+
+    #[test]
+    fn doubles_print_as_redis_7_2_does() {
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (3.0, "3"),
+            (-3.0, "-3"),
+            (0.1, "0.1"),
+            (1.5, "1.5"),
+            (123.456, "123.456"),
+            (-2.5e-3, "-0.0025"),
+            (1e-6, "0.000001"),
+            (1.5e-6, "1.5e-6"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.000123456789, "1.23456789e-4"),
+            (0.00123456789, "0.00123456789"),
+            (1234.5678e-10, "1.2345678e-7"),
+            (1e7, "10000000"),
+            (1e8, "1e+8"),
+            (123456789.0, "123456789"),
+            (1.25e9, "1250000000"),
+            (1.25e10, "1.25e+10"),
+            (12345678901234567890.0, "12345678901234567000"),
+            (1e21, "1e+21"),
+            (1.5e300, "1.5e+300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (5e-324, "5e-324"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::NAN, "nan"),
+        ];
+        for &(d, text) in cases {
+            assert_eq!(double_text(d), text, "{d:e}");
+        }
+    }
+
+    #[test]
+    fn double_text_round_trips() {
+        let mut x = 1.0e-300_f64;
+        while x < 1e300 {
+            for d in [x, -x, x * 1.234_567_890_123_456_7, x / 3.0] {
+                let text = double_text(d);
+                assert_eq!(text.parse::<f64>().unwrap(), d, "{text}");
+            }
+            x *= 7.3;
+        }
+    }
+}
