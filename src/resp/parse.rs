@@ -17,6 +17,13 @@ const BIG_BULK_RESERVE_STEP_BYTES: usize = 1024 * 1024;
 /// Free room below which the buffer is grown while a big bulk arrives (one socket read).
 const BIG_BULK_READ_ROOM_BYTES: usize = 64 * 1024;
 
+/// Before a client authenticates, a request may have at most this many arguments
+/// (Redis 7's limit for `authRequired` clients), so a stranger cannot make us hold much.
+const UNAUTHENTICATED_MAX_MULTIBULK_LEN: usize = 10;
+
+/// Before a client authenticates, a bulk may be at most this long (Redis 7's limit).
+const UNAUTHENTICATED_MAX_BULK_BYTES: usize = 16 * 1024;
+
 /// Parses requests off the front of a connection's read buffer.
 ///
 /// A request may arrive over many reads. The parser keeps what it has parsed so far (the
@@ -37,6 +44,8 @@ pub struct RequestParser {
     bulk_len: Option<usize>,
     /// Bytes at the front of the buffer already searched for a line end, without one.
     searched: usize,
+    /// The client must still authenticate: smaller limits apply.
+    auth_required: bool,
     /// Bytes examined while searching for line ends, to test that parsing stays linear.
     #[cfg(test)]
     examined: usize,
@@ -50,9 +59,18 @@ impl RequestParser {
             pending_args: 0,
             bulk_len: None,
             searched: 0,
+            auth_required: false,
             #[cfg(test)]
             examined: 0,
         }
+    }
+
+    /// Whether the client must still authenticate (`requirepass` is set and no `AUTH` has
+    /// succeeded yet). While it must, requests over 10 arguments or with a bulk over
+    /// 16 KiB are protocol errors (`unauthenticated multibulk length` / `bulk length`),
+    /// as in Redis. Call it between requests: it applies to headers not yet read.
+    pub fn set_auth_required(&mut self, required: bool) {
+        self.auth_required = required;
     }
 
     /// Takes one complete request off the front of `buf`. Ok(None): need more bytes (keep reading).
@@ -93,6 +111,9 @@ impl RequestParser {
             Some(n) if n as u64 <= self.limits.max_multibulk_len as u64 => n as usize,
             _ => return Err(error("invalid multibulk length")),
         };
+        if self.auth_required && count > UNAUTHENTICATED_MAX_MULTIBULK_LEN {
+            return Err(error("unauthenticated multibulk length"));
+        }
         self.consume_line(buf, end + 2);
         Ok(Some(count))
     }
@@ -141,6 +162,9 @@ impl RequestParser {
             Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_bytes as u64 => n as usize,
             _ => return Err(error("invalid bulk length")),
         };
+        if self.auth_required && len > UNAUTHENTICATED_MAX_BULK_BYTES {
+            return Err(error("unauthenticated bulk length"));
+        }
         self.consume_line(buf, end + 2);
         Ok(Some(len))
     }
@@ -504,6 +528,44 @@ mod tests {
         let mut at_limit = b"*1\r\n$100\r\n".to_vec();
         at_limit.extend_from_slice(&[b'x'; 102]);
         assert_eq!(parse_in_chunks(small_limits(), &at_limit, 7).1, None);
+    }
+
+    #[test]
+    fn unauthenticated_clients_get_redis_small_limits() {
+        let mut p = parser();
+        p.set_auth_required(true);
+        let mut buf = BytesMut::from(&b"*10\r\n$16384\r\n"[..]);
+        assert_eq!(p.next_request(&mut buf), Ok(None), "at the limits it waits");
+
+        let mut p = parser();
+        p.set_auth_required(true);
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(
+            p.next_request(&mut buf),
+            Err(ProtocolError(
+                "Protocol error: unauthenticated multibulk length".into()
+            ))
+        );
+
+        let mut p = parser();
+        p.set_auth_required(true);
+        let mut buf = BytesMut::from(&b"*1\r\n$16385\r\n"[..]);
+        assert_eq!(
+            p.next_request(&mut buf),
+            Err(ProtocolError(
+                "Protocol error: unauthenticated bulk length".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn authenticating_lifts_the_small_limits_for_the_next_request() {
+        let mut p = parser();
+        p.set_auth_required(true);
+        let mut buf = BytesMut::from(&b"AUTH pw\r\n*11\r\n"[..]);
+        assert!(p.next_request(&mut buf).unwrap().is_some());
+        p.set_auth_required(false);
+        assert_eq!(p.next_request(&mut buf), Ok(None));
     }
 
     #[test]
