@@ -137,10 +137,7 @@ struct DoubleText {
 
 impl DoubleText {
     fn new(d: f64) -> DoubleText {
-        let mut text = DoubleText {
-            bytes: [0; 32],
-            len: 0,
-        };
+        let mut text = DoubleText::empty();
         if d.is_infinite() {
             text.push_str(if d > 0.0 { "inf" } else { "-inf" });
             return text;
@@ -157,10 +154,7 @@ impl DoubleText {
             return text;
         }
         // Shortest round-trip digits, as `d.ddde<exp>`, then laid out as fpconv does.
-        let mut scientific = DoubleText {
-            bytes: [0; 32],
-            len: 0,
-        };
+        let mut scientific = DoubleText::empty();
         write!(scientific, "{:e}", d.abs()).expect("a double's text fits in 32 bytes");
         let sci = scientific.as_bytes();
         let e_at = sci
@@ -179,6 +173,13 @@ impl DoubleText {
             .expect("{:e} writes a decimal exponent");
         text.push_fpconv_layout(&digits[..ndigits], first_exp);
         text
+    }
+
+    fn empty() -> DoubleText {
+        DoubleText {
+            bytes: [0; 32],
+            len: 0,
+        }
     }
 
     /// fpconv's `emit_digits`: the value is `digits` × 10^`k`.
@@ -213,12 +214,7 @@ impl DoubleText {
             }
             self.push(b'e');
             self.push(if first_exp < 0 { b'-' } else { b'+' });
-            let mut exp_text = DoubleText {
-                bytes: [0; 32],
-                len: 0,
-            };
-            write!(exp_text, "{exp}").expect("an exponent fits in 32 bytes");
-            self.push_slice(exp_text.as_bytes());
+            write!(self, "{exp}").expect("a double's text fits in 32 bytes");
         }
     }
 

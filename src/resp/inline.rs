@@ -6,11 +6,10 @@ use bytes::Bytes;
 /// Splits `line` (without its line ending) into arguments; `None` on unbalanced quotes.
 ///
 /// Plain tokens are zero-copy slices of `line`; only quoted tokens are copied (their
-/// escapes change the bytes). Like Redis, which splits a C string, the line ends at its
-/// first NUL byte.
+/// escapes change the bytes). A NUL byte is an ordinary byte here; Redis, which splits C
+/// strings, never answers a line holding one (it waits for a newline it cannot find).
 pub(super) fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
-    let end = line.iter().position(|&b| b == 0).unwrap_or(line.len());
-    let s = &line[..end];
+    let s = &line[..];
     let mut args = Vec::new();
     let mut i = 0;
     loop {
@@ -197,8 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn line_ends_at_first_nul() {
-        assert_eq!(split(b"GET k\0ignored"), words(&[b"GET", b"k"]));
-        assert_eq!(split(b"GET \"k\0\""), None);
+    fn nul_is_an_ordinary_byte() {
+        assert_eq!(split(b"GET k\0v w"), words(&[b"GET", b"k\0v", b"w"]));
+        assert_eq!(split(b"GET \"k\0\""), words(&[b"GET", b"k\0"]));
     }
 }

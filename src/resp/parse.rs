@@ -152,6 +152,8 @@ impl RequestParser {
             return Ok(None);
         };
         if buf[0] != b'$' {
+            // Redis puts the raw byte in its reply; a byte above 0x7f becomes its Latin-1
+            // character here, since the text is a String. Line breaks become spaces.
             let got = match buf[0] {
                 b'\r' | b'\n' => ' ',
                 other => char::from(other),
