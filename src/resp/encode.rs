@@ -123,8 +123,8 @@ fn put_number_line(out: &mut BytesMut, kind: u8, negative: bool, mut magnitude: 
 /// round-trip, laid out by the decimal exponent `e` of the first digit:
 /// - a whole number with `e < digits + 7` in full, without `.0` (`3`, `10000000`,
 ///   `12345678901234567000`),
-/// - a fraction whose last digit is above 10^-7, or with `e < 4`, in plain decimal
-///   (`0.1`, `0.000001`, `123.456`),
+/// - a number with a fraction whose last digit is at 10^-6 or above, or with `|e| < 4`,
+///   in plain decimal (`0.1`, `0.000001`, `123.456`, `0.00123456789`),
 /// - anything else in scientific notation with a signed exponent and no padding
 ///   (`1e+21`, `1e+8`, `1.5e-7`).
 ///
