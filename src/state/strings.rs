@@ -1,48 +1,381 @@
-//! strings commands
-use bytes::Bytes;
+//! String commands, and FENCE. Every write of a value takes a new fencing token; changing
+//! only a deadline (GETEX, EXPIRE, PERSIST) keeps the token.
 
-use super::Keyspace;
+use bytes::{Bytes, BytesMut};
+
+use super::{command_name, invoked_as, now_i64, run, wrong_arity, Keyspace, Ttl, Value};
+use crate::command::args::parse_i64;
 use crate::reply::Reply;
 
-pub fn get(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+/// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
+const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+
+/// A value to store, copied out of the argument so it does not pin the buffer the
+/// argument was sliced from (see `Keyspace::store`).
+fn owned(value: &[u8]) -> Value {
+    Value::Str(Bytes::copy_from_slice(value))
 }
-pub fn set(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+fn bulk_or_nil(value: Option<Bytes>) -> Reply {
+    value.map_or(Reply::Nil, Reply::Bulk)
 }
-pub fn setnx(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GET key
+pub fn get(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        match ks.get(key, now_ms) {
+            Some(entry) => Ok(Reply::Bulk(entry.as_str()?.clone())),
+            None => Ok(Reply::Nil),
+        }
+    })
 }
-pub fn setex(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// How an expiry option gives its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExpireKind {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
 }
-pub fn getdel(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+impl ExpireKind {
+    fn parse(option: &[u8]) -> Option<ExpireKind> {
+        [
+            (&b"ex"[..], ExpireKind::Ex),
+            (b"px", ExpireKind::Px),
+            (b"exat", ExpireKind::ExAt),
+            (b"pxat", ExpireKind::PxAt),
+        ]
+        .into_iter()
+        .find(|(name, _)| option.eq_ignore_ascii_case(name))
+        .map(|(_, kind)| kind)
+    }
 }
-pub fn getex(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// The options of SET and GETEX (Redis's `parseExtendedStringArgumentsOrReply`).
+#[derive(Default)]
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keep_ttl: bool,
+    persist: bool,
+    expire: Option<(ExpireKind, &'a Bytes)>,
 }
-pub fn getset(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+impl<'a> StringOptions<'a> {
+    /// Options in any order; the same option twice is allowed (the last value wins), two
+    /// that conflict are a syntax error, as is one missing its value.
+    fn parse(options: &'a [Bytes], for_set: bool) -> Result<StringOptions<'a>, Reply> {
+        let mut parsed = StringOptions::default();
+        let mut rest = options;
+        while let [option, tail @ ..] = rest {
+            rest = tail;
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            let no_expire = parsed.expire.is_none();
+            if for_set && is("nx") && !parsed.xx {
+                parsed.nx = true;
+            } else if for_set && is("xx") && !parsed.nx {
+                parsed.xx = true;
+            } else if for_set && is("get") {
+                parsed.get = true;
+            } else if for_set && is("keepttl") && no_expire {
+                parsed.keep_ttl = true;
+            } else if !for_set && is("persist") && no_expire {
+                parsed.persist = true;
+            } else {
+                let kind = ExpireKind::parse(option).ok_or_else(Reply::syntax_error)?;
+                let compatible = !parsed.keep_ttl
+                    && !parsed.persist
+                    && parsed.expire.is_none_or(|(previous, _)| previous == kind);
+                match tail {
+                    [value, tail @ ..] if compatible => {
+                        parsed.expire = Some((kind, value));
+                        rest = tail;
+                    }
+                    _ => return Err(Reply::syntax_error()),
+                }
+            }
+        }
+        Ok(parsed)
+    }
 }
-pub fn mget(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// The absolute deadline in ms an expiry option names (Redis's
+/// `getExpireMillisecondsOrReply`): the number must be positive and the result must fit.
+fn deadline_ms(kind: ExpireKind, arg: &[u8], now_ms: u64, argv: &[Bytes]) -> Result<i64, Reply> {
+    let amount = parse_i64(arg).ok_or_else(Reply::not_integer)?;
+    let invalid = || {
+        Reply::Error(format!(
+            "ERR invalid expire time in '{}' command",
+            command_name(argv)
+        ))
+    };
+    if amount <= 0 {
+        return Err(invalid());
+    }
+    let ms = match kind {
+        ExpireKind::Ex | ExpireKind::ExAt => amount.checked_mul(1000).ok_or_else(invalid)?,
+        ExpireKind::Px | ExpireKind::PxAt => amount,
+    };
+    match kind {
+        ExpireKind::Ex | ExpireKind::Px => ms.checked_add(now_i64(now_ms)).ok_or_else(invalid),
+        ExpireKind::ExAt | ExpireKind::PxAt => Ok(ms),
+    }
 }
-pub fn mset(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
+pub fn set(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, value, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let options = StringOptions::parse(options, true)?;
+        let deadline = options
+            .expire
+            .map(|(kind, arg)| deadline_ms(kind, arg, now_ms, argv))
+            .transpose()?;
+        let old = ks.get_for_write(key, now_ms);
+        let found = old.is_some();
+        let old_value = match old {
+            Some(entry) if options.get => Some(entry.as_str()?.clone()),
+            _ => None,
+        };
+        let answer = if options.get {
+            bulk_or_nil(old_value)
+        } else {
+            Reply::Ok
+        };
+        if (options.nx && found) || (options.xx && !found) {
+            return Ok(if options.get { answer } else { Reply::Nil });
+        }
+        let ttl = match deadline {
+            Some(deadline) => Ttl::At(deadline),
+            None if options.keep_ttl => Ttl::Keep,
+            None => Ttl::Clear,
+        };
+        ks.store(key, owned(value), ttl, now_ms);
+        Ok(answer)
+    })
 }
-pub fn msetnx(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// SETNX key value: 1 if it was set.
+pub fn setnx(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key, value] = argv else {
+        return wrong_arity(argv);
+    };
+    if ks.get_for_write(key, now_ms).is_some() {
+        return Reply::Int(0);
+    }
+    ks.store(key, owned(value), Ttl::Clear, now_ms);
+    Reply::Int(1)
 }
-pub fn incr(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// SETEX key seconds value, PSETEX key milliseconds value
+pub fn setex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, time, value] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let kind = if invoked_as(argv, "psetex") {
+            ExpireKind::Px
+        } else {
+            ExpireKind::Ex
+        };
+        let deadline = deadline_ms(kind, time, now_ms, argv)?;
+        ks.store(key, owned(value), Ttl::At(deadline), now_ms);
+        Ok(Reply::Ok)
+    })
 }
-pub fn append(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GETDEL key
+pub fn getdel(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let Some(entry) = ks.get_for_write(key, now_ms) else {
+            return Ok(Reply::Nil);
+        };
+        let value = entry.as_str()?.clone();
+        ks.remove(key);
+        Ok(Reply::Bulk(value))
+    })
 }
-pub fn strlen(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]: changes only the deadline, so
+/// the value keeps its fencing token.
+pub fn getex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let options = StringOptions::parse(options, false)?;
+        let deadline = options
+            .expire
+            .map(|(kind, arg)| deadline_ms(kind, arg, now_ms, argv))
+            .transpose()?;
+        let Some(entry) = ks.get_for_write(key, now_ms) else {
+            return Ok(Reply::Nil);
+        };
+        let value = entry.as_str()?.clone();
+        if deadline.is_some() || options.persist {
+            ks.set_deadline(key, deadline, now_ms);
+        }
+        Ok(Reply::Bulk(value))
+    })
 }
-pub fn fence(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GETSET key value: the old value; the new one has no deadline.
+pub fn getset(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, value] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let old = match ks.get_for_write(key, now_ms) {
+            Some(entry) => Some(entry.as_str()?.clone()),
+            None => None,
+        };
+        ks.store(key, owned(value), Ttl::Clear, now_ms);
+        Ok(bulk_or_nil(old))
+    })
+}
+
+/// MGET key [key ...]: nil for a missing key or one that is not a string.
+pub fn mget(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let keys = argv.get(1..).unwrap_or_default();
+    Reply::Array(
+        keys.iter()
+            .map(|key| {
+                let value = ks.get(key, now_ms).and_then(|entry| entry.as_str().ok());
+                bulk_or_nil(value.cloned())
+            })
+            .collect(),
+    )
+}
+
+/// The key/value pairs of MSET and MSETNX, or Redis's arity error for an odd count.
+fn pairs(argv: &[Bytes]) -> Result<&[Bytes], Reply> {
+    match argv.get(1..) {
+        Some(pairs) if !pairs.is_empty() && pairs.len() % 2 == 0 => Ok(pairs),
+        _ => Err(wrong_arity(argv)),
+    }
+}
+
+/// MSET key value [key value ...]
+pub fn mset(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        for pair in pairs(argv)?.chunks_exact(2) {
+            ks.store(&pair[0], owned(&pair[1]), Ttl::Clear, now_ms);
+        }
+        Ok(Reply::Ok)
+    })
+}
+
+/// MSETNX key value [key value ...]: all or nothing, 1 if set.
+pub fn msetnx(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let pairs = pairs(argv)?;
+        if pairs
+            .chunks_exact(2)
+            .any(|pair| ks.get(&pair[0], now_ms).is_some())
+        {
+            return Ok(Reply::Int(0));
+        }
+        for pair in pairs.chunks_exact(2) {
+            ks.store(&pair[0], owned(&pair[1]), Ttl::Clear, now_ms);
+        }
+        Ok(Reply::Int(1))
+    })
+}
+
+/// INCR key, INCRBY key n, DECR key, DECRBY key n: the new value; the deadline stays.
+pub fn incr(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let (key, delta) = match argv {
+            [_, key] if invoked_as(argv, "decr") => (key, -1),
+            [_, key] => (key, 1),
+            [_, key, by] => {
+                let by = parse_i64(by).ok_or_else(Reply::not_integer)?;
+                if !invoked_as(argv, "decrby") {
+                    (key, by)
+                } else if by == i64::MIN {
+                    return Err(Reply::error("ERR decrement would overflow"));
+                } else {
+                    (key, -by)
+                }
+            }
+            _ => return Err(wrong_arity(argv)),
+        };
+        let current = match ks.get_for_write(key, now_ms) {
+            Some(entry) => parse_i64(entry.as_str()?).ok_or_else(Reply::not_integer)?,
+            None => 0,
+        };
+        let new = current
+            .checked_add(delta)
+            .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
+        ks.store(
+            key,
+            Value::Str(Bytes::from(new.to_string())),
+            Ttl::Keep,
+            now_ms,
+        );
+        Ok(Reply::Int(new))
+    })
+}
+
+/// APPEND key suffix: the new length; the deadline stays.
+pub fn append(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, suffix] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let value = match ks.get_for_write(key, now_ms) {
+            Some(entry) => {
+                let old = entry.as_str()?;
+                if old.len() + suffix.len() > MAX_STRING_BYTES {
+                    return Err(Reply::error(
+                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+                    ));
+                }
+                let mut joined = BytesMut::with_capacity(old.len() + suffix.len());
+                joined.extend_from_slice(old);
+                joined.extend_from_slice(suffix);
+                joined.freeze()
+            }
+            None => Bytes::copy_from_slice(suffix),
+        };
+        let len = value.len() as i64;
+        ks.store(key, Value::Str(value), Ttl::Keep, now_ms);
+        Ok(Reply::Int(len))
+    })
+}
+
+/// STRLEN key: 0 for a missing key.
+pub fn strlen(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let len = match ks.get(key, now_ms) {
+            Some(entry) => entry.as_str()?.len(),
+            None => 0,
+        };
+        Ok(Reply::Int(len as i64))
+    })
+}
+
+/// FENCE key: the fencing token of the key's current value, nil without the key.
+pub fn fence(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key] = argv else {
+        return wrong_arity(argv);
+    };
+    match ks.get(key, now_ms) {
+        Some(entry) => Reply::Int(i64::try_from(entry.token).unwrap_or(i64::MAX)),
+        None => Reply::Nil,
+    }
 }
