@@ -122,7 +122,6 @@ mod tests {
 
     #[test]
     fn star_matches_any_run_including_empty() {
-        assert!(m("*", ""));
         assert!(m("*", "anything"));
         assert!(m("h*llo", "hllo"));
         assert!(m("h*llo", "heeeello"));
@@ -173,6 +172,15 @@ mod tests {
         assert!(!m("x[", "x["));
         assert!(!m("x[", "xa"));
         assert!(m("[^", "a"));
+    }
+
+    #[test]
+    fn empty_string_matches_no_pattern_as_in_redis() {
+        // Redis's matcher never matches an empty string; KEYS and SCAN special-case "*".
+        assert!(!m("*", ""));
+        assert!(!m("**", ""));
+        assert!(m("", ""));
+        assert!(!m("", "a"));
     }
 
     #[test]

@@ -4,8 +4,7 @@ use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 
-use super::{glob, invoked_as, now_i64, run, wrong_arity, Keyspace, Ttl};
-use crate::command::args::parse_i64;
+use super::{glob, invoked_as, now_i64, parse_i64, run, wrong_arity, Keyspace, Ttl};
 use crate::reply::Reply;
 
 /// DEL key [key ...], UNLINK key [key ...]: how many of the keys existed.
@@ -164,14 +163,16 @@ pub fn persist(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 }
 
 /// KEYS pattern: every live key matching the glob, sorted so every node answers alike.
+/// `*` alone takes every key, the empty one included, as in Redis.
 pub fn keys(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let [_, pattern] = argv else {
         return wrong_arity(argv);
     };
+    let all = pattern.as_ref() == b"*";
     let mut found: Vec<&Bytes> = ks
         .live_entries(now_ms)
         .map(|(key, _)| key)
-        .filter(|key| glob::matches(pattern, key))
+        .filter(|key| all || glob::matches(pattern, key))
         .collect();
     found.sort_unstable();
     Reply::Array(
