@@ -99,6 +99,11 @@ pub(crate) enum Ttl {
 
 /// All keys of one shard, with their deadlines, the fencing counter and the record of what
 /// changed since the store last persisted.
+///
+/// The maps use std's randomly seeded hasher (clients choose keys, so a fixed hash would
+/// invite collision attacks). The seed changes only memory layout and iteration order, and
+/// no iteration order reaches a reply or persisted bytes: KEYS sorts, SCAN orders by its
+/// own fixed hash, snapshots sort by key.
 #[derive(Debug, Default)]
 pub struct Keyspace {
     entries: HashMap<Bytes, Entry>,
@@ -313,6 +318,21 @@ impl Keyspace {
                 self.dirty.insert(key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+impl Keyspace {
+    /// The expiry index holds exactly the deadlines of the entries, and no token is above
+    /// the counter.
+    pub(crate) fn assert_consistent(&self) {
+        let from_entries: BTreeSet<(u64, Bytes)> = self
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| entry.deadline_ms.map(|d| (d, key.clone())))
+            .collect();
+        assert_eq!(from_entries, self.expiry);
+        assert!(self.entries.values().all(|e| e.token <= self.fence_counter));
     }
 }
 
