@@ -182,7 +182,7 @@ impl Keyspace {
             .iter()
             .take_while(|(deadline, _)| *deadline <= now_ms)
             .count();
-        self.entries.len() - expired
+        self.entries.len().saturating_sub(expired)
     }
 
     /// Keys with a deadline (INFO keyspace `expires=`).
@@ -220,17 +220,20 @@ impl Keyspace {
     /// buffer (a network read, a decoded entry) that we must not pin for the key's life.
     /// Callers copy values for the same reason.
     pub(crate) fn store(&mut self, key: &[u8], value: Value, ttl: Ttl, now_ms: u64) {
+        if let Ttl::At(at) = ttl {
+            if at <= 0 || at as u64 <= now_ms {
+                self.remove(key);
+                return;
+            }
+        }
         let (stored_key, old_deadline) = match self.entries.get_key_value(key) {
             Some((stored, entry)) => (stored.clone(), entry.deadline_ms),
             None => (Bytes::copy_from_slice(key), None),
         };
         let deadline_ms = match ttl {
-            Ttl::Keep => old_deadline,
+            // A passed deadline belongs to a value that no longer exists.
+            Ttl::Keep => old_deadline.filter(|&deadline| deadline > now_ms),
             Ttl::Clear => None,
-            Ttl::At(at) if at <= 0 || at as u64 <= now_ms => {
-                self.remove(key);
-                return;
-            }
             Ttl::At(at) => Some(at as u64),
         };
         self.reindex(&stored_key, old_deadline, deadline_ms);
