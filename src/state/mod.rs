@@ -151,9 +151,12 @@ impl Keyspace {
         handler(self, now_ms, argv)
     }
 
-    /// Runs a read command at the leader's time `now_ms`. Never mutates: keys whose
-    /// deadline has passed are invisible until an entry removes them.
+    /// Runs a read command at the leader's time `now_ms`, or at the last entry's time if
+    /// that is later (a new leader's clock may lag): a read never sees time go back from
+    /// a write it follows. Never mutates: keys whose deadline has passed are invisible
+    /// until an entry removes them.
     pub fn query(&self, now_ms: u64, argv: &[Bytes]) -> Reply {
+        let now_ms = now_ms.max(self.last_now_ms);
         let Some(spec) = argv.first().and_then(|name| command::lookup(name)) else {
             return command::unknown_command(argv);
         };
@@ -175,8 +178,10 @@ impl Keyspace {
         self.expiry.first().map(|(deadline, _)| *deadline)
     }
 
-    /// Keys that exist at `now_ms` (DBSIZE, INFO keyspace).
+    /// Keys that exist at `now_ms` (DBSIZE, INFO keyspace); like `query`, never at a time
+    /// before the last entry's.
     pub fn key_count(&self, now_ms: u64) -> usize {
+        let now_ms = now_ms.max(self.last_now_ms);
         let expired = self
             .expiry
             .iter()

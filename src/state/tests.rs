@@ -161,6 +161,8 @@ fn time_never_goes_back_across_entries() {
     assert_eq!(replies, vec![Reply::Ok]);
     assert_eq!(ks.last_now_ms(), 1_000);
     assert_eq!(ks.query(1_000, &argv("pttl other")), int(100));
+    // A read stamped before the last entry also runs at the entry's time.
+    assert_eq!(ks.query(900, &argv("pttl k")), int(500));
     ks.apply_batch(&batch(1_500, &[]));
     assert_eq!(ks.last_now_ms(), 1_500);
     assert_eq!(ks.key_count(1_500), 0);
