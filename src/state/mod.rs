@@ -6,7 +6,7 @@
 //! it; the next entry removes it for good (a committed removal), so every replica drops it
 //! at the same point of the log.
 
-mod glob;
+pub mod glob;
 pub mod keys;
 mod persist;
 pub mod server;
