@@ -1,14 +1,28 @@
 //! The deterministic state machine: no I/O, no clock, no randomness. The same entries
 //! applied in the same order give the same state and the same replies on every node.
+//!
+//! Time comes only from the entries: each carries the leader's `now_ms`, and a key whose
+//! deadline is at or before that time no longer exists for anyone. Reads simply do not see
+//! it; the next entry removes it for good (a committed removal), so every replica drops it
+//! at the same point of the log.
 
+pub mod glob;
 pub mod keys;
+mod persist;
 pub mod server;
 pub mod strings;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::command::{self, Handler};
 use crate::reply::Reply;
+
+pub use persist::StateError;
 
 /// The application data of one Raft entry: the writes gathered by the proposer while the
 /// previous proposal was in flight, stamped with one leader time. An entry with no ops is
@@ -31,23 +45,340 @@ pub struct Changes {
     pub meta: Vec<u8>,
 }
 
-#[derive(Default)]
-pub struct Keyspace {}
+/// A key's value. Each data type is one variant, so adding lists, locks, hashes or sorted
+/// sets is one more variant plus its commands; the persisted encoding of existing variants
+/// does not change when one is added at the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value {
+    Str(Bytes),
+}
+
+impl Value {
+    /// The name TYPE reports and SCAN's TYPE option matches.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+}
+
+/// Everything stored under one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute time in ms since the epoch at which the key stops existing.
+    pub deadline_ms: Option<u64>,
+    /// The fencing token of the current value: strictly greater than any token given
+    /// before it, by any key.
+    pub token: u64,
+}
+
+impl Entry {
+    /// The string value, or Redis's WRONGTYPE error for any other type.
+    pub fn as_str(&self) -> Result<&Bytes, Reply> {
+        match &self.value {
+            Value::Str(s) => Ok(s),
+        }
+    }
+
+    fn is_live(&self, now_ms: u64) -> bool {
+        self.deadline_ms.is_none_or(|deadline| deadline > now_ms)
+    }
+}
+
+/// What a write does to the key's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ttl {
+    /// Keep the deadline the key had (none for a new key): APPEND, INCR, SET KEEPTTL.
+    Keep,
+    /// No deadline: a plain SET.
+    Clear,
+    /// This absolute deadline in ms. One at or before now removes the key.
+    At(i64),
+}
+
+/// All keys of one shard, with their deadlines, the fencing counter and the record of what
+/// changed since the store last persisted.
+///
+/// The maps use std's randomly seeded hasher (clients choose keys, so a fixed hash would
+/// invite collision attacks). The seed changes only memory layout and iteration order, and
+/// no iteration order reaches a reply or persisted bytes: KEYS sorts, SCAN orders by its
+/// own fixed hash, snapshots sort by key.
+#[derive(Debug, Default)]
+pub struct Keyspace {
+    entries: HashMap<Bytes, Entry>,
+    /// `(deadline_ms, key)` for every key with a deadline, so the next deadline and the
+    /// purge of passed ones cost O(log n) per key rather than a walk of the keyspace.
+    expiry: BTreeSet<(u64, Bytes)>,
+    /// The last fencing token given out; the next is one more.
+    fence_counter: u64,
+    /// The time of the last applied entry; an entry's time never goes below it.
+    last_now_ms: u64,
+    /// Keys written or removed since `take_changes`.
+    dirty: HashSet<Bytes>,
+    /// FLUSHALL ran since `take_changes`.
+    cleared: bool,
+}
 
 impl Keyspace {
     pub fn new() -> Keyspace {
         Keyspace::default()
     }
 
+    /// Applies one Raft entry: time moves to `max(batch.now_ms, last_now_ms)`, keys whose
+    /// deadline has passed are removed, then each op runs in order. One reply per op.
     pub fn apply_batch(&mut self, batch: &Batch) -> Vec<Reply> {
+        let now_ms = batch.now_ms.max(self.last_now_ms);
+        self.last_now_ms = now_ms;
+        self.purge_expired(now_ms);
         batch
             .ops
             .iter()
-            .map(|_| Reply::error("ERR not implemented"))
+            .map(|argv| self.apply_op(now_ms, argv))
             .collect()
     }
 
-    pub fn query(&self, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-        Reply::error("ERR not implemented")
+    fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
+        let Some(spec) = argv.first().and_then(|name| command::lookup(name)) else {
+            return command::unknown_command(argv);
+        };
+        let Handler::Write(handler) = spec.handler else {
+            return Reply::Error(format!("ERR '{}' is not a write command", spec.name));
+        };
+        if !spec.arity_ok(argv.len()) {
+            return Reply::wrong_arity(spec.name);
+        }
+        handler(self, now_ms, argv)
     }
+
+    /// Runs a read command at the leader's time `now_ms`, or at the last entry's time if
+    /// that is later (a new leader's clock may lag): a read never sees time go back from
+    /// a write it follows. Never mutates: keys whose deadline has passed are invisible
+    /// until an entry removes them.
+    pub fn query(&self, now_ms: u64, argv: &[Bytes]) -> Reply {
+        let now_ms = now_ms.max(self.last_now_ms);
+        let Some(spec) = argv.first().and_then(|name| command::lookup(name)) else {
+            return command::unknown_command(argv);
+        };
+        let Handler::Read(handler) = spec.handler else {
+            return Reply::Error(format!("ERR '{}' is not a read command", spec.name));
+        };
+        if !spec.arity_ok(argv.len()) {
+            return Reply::wrong_arity(spec.name);
+        }
+        handler(self, now_ms, argv)
+    }
+
+    pub fn last_now_ms(&self) -> u64 {
+        self.last_now_ms
+    }
+
+    /// The earliest key deadline, so the leader knows when to propose an expiry entry.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.expiry.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// Keys that exist at `now_ms` (DBSIZE, INFO keyspace); like `query`, never at a time
+    /// before the last entry's.
+    pub fn key_count(&self, now_ms: u64) -> usize {
+        let now_ms = now_ms.max(self.last_now_ms);
+        let expired = self
+            .expiry
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now_ms)
+            .count();
+        self.entries.len().saturating_sub(expired)
+    }
+
+    /// Keys with a deadline (INFO keyspace `expires=`).
+    pub fn expires_count(&self) -> usize {
+        self.expiry.len()
+    }
+
+    /// The key's entry if it exists at `now_ms`.
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.entries.get(key).filter(|entry| entry.is_live(now_ms))
+    }
+
+    /// The key's entry for a write: one whose deadline has passed is removed first (and
+    /// the removal recorded), so the write sees the key as missing.
+    pub(crate) fn get_for_write(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        if self.entries.get(key)?.is_live(now_ms) {
+            self.entries.get(key)
+        } else {
+            self.remove(key);
+            None
+        }
+    }
+
+    /// Every key whose entry exists at `now_ms`, in no particular order.
+    pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.entries
+            .iter()
+            .filter(move |(_, entry)| entry.is_live(now_ms))
+    }
+
+    /// Stores `value` under `key` with a new fencing token; a deadline at or before
+    /// `now_ms` removes the key instead, as Redis does with a past EXAT.
+    ///
+    /// A new key is copied into its own allocation: `key` may be a slice of a larger
+    /// buffer (a network read, a decoded entry) that we must not pin for the key's life.
+    /// Callers copy values for the same reason.
+    pub(crate) fn store(&mut self, key: &[u8], value: Value, ttl: Ttl, now_ms: u64) {
+        if let Ttl::At(at) = ttl {
+            if at <= 0 || at as u64 <= now_ms {
+                self.remove(key);
+                return;
+            }
+        }
+        let (stored_key, old_deadline) = match self.entries.get_key_value(key) {
+            Some((stored, entry)) => (stored.clone(), entry.deadline_ms),
+            None => (Bytes::copy_from_slice(key), None),
+        };
+        let deadline_ms = match ttl {
+            // A passed deadline belongs to a value that no longer exists.
+            Ttl::Keep => old_deadline.filter(|&deadline| deadline > now_ms),
+            Ttl::Clear => None,
+            Ttl::At(at) => Some(at as u64),
+        };
+        self.reindex(&stored_key, old_deadline, deadline_ms);
+        self.fence_counter += 1;
+        let entry = Entry {
+            value,
+            deadline_ms,
+            token: self.fence_counter,
+        };
+        self.entries.insert(stored_key.clone(), entry);
+        self.dirty.insert(stored_key);
+    }
+
+    /// Sets or clears the deadline of an existing key without touching its value or token;
+    /// a deadline at or before `now_ms` removes the key. Returns false if there is no key.
+    pub(crate) fn set_deadline(
+        &mut self,
+        key: &[u8],
+        deadline_ms: Option<i64>,
+        now_ms: u64,
+    ) -> bool {
+        let deadline_ms = match deadline_ms {
+            Some(at) if at <= 0 || at as u64 <= now_ms => return self.remove(key).is_some(),
+            Some(at) => Some(at as u64),
+            None => None,
+        };
+        let Some((stored_key, entry)) = self.entries.get_key_value(key) else {
+            return false;
+        };
+        let (stored_key, old_deadline) = (stored_key.clone(), entry.deadline_ms);
+        if old_deadline != deadline_ms {
+            self.reindex(&stored_key, old_deadline, deadline_ms);
+            if let Some(entry) = self.entries.get_mut(key) {
+                entry.deadline_ms = deadline_ms;
+            }
+            self.dirty.insert(stored_key);
+        }
+        true
+    }
+
+    fn reindex(&mut self, key: &Bytes, old: Option<u64>, new: Option<u64>) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            self.expiry.remove(&(old, key.clone()));
+        }
+        if let Some(new) = new {
+            self.expiry.insert((new, key.clone()));
+        }
+    }
+
+    /// Removes the key (expired or not) and records the removal.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (key, entry) = self.entries.remove_entry(key)?;
+        if let Some(deadline) = entry.deadline_ms {
+            self.expiry.remove(&(deadline, key.clone()));
+        }
+        self.dirty.insert(key);
+        Some(entry)
+    }
+
+    /// Removes the key and returns its entry if it existed at `now_ms` (an expired one is
+    /// removed too, but reported as missing).
+    pub(crate) fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.remove(key).filter(|entry| entry.is_live(now_ms))
+    }
+
+    /// Removes every key (FLUSHALL). The fence counter stays: tokens are never reused.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.expiry.clear();
+        self.dirty.clear();
+        self.cleared = true;
+    }
+
+    /// Removes every key whose deadline is at or before `now_ms`.
+    fn purge_expired(&mut self, now_ms: u64) {
+        while let Some((deadline, _)) = self.expiry.first() {
+            if *deadline > now_ms {
+                break;
+            }
+            if let Some((_, key)) = self.expiry.pop_first() {
+                self.entries.remove(&key);
+                self.dirty.insert(key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+impl Keyspace {
+    /// The expiry index holds exactly the deadlines of the entries, and no token is above
+    /// the counter.
+    pub(crate) fn assert_consistent(&self) {
+        let from_entries: BTreeSet<(u64, Bytes)> = self
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| entry.deadline_ms.map(|d| (d, key.clone())))
+            .collect();
+        assert_eq!(from_entries, self.expiry);
+        assert!(self.entries.values().all(|e| e.token <= self.fence_counter));
+    }
+}
+
+/// Runs a handler body written with `?` for its error replies.
+pub(crate) fn run(body: impl FnOnce() -> Result<Reply, Reply>) -> Reply {
+    body().unwrap_or_else(|error| error)
+}
+
+/// Whether the command was invoked as `name` (handlers shared by several commands).
+pub(crate) fn invoked_as(argv: &[Bytes], name: &str) -> bool {
+    argv.first()
+        .is_some_and(|sent| sent.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// The lower-case name the command was invoked as, for error texts.
+pub(crate) fn command_name(argv: &[Bytes]) -> String {
+    argv.first()
+        .map(|name| String::from_utf8_lossy(name).to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Redis's arity error for this invocation. The table checks arity before a handler
+/// runs; handlers still answer this rather than panic when called otherwise.
+pub(crate) fn wrong_arity(argv: &[Bytes]) -> Reply {
+    Reply::wrong_arity(&command_name(argv))
+}
+
+/// Entry times as Redis's signed millisecond clock. A time past `i64::MAX` cannot come
+/// from a real clock; clamping keeps the arithmetic defined.
+pub(crate) fn now_i64(now_ms: u64) -> i64 {
+    i64::try_from(now_ms).unwrap_or(i64::MAX)
+}
+
+/// An integer argument or value as Redis's `string2ll` reads it. `args::parse_i64` also
+/// accepts "-0", which Redis refuses; refuse it here until that parser is fixed.
+pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
+    if arg == b"-0" {
+        return None;
+    }
+    command::args::parse_i64(arg)
 }

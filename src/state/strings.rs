@@ -1,48 +1,726 @@
-//! strings commands
-use bytes::Bytes;
+//! String commands, and FENCE. Every write of a value takes a new fencing token; changing
+//! only a deadline (GETEX, EXPIRE, PERSIST) keeps the token.
 
-use super::Keyspace;
+use bytes::{Bytes, BytesMut};
+
+use super::{command_name, invoked_as, now_i64, parse_i64, run, wrong_arity, Keyspace, Ttl, Value};
 use crate::reply::Reply;
 
-pub fn get(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+/// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
+const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+
+/// A value to store, copied out of the argument so it does not pin the buffer the
+/// argument was sliced from (see `Keyspace::store`).
+fn owned(value: &[u8]) -> Value {
+    Value::Str(Bytes::copy_from_slice(value))
 }
-pub fn set(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+fn bulk_or_nil(value: Option<Bytes>) -> Reply {
+    value.map_or(Reply::Nil, Reply::Bulk)
 }
-pub fn setnx(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GET key
+pub fn get(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        match ks.get(key, now_ms) {
+            Some(entry) => Ok(Reply::Bulk(entry.as_str()?.clone())),
+            None => Ok(Reply::Nil),
+        }
+    })
 }
-pub fn setex(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// How an expiry option gives its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExpireKind {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
 }
-pub fn getdel(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+impl ExpireKind {
+    fn parse(option: &[u8]) -> Option<ExpireKind> {
+        [
+            (&b"ex"[..], ExpireKind::Ex),
+            (b"px", ExpireKind::Px),
+            (b"exat", ExpireKind::ExAt),
+            (b"pxat", ExpireKind::PxAt),
+        ]
+        .into_iter()
+        .find(|(name, _)| option.eq_ignore_ascii_case(name))
+        .map(|(_, kind)| kind)
+    }
 }
-pub fn getex(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// The options of SET and GETEX (Redis's `parseExtendedStringArgumentsOrReply`).
+#[derive(Default)]
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keep_ttl: bool,
+    persist: bool,
+    expire: Option<(ExpireKind, &'a Bytes)>,
 }
-pub fn getset(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+impl<'a> StringOptions<'a> {
+    /// Options in any order; the same option twice is allowed (the last value wins), two
+    /// that conflict are a syntax error, as is one missing its value.
+    fn parse(options: &'a [Bytes], for_set: bool) -> Result<StringOptions<'a>, Reply> {
+        let mut parsed = StringOptions::default();
+        let mut rest = options;
+        while let [option, tail @ ..] = rest {
+            rest = tail;
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            let no_expire = parsed.expire.is_none();
+            if for_set && is("nx") && !parsed.xx {
+                parsed.nx = true;
+            } else if for_set && is("xx") && !parsed.nx {
+                parsed.xx = true;
+            } else if for_set && is("get") {
+                parsed.get = true;
+            } else if for_set && is("keepttl") && no_expire {
+                parsed.keep_ttl = true;
+            } else if !for_set && is("persist") && no_expire {
+                parsed.persist = true;
+            } else {
+                let kind = ExpireKind::parse(option).ok_or_else(Reply::syntax_error)?;
+                let compatible = !parsed.keep_ttl
+                    && !parsed.persist
+                    && parsed.expire.is_none_or(|(previous, _)| previous == kind);
+                match tail {
+                    [value, tail @ ..] if compatible => {
+                        parsed.expire = Some((kind, value));
+                        rest = tail;
+                    }
+                    _ => return Err(Reply::syntax_error()),
+                }
+            }
+        }
+        Ok(parsed)
+    }
 }
-pub fn mget(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// The absolute deadline in ms an expiry option names (Redis's
+/// `getExpireMillisecondsOrReply`): the number must be positive and the result must fit.
+fn deadline_ms(kind: ExpireKind, arg: &[u8], now_ms: u64, argv: &[Bytes]) -> Result<i64, Reply> {
+    let amount = parse_i64(arg).ok_or_else(Reply::not_integer)?;
+    let invalid = || {
+        Reply::Error(format!(
+            "ERR invalid expire time in '{}' command",
+            command_name(argv)
+        ))
+    };
+    if amount <= 0 {
+        return Err(invalid());
+    }
+    let ms = match kind {
+        ExpireKind::Ex | ExpireKind::ExAt => amount.checked_mul(1000).ok_or_else(invalid)?,
+        ExpireKind::Px | ExpireKind::PxAt => amount,
+    };
+    match kind {
+        ExpireKind::Ex | ExpireKind::Px => ms.checked_add(now_i64(now_ms)).ok_or_else(invalid),
+        ExpireKind::ExAt | ExpireKind::PxAt => Ok(ms),
+    }
 }
-pub fn mset(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
+pub fn set(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, value, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let options = StringOptions::parse(options, true)?;
+        let deadline = options
+            .expire
+            .map(|(kind, arg)| deadline_ms(kind, arg, now_ms, argv))
+            .transpose()?;
+        let old = ks.get_for_write(key, now_ms);
+        let found = old.is_some();
+        let old_value = match old {
+            Some(entry) if options.get => Some(entry.as_str()?.clone()),
+            _ => None,
+        };
+        let answer = if options.get {
+            bulk_or_nil(old_value)
+        } else {
+            Reply::Ok
+        };
+        if (options.nx && found) || (options.xx && !found) {
+            return Ok(if options.get { answer } else { Reply::Nil });
+        }
+        let ttl = match deadline {
+            Some(deadline) => Ttl::At(deadline),
+            None if options.keep_ttl => Ttl::Keep,
+            None => Ttl::Clear,
+        };
+        ks.store(key, owned(value), ttl, now_ms);
+        Ok(answer)
+    })
 }
-pub fn msetnx(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// SETNX key value: 1 if it was set.
+pub fn setnx(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key, value] = argv else {
+        return wrong_arity(argv);
+    };
+    if ks.get_for_write(key, now_ms).is_some() {
+        return Reply::Int(0);
+    }
+    ks.store(key, owned(value), Ttl::Clear, now_ms);
+    Reply::Int(1)
 }
-pub fn incr(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// SETEX key seconds value, PSETEX key milliseconds value
+pub fn setex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, time, value] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let kind = if invoked_as(argv, "psetex") {
+            ExpireKind::Px
+        } else {
+            ExpireKind::Ex
+        };
+        let deadline = deadline_ms(kind, time, now_ms, argv)?;
+        ks.store(key, owned(value), Ttl::At(deadline), now_ms);
+        Ok(Reply::Ok)
+    })
 }
-pub fn append(_ks: &mut Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GETDEL key
+pub fn getdel(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let Some(entry) = ks.get_for_write(key, now_ms) else {
+            return Ok(Reply::Nil);
+        };
+        let value = entry.as_str()?.clone();
+        ks.remove(key);
+        Ok(Reply::Bulk(value))
+    })
 }
-pub fn strlen(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]: changes only the deadline, so
+/// the value keeps its fencing token.
+pub fn getex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let options = StringOptions::parse(options, false)?;
+        let deadline = options
+            .expire
+            .map(|(kind, arg)| deadline_ms(kind, arg, now_ms, argv))
+            .transpose()?;
+        let Some(entry) = ks.get_for_write(key, now_ms) else {
+            return Ok(Reply::Nil);
+        };
+        let value = entry.as_str()?.clone();
+        if deadline.is_some() || options.persist {
+            ks.set_deadline(key, deadline, now_ms);
+        }
+        Ok(Reply::Bulk(value))
+    })
 }
-pub fn fence(_ks: &Keyspace, _now_ms: u64, _argv: &[Bytes]) -> Reply {
-    Reply::error("ERR not implemented")
+
+/// GETSET key value: the old value; the new one has no deadline.
+pub fn getset(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, value] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let old = match ks.get_for_write(key, now_ms) {
+            Some(entry) => Some(entry.as_str()?.clone()),
+            None => None,
+        };
+        ks.store(key, owned(value), Ttl::Clear, now_ms);
+        Ok(bulk_or_nil(old))
+    })
+}
+
+/// MGET key [key ...]: nil for a missing key or one that is not a string.
+pub fn mget(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let keys = argv.get(1..).unwrap_or_default();
+    Reply::Array(
+        keys.iter()
+            .map(|key| {
+                let value = ks.get(key, now_ms).and_then(|entry| entry.as_str().ok());
+                bulk_or_nil(value.cloned())
+            })
+            .collect(),
+    )
+}
+
+/// The key/value pairs of MSET and MSETNX, or Redis's arity error for an odd count.
+fn pairs(argv: &[Bytes]) -> Result<&[Bytes], Reply> {
+    match argv.get(1..) {
+        Some(pairs) if !pairs.is_empty() && pairs.len() % 2 == 0 => Ok(pairs),
+        _ => Err(wrong_arity(argv)),
+    }
+}
+
+/// MSET key value [key value ...]
+pub fn mset(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        for pair in pairs(argv)?.chunks_exact(2) {
+            ks.store(&pair[0], owned(&pair[1]), Ttl::Clear, now_ms);
+        }
+        Ok(Reply::Ok)
+    })
+}
+
+/// MSETNX key value [key value ...]: all or nothing, 1 if set.
+pub fn msetnx(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let pairs = pairs(argv)?;
+        if pairs
+            .chunks_exact(2)
+            .any(|pair| ks.get(&pair[0], now_ms).is_some())
+        {
+            return Ok(Reply::Int(0));
+        }
+        for pair in pairs.chunks_exact(2) {
+            ks.store(&pair[0], owned(&pair[1]), Ttl::Clear, now_ms);
+        }
+        Ok(Reply::Int(1))
+    })
+}
+
+/// INCR key, INCRBY key n, DECR key, DECRBY key n: the new value; the deadline stays.
+pub fn incr(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let (key, delta) = match argv {
+            [_, key] if invoked_as(argv, "decr") => (key, -1),
+            [_, key] => (key, 1),
+            [_, key, by] => {
+                let by = parse_i64(by).ok_or_else(Reply::not_integer)?;
+                if !invoked_as(argv, "decrby") {
+                    (key, by)
+                } else if by == i64::MIN {
+                    return Err(Reply::error("ERR decrement would overflow"));
+                } else {
+                    (key, -by)
+                }
+            }
+            _ => return Err(wrong_arity(argv)),
+        };
+        let current = match ks.get_for_write(key, now_ms) {
+            Some(entry) => parse_i64(entry.as_str()?).ok_or_else(Reply::not_integer)?,
+            None => 0,
+        };
+        let new = current
+            .checked_add(delta)
+            .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
+        ks.store(
+            key,
+            Value::Str(Bytes::from(new.to_string())),
+            Ttl::Keep,
+            now_ms,
+        );
+        Ok(Reply::Int(new))
+    })
+}
+
+/// APPEND key suffix: the new length; the deadline stays.
+pub fn append(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, suffix] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let value = match ks.get_for_write(key, now_ms) {
+            Some(entry) => {
+                let old = entry.as_str()?;
+                if old.len() + suffix.len() > MAX_STRING_BYTES {
+                    return Err(Reply::error(
+                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+                    ));
+                }
+                let mut joined = BytesMut::with_capacity(old.len() + suffix.len());
+                joined.extend_from_slice(old);
+                joined.extend_from_slice(suffix);
+                joined.freeze()
+            }
+            None => Bytes::copy_from_slice(suffix),
+        };
+        let len = value.len() as i64;
+        ks.store(key, Value::Str(value), Ttl::Keep, now_ms);
+        Ok(Reply::Int(len))
+    })
+}
+
+/// STRLEN key: 0 for a missing key.
+pub fn strlen(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let len = match ks.get(key, now_ms) {
+            Some(entry) => entry.as_str()?.len(),
+            None => 0,
+        };
+        Ok(Reply::Int(len as i64))
+    })
+}
+
+/// FENCE key: the fencing token of the key's current value, nil without the key.
+pub fn fence(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key] = argv else {
+        return wrong_arity(argv);
+    };
+    match ks.get(key, now_ms) {
+        Some(entry) => Reply::Int(i64::try_from(entry.token).unwrap_or(i64::MAX)),
+        None => Reply::Nil,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{bulk, bulks, err, int, Harness};
+    use crate::reply::Reply;
+
+    const INVALID_SET: &str = "ERR invalid expire time in 'set' command";
+    const NOT_INT: &str = "ERR value is not an integer or out of range";
+    const SYNTAX: &str = "ERR syntax error";
+
+    #[test]
+    fn get_and_set_round_trip_and_missing_is_nil() {
+        let mut h = Harness::new();
+        assert_eq!(h.read("get k"), Reply::Nil);
+        assert_eq!(h.write("set k v"), Reply::Ok);
+        assert_eq!(h.read("get k"), bulk("v"));
+        assert_eq!(h.write("SET k w"), Reply::Ok);
+        assert_eq!(h.read("GET k"), bulk("w"));
+    }
+
+    #[test]
+    fn set_nx_and_xx_write_only_when_their_condition_holds() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("set k v xx"), Reply::Nil);
+        assert_eq!(h.read("get k"), Reply::Nil);
+        assert_eq!(h.write("set k v nx"), Reply::Ok);
+        assert_eq!(h.write("set k w nx"), Reply::Nil);
+        assert_eq!(h.read("get k"), bulk("v"));
+        assert_eq!(h.write("set k w xx"), Reply::Ok);
+        assert_eq!(h.read("get k"), bulk("w"));
+    }
+
+    #[test]
+    fn set_get_returns_the_old_value_even_when_nx_refuses() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("set k v get"), Reply::Nil);
+        assert_eq!(h.write("set k w get"), bulk("v"));
+        assert_eq!(h.write("set k x nx get"), bulk("w"));
+        assert_eq!(h.read("get k"), bulk("w"));
+        assert_eq!(h.write("set other x xx get"), Reply::Nil);
+        assert_eq!(h.read("get other"), Reply::Nil);
+    }
+
+    #[test]
+    fn set_expiry_options_set_absolute_deadlines() {
+        let mut h = Harness::new();
+        let now = h.now_ms;
+        h.write("set a v ex 10");
+        assert_eq!(h.read("pttl a"), int(10_000));
+        h.write("set b v px 1500");
+        assert_eq!(h.read("pttl b"), int(1_500));
+        h.write(&format!("set c v exat {}", now / 1000 + 100));
+        assert_eq!(
+            h.read("pexpiretime c"),
+            int(((now / 1000 + 100) * 1000) as i64)
+        );
+        h.write(&format!("set d v pxat {}", now + 42));
+        assert_eq!(h.read("pttl d"), int(42));
+        // A plain SET drops the deadline; KEEPTTL keeps it.
+        h.write("set a w");
+        assert_eq!(h.read("ttl a"), int(-1));
+        h.write("set b w keepttl");
+        assert_eq!(h.read("pttl b"), int(1_500));
+        h.write("set new w keepttl");
+        assert_eq!(h.read("ttl new"), int(-1));
+    }
+
+    #[test]
+    fn set_with_a_past_absolute_time_removes_the_key() {
+        let mut h = Harness::new();
+        h.write("set k v");
+        assert_eq!(h.write("set k w pxat 1"), Reply::Ok);
+        assert_eq!(h.read("get k"), Reply::Nil);
+        assert_eq!(h.read("dbsize"), int(0));
+    }
+
+    #[test]
+    fn set_options_in_any_order_and_case() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("set k v PX 100 nx GeT"), Reply::Nil);
+        assert_eq!(h.read("pttl k"), int(100));
+        assert_eq!(h.write("set k v get xx ex 5"), bulk("v"));
+        assert_eq!(h.read("ttl k"), int(5));
+        // Repeating an option is allowed; the last value wins.
+        assert_eq!(h.write("set k v ex 5 ex 7"), Reply::Ok);
+        assert_eq!(h.read("ttl k"), int(7));
+        assert_eq!(h.write("set k v nx nx"), Reply::Nil);
+    }
+
+    #[test]
+    fn set_conflicting_or_incomplete_options_are_syntax_errors() {
+        let mut h = Harness::new();
+        for line in [
+            "set k v nx xx",
+            "set k v xx nx",
+            "set k v ex 1 px 100",
+            "set k v px 100 exat 5",
+            "set k v ex 1 keepttl",
+            "set k v keepttl pxat 5",
+            "set k v ex",
+            "set k v persist",
+            "set k v foo",
+        ] {
+            assert_eq!(h.write(line), err(SYNTAX), "{line}");
+        }
+        assert_eq!(h.read("exists k"), int(0));
+    }
+
+    #[test]
+    fn set_rejects_bad_expire_times_like_redis() {
+        let mut h = Harness::new();
+        for line in [
+            "set k v ex 0",
+            "set k v px -1",
+            "set k v exat 0",
+            "set k v ex 9223372036854775",
+            "set k v px 9223372036854775807",
+        ] {
+            assert_eq!(h.write(line), err(INVALID_SET), "{line}");
+        }
+        assert_eq!(h.write("set k v ex abc"), err(NOT_INT));
+        assert_eq!(h.write("set k v ex 1.5"), err(NOT_INT));
+        assert_eq!(h.read("exists k"), int(0));
+        // The largest absolute time is fine.
+        assert_eq!(h.write("set k v pxat 9223372036854775807"), Reply::Ok);
+    }
+
+    #[test]
+    fn setnx_answers_one_when_it_sets() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("setnx k v"), int(1));
+        assert_eq!(h.write("setnx k w"), int(0));
+        assert_eq!(h.read("get k"), bulk("v"));
+    }
+
+    #[test]
+    fn setex_and_psetex_set_value_and_deadline() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("setex k 10 v"), Reply::Ok);
+        assert_eq!(h.read("get k"), bulk("v"));
+        assert_eq!(h.read("pttl k"), int(10_000));
+        assert_eq!(h.write("psetex k 250 w"), Reply::Ok);
+        assert_eq!(h.read("pttl k"), int(250));
+        assert_eq!(
+            h.write("setex k 0 v"),
+            err("ERR invalid expire time in 'setex' command")
+        );
+        assert_eq!(
+            h.write("PSETEX k -5 v"),
+            err("ERR invalid expire time in 'psetex' command")
+        );
+        assert_eq!(h.write("setex k x v"), err(NOT_INT));
+        assert_eq!(h.read("get k"), bulk("w"));
+    }
+
+    #[test]
+    fn getdel_returns_the_value_and_removes_the_key() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("getdel k"), Reply::Nil);
+        h.write("set k v ex 100");
+        assert_eq!(h.write("getdel k"), bulk("v"));
+        assert_eq!(h.read("exists k"), int(0));
+        assert_eq!(h.ks.expires_count(), 0);
+    }
+
+    #[test]
+    fn getex_changes_only_the_deadline() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("getex k ex 10"), Reply::Nil);
+        h.write("set k v");
+        assert_eq!(h.write("getex k"), bulk("v"));
+        assert_eq!(h.read("ttl k"), int(-1));
+        assert_eq!(h.write("getex k px 500"), bulk("v"));
+        assert_eq!(h.read("pttl k"), int(500));
+        assert_eq!(h.write("getex k persist"), bulk("v"));
+        assert_eq!(h.read("ttl k"), int(-1));
+        assert_eq!(
+            h.write(&format!("getex k exat {}", h.now_ms / 1000 + 60)),
+            bulk("v")
+        );
+        assert!(matches!(h.read("ttl k"), Reply::Int(59..=60)));
+        // A past absolute time removes the key after answering.
+        assert_eq!(h.write("getex k pxat 10"), bulk("v"));
+        assert_eq!(h.read("get k"), Reply::Nil);
+    }
+
+    #[test]
+    fn getex_option_errors() {
+        let mut h = Harness::new();
+        h.write("set k v");
+        for line in [
+            "getex k nx",
+            "getex k get",
+            "getex k keepttl",
+            "getex k ex 1 persist",
+            "getex k persist px 1",
+            "getex k ex 1 px 1",
+            "getex k ex",
+        ] {
+            assert_eq!(h.write(line), err(SYNTAX), "{line}");
+        }
+        assert_eq!(
+            h.write("getex k ex 0"),
+            err("ERR invalid expire time in 'getex' command")
+        );
+        assert_eq!(h.write("getex k px x"), err(NOT_INT));
+    }
+
+    #[test]
+    fn getset_returns_the_old_value_and_drops_the_deadline() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("getset k a"), Reply::Nil);
+        h.write("expire k 100");
+        assert_eq!(h.write("getset k b"), bulk("a"));
+        assert_eq!(h.read("get k"), bulk("b"));
+        assert_eq!(h.read("ttl k"), int(-1));
+    }
+
+    #[test]
+    fn mget_gives_nil_for_missing_keys() {
+        let mut h = Harness::new();
+        h.write("mset a 1 b 2");
+        assert_eq!(
+            h.read("mget a nope b a"),
+            Reply::Array(vec![bulk("1"), Reply::Nil, bulk("2"), bulk("1")])
+        );
+    }
+
+    #[test]
+    fn mset_sets_all_pairs_and_drops_deadlines() {
+        let mut h = Harness::new();
+        h.write("set a old ex 100");
+        assert_eq!(h.write("mset a 1 b 2 a 3"), Reply::Ok);
+        assert_eq!(h.read("mget a b"), bulks(&["3", "2"]));
+        assert_eq!(h.read("ttl a"), int(-1));
+        assert_eq!(
+            h.write("mset a 1 b"),
+            err("ERR wrong number of arguments for 'mset' command")
+        );
+        assert_eq!(h.read("get a"), bulk("3"));
+    }
+
+    #[test]
+    fn msetnx_is_all_or_nothing() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("msetnx a 1 b 2"), int(1));
+        assert_eq!(h.write("msetnx c 3 b 4"), int(0));
+        assert_eq!(
+            h.read("mget a b c"),
+            Reply::Array(vec![bulk("1"), bulk("2"), Reply::Nil])
+        );
+        assert_eq!(
+            h.write("msetnx a 1 b"),
+            err("ERR wrong number of arguments for 'msetnx' command")
+        );
+    }
+
+    #[test]
+    fn incr_family_counts_from_zero_and_keeps_the_deadline() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("incr n"), int(1));
+        assert_eq!(h.write("incrby n 10"), int(11));
+        assert_eq!(h.write("decr n"), int(10));
+        assert_eq!(h.write("decrby n 15"), int(-5));
+        assert_eq!(h.write("incrby n -5"), int(-10));
+        assert_eq!(h.read("get n"), bulk("-10"));
+        h.write("pexpire n 1000");
+        h.write("incr n");
+        assert_eq!(h.read("pttl n"), int(1000));
+    }
+
+    #[test]
+    fn incr_errors_match_redis() {
+        let mut h = Harness::new();
+        h.write("set s abc");
+        assert_eq!(h.write("incr s"), err(NOT_INT));
+        h.write("set s 007");
+        assert_eq!(h.write("incr s"), err(NOT_INT));
+        h.write("set s -0");
+        assert_eq!(h.write("incr s"), err(NOT_INT));
+        h.write_args(&["set", "s", " 1"]);
+        assert_eq!(h.write("incr s"), err(NOT_INT));
+        assert_eq!(h.write("incrby n x"), err(NOT_INT));
+        assert_eq!(h.write("incrby n 99999999999999999999"), err(NOT_INT));
+        h.write("set max 9223372036854775807");
+        assert_eq!(
+            h.write("incr max"),
+            err("ERR increment or decrement would overflow")
+        );
+        h.write("set min -9223372036854775808");
+        assert_eq!(
+            h.write("decr min"),
+            err("ERR increment or decrement would overflow")
+        );
+        assert_eq!(
+            h.write("decrby n -9223372036854775808"),
+            err("ERR decrement would overflow")
+        );
+        assert_eq!(h.write("decrby n 9223372036854775807"), int(-i64::MAX));
+        assert_eq!(h.read("get max"), bulk("9223372036854775807"));
+    }
+
+    #[test]
+    fn append_creates_or_extends_and_answers_the_length() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("append k hello"), int(5));
+        h.write("expire k 100");
+        assert_eq!(h.write("append k _world"), int(11));
+        assert_eq!(h.read("get k"), bulk("hello_world"));
+        assert_eq!(h.read("ttl k"), int(100));
+    }
+
+    #[test]
+    fn strlen_counts_bytes_and_missing_is_zero() {
+        let mut h = Harness::new();
+        assert_eq!(h.read("strlen k"), int(0));
+        h.write("set k héllo");
+        assert_eq!(h.read("strlen k"), int(6));
+    }
+
+    #[test]
+    fn fence_gives_the_token_or_nil() {
+        let mut h = Harness::new();
+        assert_eq!(h.read("fence k"), Reply::Nil);
+        h.write("set k v");
+        assert_eq!(h.read("fence k"), int(1));
+        h.write("set j v");
+        assert_eq!(h.read("fence j"), int(2));
+    }
+
+    #[test]
+    fn stored_values_do_not_share_the_argument_buffer() {
+        use bytes::Bytes;
+        let mut h = Harness::new();
+        let buffer = Bytes::from(vec![b'x'; 1024]);
+        let argv = vec![Bytes::from("set"), buffer.slice(0..3), buffer.slice(3..6)];
+        h.ks.apply_batch(&super::super::Batch {
+            now_ms: h.now_ms,
+            ops: vec![argv],
+        });
+        let (key, entry) = h.ks.entries.iter().next().unwrap();
+        let super::Value::Str(value) = &entry.value;
+        assert!(!std::ptr::eq(key.as_ptr(), buffer.as_ptr()));
+        assert!(!std::ptr::eq(value.as_ptr(), buffer[3..].as_ptr()));
+    }
 }

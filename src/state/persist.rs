@@ -1,0 +1,142 @@
+//! How the keyspace leaves memory and comes back: per-key records and meta for the store
+//! (written after each apply), and whole snapshots for Raft.
+//!
+//! Every encoding starts with a format version byte, so a later format can still read
+//! the data an older one wrote.
+
+use bincode::Options;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{Changes, Entry, Keyspace};
+
+const FORMAT_VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("unsupported state format version {0}")]
+    UnsupportedVersion(u8),
+    #[error("state data is empty")]
+    Empty,
+    #[error("cannot decode state: {0}")]
+    Decode(#[from] bincode::Error),
+    #[error("key {0:?} appears twice")]
+    DuplicateKey(Bytes),
+}
+
+/// The keyspace's own counters, kept in the store next to the records.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    fence_counter: u64,
+    last_now_ms: u64,
+}
+
+/// Little-endian varints; trailing bytes are refused, so a truncated or padded record is
+/// an error rather than a silently different value.
+fn codec() -> impl Options {
+    bincode::DefaultOptions::new()
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION];
+    // Writing into a Vec cannot fail, and our types have no fallible Serialize impls.
+    codec()
+        .serialize_into(&mut out, value)
+        .expect("bincode serialization into a Vec cannot fail");
+    out
+}
+
+fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, StateError> {
+    match bytes.split_first() {
+        None => Err(StateError::Empty),
+        Some((&FORMAT_VERSION, body)) => Ok(codec().deserialize(body)?),
+        Some((&version, _)) => Err(StateError::UnsupportedVersion(version)),
+    }
+}
+
+impl Keyspace {
+    /// What changed since the last call: the encoded entry of every key written, every key
+    /// removed, whether FLUSHALL ran (before the upserts), and the meta. Only touched keys
+    /// are encoded. After `from_snapshot` this is `cleared` plus every key, which is what a
+    /// store writes to install the snapshot.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut upserts = Vec::new();
+        let mut removes = Vec::new();
+        for key in self.dirty.drain() {
+            match self.entries.get(&key) {
+                Some(entry) => upserts.push((key, encode(entry))),
+                None => removes.push(key),
+            }
+        }
+        Changes {
+            cleared: std::mem::take(&mut self.cleared),
+            upserts,
+            removes,
+            meta: self.encode_meta(),
+        }
+    }
+
+    fn encode_meta(&self) -> Vec<u8> {
+        encode(&Meta {
+            fence_counter: self.fence_counter,
+            last_now_ms: self.last_now_ms,
+        })
+    }
+
+    /// Rebuilds the keyspace from the records and meta a store persisted from
+    /// `take_changes`. A new store has no meta yet.
+    pub fn restore(
+        meta: Option<&[u8]>,
+        records: impl IntoIterator<Item = (Bytes, Vec<u8>)>,
+    ) -> Result<Keyspace, StateError> {
+        let mut keyspace = Keyspace::new();
+        if let Some(meta) = meta {
+            let meta: Meta = decode(meta)?;
+            keyspace.fence_counter = meta.fence_counter;
+            keyspace.last_now_ms = meta.last_now_ms;
+        }
+        for (key, record) in records {
+            let entry: Entry = decode(&record)?;
+            keyspace.insert_loaded(key, entry)?;
+        }
+        Ok(keyspace)
+    }
+
+    /// The whole state, in bytes that depend only on the state: keys sorted.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let mut entries: Vec<(&Bytes, &Entry)> = self.entries.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let meta = Meta {
+            fence_counter: self.fence_counter,
+            last_now_ms: self.last_now_ms,
+        };
+        encode(&(meta, entries))
+    }
+
+    /// The inverse of `to_snapshot`. Every key is marked changed and `cleared` set, so the
+    /// next `take_changes` holds exactly what the store must write to replace its state.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
+        let (meta, entries): (Meta, Vec<(Bytes, Entry)>) = decode(bytes)?;
+        let mut keyspace = Keyspace::new();
+        keyspace.fence_counter = meta.fence_counter;
+        keyspace.last_now_ms = meta.last_now_ms;
+        for (key, entry) in entries {
+            keyspace.dirty.insert(key.clone());
+            keyspace.insert_loaded(key, entry)?;
+        }
+        keyspace.cleared = true;
+        Ok(keyspace)
+    }
+
+    fn insert_loaded(&mut self, key: Bytes, entry: Entry) -> Result<(), StateError> {
+        // A counter below a stored token would reuse tokens; trust the larger.
+        self.fence_counter = self.fence_counter.max(entry.token);
+        if let Some(deadline) = entry.deadline_ms {
+            self.expiry.insert((deadline, key.clone()));
+        }
+        match self.entries.insert(key.clone(), entry) {
+            Some(_) => Err(StateError::DuplicateKey(key)),
+            None => Ok(()),
+        }
+    }
+}
