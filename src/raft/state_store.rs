@@ -83,7 +83,8 @@ pub struct SnapshotBuilder {
     disk: Disk,
     last_applied: Option<LogId<NodeId>>,
     last_membership: Membership,
-    keyspace: Vec<u8>,
+    /// `Keyspace::to_snapshot`, or `None` if a panic in apply left the keyspace unusable.
+    keyspace: Option<Vec<u8>>,
 }
 
 impl StateMachineStore {
@@ -198,10 +199,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
         // Captured now, under the read lock, so the snapshot is exactly the state at
         // `last_applied` however far apply has moved on when the builder runs.
-        let keyspace = match self.keyspace.read() {
-            Ok(keyspace) => keyspace_adapter::to_snapshot(&keyspace),
-            Err(poisoned) => keyspace_adapter::to_snapshot(&poisoned.into_inner()),
-        };
+        let keyspace = self
+            .keyspace
+            .read()
+            .ok()
+            .map(|keyspace| keyspace_adapter::to_snapshot(&keyspace));
         SnapshotBuilder {
             disk: self.disk.clone(),
             last_applied: self.last_applied,
@@ -284,7 +286,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let payload = SnapshotPayload {
             last_applied: self.last_applied,
             last_membership: self.last_membership.clone(),
-            keyspace: std::mem::take(&mut self.keyspace),
+            keyspace: self.keyspace.take().ok_or_else(keyspace_poisoned)?,
         };
         let data = bincode::serialize(&payload)
             .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
@@ -403,6 +405,10 @@ fn snapshot_id(group: GroupId, last_applied: Option<LogId<NodeId>>) -> String {
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> StorageError<NodeId> {
+    keyspace_poisoned()
+}
+
+fn keyspace_poisoned() -> StorageError<NodeId> {
     StorageIOError::write_state_machine(AnyError::error(
         "the keyspace lock is poisoned: a panic interrupted apply",
     ))

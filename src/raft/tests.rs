@@ -307,39 +307,58 @@ struct TestNode {
     server: tokio::task::JoinHandle<()>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_over_tcp_elect_a_leader_and_replicate_a_write_to_all() {
+/// Binds a Raft listener for each of `ids` and names them all in one initial cluster.
+async fn bind_cluster(ids: &[NodeId]) -> (Vec<TcpListener>, BTreeMap<NodeId, Member>) {
     let mut listeners = Vec::new();
     let mut cluster = BTreeMap::new();
-    for id in 1..=3 {
+    for id in ids {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let raft_addr = listener.local_addr().unwrap();
-        cluster.insert(
-            id,
-            Member {
-                client_addr: "127.0.0.1:1".parse().unwrap(),
-                raft_addr,
-            },
-        );
-        listeners.push((id, listener));
-    }
-
-    let mut nodes = Vec::new();
-    for (id, listener) in listeners {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            initial_cluster: cluster.clone(),
-            ..node_config(dir.path(), id, cluster[&id].raft_addr)
+        let member = Member {
+            client_addr: "127.0.0.1:1".parse().unwrap(),
+            raft_addr: listener.local_addr().unwrap(),
         };
-        let db = open_database(dir.path()).unwrap();
-        let transport = RaftTransport::new(id);
-        let server = tokio::spawn(serve_raft(listener, transport.groups()));
-        let group = start_group(&config, &db, 0, &transport).await.unwrap();
-        nodes.push(TestNode {
-            _dir: dir,
-            group,
-            server,
-        });
+        cluster.insert(*id, member);
+        listeners.push(listener);
+    }
+    (listeners, cluster)
+}
+
+/// Starts node `id` of `cluster` in a new data dir, serving Raft RPCs on `listener`.
+async fn start_node(
+    id: NodeId,
+    listener: TcpListener,
+    cluster: &BTreeMap<NodeId, Member>,
+    tune: impl FnOnce(Config) -> Config,
+) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tune(Config {
+        initial_cluster: cluster.clone(),
+        ..node_config(dir.path(), id, cluster[&id].raft_addr)
+    });
+    let db = open_database(dir.path()).unwrap();
+    let transport = RaftTransport::new(id);
+    let server = tokio::spawn(serve_raft(listener, transport.groups()));
+    let group = start_group(&config, &db, 0, &transport).await.unwrap();
+    TestNode {
+        _dir: dir,
+        group,
+        server,
+    }
+}
+
+async fn shut_down(nodes: Vec<TestNode>) {
+    for node in nodes {
+        node.group.raft.shutdown().await.unwrap();
+        node.server.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_over_tcp_elect_a_leader_and_replicate_a_write_to_all() {
+    let (listeners, cluster) = bind_cluster(&[1, 2, 3]).await;
+    let mut nodes = Vec::new();
+    for (id, listener) in (1..).zip(listeners) {
+        nodes.push(start_node(id, listener, &cluster, |c| c).await);
     }
 
     let metrics = nodes[0]
@@ -370,11 +389,64 @@ async fn three_nodes_over_tcp_elect_a_leader_and_replicate_a_write_to_all() {
         let state = keyspace_adapter::to_snapshot(&node.group.state.read().unwrap());
         assert_eq!(state, expected);
     }
+    shut_down(nodes).await;
+}
 
-    for node in nodes {
-        node.group.raft.shutdown().await.unwrap();
-        node.server.abort();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_follower_catches_up_from_a_snapshot_sent_over_tcp() {
+    let (mut listeners, cluster) = bind_cluster(&[1, 2, 3]).await;
+    let late_listener = listeners.pop().unwrap();
+    let keep_no_log = |c: Config| Config {
+        log_entries_kept_after_snapshot: 0,
+        ..c
+    };
+    let mut nodes = Vec::new();
+    for (id, listener) in (1..).zip(listeners) {
+        nodes.push(start_node(id, listener, &cluster, keep_no_log).await);
     }
+    let metrics = nodes[0]
+        .group
+        .raft
+        .wait(Some(WAIT))
+        .metrics(
+            |m| m.current_leader.is_some(),
+            "two of three elect a leader",
+        )
+        .await
+        .unwrap();
+    let leader = &nodes[(metrics.current_leader.unwrap() - 1) as usize].group;
+    let mut last = None;
+    for i in 0..5 {
+        let key = format!("k{i}");
+        let response = leader
+            .raft
+            .client_write(batch(&[&["set", &key, "v"]]))
+            .await
+            .unwrap();
+        last = Some(response.log_id);
+    }
+    let last = last.unwrap();
+    leader.raft.trigger().snapshot().await.unwrap();
+    leader
+        .raft
+        .wait(Some(WAIT))
+        .metrics(|m| m.purged == Some(last), "the whole log is purged")
+        .await
+        .unwrap();
+
+    let mut late = start_node(3, late_listener, &cluster, keep_no_log).await;
+    wait_applied(&mut late.group, last.index).await;
+    late.group
+        .raft
+        .wait(Some(WAIT))
+        .metrics(
+            |m| m.snapshot >= Some(last),
+            "installed the leader's snapshot",
+        )
+        .await
+        .unwrap();
+    nodes.push(late);
+    shut_down(nodes).await;
 }
 
 #[tokio::test]
