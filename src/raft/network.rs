@@ -452,7 +452,7 @@ async fn write_frames(
 }
 
 /// Serves Raft RPCs from peers on `listener`, dispatching each to its group in
-/// `groups`, until the listener fails for good. Runs until its task is dropped.
+/// `groups`. Never returns: a failed accept is logged and retried; abort the task to stop.
 pub async fn serve_raft(listener: TcpListener, groups: GroupRegistry) {
     loop {
         match listener.accept().await {
