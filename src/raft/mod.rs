@@ -1,1 +1,159 @@
 //! Raft: openraft type config, fjall log and state stores, network, snapshots.
+//!
+//! One fjall `Database` per process holds every Raft group, and one TCP connection per
+//! peer node carries every group's RPCs; the group id is in each storage key and in each
+//! RPC frame. Only group 0 runs for now.
+
+mod keys;
+mod keyspace_adapter;
+mod log_store;
+mod network;
+mod state_store;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use openraft::error::{InitializeError, RaftError};
+use openraft::SnapshotPolicy;
+use serde::{Deserialize, Serialize};
+
+pub use log_store::{LogReader, LogStore};
+pub use network::{
+    serve_raft, start_raft_listener, GroupNetwork, GroupRegistry, PeerClient, RaftTransport,
+};
+pub use state_store::{SnapshotBuilder, StateMachineStore};
+pub use wire::MAX_RAFT_FRAME_BYTES;
+
+use crate::config::{Config, Member};
+use crate::reply::Reply;
+use crate::state::{Batch, Keyspace};
+
+openraft::declare_raft_types!(
+    /// openraft's types for raftlock: an entry carries a `Batch` of client commands and
+    /// applying it yields one `Reply` per command.
+    pub TypeConfig:
+        D = Batch,
+        R = Vec<Reply>,
+        NodeId = u64,
+        Node = NodeAddr,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type NodeId = u64;
+/// Identifies one Raft group (a shard) of the process.
+pub type GroupId = u64;
+
+/// Where a member serves clients and Raft RPCs; stored in the membership entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddr {
+    pub client_addr: String,
+    pub raft_addr: String,
+}
+
+impl fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.client_addr, self.raft_addr)
+    }
+}
+
+impl From<&Member> for NodeAddr {
+    fn from(member: &Member) -> NodeAddr {
+        NodeAddr {
+            client_addr: member.client_addr.to_string(),
+            raft_addr: member.raft_addr.to_string(),
+        }
+    }
+}
+
+/// A running Raft group on this node.
+pub struct RaftGroup {
+    pub id: GroupId,
+    pub raft: openraft::Raft<TypeConfig>,
+    /// The live state machine; read it after a read barrier (`ensure_linearizable`).
+    pub state: Arc<RwLock<Keyspace>>,
+    /// The index of the last entry applied to `state` (0 before the first), published
+    /// after the entry's changes are written; for waking clients blocked on state.
+    pub applied: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Opens (or creates) the process's one fjall database, in `data_dir/db`.
+pub fn open_database(data_dir: &Path) -> anyhow::Result<fjall::Database> {
+    let path = data_dir.join("db");
+    std::fs::create_dir_all(&path)
+        .with_context(|| format!("creating data directory {}", path.display()))?;
+    fjall::Database::builder(&path)
+        .open()
+        .with_context(|| format!("opening the database in {}", path.display()))
+}
+
+/// Starts group `group` of this node from its storage in `db`, registers it with the
+/// transport so peers' RPCs reach it, and bootstraps the cluster from
+/// `config.bootstrap_members()` if this node has never voted nor logged in this group.
+/// On a restart it recovers from `db` and does not bootstrap again.
+pub async fn start_group(
+    config: &Config,
+    db: &fjall::Database,
+    group: GroupId,
+    transport: &RaftTransport,
+) -> anyhow::Result<RaftGroup> {
+    let raft_config = Arc::new(raft_config(config, group)?);
+    let mut log_store = LogStore::open(db, group)?;
+    let state_machine = StateMachineStore::open(db, group)?;
+    let state = state_machine.keyspace();
+    let applied = state_machine.subscribe_applied();
+    let fresh = log_store.is_fresh().await?;
+
+    let raft = openraft::Raft::new(
+        config.id,
+        raft_config,
+        transport.for_group(group),
+        log_store,
+        state_machine,
+    )
+    .await?;
+    transport.groups().insert(group, raft.clone());
+
+    if fresh {
+        let members: BTreeMap<NodeId, NodeAddr> = config
+            .bootstrap_members()
+            .iter()
+            .map(|(id, member)| (*id, NodeAddr::from(member)))
+            .collect();
+        match raft.initialize(members).await {
+            Ok(()) => {}
+            // A peer's leader reached this node first: it is a member already.
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(e) => return Err(e).context("bootstrapping the cluster"),
+        }
+    }
+    Ok(RaftGroup {
+        id: group,
+        raft,
+        state,
+        applied,
+    })
+}
+
+fn raft_config(config: &Config, group: GroupId) -> anyhow::Result<openraft::Config> {
+    openraft::Config {
+        cluster_name: format!("raftlock-group-{group}"),
+        heartbeat_interval: config.heartbeat_interval_ms,
+        election_timeout_min: config.election_timeout_min_ms,
+        election_timeout_max: config.election_timeout_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every_entries),
+        max_in_snapshot_log_to_keep: config.log_entries_kept_after_snapshot,
+        ..openraft::Config::default()
+    }
+    .validate()
+    .context("invalid Raft configuration")
+}

@@ -1,0 +1,318 @@
+//! The Raft log of one group, its vote, and its committed and purged marks, in fjall.
+//!
+//! Appends are acknowledged to openraft only after an fsync of fjall's journal: an entry
+//! the leader counts towards a quorum is on disk. The fsync runs on a flusher thread, so
+//! the Raft task never blocks on the disk, and one fsync covers every append that queued
+//! behind the previous one (group commit below openraft).
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::sync::mpsc;
+use std::thread;
+
+use fjall::{Database, KeyspaceCreateOptions, PersistMode};
+use openraft::storage::{LogFlushed, RaftLogReader, RaftLogStorage};
+use openraft::{
+    AnyError, Entry, LogId, LogState, OptionalSend, StorageError, StorageIOError, Vote,
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+
+use super::keys::{
+    group_prefix, log_key, record_key, COMMITTED, LAST_PURGED, LOG_KEYSPACE, STATE_KEYSPACE, VOTE,
+};
+use super::{GroupId, NodeId, TypeConfig};
+
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+/// The log store of one group. openraft owns it (through `Raft::new`) and serializes every
+/// call, as `RaftLogStorage` requires.
+pub struct LogStore {
+    group: GroupId,
+    db: Database,
+    log: fjall::Keyspace,
+    state: fjall::Keyspace,
+    flusher: Flusher,
+}
+
+/// Reads entries for the replication tasks, concurrently with appends.
+#[derive(Clone)]
+pub struct LogReader {
+    group: GroupId,
+    log: fjall::Keyspace,
+}
+
+impl LogStore {
+    pub fn open(db: &Database, group: GroupId) -> anyhow::Result<LogStore> {
+        Ok(LogStore {
+            group,
+            db: db.clone(),
+            log: db.keyspace(LOG_KEYSPACE, KeyspaceCreateOptions::default)?,
+            state: db.keyspace(STATE_KEYSPACE, KeyspaceCreateOptions::default)?,
+            flusher: Flusher::spawn(db.clone(), group)?,
+        })
+    }
+
+    /// True when this group has never voted nor logged anything on this node: the only
+    /// time it may bootstrap the cluster.
+    pub async fn is_fresh(&mut self) -> StorageResult<bool> {
+        Ok(self.read_vote().await?.is_none() && self.get_log_state().await?.last_log_id.is_none())
+    }
+
+    fn reader(&self) -> LogReader {
+        LogReader {
+            group: self.group,
+            log: self.log.clone(),
+        }
+    }
+
+    fn read_record<T: DeserializeOwned>(&self, tag: u8) -> Result<Option<T>, AnyError> {
+        match self
+            .state
+            .get(record_key(self.group, tag))
+            .map_err(|e| AnyError::new(&e))?
+        {
+            Some(bytes) => Ok(Some(
+                bincode::deserialize(&bytes).map_err(|e| AnyError::new(&e))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Buffers a batch in fjall's journal without waiting for the disk; durability comes
+    /// from the flusher's fsync (appends, votes) or from a later one (everything else).
+    fn commit_buffered(&self, batch: fjall::OwnedWriteBatch) -> Result<(), AnyError> {
+        batch
+            .durability(Some(PersistMode::Buffer))
+            .commit()
+            .map_err(|e| AnyError::new(&e))
+    }
+
+    /// Adds to `batch` the removal of this group's entries with index in `range`.
+    fn remove_entries(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        range: impl RangeBounds<u64>,
+    ) -> Result<(), AnyError> {
+        for guard in self.log.range(key_range(self.group, range)) {
+            let key = guard.key().map_err(|e| AnyError::new(&e))?;
+            batch.remove(&self.log, key);
+        }
+        Ok(())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogReader {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        Ok(read_entries(&self.log, self.group, range).map_err(StorageIOError::read_logs)?)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        Ok(read_entries(&self.log, self.group, range).map_err(StorageIOError::read_logs)?)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogReader;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId<NodeId>> = self
+            .read_record(LAST_PURGED)
+            .map_err(StorageIOError::read_logs)?;
+        let last_entry = match self.log.prefix(group_prefix(self.group)).next_back() {
+            Some(guard) => {
+                let bytes = guard.value().map_err(|e| StorageIOError::read_logs(&e))?;
+                Some(decode_entry(&bytes).map_err(|e| StorageIOError::read_logs(&e))?)
+            }
+            None => None,
+        };
+        let last_log_id = last_entry.map(|e| e.log_id).or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> LogReader {
+        self.reader()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
+        let bytes = bincode::serialize(vote).map_err(|e| StorageIOError::write_vote(&e))?;
+        let mut batch = self.db.batch();
+        batch.insert(&self.state, record_key(self.group, VOTE), bytes);
+        self.commit_buffered(batch)
+            .map_err(StorageIOError::write_vote)?;
+        // A vote must be on disk before it is sent: wait for the flusher.
+        let (done, flushed) = oneshot::channel();
+        self.flusher
+            .request(FlushWaiter::Vote(done))
+            .map_err(StorageIOError::write_vote)?;
+        match flushed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StorageIOError::write_vote(&e).into()),
+            Err(e) => Err(StorageIOError::write_vote(&e).into()),
+        }
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
+        Ok(self.read_record(VOTE).map_err(StorageIOError::read_vote)?)
+    }
+
+    /// Saved without an fsync: `committed` is a hint for re-applying entries at start-up,
+    /// and whatever reaches the disk is never ahead of the fsynced log it points into.
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
+        let bytes = bincode::serialize(&committed).map_err(|e| StorageIOError::write(&e))?;
+        let mut batch = self.db.batch();
+        batch.insert(&self.state, record_key(self.group, COMMITTED), bytes);
+        Ok(self.commit_buffered(batch).map_err(StorageIOError::write)?)
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {
+        let committed: Option<Option<LogId<NodeId>>> =
+            self.read_record(COMMITTED).map_err(StorageIOError::read)?;
+        Ok(committed.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = self.db.batch();
+        for entry in entries {
+            let bytes = bincode::serialize(&entry)
+                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
+            batch.insert(&self.log, log_key(self.group, entry.log_id.index), bytes);
+        }
+        // Readable from here on; acknowledged to openraft only once fsynced.
+        self.commit_buffered(batch)
+            .map_err(StorageIOError::write_logs)?;
+        Ok(self
+            .flusher
+            .request(FlushWaiter::Log(callback))
+            .map_err(StorageIOError::write_logs)?)
+    }
+
+    /// Not fsynced: if the removal is lost in a crash, the node comes back with the old
+    /// uncommitted suffix it already had, which the leader truncates again. The entries
+    /// appended after it are fsynced, and fjall's journal reaches the disk in order.
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let mut batch = self.db.batch();
+        self.remove_entries(&mut batch, log_id.index..)
+            .map_err(StorageIOError::write_logs)?;
+        Ok(self
+            .commit_buffered(batch)
+            .map_err(StorageIOError::write_logs)?)
+    }
+
+    /// The purge mark and the removals go in one batch, so a crash keeps both or neither.
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let bytes = bincode::serialize(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
+        let mut batch = self.db.batch();
+        batch.insert(&self.state, record_key(self.group, LAST_PURGED), bytes);
+        self.remove_entries(&mut batch, ..=log_id.index)
+            .map_err(StorageIOError::write_logs)?;
+        Ok(self
+            .commit_buffered(batch)
+            .map_err(StorageIOError::write_logs)?)
+    }
+}
+
+fn read_entries(
+    log: &fjall::Keyspace,
+    group: GroupId,
+    range: impl RangeBounds<u64>,
+) -> Result<Vec<Entry<TypeConfig>>, AnyError> {
+    let mut entries = Vec::new();
+    for guard in log.range(key_range(group, range)) {
+        let bytes = guard.value().map_err(|e| AnyError::new(&e))?;
+        entries.push(decode_entry(&bytes).map_err(|e| AnyError::new(&e))?);
+    }
+    Ok(entries)
+}
+
+fn decode_entry(bytes: &[u8]) -> bincode::Result<Entry<TypeConfig>> {
+    bincode::deserialize(bytes)
+}
+
+/// The keys of `group`'s entries with index in `range`, as fjall key bounds.
+fn key_range(group: GroupId, range: impl RangeBounds<u64>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let key = |index: &u64| log_key(group, *index).to_vec();
+    let start = match range.start_bound() {
+        Bound::Included(i) => Bound::Included(key(i)),
+        Bound::Excluded(i) => Bound::Excluded(key(i)),
+        Bound::Unbounded => Bound::Included(key(&0)),
+    };
+    let end = match range.end_bound() {
+        Bound::Included(i) => Bound::Included(key(i)),
+        Bound::Excluded(i) => Bound::Excluded(key(i)),
+        Bound::Unbounded => Bound::Included(key(&u64::MAX)),
+    };
+    (start, end)
+}
+
+/// Who waits for the next fsync of the journal.
+enum FlushWaiter {
+    Log(LogFlushed<TypeConfig>),
+    Vote(oneshot::Sender<io::Result<()>>),
+}
+
+impl FlushWaiter {
+    fn complete(self, result: io::Result<()>) {
+        match self {
+            FlushWaiter::Log(callback) => callback.log_io_completed(result),
+            FlushWaiter::Vote(done) => {
+                // The waiter is gone only if the Raft task is; nothing is left to tell.
+                let _ = done.send(result);
+            }
+        }
+    }
+}
+
+/// A thread that fsyncs fjall's journal for whoever queued since its last fsync, in order.
+/// It ends when the log store (the only sender) is dropped.
+struct Flusher {
+    waiters: mpsc::Sender<FlushWaiter>,
+}
+
+impl Flusher {
+    fn spawn(db: Database, group: GroupId) -> io::Result<Flusher> {
+        let (waiters, queue) = mpsc::channel::<FlushWaiter>();
+        thread::Builder::new()
+            .name(format!("raft-fsync-{group}"))
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(queue.try_iter());
+                    // SyncData is enough: fjall preallocates journal files and syncs their
+                    // metadata when it creates them.
+                    let result = db.persist(PersistMode::SyncData);
+                    for waiter in batch {
+                        waiter.complete(
+                            result
+                                .as_ref()
+                                .map(|_| ())
+                                .map_err(|e| io::Error::other(e.to_string())),
+                        );
+                    }
+                }
+            })?;
+        Ok(Flusher { waiters })
+    }
+
+    fn request(&self, waiter: FlushWaiter) -> Result<(), AnyError> {
+        self.waiters
+            .send(waiter)
+            .map_err(|_| AnyError::error("the fsync thread stopped"))
+    }
+}

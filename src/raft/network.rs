@@ -1,0 +1,592 @@
+//! Raft RPC over TCP. A process keeps one connection per peer node, shared by all its
+//! groups; requests on it are matched to responses by request id, so many RPCs (of many
+//! groups) are in flight at once. The server side hands each frame to the Raft handle of
+//! its group.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{RPCTypes, Raft};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::{AbortHandle, JoinHandle};
+
+use super::wire::{self, FrameError, RaftReply, RaftRequest, RequestFrame, ResponseFrame};
+use super::{GroupId, NodeAddr, NodeId, TypeConfig};
+use crate::config::Config;
+
+/// Frames queued for one connection's writer before senders wait.
+const SEND_QUEUE_FRAMES: usize = 1024;
+/// RPCs one inbound connection may have in flight before the server stops reading it.
+const MAX_INFLIGHT_RPCS_PER_CONNECTION: usize = 1024;
+/// Pause after a failed `accept` (out of file descriptors, say) before trying again.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The Raft handles of the groups this node runs, by group id, for the RPC server.
+#[derive(Clone, Default)]
+pub struct GroupRegistry {
+    groups: Arc<RwLock<HashMap<GroupId, Raft<TypeConfig>>>>,
+}
+
+impl GroupRegistry {
+    pub fn insert(&self, group: GroupId, raft: Raft<TypeConfig>) {
+        self.write().insert(group, raft);
+    }
+
+    pub fn remove(&self, group: GroupId) -> Option<Raft<TypeConfig>> {
+        self.write().remove(&group)
+    }
+
+    pub fn get(&self, group: GroupId) -> Option<Raft<TypeConfig>> {
+        // A map of handles stays valid even if a holder panicked.
+        let groups = self.groups.read().unwrap_or_else(|p| p.into_inner());
+        groups.get(&group).cloned()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<GroupId, Raft<TypeConfig>>> {
+        self.groups.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// This process's Raft network: its connections to peer nodes and the registry of its
+/// groups. Clone it freely; clones share everything.
+#[derive(Clone)]
+pub struct RaftTransport {
+    inner: Arc<TransportInner>,
+}
+
+struct TransportInner {
+    node_id: NodeId,
+    peers: Mutex<HashMap<NodeId, Arc<PeerConnection>>>,
+    groups: GroupRegistry,
+}
+
+impl RaftTransport {
+    pub fn new(node_id: NodeId) -> RaftTransport {
+        RaftTransport {
+            inner: Arc::new(TransportInner {
+                node_id,
+                peers: Mutex::new(HashMap::new()),
+                groups: GroupRegistry::default(),
+            }),
+        }
+    }
+
+    /// The groups that `serve_raft` dispatches to; `start_group` registers each group.
+    pub fn groups(&self) -> GroupRegistry {
+        self.inner.groups.clone()
+    }
+
+    /// The network factory openraft uses for one group.
+    pub fn for_group(&self, group: GroupId) -> GroupNetwork {
+        GroupNetwork {
+            group,
+            transport: self.clone(),
+        }
+    }
+
+    /// The connection to `target`, shared by all groups; a new one if its address changed.
+    fn peer(&self, target: NodeId, addr: &str) -> Arc<PeerConnection> {
+        let mut peers = self.inner.peers.lock().unwrap_or_else(|p| p.into_inner());
+        match peers.get(&target) {
+            Some(peer) if peer.addr == addr => peer.clone(),
+            _ => {
+                let peer = Arc::new(PeerConnection::new(addr.to_string()));
+                peers.insert(target, peer.clone());
+                peer
+            }
+        }
+    }
+}
+
+/// openraft's network factory for one group: clients for it share the transport's
+/// connections.
+pub struct GroupNetwork {
+    group: GroupId,
+    transport: RaftTransport,
+}
+
+impl RaftNetworkFactory<TypeConfig> for GroupNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerClient {
+        PeerClient {
+            group: self.group,
+            from: self.transport.inner.node_id,
+            target,
+            connection: self.transport.peer(target, &node.raft_addr),
+        }
+    }
+}
+
+/// Sends one group's RPCs to one peer.
+pub struct PeerClient {
+    group: GroupId,
+    from: NodeId,
+    target: NodeId,
+    connection: Arc<PeerConnection>,
+}
+
+/// Why an RPC got no reply.
+enum CallError {
+    /// No connection could be made: the peer is down or partitioned.
+    Unreachable(io::Error),
+    /// The connection broke, or the request could not be encoded.
+    Network(io::Error),
+    TooLarge,
+    Timeout,
+}
+
+impl PeerClient {
+    async fn call(
+        &self,
+        rpc: RaftRequest,
+        action: RPCTypes,
+        option: &RPCOption,
+    ) -> Result<RaftReply, CallError> {
+        let ttl = option.hard_ttl();
+        let call = self.connection.call(self.group, rpc);
+        let reply = tokio::time::timeout(ttl, call)
+            .await
+            .map_err(|_| CallError::Timeout)??;
+        match reply {
+            RaftReply::UnknownGroup => Err(CallError::Unreachable(io::Error::other(format!(
+                "node {} does not run group {} ({action})",
+                self.target, self.group
+            )))),
+            reply => Ok(reply),
+        }
+    }
+
+    fn error<E: std::error::Error>(
+        &self,
+        err: CallError,
+        action: RPCTypes,
+        option: &RPCOption,
+    ) -> RPCError<NodeId, NodeAddr, E> {
+        match err {
+            CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+            // The request fits once split; a single entry too large cannot be sent at all.
+            CallError::TooLarge => {
+                RPCError::Network(NetworkError::new(&io::Error::other(format!(
+                    "{action} request exceeds {} bytes",
+                    wire::MAX_RAFT_FRAME_BYTES
+                ))))
+            }
+            CallError::Timeout => RPCError::Timeout(Timeout {
+                action,
+                id: self.from,
+                target: self.target,
+                timeout: option.hard_ttl(),
+            }),
+        }
+    }
+
+    fn remote<E: std::error::Error>(
+        &self,
+        e: RaftError<NodeId, E>,
+    ) -> RPCError<NodeId, NodeAddr, RaftError<NodeId, E>> {
+        RPCError::RemoteError(RemoteError::new(self.target, e))
+    }
+}
+
+fn mismatched_reply(action: RPCTypes) -> CallError {
+    CallError::Network(io::Error::other(format!(
+        "the peer answered {action} with another kind of reply"
+    )))
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
+        let action = RPCTypes::AppendEntries;
+        let entries = rpc.entries.len() as u64;
+        match self
+            .call(RaftRequest::AppendEntries(rpc), action, &option)
+            .await
+        {
+            Ok(RaftReply::AppendEntries(Ok(response))) => Ok(response),
+            Ok(RaftReply::AppendEntries(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.error(mismatched_reply(action), action, &option)),
+            Err(CallError::TooLarge) if entries > 1 => Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(entries / 2),
+            )),
+            Err(e) => Err(self.error(e, action, &option)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, NodeAddr, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let action = RPCTypes::InstallSnapshot;
+        match self
+            .call(RaftRequest::InstallSnapshot(rpc), action, &option)
+            .await
+        {
+            Ok(RaftReply::InstallSnapshot(Ok(response))) => Ok(response),
+            Ok(RaftReply::InstallSnapshot(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.error(mismatched_reply(action), action, &option)),
+            Err(e) => Err(self.error(e, action, &option)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
+        let action = RPCTypes::Vote;
+        match self.call(RaftRequest::Vote(rpc), action, &option).await {
+            Ok(RaftReply::Vote(Ok(response))) => Ok(response),
+            Ok(RaftReply::Vote(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.error(mismatched_reply(action), action, &option)),
+            Err(e) => Err(self.error(e, action, &option)),
+        }
+    }
+}
+
+/// The connection to one peer node, made on first use and remade after it breaks.
+struct PeerConnection {
+    addr: String,
+    next_request_id: AtomicU64,
+    link: tokio::sync::Mutex<Option<Link>>,
+}
+
+/// One live TCP connection: a writer task fed by a queue, and a reader task that hands
+/// each response to the caller waiting for its request id. Dropping the link stops both.
+#[derive(Clone)]
+struct Link {
+    frames: mpsc::Sender<Vec<u8>>,
+    shared: Arc<LinkShared>,
+    _tasks: Arc<LinkTasks>,
+}
+
+struct LinkShared {
+    pending: Mutex<HashMap<u64, oneshot::Sender<RaftReply>>>,
+    closed: AtomicBool,
+}
+
+struct LinkTasks([AbortHandle; 2]);
+
+impl Drop for LinkTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl LinkShared {
+    /// Waits for the reply to `request_id`, unless the link is already closed.
+    fn register(&self, request_id: u64) -> Option<oneshot::Receiver<RaftReply>> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        pending.insert(request_id, tx);
+        Some(rx)
+    }
+
+    fn forget(&self, request_id: u64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.remove(&request_id);
+    }
+
+    fn resolve(&self, frame: ResponseFrame) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(waiter) = pending.remove(&frame.request_id) {
+            // The caller may have timed out and gone; its reply is then dropped.
+            let _ = waiter.send(frame.reply);
+        }
+    }
+
+    /// Marks the link broken and fails every call waiting on it.
+    fn close(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::Release);
+        pending.clear();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Removes a call's waiter if the call is dropped (timed out) before its reply came.
+struct PendingGuard<'a> {
+    shared: &'a LinkShared,
+    request_id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.forget(self.request_id);
+    }
+}
+
+impl PeerConnection {
+    fn new(addr: String) -> PeerConnection {
+        PeerConnection {
+            addr,
+            next_request_id: AtomicU64::new(1),
+            link: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn call(&self, group: GroupId, rpc: RaftRequest) -> Result<RaftReply, CallError> {
+        let request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let frame = wire::encode(&RequestFrame {
+            request_id,
+            group,
+            rpc,
+        })
+        .map_err(|e| match e {
+            FrameError::TooLarge { .. } => CallError::TooLarge,
+            e => CallError::Network(io::Error::other(e)),
+        })?;
+        let link = self.link().await?;
+        let closed = || CallError::Network(io::Error::other("connection to peer closed"));
+        let reply = link.shared.register(request_id).ok_or_else(closed)?;
+        let _guard = PendingGuard {
+            shared: &link.shared,
+            request_id,
+        };
+        link.frames.send(frame).await.map_err(|_| closed())?;
+        reply.await.map_err(|_| closed())
+    }
+
+    /// The live link, connecting first if there is none or it broke.
+    async fn link(&self) -> Result<Link, CallError> {
+        let mut slot = self.link.lock().await;
+        if let Some(link) = slot.as_ref().filter(|l| !l.shared.is_closed()) {
+            return Ok(link.clone());
+        }
+        *slot = None;
+        let stream = TcpStream::connect(&self.addr)
+            .await
+            .map_err(CallError::Unreachable)?;
+        stream.set_nodelay(true).map_err(CallError::Unreachable)?;
+        let link = Link::start(stream);
+        *slot = Some(link.clone());
+        Ok(link)
+    }
+}
+
+impl Link {
+    fn start(stream: TcpStream) -> Link {
+        let (mut reader, writer) = stream.into_split();
+        let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
+        let shared = Arc::new(LinkShared {
+            pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        });
+        let writer_task = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                if let Err(e) = write_frames(writer, queue).await {
+                    tracing::debug!("raft connection write failed: {e}");
+                }
+                shared.close();
+            })
+        };
+        let reader_task = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                loop {
+                    match wire::read_frame::<ResponseFrame, _>(&mut reader).await {
+                        Ok(Some(frame)) => shared.resolve(frame),
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!("raft connection read failed: {e}");
+                            break;
+                        }
+                    }
+                }
+                shared.close();
+            })
+        };
+        Link {
+            frames,
+            shared,
+            _tasks: Arc::new(LinkTasks([
+                writer_task.abort_handle(),
+                reader_task.abort_handle(),
+            ])),
+        }
+    }
+}
+
+async fn write_frames(
+    mut writer: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+) -> io::Result<()> {
+    while let Some(frame) = queue.recv().await {
+        writer.write_all(&frame).await?;
+    }
+    writer.shutdown().await
+}
+
+/// Serves Raft RPCs from peers on `listener`, dispatching each to its group in
+/// `groups`. Never returns: a failed accept is logged and retried; abort the task to stop.
+pub async fn serve_raft(listener: TcpListener, groups: GroupRegistry) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // Small frames (votes, heartbeats) must not wait for Nagle.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::warn!("raft connection from {peer}: {e}");
+                }
+                tokio::spawn(serve_connection(stream, groups.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("accepting a raft connection failed: {e}");
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// Binds `config.raft_listen` and serves Raft RPCs on it in a new task. Returns the bound
+/// address (the real port when it was 0) and the task.
+pub async fn start_raft_listener(
+    config: &Config,
+    groups: GroupRegistry,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(config.raft_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding --raft-listen {}: {e}", config.raft_listen))?;
+    let addr = listener.local_addr()?;
+    Ok((addr, tokio::spawn(serve_raft(listener, groups))))
+}
+
+async fn serve_connection(stream: TcpStream, groups: GroupRegistry) {
+    let peer = stream.peer_addr().ok();
+    let (mut reader, writer) = stream.into_split();
+    let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
+    let writer_task = tokio::spawn(write_frames(writer, queue));
+    let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT_RPCS_PER_CONNECTION));
+    loop {
+        let request = match wire::read_frame::<RequestFrame, _>(&mut reader).await {
+            Ok(Some(request)) => request,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!("raft connection from {peer:?}: {e}; closing it");
+                break;
+            }
+        };
+        let Ok(permit) = inflight.clone().acquire_owned().await else {
+            break;
+        };
+        let frames = frames.clone();
+        let groups = groups.clone();
+        tokio::spawn(async move {
+            let reply = dispatch(&groups, request.group, request.rpc).await;
+            let response = ResponseFrame {
+                request_id: request.request_id,
+                reply,
+            };
+            match wire::encode(&response) {
+                // The connection may be gone; the peer then retries on a new one.
+                Ok(frame) => drop(frames.send(frame).await),
+                Err(e) => tracing::error!("cannot encode a raft response: {e}"),
+            }
+            drop(permit);
+        });
+    }
+    drop(frames);
+    // Replies still being computed finish (or not) without this connection.
+    writer_task.abort();
+}
+
+async fn dispatch(groups: &GroupRegistry, group: GroupId, rpc: RaftRequest) -> RaftReply {
+    let Some(raft) = groups.get(group) else {
+        return RaftReply::UnknownGroup;
+    };
+    match rpc {
+        RaftRequest::AppendEntries(rpc) => RaftReply::AppendEntries(raft.append_entries(rpc).await),
+        RaftRequest::Vote(rpc) => RaftReply::Vote(raft.vote(rpc).await),
+        RaftRequest::InstallSnapshot(rpc) => {
+            RaftReply::InstallSnapshot(raft.install_snapshot(rpc).await)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use openraft::raft::VoteRequest;
+    use openraft::Vote;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_rpcs_of_many_groups_share_one_connection_and_get_their_own_replies() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let server = {
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(serve_connection(stream, GroupRegistry::default()));
+                }
+            })
+        };
+        let transport = RaftTransport::new(1);
+        let node = NodeAddr {
+            client_addr: String::new(),
+            raft_addr: addr,
+        };
+        let mut calls = Vec::new();
+        for group in 0..16 {
+            let mut client = transport.for_group(group).new_client(2, &node).await;
+            calls.push(tokio::spawn(async move {
+                let rpc = VoteRequest::new(Vote::new(1, 1), None);
+                let option = RPCOption::new(Duration::from_secs(5));
+                (group, client.vote(rpc, option).await.unwrap_err())
+            }));
+        }
+        for call in calls {
+            let (group, err) = call.await.unwrap();
+            assert!(matches!(err, RPCError::Unreachable(_)), "{err:?}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("does not run group {group} ")),
+                "group {group}: {err}"
+            );
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection per peer"
+        );
+        server.abort();
+    }
+}

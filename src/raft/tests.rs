@@ -1,0 +1,478 @@
+//! Tests of the stores and of whole groups: openraft's storage suite, restart, snapshots,
+//! and a three-node cluster over loopback TCP.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::network::{RaftNetwork, RaftNetworkFactory};
+use openraft::storage::{RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{
+    CommittedLeaderId, Entry, EntryPayload, LogId, Membership, ServerState, StorageError,
+};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::config::Member;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct FjallStoreBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for FjallStoreBuilder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<NodeId>> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = open_database(dir.path()).expect("database");
+        // A group other than 0, so that a key missing its group prefix shows.
+        let log = LogStore::open(&db, 7).expect("log store");
+        let sm = StateMachineStore::open(&db, 7).expect("state machine store");
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn stores_pass_openraft_storage_suite() {
+    Suite::test_all(FjallStoreBuilder).expect("storage suite");
+}
+
+fn batch(ops: &[&[&str]]) -> Batch {
+    Batch {
+        now_ms: 1_000,
+        ops: ops
+            .iter()
+            .map(|op| {
+                op.iter()
+                    .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+fn node_config(data_dir: &Path, id: NodeId, raft_listen: SocketAddr) -> Config {
+    Config {
+        id,
+        listen: "127.0.0.1:1".parse().expect("literal address"),
+        raft_listen,
+        data_dir: data_dir.to_path_buf(),
+        heartbeat_interval_ms: 50,
+        election_timeout_min_ms: 300,
+        election_timeout_max_ms: 600,
+        ..Config::default()
+    }
+}
+
+/// Opens the database again once every handle of its previous opening is gone (the
+/// Raft tasks and the fsync thread let go of theirs shortly after shutdown).
+async fn reopen_database(data_dir: &Path) -> fjall::Database {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match open_database(data_dir) {
+            Ok(db) => return db,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!("database still open: {e:#}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("cannot reopen the database: {e:#}"),
+        }
+    }
+}
+
+async fn wait_leader(group: &RaftGroup) {
+    group
+        .raft
+        .wait(Some(WAIT))
+        .state(ServerState::Leader, "single node becomes leader")
+        .await
+        .expect("leader");
+}
+
+async fn wait_applied(group: &mut RaftGroup, index: u64) {
+    tokio::time::timeout(WAIT, group.applied.wait_for(|applied| *applied >= index))
+        .await
+        .expect("applied in time")
+        .expect("state machine alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = node_config(dir.path(), 1, "127.0.0.1:9".parse().unwrap());
+    let written = batch(&[&["set", "k", "v"]]);
+
+    let db = open_database(dir.path()).unwrap();
+    let transport = RaftTransport::new(1);
+    let mut group = start_group(&config, &db, 0, &transport).await.unwrap();
+    wait_leader(&group).await;
+    let response = group.raft.client_write(written.clone()).await.unwrap();
+    assert_eq!(response.data.len(), 1, "one reply per op");
+    let index = response.log_id.index;
+    wait_applied(&mut group, index).await;
+    assert_eq!(*group.applied.borrow(), index);
+
+    group.raft.shutdown().await.unwrap();
+    drop((group, transport, db));
+
+    let db = reopen_database(dir.path()).await;
+    {
+        let mut sm = StateMachineStore::open(&db, 0).unwrap();
+        let (applied, membership) = sm.applied_state().await.unwrap();
+        assert_eq!(applied, Some(response.log_id));
+        let voters: Vec<NodeId> = membership.membership().voter_ids().collect();
+        assert_eq!(voters, vec![1]);
+        assert_eq!(*sm.subscribe_applied().borrow(), index);
+
+        let mut log = LogStore::open(&db, 0).unwrap();
+        assert!(!log.is_fresh().await.unwrap());
+        assert_eq!(
+            log.get_log_state().await.unwrap().last_log_id,
+            Some(response.log_id)
+        );
+        let entries = log.try_get_log_entries(..).await.unwrap();
+        assert_eq!(entries.last().unwrap().log_id, response.log_id);
+        assert!(matches!(&entries.last().unwrap().payload,
+            EntryPayload::Normal(b) if *b == written));
+        let memberships = entries
+            .iter()
+            .filter(|e| matches!(e.payload, EntryPayload::Membership(_)))
+            .count();
+        assert_eq!(memberships, 1, "bootstrapped once");
+    }
+
+    let transport = RaftTransport::new(1);
+    let mut group = start_group(&config, &db, 0, &transport).await.unwrap();
+    assert!(
+        *group.applied.borrow() >= index,
+        "recovered, not replayed from 0"
+    );
+    wait_leader(&group).await;
+    let again = group
+        .raft
+        .client_write(batch(&[&["get", "k"]]))
+        .await
+        .unwrap();
+    assert!(again.log_id.index > index);
+    wait_applied(&mut group, again.log_id.index).await;
+    let metrics = group.raft.metrics().borrow().clone();
+    let voters: Vec<NodeId> = metrics.membership_config.membership().voter_ids().collect();
+    assert_eq!(voters, vec![1]);
+    group.raft.shutdown().await.unwrap();
+
+    let mut log = LogStore::open(&db, 0).unwrap();
+    let memberships = log
+        .try_get_log_entries(..)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.payload, EntryPayload::Membership(_)))
+        .count();
+    assert_eq!(memberships, 1, "a restart does not bootstrap again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives_restart() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader_db = open_database(leader_dir.path()).unwrap();
+    let mut leader = StateMachineStore::open(&leader_db, 0).unwrap();
+    let membership = Membership::new(vec![[1, 2, 3].into()], ());
+    let mut entries = vec![Entry::<TypeConfig> {
+        log_id: log_id(1, 1),
+        payload: EntryPayload::Membership(membership.clone()),
+    }];
+    for index in 2..=4 {
+        entries.push(Entry {
+            log_id: log_id(1, index),
+            payload: EntryPayload::Normal(batch(&[&["set", "k", "v"], &["get", "k"]])),
+        });
+    }
+    let replies = leader.apply(entries).await.unwrap();
+    assert_eq!(
+        replies.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![0, 2, 2, 2]
+    );
+
+    let built = leader
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    assert_eq!(built.meta.last_log_id, Some(log_id(1, 4)));
+    let current = leader.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, built.meta);
+
+    let follower_dir = tempfile::tempdir().unwrap();
+    let follower_db = open_database(follower_dir.path()).unwrap();
+    let mut follower = StateMachineStore::open(&follower_db, 0).unwrap();
+    let mut received = follower.begin_receiving_snapshot().await.unwrap();
+    *received = *current.snapshot;
+    follower
+        .install_snapshot(&current.meta, received)
+        .await
+        .unwrap();
+
+    let expected_state = leader.applied_state().await.unwrap();
+    let expected_bytes = keyspace_adapter::to_snapshot(&leader.keyspace().read().unwrap());
+    assert_eq!(follower.applied_state().await.unwrap(), expected_state);
+    assert_eq!(
+        keyspace_adapter::to_snapshot(&follower.keyspace().read().unwrap()),
+        expected_bytes
+    );
+    assert_eq!(*follower.subscribe_applied().borrow(), 4);
+
+    drop((follower, follower_db));
+    let follower_db = reopen_database(follower_dir.path()).await;
+    let mut follower = StateMachineStore::open(&follower_db, 0).unwrap();
+    assert_eq!(follower.applied_state().await.unwrap(), expected_state);
+    assert_eq!(
+        keyspace_adapter::to_snapshot(&follower.keyspace().read().unwrap()),
+        expected_bytes
+    );
+    let kept = follower.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(kept.meta, built.meta);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
+    const KEPT: u64 = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        snapshot_every_entries: 10_000,
+        log_entries_kept_after_snapshot: KEPT,
+        ..node_config(dir.path(), 1, "127.0.0.1:9".parse().unwrap())
+    };
+    let db = open_database(dir.path()).unwrap();
+    let transport = RaftTransport::new(1);
+    let mut group = start_group(&config, &db, 0, &transport).await.unwrap();
+    wait_leader(&group).await;
+    let mut last = None;
+    for i in 0..10 {
+        let key = format!("k{i}");
+        let response = group
+            .raft
+            .client_write(batch(&[&["set", &key, "v"]]))
+            .await
+            .unwrap();
+        last = Some(response.log_id);
+    }
+    let last = last.unwrap();
+    wait_applied(&mut group, last.index).await;
+
+    group.raft.trigger().snapshot().await.unwrap();
+    group
+        .raft
+        .wait(Some(WAIT))
+        .metrics(
+            |m| m.snapshot == Some(last) && m.purged.map(|p| p.index) == Some(last.index - KEPT),
+            "snapshot built and log purged",
+        )
+        .await
+        .expect("purged");
+    group.raft.shutdown().await.unwrap();
+
+    let mut log = LogStore::open(&db, 0).unwrap();
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(
+        state.last_purged_log_id.map(|p| p.index),
+        Some(last.index - KEPT)
+    );
+    assert_eq!(state.last_log_id, Some(last));
+    let indexes: Vec<u64> = log
+        .try_get_log_entries(..)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    assert_eq!(
+        indexes,
+        ((last.index - KEPT + 1)..=last.index).collect::<Vec<_>>()
+    );
+    let mut sm = StateMachineStore::open(&db, 0).unwrap();
+    let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(snapshot.meta.last_log_id, Some(last));
+}
+
+struct TestNode {
+    _dir: TempDir,
+    group: RaftGroup,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Binds a Raft listener for each of `ids` and names them all in one initial cluster.
+async fn bind_cluster(ids: &[NodeId]) -> (Vec<TcpListener>, BTreeMap<NodeId, Member>) {
+    let mut listeners = Vec::new();
+    let mut cluster = BTreeMap::new();
+    for id in ids {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let member = Member {
+            client_addr: "127.0.0.1:1".parse().unwrap(),
+            raft_addr: listener.local_addr().unwrap(),
+        };
+        cluster.insert(*id, member);
+        listeners.push(listener);
+    }
+    (listeners, cluster)
+}
+
+/// Starts node `id` of `cluster` in a new data dir, serving Raft RPCs on `listener`.
+async fn start_node(
+    id: NodeId,
+    listener: TcpListener,
+    cluster: &BTreeMap<NodeId, Member>,
+    tune: impl FnOnce(Config) -> Config,
+) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tune(Config {
+        initial_cluster: cluster.clone(),
+        ..node_config(dir.path(), id, cluster[&id].raft_addr)
+    });
+    let db = open_database(dir.path()).unwrap();
+    let transport = RaftTransport::new(id);
+    let server = tokio::spawn(serve_raft(listener, transport.groups()));
+    let group = start_group(&config, &db, 0, &transport).await.unwrap();
+    TestNode {
+        _dir: dir,
+        group,
+        server,
+    }
+}
+
+async fn shut_down(nodes: Vec<TestNode>) {
+    for node in nodes {
+        node.group.raft.shutdown().await.unwrap();
+        node.server.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_over_tcp_elect_a_leader_and_replicate_a_write_to_all() {
+    let (listeners, cluster) = bind_cluster(&[1, 2, 3]).await;
+    let mut nodes = Vec::new();
+    for (id, listener) in (1..).zip(listeners) {
+        nodes.push(start_node(id, listener, &cluster, |c| c).await);
+    }
+
+    let metrics = nodes[0]
+        .group
+        .raft
+        .wait(Some(WAIT))
+        .metrics(|m| m.current_leader.is_some(), "a leader is elected")
+        .await
+        .unwrap();
+    let leader = metrics.current_leader.unwrap();
+    let response = nodes[(leader - 1) as usize]
+        .group
+        .raft
+        .client_write(batch(&[&["set", "k", "v"], &["get", "k"]]))
+        .await
+        .unwrap();
+    assert_eq!(response.data.len(), 2);
+
+    let expected = keyspace_adapter::to_snapshot(&nodes[0].group.state.read().unwrap());
+    for node in &mut nodes {
+        wait_applied(&mut node.group, response.log_id.index).await;
+        node.group
+            .raft
+            .wait(Some(WAIT))
+            .applied_index_at_least(Some(response.log_id.index), "write applied")
+            .await
+            .unwrap();
+        let state = keyspace_adapter::to_snapshot(&node.group.state.read().unwrap());
+        assert_eq!(state, expected);
+    }
+    shut_down(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_follower_catches_up_from_a_snapshot_sent_over_tcp() {
+    let (mut listeners, cluster) = bind_cluster(&[1, 2, 3]).await;
+    let late_listener = listeners.pop().unwrap();
+    let keep_no_log = |c: Config| Config {
+        log_entries_kept_after_snapshot: 0,
+        ..c
+    };
+    let mut nodes = Vec::new();
+    for (id, listener) in (1..).zip(listeners) {
+        nodes.push(start_node(id, listener, &cluster, keep_no_log).await);
+    }
+    let metrics = nodes[0]
+        .group
+        .raft
+        .wait(Some(WAIT))
+        .metrics(
+            |m| m.current_leader.is_some(),
+            "two of three elect a leader",
+        )
+        .await
+        .unwrap();
+    let leader = &nodes[(metrics.current_leader.unwrap() - 1) as usize].group;
+    let mut last = None;
+    for i in 0..5 {
+        let key = format!("k{i}");
+        let response = leader
+            .raft
+            .client_write(batch(&[&["set", &key, "v"]]))
+            .await
+            .unwrap();
+        last = Some(response.log_id);
+    }
+    let last = last.unwrap();
+    leader.raft.trigger().snapshot().await.unwrap();
+    leader
+        .raft
+        .wait(Some(WAIT))
+        .metrics(|m| m.purged == Some(last), "the whole log is purged")
+        .await
+        .unwrap();
+
+    let mut late = start_node(3, late_listener, &cluster, keep_no_log).await;
+    wait_applied(&mut late.group, last.index).await;
+    late.group
+        .raft
+        .wait(Some(WAIT))
+        .metrics(
+            |m| m.snapshot >= Some(last),
+            "installed the leader's snapshot",
+        )
+        .await
+        .unwrap();
+    nodes.push(late);
+    shut_down(nodes).await;
+}
+
+#[tokio::test]
+async fn rpc_to_a_closed_port_is_unreachable() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut factory = RaftTransport::new(1).for_group(0);
+    let mut client = factory
+        .new_client(
+            2,
+            &NodeAddr {
+                client_addr: String::new(),
+                raft_addr: addr.to_string(),
+            },
+        )
+        .await;
+    let err = client
+        .vote(
+            openraft::raft::VoteRequest::new(openraft::Vote::new(1, 1), None),
+            openraft::network::RPCOption::new(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, openraft::error::RPCError::Unreachable(_)),
+        "{err:?}"
+    );
+}
