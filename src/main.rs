@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use raftlock::config::{self, Config};
 
 #[derive(Parser)]
-#[command(name = "raftlock", version, about = "A consensus-backed lock server that speaks the Redis protocol")]
+#[command(
+    name = "raftlock",
+    version,
+    about = "A consensus-backed lock server that speaks the Redis protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,7 +67,10 @@ impl ServeArgs {
             Some(addr) => addr,
             None => {
                 let port = self.listen.port().checked_add(10_000).ok_or_else(|| {
-                    anyhow::anyhow!("--listen port {} + 10000 is out of range: give --raft-listen", self.listen.port())
+                    anyhow::anyhow!(
+                        "--listen port {} + 10000 is out of range: give --raft-listen",
+                        self.listen.port()
+                    )
                 })?;
                 SocketAddr::new(self.listen.ip(), port)
             }
@@ -102,7 +109,10 @@ fn init_logging(level: Option<&str>) {
         None => tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,raftlock=info")),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> std::process::ExitCode {

@@ -134,6 +134,19 @@ mod tests {
     }
 
     #[test]
+    fn compat_doc_lists_every_command() {
+        let doc = include_str!("../../redis-compat.md");
+        for spec in COMMANDS {
+            let row = format!("| {} |", spec.name.to_ascii_uppercase());
+            assert!(
+                doc.contains(&row),
+                "redis-compat.md has no row for {}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
     fn unknown_command_quotes_args() {
         let argv: Vec<Bytes> = ["foo", "a", "b"].map(Bytes::from).to_vec();
         assert_eq!(

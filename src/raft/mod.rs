@@ -5,7 +5,6 @@
 //! RPC frame. Only group 0 runs for now.
 
 mod keys;
-mod keyspace_adapter;
 mod log_store;
 mod network;
 mod state_store;
@@ -75,7 +74,8 @@ impl From<&Member> for NodeAddr {
     }
 }
 
-/// A running Raft group on this node.
+/// A running Raft group on this node; clones share the group.
+#[derive(Clone)]
 pub struct RaftGroup {
     pub id: GroupId,
     pub raft: openraft::Raft<TypeConfig>,

@@ -26,7 +26,6 @@ use tokio::sync::watch;
 use super::keys::{
     data_key, record_key, APPLIED, DATA, DATA_PREFIX_BYTES, KEYSPACE_META, SNAPSHOT, STATE_KEYSPACE,
 };
-use super::keyspace_adapter;
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::reply::Reply;
 use crate::state::{Changes, Keyspace};
@@ -114,7 +113,7 @@ impl StateMachineStore {
                 value.to_vec(),
             ));
         }
-        let keyspace = keyspace_adapter::restore(meta.as_deref(), records)
+        let keyspace = Keyspace::restore(meta.as_deref(), records)
             .map_err(|e| anyhow::anyhow!("restoring group {group}'s keyspace: {e}"))?;
 
         let last_index = applied.last_applied.map_or(0, |id| id.index);
@@ -177,7 +176,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 });
             }
-            keyspace_adapter::take_changes(&mut keyspace)
+            keyspace.take_changes()
         };
         if replies.is_empty() {
             return Ok(replies);
@@ -203,7 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .keyspace
             .read()
             .ok()
-            .map(|keyspace| keyspace_adapter::to_snapshot(&keyspace));
+            .map(|keyspace| keyspace.to_snapshot());
         SnapshotBuilder {
             disk: self.disk.clone(),
             last_applied: self.last_applied,
@@ -232,10 +231,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             )))
             .into());
         }
-        let mut keyspace = keyspace_adapter::from_snapshot(&payload.keyspace)
+        let mut keyspace = Keyspace::from_snapshot(&payload.keyspace)
             .map_err(|e| read_error(AnyError::error(e)))?;
         // A keyspace made from a snapshot reports every key and its meta as changed.
-        let mut changes = keyspace_adapter::take_changes(&mut keyspace);
+        let mut changes = keyspace.take_changes();
         changes.cleared = true;
 
         let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);

@@ -220,10 +220,10 @@ async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives
         .unwrap();
 
     let expected_state = leader.applied_state().await.unwrap();
-    let expected_bytes = keyspace_adapter::to_snapshot(&leader.keyspace().read().unwrap());
+    let expected_bytes = leader.keyspace().read().unwrap().to_snapshot();
     assert_eq!(follower.applied_state().await.unwrap(), expected_state);
     assert_eq!(
-        keyspace_adapter::to_snapshot(&follower.keyspace().read().unwrap()),
+        follower.keyspace().read().unwrap().to_snapshot(),
         expected_bytes
     );
     assert_eq!(*follower.subscribe_applied().borrow(), 4);
@@ -233,7 +233,7 @@ async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives
     let mut follower = StateMachineStore::open(&follower_db, 0).unwrap();
     assert_eq!(follower.applied_state().await.unwrap(), expected_state);
     assert_eq!(
-        keyspace_adapter::to_snapshot(&follower.keyspace().read().unwrap()),
+        follower.keyspace().read().unwrap().to_snapshot(),
         expected_bytes
     );
     let kept = follower.get_current_snapshot().await.unwrap().unwrap();
@@ -377,7 +377,7 @@ async fn three_nodes_over_tcp_elect_a_leader_and_replicate_a_write_to_all() {
         .unwrap();
     assert_eq!(response.data.len(), 2);
 
-    let expected = keyspace_adapter::to_snapshot(&nodes[0].group.state.read().unwrap());
+    let expected = nodes[0].group.state.read().unwrap().to_snapshot();
     for node in &mut nodes {
         wait_applied(&mut node.group, response.log_id.index).await;
         node.group
@@ -386,7 +386,7 @@ async fn three_nodes_over_tcp_elect_a_leader_and_replicate_a_write_to_all() {
             .applied_index_at_least(Some(response.log_id.index), "write applied")
             .await
             .unwrap();
-        let state = keyspace_adapter::to_snapshot(&node.group.state.read().unwrap());
+        let state = node.group.state.read().unwrap().to_snapshot();
         assert_eq!(state, expected);
     }
     shut_down(nodes).await;

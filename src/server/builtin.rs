@@ -14,7 +14,12 @@ use crate::resp::Protocol;
 /// The Redis version raftlock reports, for clients that pick features by version.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
 
-pub(super) fn run(node: &Arc<Node>, session: &mut Session, spec: &CommandSpec, argv: &[Bytes]) -> Step {
+pub(super) fn run(
+    node: &Arc<Node>,
+    session: &mut Session,
+    spec: &CommandSpec,
+    argv: &[Bytes],
+) -> Step {
     let reply = match spec.name {
         "ping" => ping(argv),
         "echo" => Reply::Bulk(argv[1].clone()),
@@ -70,9 +75,7 @@ fn hello(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Reply {
             Some(2) => Protocol::Resp2,
             Some(3) => Protocol::Resp3,
             Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
-            None => {
-                return Reply::error("ERR Protocol version is not an integer or out of range")
-            }
+            None => return Reply::error("ERR Protocol version is not an integer or out of range"),
         };
         rest = &rest[1..];
     }
@@ -233,7 +236,10 @@ fn client(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Reply {
                 ));
             }
             let mut info = session.client.lock().expect("client lock");
-            match String::from_utf8_lossy(&args[0]).to_ascii_uppercase().as_str() {
+            match String::from_utf8_lossy(&args[0])
+                .to_ascii_uppercase()
+                .as_str()
+            {
                 "LIB-NAME" => info.lib_name = value,
                 "LIB-VER" => info.lib_ver = value,
                 _ => {
@@ -309,9 +315,16 @@ fn command_cmd(argv: &[Bytes]) -> Reply {
             let specs: Vec<&CommandSpec> = if args.is_empty() {
                 COMMANDS.iter().collect()
             } else {
-                args.iter().filter_map(|name| command::lookup(name)).collect()
+                args.iter()
+                    .filter_map(|name| command::lookup(name))
+                    .collect()
             };
-            Reply::Map(specs.into_iter().map(|c| (Reply::bulk(c.name), command_docs(c))).collect())
+            Reply::Map(
+                specs
+                    .into_iter()
+                    .map(|c| (Reply::bulk(c.name), command_docs(c)))
+                    .collect(),
+            )
         }
         "COUNT" => subcommand_arity_error("command", sub),
         _ => unknown_subcommand("command", sub),
@@ -374,7 +387,7 @@ fn config(node: &Node, argv: &[Bytes]) -> Reply {
             let params = config_params(node);
             let mut out = Vec::new();
             for (name, value) in &params {
-                if argv[2..].iter().any(|p| crate::state::keys::glob_match(p, name.as_bytes(), true))
+                if argv[2..].iter().any(|p| crate::state::glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
                     && !out.iter().any(|(n, _): &(Reply, Reply)| n == &Reply::bulk(*name))
                 {
                     out.push((Reply::bulk(*name), Reply::bulk(value.clone())));

@@ -65,6 +65,8 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         let mut closing = false;
         let mut need_input = false;
         while queue.len() < max_pending {
+            // Redis's tighter limits for clients that have not authenticated yet.
+            parser.set_auth_required(!session.authenticated);
             match parser.next_request(&mut input) {
                 Ok(Some(argv)) => match dispatch(&node, &mut session, argv).await {
                     (Some(pending), close) => {
@@ -82,16 +84,16 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                 }
                 Err(err) => {
                     node.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                    queue.push_back(Pending::Ready(
-                        Reply::Error(format!("ERR {}", err.0)),
-                        session.protocol,
-                    ));
+                    queue.push_back(Pending::Ready(err.to_reply(), session.protocol));
                     closing = true;
                     break;
                 }
             }
         }
-        if resolve(&node, &mut queue, &mut output, &mut writer).await.is_err() {
+        if resolve(&node, &mut queue, &mut output, &mut writer)
+            .await
+            .is_err()
+        {
             break 'conn;
         }
         if !output.is_empty() {
@@ -123,10 +125,15 @@ async fn dispatch(
     session: &mut Session,
     argv: Vec<Bytes>,
 ) -> (Option<Pending>, bool) {
-    node.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    node.stats
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
     let proto = session.protocol;
     let Some(spec) = command::lookup(&argv[0]) else {
-        return (Some(Pending::Ready(command::unknown_command(&argv), proto)), false);
+        return (
+            Some(Pending::Ready(command::unknown_command(&argv), proto)),
+            false,
+        );
     };
     {
         let mut info = session.client.lock().expect("client lock");
@@ -136,7 +143,10 @@ async fn dispatch(
         }
     }
     if !spec.arity_ok(argv.len()) {
-        return (Some(Pending::Ready(Reply::wrong_arity(spec.name), proto)), false);
+        return (
+            Some(Pending::Ready(Reply::wrong_arity(spec.name), proto)),
+            false,
+        );
     }
     if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "quit" | "reset") {
         let reply = Reply::error("NOAUTH Authentication required.");

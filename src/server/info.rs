@@ -203,16 +203,23 @@ pub(super) fn role(node: &Arc<Node>) -> Reply {
                 ])
             })
             .collect();
-        Reply::Array(vec![Reply::bulk("master"), Reply::Int(applied), Reply::Array(replicas)])
+        Reply::Array(vec![
+            Reply::bulk("master"),
+            Reply::Int(applied),
+            Reply::Array(replicas),
+        ])
     } else {
         let (host, port) = leader_client_addr(node).unwrap_or(("?".into(), 0));
         Reply::Array(vec![
             Reply::bulk("slave"),
             Reply::bulk(host),
             Reply::Int(port as i64),
-            Reply::bulk(if metrics.current_leader.is_some() { "connected" } else { "connect" }),
+            Reply::bulk(if metrics.current_leader.is_some() {
+                "connected"
+            } else {
+                "connect"
+            }),
             Reply::Int(applied),
         ])
     }
 }
-

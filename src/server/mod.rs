@@ -20,8 +20,8 @@ use crate::raft::{self, RaftGroup};
 use crate::reply::Reply;
 use crate::state::Keyspace;
 
-pub use proposer::wall_clock_ms;
 use clients::Clients;
+pub use proposer::wall_clock_ms;
 use proposer::Proposer;
 
 /// The only Raft group until sharding arrives.
@@ -50,7 +50,8 @@ impl Node {
     /// Raft's read barrier: returns once this node is the leader and has applied
     /// everything committed before the call.
     async fn read_barrier(&self) -> Result<(), Reply> {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
         loop {
             match self.group.raft.ensure_linearizable().await {
                 Ok(_) => return Ok(()),
@@ -97,17 +98,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let db = raft::open_database(&config.data_dir)?;
-    let raft_listener = TcpListener::bind(config.raft_listen)
-        .await
-        .with_context(|| format!("cannot listen for Raft on {}", config.raft_listen))?;
     let client_listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen for clients on {}", config.listen))?;
-    let network = raft::Network::new();
-    let group = raft::start_group(&config, &db, DEFAULT_GROUP, network).await?;
-    let registry = raft::GroupRegistry::default();
-    registry.insert(DEFAULT_GROUP, group.raft.clone());
-    tokio::spawn(raft::serve_raft(raft_listener, registry));
+    let transport = raft::RaftTransport::new(config.id);
+    raft::start_raft_listener(&config, transport.groups()).await?;
+    let group = raft::start_group(&config, &db, DEFAULT_GROUP, &transport).await?;
 
     let proposer = Proposer::start(
         group.clone(),
@@ -121,7 +117,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         clients: Clients::default(),
         stats: Stats::default(),
         started_at: Instant::now(),
-        run_id: format!("{:040x}", wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128),
+        run_id: format!(
+            "{:040x}",
+            wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128
+        ),
         config,
     });
     tokio::spawn(expiry_tick(node.clone()));
@@ -140,14 +139,18 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<(
                 continue;
             }
         };
-        node.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+        node.stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
         let laddr = stream.local_addr().unwrap_or(node.config.listen);
         match node.clients.register(addr, laddr, node.config.max_clients) {
             Some(client) => {
                 tokio::spawn(conn::serve(node.clone(), stream, client));
             }
             None => {
-                node.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                node.stats
+                    .rejected_connections
+                    .fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     let _ = stream
                         .write_all(b"-ERR max number of clients reached\r\n")

@@ -98,7 +98,11 @@ async fn run(
     }
 }
 
-async fn write_with_leader_wait(group: &RaftGroup, batch: Batch, leader_wait: Duration) -> Vec<Reply> {
+async fn write_with_leader_wait(
+    group: &RaftGroup,
+    batch: Batch,
+    leader_wait: Duration,
+) -> Vec<Reply> {
     let n = batch.ops.len();
     let deadline = tokio::time::Instant::now() + leader_wait;
     loop {

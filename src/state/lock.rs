@@ -1,0 +1,645 @@
+//! One lock: its holders, their leases, and the FIFO queue of waiters. Pure: time comes in
+//! as the entry's `now_ms`, tokens from the keyspace's fencing counter, and what happened
+//! goes out as events the node turns into replies for blocked clients.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Lock modes, named as in VMS-style lock managers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    /// EX: one holder, no one else.
+    Exclusive,
+    /// PR (protected read): any number of shared holders, no exclusive one.
+    Shared,
+}
+
+impl LockMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            LockMode::Exclusive => "EX",
+            LockMode::Shared => "PR",
+        }
+    }
+
+    /// Whether a hold in `self` already grants what `wanted` asks for.
+    fn covers(self, wanted: LockMode) -> bool {
+        self == LockMode::Exclusive || wanted == LockMode::Shared
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub owner: Bytes,
+    pub mode: LockMode,
+    /// Reentrant holds: the lock is released when this drops to zero.
+    pub count: u32,
+    pub token: u64,
+    pub lease_deadline_ms: u64,
+    /// Granted from the queue and not yet confirmed by any command of the owner: if the
+    /// waiting client is gone before it learns of the grant, the grant is given back.
+    pub granted_by_wait: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiter {
+    pub owner: Bytes,
+    pub mode: LockMode,
+    /// The lease the grant will carry.
+    pub ttl_ms: u64,
+    /// When the wait gives up; `None` waits without limit (`WAIT 0`).
+    pub wait_deadline_ms: Option<u64>,
+}
+
+/// What happened to a lock that someone outside the state machine must hear about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockEvent {
+    /// A queued request was granted.
+    Granted { resource: Bytes, owner: Bytes, token: u64 },
+    /// A queued request reached its WAIT timeout and left the queue.
+    WaitTimedOut { resource: Bytes, owner: Bytes },
+    /// The last holder let go (UNLOCK, lease expiry or DEL).
+    Released { resource: Bytes },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Acquire {
+    Granted { token: u64 },
+    /// Joined (or stayed in) the queue; a `Granted` or `WaitTimedOut` event follows.
+    Queued,
+    /// A try-lock that could not be granted now.
+    Busy,
+    /// The queue is at its limit.
+    QueueFull,
+}
+
+/// The owner named holds nothing here (UNLOCK and RENEW by a non-holder).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotOwner;
+
+/// What a request asks for.
+pub struct Request<'a> {
+    pub owner: &'a Bytes,
+    pub mode: LockMode,
+    pub ttl_ms: u64,
+    /// `None`: try-lock. `Some(None)`: wait forever. `Some(Some(t))`: wait until `t`.
+    pub wait: Option<Option<u64>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub holders: Vec<Holder>,
+    pub queue: VecDeque<Waiter>,
+}
+
+/// Hands out fencing tokens and collects events while one lock operation runs.
+pub struct Effects<'a> {
+    pub resource: &'a Bytes,
+    pub fence_counter: &'a mut u64,
+    pub events: &'a mut Vec<LockEvent>,
+}
+
+impl Effects<'_> {
+    fn next_token(&mut self) -> u64 {
+        *self.fence_counter += 1;
+        *self.fence_counter
+    }
+
+    fn emit(&mut self, event: LockEvent) {
+        self.events.push(event);
+    }
+}
+
+impl Lock {
+    /// Neither held nor waited for: the key can go.
+    pub fn is_idle(&self) -> bool {
+        self.holders.is_empty() && self.queue.is_empty()
+    }
+
+    /// The next time something happens by itself: a lease ends or a wait times out.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        let leases = self.holders.iter().map(|h| h.lease_deadline_ms);
+        let waits = self.queue.iter().filter_map(|w| w.wait_deadline_ms);
+        leases.chain(waits).min()
+    }
+
+    /// The mode the lock is held in, if held.
+    pub fn mode(&self) -> Option<LockMode> {
+        if self.holders.iter().any(|h| h.mode == LockMode::Exclusive) {
+            Some(LockMode::Exclusive)
+        } else if self.holders.is_empty() {
+            None
+        } else {
+            Some(LockMode::Shared)
+        }
+    }
+
+    pub fn holder(&self, owner: &[u8]) -> Option<&Holder> {
+        self.holders.iter().find(|h| h.owner == owner)
+    }
+
+    fn holder_index(&self, owner: &[u8]) -> Option<usize> {
+        self.holders.iter().position(|h| h.owner == owner)
+    }
+
+    /// Ends leases and waits whose time has come, then grants whoever is now at the head.
+    pub fn advance(&mut self, now_ms: u64, fx: &mut Effects) {
+        let had_holders = !self.holders.is_empty();
+        self.holders.retain(|h| h.lease_deadline_ms > now_ms);
+        if had_holders && self.holders.is_empty() {
+            fx.emit(LockEvent::Released {
+                resource: fx.resource.clone(),
+            });
+        }
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for waiter in self.queue.drain(..) {
+            if waiter.wait_deadline_ms.is_some_and(|t| t <= now_ms) {
+                fx.emit(LockEvent::WaitTimedOut {
+                    resource: fx.resource.clone(),
+                    owner: waiter.owner,
+                });
+            } else {
+                kept.push_back(waiter);
+            }
+        }
+        self.queue = kept;
+        self.grant_next_waiters(now_ms, fx);
+    }
+
+    /// Whether `owner` could hold `mode` next to the other holders.
+    fn compatible(&self, owner: &[u8], mode: LockMode) -> bool {
+        self.holders
+            .iter()
+            .filter(|h| h.owner != owner)
+            .all(|h| mode == LockMode::Shared && h.mode == LockMode::Shared)
+    }
+
+    /// Grants the head of the queue, and the waiters after it while they are compatible:
+    /// shared waiters at the head go in together; an exclusive waiter that cannot go stops
+    /// everyone behind it, so writers do not starve.
+    fn grant_next_waiters(&mut self, now_ms: u64, fx: &mut Effects) {
+        while let Some(head) = self.queue.front() {
+            if !self.compatible(&head.owner, head.mode) {
+                break;
+            }
+            let waiter = self.queue.pop_front().expect("head exists");
+            let token = self.grant(&waiter.owner, waiter.mode, waiter.ttl_ms, now_ms, fx);
+            if let Some(i) = self.holder_index(&waiter.owner) {
+                self.holders[i].granted_by_wait = true;
+            }
+            fx.emit(LockEvent::Granted {
+                resource: fx.resource.clone(),
+                owner: waiter.owner,
+                token,
+            });
+        }
+    }
+
+    /// Adds one hold for `owner`: a new holder with a new token, a reentrant hold with the
+    /// same token, or an upgrade from shared to exclusive with a new token (the exclusion
+    /// it guarantees is new, so a storage service must see a new sequencer).
+    fn grant(&mut self, owner: &Bytes, mode: LockMode, ttl_ms: u64, now_ms: u64, fx: &mut Effects) -> u64 {
+        let lease_deadline_ms = now_ms.saturating_add(ttl_ms);
+        match self.holder_index(owner) {
+            Some(i) => {
+                let upgrade = !self.holders[i].mode.covers(mode);
+                let token = if upgrade { fx.next_token() } else { self.holders[i].token };
+                let holder = &mut self.holders[i];
+                holder.count = holder.count.saturating_add(1);
+                holder.lease_deadline_ms = holder.lease_deadline_ms.max(lease_deadline_ms);
+                if upgrade {
+                    holder.mode = mode;
+                    holder.token = token;
+                }
+                token
+            }
+            None => {
+                let token = fx.next_token();
+                self.holders.push(Holder {
+                    owner: owner.clone(),
+                    mode,
+                    count: 1,
+                    token,
+                    lease_deadline_ms,
+                    granted_by_wait: false,
+                });
+                token
+            }
+        }
+    }
+
+    /// LOCK / RLOCK. Reentrant locking by a holder is granted at once (waiting behind its
+    /// own hold would deadlock); everyone else is granted only when nobody is queued ahead
+    /// and the mode is compatible.
+    pub fn acquire(&mut self, req: Request, max_waiters: usize, now_ms: u64, fx: &mut Effects) -> Acquire {
+        self.advance(now_ms, fx);
+        self.confirm(req.owner);
+        let holds_covering = self
+            .holder(req.owner)
+            .is_some_and(|h| h.mode.covers(req.mode));
+        let grantable = holds_covering
+            || (self.queue.is_empty() && self.compatible(req.owner, req.mode));
+        if grantable {
+            let token = self.grant(req.owner, req.mode, req.ttl_ms, now_ms, fx);
+            return Acquire::Granted { token };
+        }
+        let Some(wait_deadline_ms) = req.wait else {
+            return Acquire::Busy;
+        };
+        if let Some(waiter) = self.queue.iter_mut().find(|w| w.owner == req.owner) {
+            // The same owner asking again (a client that reconnected) keeps its place.
+            waiter.wait_deadline_ms = wait_deadline_ms;
+            waiter.ttl_ms = req.ttl_ms;
+            return Acquire::Queued;
+        }
+        if self.queue.len() >= max_waiters {
+            return Acquire::QueueFull;
+        }
+        self.queue.push_back(Waiter {
+            owner: req.owner.clone(),
+            mode: req.mode,
+            ttl_ms: req.ttl_ms,
+            wait_deadline_ms,
+        });
+        Acquire::Queued
+    }
+
+    /// UNLOCK: drops one hold; returns the holds left (0 = released).
+    pub fn release(&mut self, owner: &[u8], now_ms: u64, fx: &mut Effects) -> Result<u32, NotOwner> {
+        self.advance(now_ms, fx);
+        let i = self.holder_index(owner).ok_or(NotOwner)?;
+        self.confirm(owner);
+        let remaining = self.drop_hold(i, fx);
+        self.grant_next_waiters(now_ms, fx);
+        Ok(remaining)
+    }
+
+    fn drop_hold(&mut self, i: usize, fx: &mut Effects) -> u32 {
+        let holder = &mut self.holders[i];
+        holder.count -= 1;
+        let remaining = holder.count;
+        if remaining == 0 {
+            self.holders.remove(i);
+            if self.holders.is_empty() {
+                fx.emit(LockEvent::Released {
+                    resource: fx.resource.clone(),
+                });
+            }
+        }
+        remaining
+    }
+
+    /// RENEW: a new lease of `ttl_ms` from now. `Ok(false)` when nobody holds the lock
+    /// (it expired); `NotOwner` when someone else does.
+    pub fn renew(&mut self, owner: &[u8], ttl_ms: u64, now_ms: u64, fx: &mut Effects) -> Result<bool, NotOwner> {
+        self.advance(now_ms, fx);
+        match self.holder_index(owner) {
+            Some(i) => {
+                self.confirm(owner);
+                self.holders[i].lease_deadline_ms = now_ms.saturating_add(ttl_ms);
+                Ok(true)
+            }
+            None if self.holders.is_empty() => Ok(false),
+            None => Err(NotOwner),
+        }
+    }
+
+    /// DEL of the lock's key: every hold ends; the queue stays and is served in order.
+    pub fn force_release(&mut self, now_ms: u64, fx: &mut Effects) {
+        if !self.holders.is_empty() {
+            self.holders.clear();
+            fx.emit(LockEvent::Released {
+                resource: fx.resource.clone(),
+            });
+        }
+        self.advance(now_ms, fx);
+    }
+
+    /// The waiting client of `owner` went away: it leaves the queue, or, if its grant
+    /// came while it was leaving, the grant is given back. Returns whether anything changed.
+    pub fn cancel_wait(&mut self, owner: &[u8], now_ms: u64, fx: &mut Effects) -> bool {
+        self.advance(now_ms, fx);
+        if let Some(pos) = self.queue.iter().position(|w| w.owner == owner) {
+            self.queue.remove(pos);
+            self.grant_next_waiters(now_ms, fx);
+            return true;
+        }
+        match self.holder_index(owner) {
+            Some(i) if self.holders[i].granted_by_wait => {
+                self.holders[i].granted_by_wait = false;
+                self.drop_hold(i, fx);
+                self.grant_next_waiters(now_ms, fx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Any command of the owner shows it knows of its grant.
+    fn confirm(&mut self, owner: &[u8]) {
+        if let Some(i) = self.holder_index(owner) {
+            self.holders[i].granted_by_wait = false;
+        }
+    }
+
+    /// Whether `token` is the token of a current hold.
+    pub fn is_current_token(&self, token: u64, now_ms: u64) -> bool {
+        self.holders
+            .iter()
+            .any(|h| h.token == token && h.lease_deadline_ms > now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EX: LockMode = LockMode::Exclusive;
+    const PR: LockMode = LockMode::Shared;
+
+    struct Harness {
+        lock: Lock,
+        resource: Bytes,
+        counter: u64,
+        events: Vec<LockEvent>,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            Harness {
+                lock: Lock::default(),
+                resource: Bytes::from_static(b"r"),
+                counter: 0,
+                events: Vec::new(),
+            }
+        }
+
+        fn fx(&mut self) -> (&mut Lock, Effects<'_>) {
+            (
+                &mut self.lock,
+                Effects {
+                    resource: &self.resource,
+                    fence_counter: &mut self.counter,
+                    events: &mut self.events,
+                },
+            )
+        }
+
+        fn acquire(&mut self, owner: &str, mode: LockMode, ttl: u64, wait: Option<Option<u64>>, now: u64) -> Acquire {
+            let owner = Bytes::copy_from_slice(owner.as_bytes());
+            let (lock, mut fx) = self.fx();
+            lock.acquire(Request { owner: &owner, mode, ttl_ms: ttl, wait }, 100, now, &mut fx)
+        }
+
+        fn release(&mut self, owner: &str, now: u64) -> Result<u32, NotOwner> {
+            let (lock, mut fx) = self.fx();
+            lock.release(owner.as_bytes(), now, &mut fx)
+        }
+
+        fn advance(&mut self, now: u64) {
+            let (lock, mut fx) = self.fx();
+            lock.advance(now, &mut fx);
+        }
+
+        fn granted(&self) -> Vec<String> {
+            self.events
+                .iter()
+                .filter_map(|e| match e {
+                    LockEvent::Granted { owner, .. } => Some(String::from_utf8_lossy(owner).into_owned()),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    fn token(a: Acquire) -> u64 {
+        match a {
+            Acquire::Granted { token } => token,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exclusive_lock_refuses_second_owner() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        assert_eq!(h.acquire("b", EX, 1000, None, 1), Acquire::Busy);
+        assert_eq!(h.acquire("b", PR, 1000, None, 1), Acquire::Busy);
+    }
+
+    #[test]
+    fn reentrant_lock_needs_as_many_unlocks_and_keeps_its_token() {
+        let mut h = Harness::new();
+        let t1 = token(h.acquire("a", EX, 1000, None, 0));
+        let t2 = token(h.acquire("a", EX, 1000, None, 1));
+        assert_eq!(t1, t2);
+        assert_eq!(h.release("a", 2), Ok(1));
+        assert_eq!(h.acquire("b", EX, 1000, None, 3), Acquire::Busy);
+        assert_eq!(h.release("a", 4), Ok(0));
+        assert!(h.lock.is_idle());
+    }
+
+    #[test]
+    fn shared_holders_coexist_and_exclusive_waits_for_all() {
+        let mut h = Harness::new();
+        token(h.acquire("a", PR, 1000, None, 0));
+        token(h.acquire("b", PR, 1000, None, 0));
+        assert_eq!(h.acquire("c", EX, 1000, Some(None), 1), Acquire::Queued);
+        h.release("a", 2).unwrap();
+        assert!(h.granted().is_empty());
+        h.release("b", 3).unwrap();
+        assert_eq!(h.granted(), vec!["c"]);
+        assert_eq!(h.lock.mode(), Some(EX));
+    }
+
+    #[test]
+    fn queued_exclusive_blocks_later_shared_requests() {
+        let mut h = Harness::new();
+        token(h.acquire("a", PR, 1000, None, 0));
+        assert_eq!(h.acquire("w", EX, 1000, Some(None), 1), Acquire::Queued);
+        assert_eq!(h.acquire("r", PR, 1000, None, 2), Acquire::Busy, "no writer starvation");
+        assert_eq!(h.acquire("r", PR, 1000, Some(None), 2), Acquire::Queued);
+        h.release("a", 3).unwrap();
+        assert_eq!(h.granted(), vec!["w"]);
+        h.release("w", 4).unwrap();
+        assert_eq!(h.granted(), vec!["w", "r"]);
+    }
+
+    #[test]
+    fn waiters_are_granted_in_arrival_order() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        for w in ["w1", "w2", "w3"] {
+            assert_eq!(h.acquire(w, EX, 1000, Some(None), 1), Acquire::Queued);
+        }
+        h.release("a", 2).unwrap();
+        h.release("w1", 3).unwrap();
+        h.release("w2", 4).unwrap();
+        assert_eq!(h.granted(), vec!["w1", "w2", "w3"]);
+    }
+
+    #[test]
+    fn shared_waiters_at_the_head_are_granted_together() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("r1", PR, 1000, Some(None), 1);
+        h.acquire("r2", PR, 1000, Some(None), 1);
+        h.acquire("w", EX, 1000, Some(None), 1);
+        h.acquire("r3", PR, 1000, Some(None), 1);
+        h.release("a", 2).unwrap();
+        assert_eq!(h.granted(), vec!["r1", "r2"]);
+        assert_eq!(h.lock.queue.len(), 2);
+    }
+
+    #[test]
+    fn expired_lease_hands_over_to_next_waiter_with_a_larger_token() {
+        let mut h = Harness::new();
+        let t1 = token(h.acquire("a", EX, 100, None, 0));
+        h.acquire("b", EX, 100, Some(None), 10);
+        h.advance(99);
+        assert!(h.granted().is_empty());
+        h.advance(100);
+        assert_eq!(h.granted(), vec!["b"]);
+        let t2 = h.lock.holder(b"b").unwrap().token;
+        assert!(t2 > t1);
+        assert!(h.events.contains(&LockEvent::Released { resource: Bytes::from_static(b"r") }));
+    }
+
+    #[test]
+    fn wait_times_out_and_leaves_the_queue() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        assert_eq!(h.acquire("b", EX, 1000, Some(Some(50)), 0), Acquire::Queued);
+        h.advance(50);
+        assert!(h.lock.queue.is_empty());
+        assert!(matches!(h.events.last(), Some(LockEvent::WaitTimedOut { .. })));
+        h.release("a", 60).unwrap();
+        assert!(h.granted().is_empty());
+    }
+
+    #[test]
+    fn non_owner_cannot_unlock_or_renew() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        assert_eq!(h.release("b", 1), Err(NotOwner));
+        let (lock, mut fx) = h.fx();
+        assert_eq!(lock.renew(b"b", 1000, 1, &mut fx), Err(NotOwner));
+        assert_eq!(lock.renew(b"a", 5000, 1, &mut fx), Ok(true));
+        assert_eq!(lock.holder(b"a").unwrap().lease_deadline_ms, 5001);
+        assert_eq!(lock.holders.len(), 1);
+    }
+
+    #[test]
+    fn renew_of_expired_lock_returns_false() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 100, None, 0));
+        let (lock, mut fx) = h.fx();
+        assert_eq!(lock.renew(b"a", 100, 200, &mut fx), Ok(false));
+    }
+
+    #[test]
+    fn tokens_strictly_increase_across_owners() {
+        let mut h = Harness::new();
+        let mut last = 0;
+        for i in 0..10 {
+            let t = token(h.acquire(&format!("o{i}"), EX, 1000, None, i));
+            assert!(t > last);
+            last = t;
+            h.release(&format!("o{i}"), i).unwrap();
+        }
+    }
+
+    #[test]
+    fn upgrade_from_shared_waits_for_other_readers_and_gets_new_token() {
+        let mut h = Harness::new();
+        let t_a = token(h.acquire("a", PR, 1000, None, 0));
+        token(h.acquire("b", PR, 1000, None, 0));
+        assert_eq!(h.acquire("a", EX, 1000, None, 1), Acquire::Busy);
+        assert_eq!(h.acquire("a", EX, 1000, Some(None), 1), Acquire::Queued);
+        h.release("b", 2).unwrap();
+        assert_eq!(h.granted(), vec!["a"]);
+        let a = h.lock.holder(b"a").unwrap();
+        assert_eq!((a.mode, a.count), (EX, 2));
+        assert!(a.token > t_a);
+    }
+
+    #[test]
+    fn sole_shared_holder_upgrades_at_once() {
+        let mut h = Harness::new();
+        token(h.acquire("a", PR, 1000, None, 0));
+        token(h.acquire("a", EX, 1000, None, 1));
+        assert_eq!(h.lock.mode(), Some(EX));
+        assert_eq!(h.acquire("b", PR, 1000, None, 2), Acquire::Busy);
+    }
+
+    #[test]
+    fn same_owner_asking_again_keeps_its_queue_place() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(None), 1);
+        h.acquire("c", EX, 1000, Some(None), 1);
+        assert_eq!(h.acquire("b", EX, 1000, Some(None), 2), Acquire::Queued);
+        assert_eq!(h.lock.queue.len(), 2);
+        assert_eq!(h.lock.queue[0].owner, "b");
+    }
+
+    #[test]
+    fn cancel_wait_gives_back_an_undelivered_grant() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(None), 1);
+        h.acquire("c", EX, 1000, Some(None), 1);
+        h.release("a", 2).unwrap();
+        assert_eq!(h.granted(), vec!["b"]);
+        let (lock, mut fx) = h.fx();
+        assert!(lock.cancel_wait(b"b", 3, &mut fx));
+        assert_eq!(h.granted(), vec!["b", "c"]);
+    }
+
+    #[test]
+    fn cancel_wait_after_the_owner_used_its_grant_changes_nothing() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(None), 1);
+        h.release("a", 2).unwrap();
+        let (lock, mut fx) = h.fx();
+        assert_eq!(lock.renew(b"b", 1000, 3, &mut fx), Ok(true));
+        assert!(!lock.cancel_wait(b"b", 4, &mut fx));
+        assert!(lock.holder(b"b").is_some());
+    }
+
+    #[test]
+    fn queue_limit_is_enforced() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        let (lock, mut fx) = h.fx();
+        for i in 0..2 {
+            let owner = Bytes::from(format!("w{i}"));
+            let req = Request { owner: &owner, mode: EX, ttl_ms: 10, wait: Some(None) };
+            assert_eq!(lock.acquire(req, 2, 1, &mut fx), Acquire::Queued);
+        }
+        let owner = Bytes::from_static(b"late");
+        let req = Request { owner: &owner, mode: EX, ttl_ms: 10, wait: Some(None) };
+        assert_eq!(lock.acquire(req, 2, 1, &mut fx), Acquire::QueueFull);
+    }
+
+    #[test]
+    fn force_release_serves_the_queue() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(None), 1);
+        let (lock, mut fx) = h.fx();
+        lock.force_release(2, &mut fx);
+        assert_eq!(h.granted(), vec!["b"]);
+    }
+
+    #[test]
+    fn next_deadline_is_the_earliest_lease_or_wait() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(Some(300)), 0);
+        assert_eq!(h.lock.next_deadline_ms(), Some(300));
+    }
+}
