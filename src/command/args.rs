@@ -63,13 +63,14 @@ impl<'a> Args<'a> {
 }
 
 /// Parses a decimal integer exactly as Redis's `string2ll` does: no spaces, no `+`,
-/// no leading zeros, within i64.
+/// no leading zeros, no "-0", within i64.
 pub fn parse_i64(arg: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(arg).ok()?;
     let digits = text.strip_prefix('-').unwrap_or(text);
     if digits.is_empty()
         || !digits.bytes().all(|b| b.is_ascii_digit())
         || (digits.len() > 1 && digits.starts_with('0'))
+        || text == "-0"
     {
         return None;
     }
@@ -104,6 +105,7 @@ mod tests {
         assert_eq!(parse_i64(b"+1"), None);
         assert_eq!(parse_i64(b" 1"), None);
         assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_i64(b"-0"), None);
         assert_eq!(parse_i64(b"9223372036854775808"), None);
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
     }

@@ -377,7 +377,13 @@ async fn three_nodes_over_tcp_elect_a_leader_and_replicate_a_write_to_all() {
         .unwrap();
     assert_eq!(response.data.len(), 2);
 
-    let expected = nodes[0].group.state.read().unwrap().to_snapshot();
+    // The leader has applied the write when client_write returns; followers catch up.
+    let expected = nodes[(leader - 1) as usize]
+        .group
+        .state
+        .read()
+        .unwrap()
+        .to_snapshot();
     for node in &mut nodes {
         wait_applied(&mut node.group, response.log_id.index).await;
         node.group

@@ -4,7 +4,8 @@ use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 
-use super::{glob, invoked_as, now_i64, parse_i64, run, wrong_arity, Keyspace, Ttl};
+use super::{glob, invoked_as, now_i64, run, wrong_arity, Keyspace, Ttl};
+use crate::command::args::parse_i64;
 use crate::reply::Reply;
 
 /// DEL key [key ...], UNLINK key [key ...]: how many of the keys existed.

@@ -373,12 +373,3 @@ pub(crate) fn wrong_arity(argv: &[Bytes]) -> Reply {
 pub(crate) fn now_i64(now_ms: u64) -> i64 {
     i64::try_from(now_ms).unwrap_or(i64::MAX)
 }
-
-/// An integer argument or value as Redis's `string2ll` reads it. `args::parse_i64` also
-/// accepts "-0", which Redis refuses; refuse it here until that parser is fixed.
-pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
-    if arg == b"-0" {
-        return None;
-    }
-    command::args::parse_i64(arg)
-}

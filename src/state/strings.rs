@@ -3,7 +3,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{command_name, invoked_as, now_i64, parse_i64, run, wrong_arity, Keyspace, Ttl, Value};
+use super::{command_name, invoked_as, now_i64, run, wrong_arity, Keyspace, Ttl, Value};
+use crate::command::args::parse_i64;
 use crate::reply::Reply;
 
 /// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
