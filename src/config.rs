@@ -6,6 +6,21 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
+/// Limits the state machine enforces. They are compiled in rather than flags because every
+/// replica must apply the same rule to the same entry.
+pub mod state_limits {
+    /// Longest lease a LOCK or RENEW may ask for (one week).
+    pub const MAX_LOCK_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
+    /// Longest WAIT a LOCK may ask for (one day); `WAIT 0` waits without limit.
+    pub const MAX_LOCK_WAIT_MS: u64 = 24 * 3600 * 1000;
+    /// Most requests queued on one resource.
+    pub const MAX_WAITERS_PER_RESOURCE: usize = 10_000;
+    /// Longest owner name.
+    pub const MAX_OWNER_BYTES: usize = 256;
+    /// Longest resource name.
+    pub const MAX_RESOURCE_BYTES: usize = 1024;
+}
+
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -67,6 +82,8 @@ pub struct Config {
     /// Most replies one connection may owe before its further requests wait to be read
     /// (bounds the memory a pipelining client can pin).
     pub max_pending_replies_per_client: usize,
+    /// Most LOCK ... WAIT requests one connection may have queued at once.
+    pub max_waits_per_client: usize,
 }
 
 impl Default for Config {
@@ -90,6 +107,7 @@ impl Default for Config {
             log_entries_kept_after_snapshot: 1_000,
             leader_wait_ms: 3_000,
             max_pending_replies_per_client: 4_096,
+            max_waits_per_client: 1_024,
         }
     }
 }

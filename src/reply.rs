@@ -31,6 +31,9 @@ pub enum Reply {
     Verbatim(String, Bytes),
     /// RESP3 push (pub/sub messages); an array in RESP2.
     Push(Vec<Reply>),
+    /// Internal, never sent: the request joined a queue in the state machine, and the node
+    /// answers it when apply reports its grant or its timeout.
+    Blocked,
 }
 
 impl Reply {

@@ -28,7 +28,7 @@ pub use log_store::{LogReader, LogStore};
 pub use network::{
     serve_raft, start_raft_listener, GroupNetwork, GroupRegistry, PeerClient, RaftTransport,
 };
-pub use state_store::{SnapshotBuilder, StateMachineStore};
+pub use state_store::{EventSink, SnapshotBuilder, StateMachineStore};
 pub use wire::MAX_RAFT_FRAME_BYTES;
 
 use crate::config::{Config, Member};
@@ -105,10 +105,11 @@ pub async fn start_group(
     db: &fjall::Database,
     group: GroupId,
     transport: &RaftTransport,
+    on_events: EventSink,
 ) -> anyhow::Result<RaftGroup> {
     let raft_config = Arc::new(raft_config(config, group)?);
     let mut log_store = LogStore::open(db, group)?;
-    let state_machine = StateMachineStore::open(db, group)?;
+    let state_machine = StateMachineStore::open(db, group)?.with_event_sink(on_events);
     let state = state_machine.keyspace();
     let applied = state_machine.subscribe_applied();
     let fresh = log_store.is_fresh().await?;

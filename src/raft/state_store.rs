@@ -28,7 +28,7 @@ use super::keys::{
 };
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::reply::Reply;
-use crate::state::{Changes, Keyspace};
+use crate::state::{Changes, Event, Keyspace};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 type Membership = StoredMembership<NodeId, NodeAddr>;
@@ -74,7 +74,12 @@ pub struct StateMachineStore {
     last_applied: Option<LogId<NodeId>>,
     last_membership: Membership,
     applied: watch::Sender<u64>,
+    on_events: EventSink,
 }
+
+/// Receives what apply reported (lock grants, wait timeouts), right after the entries
+/// that produced it are applied and stored. Called on the apply task: it must not block.
+pub type EventSink = Arc<dyn Fn(Vec<Event>) + Send + Sync>;
 
 /// Builds a snapshot of the state captured when openraft asked for the builder, while
 /// apply goes on.
@@ -123,7 +128,14 @@ impl StateMachineStore {
             last_applied: applied.last_applied,
             last_membership: applied.last_membership,
             applied: watch::channel(last_index).0,
+            on_events: Arc::new(|_| {}),
         })
+    }
+
+    /// Where apply's events go (by default nowhere).
+    pub fn with_event_sink(mut self, on_events: EventSink) -> StateMachineStore {
+        self.on_events = on_events;
+        self
     }
 
     /// The live keyspace, for reads after a read barrier.
@@ -176,8 +188,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 });
             }
-            keyspace.take_changes()
+            (keyspace.take_changes(), keyspace.take_events())
         };
+        let (changes, events) = changes;
         if replies.is_empty() {
             return Ok(replies);
         }
@@ -192,6 +205,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .commit(batch)
             .map_err(StorageIOError::write_state_machine)?;
         self.publish_applied();
+        if !events.is_empty() {
+            (self.on_events)(events);
+        }
         Ok(replies)
     }
 

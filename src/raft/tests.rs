@@ -110,7 +110,9 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
 
     let db = open_database(dir.path()).unwrap();
     let transport = RaftTransport::new(1);
-    let mut group = start_group(&config, &db, 0, &transport).await.unwrap();
+    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
     wait_leader(&group).await;
     let response = group.raft.client_write(written.clone()).await.unwrap();
     assert_eq!(response.data.len(), 1, "one reply per op");
@@ -148,7 +150,9 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
     }
 
     let transport = RaftTransport::new(1);
-    let mut group = start_group(&config, &db, 0, &transport).await.unwrap();
+    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
     assert!(
         *group.applied.borrow() >= index,
         "recovered, not replayed from 0"
@@ -251,7 +255,9 @@ async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
     };
     let db = open_database(dir.path()).unwrap();
     let transport = RaftTransport::new(1);
-    let mut group = start_group(&config, &db, 0, &transport).await.unwrap();
+    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
     wait_leader(&group).await;
     let mut last = None;
     for i in 0..10 {
@@ -338,7 +344,9 @@ async fn start_node(
     let db = open_database(dir.path()).unwrap();
     let transport = RaftTransport::new(id);
     let server = tokio::spawn(serve_raft(listener, transport.groups()));
-    let group = start_group(&config, &db, 0, &transport).await.unwrap();
+    let group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
     TestNode {
         _dir: dir,
         group,

@@ -24,6 +24,9 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
         Reply::Array(items) => put_aggregate(out, b'*', items, proto),
         Reply::Set(items) => put_aggregate(out, if resp3 { b'~' } else { b'*' }, items, proto),
         Reply::Push(items) => put_aggregate(out, if resp3 { b'>' } else { b'*' }, items, proto),
+        // The connection turns Blocked into the real reply; reaching here is a bug, and
+        // nil is the harmless answer.
+        Reply::Blocked => encode(&Reply::Nil, proto, out),
         Reply::Map(pairs) => {
             if resp3 {
                 put_len_line(out, b'%', pairs.len());

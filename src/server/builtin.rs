@@ -395,7 +395,7 @@ fn config(node: &Node, argv: &[Bytes]) -> Reply {
             }
             Reply::Map(out)
         }
-        "SET" if argv.len() >= 4 && argv.len() % 2 == 0 => Reply::Error(format!(
+        "SET" if argv.len() >= 4 && argv.len().is_multiple_of(2) => Reply::Error(format!(
             "ERR CONFIG SET is not supported by raftlock ('{}'): restart the node with the flag instead",
             String::from_utf8_lossy(&argv[2])
         )),

@@ -84,9 +84,10 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
         }
         "clients" => write!(
             out,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
             node.clients.count(),
-            c.max_clients
+            c.max_clients,
+            node.lock_waiters.count()
         ),
         "memory" => {
             let rss = rss_bytes();

@@ -6,6 +6,7 @@ mod clients;
 mod conn;
 mod info;
 mod proposer;
+mod waiters;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::state::Keyspace;
 use clients::Clients;
 pub use proposer::wall_clock_ms;
 use proposer::Proposer;
+use waiters::LockWaiters;
 
 /// The only Raft group until sharding arrives.
 const DEFAULT_GROUP: raft::GroupId = 0;
@@ -41,6 +43,7 @@ pub struct Node {
     pub group: RaftGroup,
     proposer: Proposer,
     clients: Clients,
+    lock_waiters: Arc<LockWaiters>,
     pub stats: Stats,
     pub started_at: Instant,
     pub run_id: String,
@@ -103,7 +106,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen for clients on {}", config.listen))?;
     let transport = raft::RaftTransport::new(config.id);
     raft::start_raft_listener(&config, transport.groups()).await?;
-    let group = raft::start_group(&config, &db, DEFAULT_GROUP, &transport).await?;
+    let lock_waiters = Arc::new(LockWaiters::default());
+    let sink = lock_waiters.clone();
+    let group = raft::start_group(
+        &config,
+        &db,
+        DEFAULT_GROUP,
+        &transport,
+        Arc::new(move |events| sink.deliver(events)),
+    )
+    .await?;
 
     let proposer = Proposer::start(
         group.clone(),
@@ -115,6 +127,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         group,
         proposer,
         clients: Clients::default(),
+        lock_waiters,
         stats: Stats::default(),
         started_at: Instant::now(),
         run_id: format!(

@@ -13,7 +13,15 @@ pub fn del(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let keys = argv.get(1..).unwrap_or_default();
     let removed = keys
         .iter()
-        .filter(|key| ks.remove_live(key, now_ms).is_some())
+        .filter(|key| {
+            // DEL of a lock ends every hold; the queue stays and is served in order.
+            match ks.with_lock(key, now_ms, false, |lock, fx| {
+                lock.force_release(now_ms, fx)
+            }) {
+                Ok(Some(())) => true,
+                _ => ks.remove_live(key, now_ms).is_some(),
+            }
+        })
         .count();
     Reply::Int(removed as i64)
 }
@@ -102,6 +110,10 @@ pub fn expire(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let Some(entry) = ks.get_for_write(key, now_ms) else {
             return Ok(Reply::Int(0));
         };
+        if entry.as_lock().is_some() {
+            // A lock ends by its leases, UNLOCK or DEL, not by a key deadline.
+            return Err(Reply::wrong_type());
+        }
         let current = entry.deadline_ms.map(|deadline| deadline as i64);
         let refused = (nx && current.is_some())
             || (xx && current.is_none())
@@ -294,6 +306,13 @@ pub fn rename(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     };
     if ks.get_for_write(source, now_ms).is_none() {
         return Reply::error("ERR no such key");
+    }
+    // Waiting clients know a lock by its name: a lock is neither moved nor replaced.
+    if let Err(wrong_type) = ks
+        .refuse_lock(source, now_ms)
+        .and_then(|()| ks.refuse_lock(destination, now_ms))
+    {
+        return wrong_type;
     }
     if source == destination {
         return Reply::Ok;

@@ -57,7 +57,11 @@ pub struct Waiter {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LockEvent {
     /// A queued request was granted.
-    Granted { resource: Bytes, owner: Bytes, token: u64 },
+    Granted {
+        resource: Bytes,
+        owner: Bytes,
+        token: u64,
+    },
     /// A queued request reached its WAIT timeout and left the queue.
     WaitTimedOut { resource: Bytes, owner: Bytes },
     /// The last holder let go (UNLOCK, lease expiry or DEL).
@@ -66,7 +70,9 @@ pub enum LockEvent {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Acquire {
-    Granted { token: u64 },
+    Granted {
+        token: u64,
+    },
     /// Joined (or stayed in) the queue; a `Granted` or `WaitTimedOut` event follows.
     Queued,
     /// A try-lock that could not be granted now.
@@ -200,12 +206,23 @@ impl Lock {
     /// Adds one hold for `owner`: a new holder with a new token, a reentrant hold with the
     /// same token, or an upgrade from shared to exclusive with a new token (the exclusion
     /// it guarantees is new, so a storage service must see a new sequencer).
-    fn grant(&mut self, owner: &Bytes, mode: LockMode, ttl_ms: u64, now_ms: u64, fx: &mut Effects) -> u64 {
+    fn grant(
+        &mut self,
+        owner: &Bytes,
+        mode: LockMode,
+        ttl_ms: u64,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> u64 {
         let lease_deadline_ms = now_ms.saturating_add(ttl_ms);
         match self.holder_index(owner) {
             Some(i) => {
                 let upgrade = !self.holders[i].mode.covers(mode);
-                let token = if upgrade { fx.next_token() } else { self.holders[i].token };
+                let token = if upgrade {
+                    fx.next_token()
+                } else {
+                    self.holders[i].token
+                };
                 let holder = &mut self.holders[i];
                 holder.count = holder.count.saturating_add(1);
                 holder.lease_deadline_ms = holder.lease_deadline_ms.max(lease_deadline_ms);
@@ -233,14 +250,20 @@ impl Lock {
     /// LOCK / RLOCK. Reentrant locking by a holder is granted at once (waiting behind its
     /// own hold would deadlock); everyone else is granted only when nobody is queued ahead
     /// and the mode is compatible.
-    pub fn acquire(&mut self, req: Request, max_waiters: usize, now_ms: u64, fx: &mut Effects) -> Acquire {
+    pub fn acquire(
+        &mut self,
+        req: Request,
+        max_waiters: usize,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Acquire {
         self.advance(now_ms, fx);
         self.confirm(req.owner);
         let holds_covering = self
             .holder(req.owner)
             .is_some_and(|h| h.mode.covers(req.mode));
-        let grantable = holds_covering
-            || (self.queue.is_empty() && self.compatible(req.owner, req.mode));
+        let grantable =
+            holds_covering || (self.queue.is_empty() && self.compatible(req.owner, req.mode));
         if grantable {
             let token = self.grant(req.owner, req.mode, req.ttl_ms, now_ms, fx);
             return Acquire::Granted { token };
@@ -267,7 +290,12 @@ impl Lock {
     }
 
     /// UNLOCK: drops one hold; returns the holds left (0 = released).
-    pub fn release(&mut self, owner: &[u8], now_ms: u64, fx: &mut Effects) -> Result<u32, NotOwner> {
+    pub fn release(
+        &mut self,
+        owner: &[u8],
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Result<u32, NotOwner> {
         self.advance(now_ms, fx);
         let i = self.holder_index(owner).ok_or(NotOwner)?;
         self.confirm(owner);
@@ -293,7 +321,13 @@ impl Lock {
 
     /// RENEW: a new lease of `ttl_ms` from now. `Ok(false)` when nobody holds the lock
     /// (it expired); `NotOwner` when someone else does.
-    pub fn renew(&mut self, owner: &[u8], ttl_ms: u64, now_ms: u64, fx: &mut Effects) -> Result<bool, NotOwner> {
+    pub fn renew(
+        &mut self,
+        owner: &[u8],
+        ttl_ms: u64,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Result<bool, NotOwner> {
         self.advance(now_ms, fx);
         match self.holder_index(owner) {
             Some(i) => {
@@ -387,10 +421,27 @@ mod tests {
             )
         }
 
-        fn acquire(&mut self, owner: &str, mode: LockMode, ttl: u64, wait: Option<Option<u64>>, now: u64) -> Acquire {
+        fn acquire(
+            &mut self,
+            owner: &str,
+            mode: LockMode,
+            ttl: u64,
+            wait: Option<Option<u64>>,
+            now: u64,
+        ) -> Acquire {
             let owner = Bytes::copy_from_slice(owner.as_bytes());
             let (lock, mut fx) = self.fx();
-            lock.acquire(Request { owner: &owner, mode, ttl_ms: ttl, wait }, 100, now, &mut fx)
+            lock.acquire(
+                Request {
+                    owner: &owner,
+                    mode,
+                    ttl_ms: ttl,
+                    wait,
+                },
+                100,
+                now,
+                &mut fx,
+            )
         }
 
         fn release(&mut self, owner: &str, now: u64) -> Result<u32, NotOwner> {
@@ -407,7 +458,9 @@ mod tests {
             self.events
                 .iter()
                 .filter_map(|e| match e {
-                    LockEvent::Granted { owner, .. } => Some(String::from_utf8_lossy(owner).into_owned()),
+                    LockEvent::Granted { owner, .. } => {
+                        Some(String::from_utf8_lossy(owner).into_owned())
+                    }
                     _ => None,
                 })
                 .collect()
@@ -459,7 +512,11 @@ mod tests {
         let mut h = Harness::new();
         token(h.acquire("a", PR, 1000, None, 0));
         assert_eq!(h.acquire("w", EX, 1000, Some(None), 1), Acquire::Queued);
-        assert_eq!(h.acquire("r", PR, 1000, None, 2), Acquire::Busy, "no writer starvation");
+        assert_eq!(
+            h.acquire("r", PR, 1000, None, 2),
+            Acquire::Busy,
+            "no writer starvation"
+        );
         assert_eq!(h.acquire("r", PR, 1000, Some(None), 2), Acquire::Queued);
         h.release("a", 3).unwrap();
         assert_eq!(h.granted(), vec!["w"]);
@@ -504,7 +561,9 @@ mod tests {
         assert_eq!(h.granted(), vec!["b"]);
         let t2 = h.lock.holder(b"b").unwrap().token;
         assert!(t2 > t1);
-        assert!(h.events.contains(&LockEvent::Released { resource: Bytes::from_static(b"r") }));
+        assert!(h.events.contains(&LockEvent::Released {
+            resource: Bytes::from_static(b"r")
+        }));
     }
 
     #[test]
@@ -514,7 +573,10 @@ mod tests {
         assert_eq!(h.acquire("b", EX, 1000, Some(Some(50)), 0), Acquire::Queued);
         h.advance(50);
         assert!(h.lock.queue.is_empty());
-        assert!(matches!(h.events.last(), Some(LockEvent::WaitTimedOut { .. })));
+        assert!(matches!(
+            h.events.last(),
+            Some(LockEvent::WaitTimedOut { .. })
+        ));
         h.release("a", 60).unwrap();
         assert!(h.granted().is_empty());
     }
@@ -617,11 +679,21 @@ mod tests {
         let (lock, mut fx) = h.fx();
         for i in 0..2 {
             let owner = Bytes::from(format!("w{i}"));
-            let req = Request { owner: &owner, mode: EX, ttl_ms: 10, wait: Some(None) };
+            let req = Request {
+                owner: &owner,
+                mode: EX,
+                ttl_ms: 10,
+                wait: Some(None),
+            };
             assert_eq!(lock.acquire(req, 2, 1, &mut fx), Acquire::Queued);
         }
         let owner = Bytes::from_static(b"late");
-        let req = Request { owner: &owner, mode: EX, ttl_ms: 10, wait: Some(None) };
+        let req = Request {
+            owner: &owner,
+            mode: EX,
+            ttl_ms: 10,
+            wait: Some(None),
+        };
         assert_eq!(lock.acquire(req, 2, 1, &mut fx), Acquire::QueueFull);
     }
 

@@ -8,6 +8,8 @@
 
 pub mod glob;
 pub mod keys;
+pub mod lock;
+pub mod locks;
 mod persist;
 pub mod server;
 pub mod strings;
@@ -22,7 +24,16 @@ use serde::{Deserialize, Serialize};
 use crate::command::{self, Handler};
 use crate::reply::Reply;
 
+pub use lock::LockEvent;
 pub use persist::StateError;
+
+/// Something apply did that the node must act on outside the state machine: wake a
+/// blocked client, tell subscribers. Not persisted: a node that restarts has no blocked
+/// clients, and the state itself holds every queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Lock(LockEvent),
+}
 
 /// The application data of one Raft entry: the writes gathered by the proposer while the
 /// previous proposal was in flight, stamped with one leader time. An entry with no ops is
@@ -51,6 +62,9 @@ pub struct Changes {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
     Str(Bytes),
+    /// A first-class lock: holders with leases and a FIFO queue. Its deadlines live in the
+    /// lock (`lock_timers`), never in the key's own deadline.
+    Lock(lock::Lock),
 }
 
 impl Value {
@@ -58,6 +72,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Lock(_) => "lock",
         }
     }
 }
@@ -78,6 +93,14 @@ impl Entry {
     pub fn as_str(&self) -> Result<&Bytes, Reply> {
         match &self.value {
             Value::Str(s) => Ok(s),
+            _ => Err(Reply::wrong_type()),
+        }
+    }
+
+    pub fn as_lock(&self) -> Option<&lock::Lock> {
+        match &self.value {
+            Value::Lock(lock) => Some(lock),
+            _ => None,
         }
     }
 
@@ -118,6 +141,11 @@ pub struct Keyspace {
     dirty: HashSet<Bytes>,
     /// FLUSHALL ran since `take_changes`.
     cleared: bool,
+    /// `(next_deadline_ms, key)` for every lock with a lease or a timed wait, so apply
+    /// finds the locks whose time has come without a walk of the keyspace.
+    lock_timers: BTreeSet<(u64, Bytes)>,
+    /// What apply did that the node must hear about, since `take_events`.
+    events: Vec<Event>,
 }
 
 impl Keyspace {
@@ -131,6 +159,7 @@ impl Keyspace {
         let now_ms = batch.now_ms.max(self.last_now_ms);
         self.last_now_ms = now_ms;
         self.purge_expired(now_ms);
+        self.advance_locks(now_ms);
         batch
             .ops
             .iter()
@@ -173,9 +202,96 @@ impl Keyspace {
         self.last_now_ms
     }
 
-    /// The earliest key deadline, so the leader knows when to propose an expiry entry.
+    /// The earliest deadline of a key, a lease or a wait, so the leader knows when to
+    /// propose an entry that carries time past it.
     pub fn next_deadline_ms(&self) -> Option<u64> {
-        self.expiry.first().map(|(deadline, _)| *deadline)
+        let key = self.expiry.first().map(|(deadline, _)| *deadline);
+        let lock = self.lock_timers.first().map(|(deadline, _)| *deadline);
+        key.into_iter().chain(lock).min()
+    }
+
+    /// Events since the last call, in the order apply produced them.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Runs `f` on the lock stored at `key`, creating an empty one when `create` is set and
+    /// the key is missing. Keeps the lock timers, the changed-key record and the events
+    /// right, and removes the key once nobody holds or waits for the lock. `Ok(None)`: no
+    /// lock there and none created; `Err`: the key holds another type.
+    pub(crate) fn with_lock<R>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        create: bool,
+        f: impl FnOnce(&mut lock::Lock, &mut lock::Effects) -> R,
+    ) -> Result<Option<R>, Reply> {
+        match self.get_for_write(key, now_ms) {
+            Some(entry) if entry.as_lock().is_none() => return Err(Reply::wrong_type()),
+            Some(_) => {}
+            None if !create => return Ok(None),
+            None => {
+                let entry = Entry {
+                    value: Value::Lock(lock::Lock::default()),
+                    deadline_ms: None,
+                    token: 0,
+                };
+                self.entries.insert(Bytes::copy_from_slice(key), entry);
+            }
+        }
+        let stored_key = match self.entries.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => unreachable!("the lock entry exists"),
+        };
+        let entry = self.entries.get_mut(key).expect("the lock entry exists");
+        let Value::Lock(lock) = &mut entry.value else {
+            unreachable!("checked to be a lock above");
+        };
+        let before = lock.next_deadline_ms();
+        let mut fx = lock::Effects {
+            resource: &stored_key,
+            fence_counter: &mut self.fence_counter,
+            events: &mut Vec::new(),
+        };
+        let result = f(lock, &mut fx);
+        let lock_events = std::mem::take(fx.events);
+        let after = lock.next_deadline_ms();
+        let idle = lock.is_idle();
+        self.events.extend(lock_events.into_iter().map(Event::Lock));
+        if let Some(before) = before {
+            self.lock_timers.remove(&(before, stored_key.clone()));
+        }
+        if let Some(after) = after {
+            self.lock_timers.insert((after, stored_key.clone()));
+        }
+        if idle {
+            self.entries.remove(&stored_key);
+        }
+        self.dirty.insert(stored_key);
+        Ok(Some(result))
+    }
+
+    /// Ends the leases and waits whose time has come, granting the next waiters.
+    fn advance_locks(&mut self, now_ms: u64) {
+        while let Some((deadline, _)) = self.lock_timers.first() {
+            if *deadline > now_ms {
+                break;
+            }
+            let Some((_, key)) = self.lock_timers.pop_first() else {
+                break;
+            };
+            // `with_lock` re-indexes the lock at its next deadline, if it has one.
+            let _ = self.with_lock(&key, now_ms, false, |lock, fx| lock.advance(now_ms, fx));
+        }
+    }
+
+    /// WRONGTYPE if `key` holds a live lock: string writes that would replace a value
+    /// refuse to replace a lock (its holders and queue would vanish unannounced).
+    pub(crate) fn refuse_lock(&self, key: &[u8], now_ms: u64) -> Result<(), Reply> {
+        match self.get(key, now_ms) {
+            Some(entry) if entry.as_lock().is_some() => Err(Reply::wrong_type()),
+            _ => Ok(()),
+        }
     }
 
     /// Keys that exist at `now_ms` (DBSIZE, INFO keyspace); like `query`, never at a time
@@ -297,6 +413,12 @@ impl Keyspace {
         if let Some(deadline) = entry.deadline_ms {
             self.expiry.remove(&(deadline, key.clone()));
         }
+        if let Some(lock) = entry.as_lock() {
+            if let Some(deadline) = lock.next_deadline_ms() {
+                self.lock_timers.remove(&(deadline, key.clone()));
+            }
+            self.end_waits(&key, lock);
+        }
         self.dirty.insert(key);
         Some(entry)
     }
@@ -309,10 +431,29 @@ impl Keyspace {
 
     /// Removes every key (FLUSHALL). The fence counter stays: tokens are never reused.
     pub(crate) fn clear(&mut self) {
+        let locks: Vec<(Bytes, lock::Lock)> = self
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| Some((key.clone(), entry.as_lock()?.clone())))
+            .collect();
+        for (key, lock) in &locks {
+            self.end_waits(key, lock);
+        }
         self.entries.clear();
         self.expiry.clear();
+        self.lock_timers.clear();
         self.dirty.clear();
         self.cleared = true;
+    }
+
+    /// A lock vanishes (FLUSHALL): its queued clients are told their wait is over.
+    fn end_waits(&mut self, key: &Bytes, lock: &lock::Lock) {
+        for waiter in &lock.queue {
+            self.events.push(Event::Lock(LockEvent::WaitTimedOut {
+                resource: key.clone(),
+                owner: waiter.owner.clone(),
+            }));
+        }
     }
 
     /// Removes every key whose deadline is at or before `now_ms`.
@@ -341,6 +482,28 @@ impl Keyspace {
             .collect();
         assert_eq!(from_entries, self.expiry);
         assert!(self.entries.values().all(|e| e.token <= self.fence_counter));
+        let lock_timers: BTreeSet<(u64, Bytes)> = self
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| Some((entry.as_lock()?.next_deadline_ms()?, key.clone())))
+            .collect();
+        assert_eq!(lock_timers, self.lock_timers);
+        for lock in self.entries.values().filter_map(Entry::as_lock) {
+            assert!(!lock.is_idle(), "an idle lock is removed");
+            assert!(lock
+                .holders
+                .iter()
+                .all(|h| h.token <= self.fence_counter && h.count > 0));
+            let exclusive = lock
+                .holders
+                .iter()
+                .filter(|h| h.mode == lock::LockMode::Exclusive)
+                .count();
+            assert!(
+                exclusive == 0 || lock.holders.len() == 1,
+                "exclusive means alone"
+            );
+        }
     }
 }
 

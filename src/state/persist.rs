@@ -134,6 +134,14 @@ impl Keyspace {
         if let Some(deadline) = entry.deadline_ms {
             self.expiry.insert((deadline, key.clone()));
         }
+        if let Some(lock) = entry.as_lock() {
+            for holder in &lock.holders {
+                self.fence_counter = self.fence_counter.max(holder.token);
+            }
+            if let Some(deadline) = lock.next_deadline_ms() {
+                self.lock_timers.insert((deadline, key.clone()));
+            }
+        }
         match self.entries.insert(key.clone(), entry) {
             Some(_) => Err(StateError::DuplicateKey(key)),
             None => Ok(()),

@@ -158,6 +158,7 @@ pub fn set(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             None if options.keep_ttl => Ttl::Keep,
             None => Ttl::Clear,
         };
+        ks.refuse_lock(key, now_ms)?;
         ks.store(key, owned(value), ttl, now_ms);
         Ok(answer)
     })
@@ -187,6 +188,7 @@ pub fn setex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             ExpireKind::Ex
         };
         let deadline = deadline_ms(kind, time, now_ms, argv)?;
+        ks.refuse_lock(key, now_ms)?;
         ks.store(key, owned(value), Ttl::At(deadline), now_ms);
         Ok(Reply::Ok)
     })
@@ -269,7 +271,11 @@ fn pairs(argv: &[Bytes]) -> Result<&[Bytes], Reply> {
 /// MSET key value [key value ...]
 pub fn mset(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {
-        for pair in pairs(argv)?.chunks_exact(2) {
+        let pairs = pairs(argv)?;
+        for pair in pairs.chunks_exact(2) {
+            ks.refuse_lock(&pair[0], now_ms)?;
+        }
+        for pair in pairs.chunks_exact(2) {
             ks.store(&pair[0], owned(&pair[1]), Ttl::Clear, now_ms);
         }
         Ok(Reply::Ok)
@@ -374,10 +380,22 @@ pub fn fence(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let [_, key] = argv else {
         return wrong_arity(argv);
     };
-    match ks.get(key, now_ms) {
-        Some(entry) => Reply::Int(i64::try_from(entry.token).unwrap_or(i64::MAX)),
-        None => Reply::Nil,
-    }
+    let token = match ks.get(key, now_ms) {
+        // A lock's token is its latest current grant.
+        Some(entry) => match entry.as_lock() {
+            Some(lock) => lock
+                .holders
+                .iter()
+                .filter(|h| h.lease_deadline_ms > now_ms)
+                .map(|h| h.token)
+                .max(),
+            None => Some(entry.token),
+        },
+        None => None,
+    };
+    token.map_or(Reply::Nil, |t| {
+        Reply::Int(i64::try_from(t).unwrap_or(i64::MAX))
+    })
 }
 
 #[cfg(test)]
@@ -720,7 +738,9 @@ mod tests {
             ops: vec![argv],
         });
         let (key, entry) = h.ks.entries.iter().next().unwrap();
-        let super::Value::Str(value) = &entry.value;
+        let super::Value::Str(value) = &entry.value else {
+            panic!("a string was stored");
+        };
         assert!(!std::ptr::eq(key.as_ptr(), buffer.as_ptr()));
         assert!(!std::ptr::eq(value.as_ptr(), buffer[3..].as_ptr()));
     }
