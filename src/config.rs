@@ -64,6 +64,10 @@ pub struct Config {
     pub max_clients: usize,
     /// Most client commands gathered into one Raft entry (the group commit).
     pub max_ops_per_entry: usize,
+    /// Most Raft entries proposed and not yet applied at once. One is the default: with
+    /// openraft 0.9 each entry costs its own append and fsync, so letting writes gather
+    /// behind the entry in flight makes fewer, larger entries (measured: 1 beat 4 and 16).
+    pub max_inflight_entries: usize,
     /// Most commands waiting for the proposer before new ones are pushed back.
     pub proposal_queue_len: usize,
     /// How often the leader checks for passed deadlines when nothing else is written.
@@ -98,6 +102,7 @@ impl Default for Config {
             resp: RespLimits::default(),
             max_clients: 10_000,
             max_ops_per_entry: 1024,
+            max_inflight_entries: 1,
             proposal_queue_len: 65_536,
             expiry_tick_ms: 50,
             heartbeat_interval_ms: 100,
@@ -155,10 +160,11 @@ impl Config {
             bail!("need heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms");
         }
         if self.max_ops_per_entry == 0
+            || self.max_inflight_entries == 0
             || self.max_clients == 0
             || self.max_pending_replies_per_client == 0
         {
-            bail!("max_ops_per_entry, max_clients and max_pending_replies_per_client must be positive");
+            bail!("max_ops_per_entry, max_inflight_entries, max_clients and max_pending_replies_per_client must be positive");
         }
         Ok(())
     }

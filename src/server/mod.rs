@@ -23,7 +23,7 @@ use crate::state::Keyspace;
 
 use clients::Clients;
 pub use proposer::wall_clock_ms;
-use proposer::Proposer;
+use proposer::{Proposer, ProposerLimits};
 use waiters::LockWaiters;
 
 /// The only Raft group until sharding arrives.
@@ -119,9 +119,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let proposer = Proposer::start(
         group.clone(),
-        config.max_ops_per_entry,
         config.proposal_queue_len,
-        Duration::from_millis(config.leader_wait_ms),
+        ProposerLimits {
+            max_ops_per_entry: config.max_ops_per_entry,
+            max_inflight_entries: config.max_inflight_entries,
+            leader_wait: Duration::from_millis(config.leader_wait_ms),
+        },
     );
     let node = Arc::new(Node {
         group,

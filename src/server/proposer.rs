@@ -1,10 +1,12 @@
 //! The group commit. Writes from every connection queue here; while one Raft entry is in
 //! flight the next ones gather, and go out together as one entry (one append, one fsync).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use openraft::error::ClientWriteError;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::raft::RaftGroup;
 use crate::reply::Reply;
@@ -15,6 +17,14 @@ struct Proposal {
     reply: oneshot::Sender<Reply>,
 }
 
+/// How the proposer shapes entries.
+pub struct ProposerLimits {
+    pub max_ops_per_entry: usize,
+    pub max_inflight_entries: usize,
+    /// How long a write waits for a leader to be known before NOLEADER.
+    pub leader_wait: Duration,
+}
+
 /// Hands writes to the proposer task.
 #[derive(Clone)]
 pub struct Proposer {
@@ -23,14 +33,9 @@ pub struct Proposer {
 
 impl Proposer {
     /// Starts the proposer task for `group`.
-    pub fn start(
-        group: RaftGroup,
-        max_ops_per_entry: usize,
-        queue_len: usize,
-        leader_wait: Duration,
-    ) -> Proposer {
+    pub fn start(group: RaftGroup, queue_len: usize, limits: ProposerLimits) -> Proposer {
         let (queue, rx) = mpsc::channel(queue_len);
-        tokio::spawn(run(group, rx, max_ops_per_entry, leader_wait));
+        tokio::spawn(run(group, rx, limits));
         Proposer { queue }
     }
 
@@ -65,61 +70,80 @@ pub fn wall_clock_ms() -> u64 {
 async fn run(
     group: RaftGroup,
     mut rx: mpsc::Receiver<Proposal>,
-    max_ops_per_entry: usize,
-    leader_wait: Duration,
+    limits: ProposerLimits,
 ) {
-    let mut pending: Vec<Proposal> = Vec::with_capacity(max_ops_per_entry);
+    let inflight = Arc::new(Semaphore::new(limits.max_inflight_entries));
     let mut last_now_ms = 0u64;
     while let Some(first) = rx.recv().await {
+        // While every permit is out, requests keep gathering in the queue: the busier the
+        // log, the larger the next entry.
+        let Ok(permit) = inflight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut pending: Vec<Proposal> = Vec::with_capacity(limits.max_ops_per_entry.min(1024));
         let mut next = Some(first);
         while let Some(p) = next.take() {
             // A tick (no argv) only asks for an entry; it waits for no reply.
             if !p.argv.is_empty() {
                 pending.push(p);
             }
-            if pending.len() < max_ops_per_entry {
+            if pending.len() < limits.max_ops_per_entry {
                 next = rx.try_recv().ok();
             }
         }
-        let ops: Vec<Vec<Bytes>> = pending
-            .iter_mut()
-            .map(|p| std::mem::take(&mut p.argv))
-            .collect();
         let state_now = group.state.read().map(|ks| ks.last_now_ms()).unwrap_or(0);
         last_now_ms = last_now_ms.max(state_now).max(wall_clock_ms());
+        let (ops, replies): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.argv, p.reply)).unzip();
+        let n = ops.len();
         let batch = Batch {
             now_ms: last_now_ms,
             ops,
         };
-        let replies = write_with_leader_wait(&group, batch, leader_wait).await;
-        for (p, reply) in pending.drain(..).zip(replies) {
-            let _ = p.reply.send(reply);
+        if !is_leader(&group) {
+            let deadline = tokio::time::Instant::now() + limits.leader_wait;
+            super::wait_for_leader(&group.raft, deadline).await;
+            if !is_leader(&group) {
+                answer_all(replies, Reply::error(NO_LEADER));
+                continue;
+            }
+        }
+        // Handing the entry to Raft in this loop keeps the order of proposals; waiting for
+        // its commit happens in a task, so several entries can be in flight at once.
+        match group.raft.client_write_ff(batch).await {
+            Ok(committed) => {
+                tokio::spawn(async move {
+                    let outcome = committed.await;
+                    drop(permit);
+                    match outcome {
+                        Ok(Ok(response)) if response.data.len() == n => {
+                            for (tx, reply) in replies.into_iter().zip(response.data) {
+                                let _ = tx.send(reply);
+                            }
+                        }
+                        Ok(Ok(_)) => answer_all(replies, Reply::error("ERR raft: reply count mismatch")),
+                        Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
+                            answer_all(replies, Reply::error(NO_LEADER))
+                        }
+                        Ok(Err(err)) => answer_all(replies, Reply::Error(format!("ERR raft: {err}"))),
+                        Err(_) => answer_all(replies, Reply::error(NO_LEADER)),
+                    }
+                });
+            }
+            Err(fatal) => answer_all(replies, Reply::Error(format!("ERR raft: {fatal}"))),
         }
     }
 }
 
-async fn write_with_leader_wait(
-    group: &RaftGroup,
-    batch: Batch,
-    leader_wait: Duration,
-) -> Vec<Reply> {
-    let n = batch.ops.len();
-    let deadline = tokio::time::Instant::now() + leader_wait;
-    loop {
-        match group.raft.client_write(batch.clone()).await {
-            Ok(resp) => return resp.data,
-            Err(err) => {
-                let no_leader = err.forward_to_leader().is_some();
-                if !no_leader || tokio::time::Instant::now() >= deadline {
-                    let text = if no_leader {
-                        "NOLEADER no Raft leader is known for this shard; try again".to_string()
-                    } else {
-                        format!("ERR raft: {err}")
-                    };
-                    return vec![Reply::Error(text); n];
-                }
-                super::wait_for_leader(&group.raft, deadline).await;
-            }
-        }
+const NO_LEADER: &str = "NOLEADER no Raft leader is known for this shard; try again";
+
+fn is_leader(group: &RaftGroup) -> bool {
+    let metrics = group.raft.metrics();
+    let m = metrics.borrow();
+    m.current_leader == Some(m.id)
+}
+
+fn answer_all(replies: Vec<oneshot::Sender<Reply>>, reply: Reply) {
+    for tx in replies {
+        let _ = tx.send(reply.clone());
     }
 }

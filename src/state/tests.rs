@@ -378,7 +378,7 @@ fn snapshot_after_from_snapshot_changes_hold_cleared_and_every_key() {
 }
 
 /// Applies changes to a map the way a store would.
-fn persist(
+pub fn persist(
     store: &mut std::collections::BTreeMap<Bytes, Vec<u8>>,
     meta: &mut Option<Vec<u8>>,
     ks: &mut Keyspace,
@@ -561,10 +561,10 @@ fn handlers_never_panic_on_short_or_odd_argv() {
 }
 
 /// A tiny deterministic generator (an LCG), so the mixed-history test needs no crate.
-struct Lcg(u64);
+pub struct Lcg(pub u64);
 
 impl Lcg {
-    fn next(&mut self, below: usize) -> usize {
+    pub fn next(&mut self, below: usize) -> usize {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -572,7 +572,7 @@ impl Lcg {
         ((self.0 >> 33) % below as u64) as usize
     }
 
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+    pub fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
         from[self.next(from.len())]
     }
 }
