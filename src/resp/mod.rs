@@ -8,11 +8,13 @@
 mod encode;
 mod inline;
 mod parse;
+mod reply_parser;
 
 use std::fmt;
 
 pub use encode::encode;
 pub use parse::RequestParser;
+pub use reply_parser::{parse_reply, MalformedReply};
 
 use crate::reply::Reply;
 

@@ -3,6 +3,7 @@
 //! then resolve the queue and send all replies with one write.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,8 +15,9 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::clients::ClientHandle;
+use super::forward::Upstream;
 use super::waiters::LockOutcome;
-use super::Node;
+use super::{Node, Route};
 use crate::command::{self, CommandSpec, Handler, ReadFn};
 use crate::reply::Reply;
 use crate::resp::{encode, Protocol, RequestParser};
@@ -31,6 +33,9 @@ enum Pending {
     Ready(Reply, Protocol),
     Write(oneshot::Receiver<Reply>, Protocol),
     Read(Vec<Bytes>, ReadFn, Protocol),
+    /// Relayed to the leader; may block there (LOCK ... WAIT), so the socket is watched
+    /// while it is awaited.
+    Relayed(oneshot::Receiver<Reply>, Protocol),
     /// A LOCK with WAIT: answered by its entry, or, if it joined the queue, by the grant
     /// or timeout that apply reports later.
     LockWait {
@@ -58,6 +63,8 @@ pub(super) struct Session {
     pub client: ClientHandle,
     /// LOCK ... WAIT requests of this connection not yet answered.
     pub lock_waits: usize,
+    /// This client's relay to the leader, when this node does not lead.
+    upstream: Option<Upstream>,
 }
 
 /// The socket's two halves and the bytes read but not yet parsed.
@@ -87,6 +94,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         authenticated: node.config.requirepass.is_none(),
         client,
         lock_waits: 0,
+        upstream: None,
     };
     let mut parser = RequestParser::new(node.config.resp.clone());
     let mut queue: VecDeque<Pending> = VecDeque::new();
@@ -192,6 +200,13 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
         let reply = Reply::error("NOAUTH Authentication required.");
         return (Pending::Ready(reply, proto), false);
     }
+    if matches!(spec.handler, Handler::Read(_) | Handler::Write(_)) {
+        match node.route().await {
+            Ok(Route::Local) => {}
+            Ok(Route::Leader(leader)) => return (relay(node, session, leader, argv).await, false),
+            Err(reply) => return (Pending::Ready(reply, proto), false),
+        }
+    }
     match spec.handler {
         Handler::Write(_) if is_lock_request(spec) => {
             (lock_request(node, session, argv).await, false)
@@ -207,6 +222,31 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
             Step::ReplyAndClose(reply) => (Pending::Ready(reply, session.protocol), true),
         },
     }
+}
+
+/// Sends a data command to the leader on this client's relay, connecting it first.
+async fn relay(
+    node: &Arc<Node>,
+    session: &mut Session,
+    leader: SocketAddr,
+    argv: Vec<Bytes>,
+) -> Pending {
+    let proto = session.protocol;
+    let stale = session
+        .upstream
+        .as_ref()
+        .is_none_or(|up| up.leader != leader || up.is_closed());
+    if stale {
+        match Upstream::connect(leader, node.config.requirepass.as_deref()).await {
+            Ok(up) => session.upstream = Some(up),
+            Err(reply) => {
+                session.upstream = None;
+                return Pending::Ready(reply, proto);
+            }
+        }
+    }
+    let upstream = session.upstream.as_ref().expect("connected above");
+    Pending::Relayed(upstream.send(argv).await, proto)
 }
 
 fn is_lock_request(spec: &CommandSpec) -> bool {
@@ -268,6 +308,20 @@ async fn resolve(
                 let reply = rx.await.unwrap_or_else(|_| write_gone());
                 encode(&reply, proto, &mut wire.output);
             }
+            Pending::Relayed(mut rx, proto) => {
+                let reply = match rx.try_recv() {
+                    Ok(reply) => reply,
+                    Err(oneshot::error::TryRecvError::Closed) => write_gone(),
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        flush(wire).await?;
+                        // A client that leaves drops its relay: the leader sees it leave.
+                        await_with_watch(wire, rx)
+                            .await?
+                            .unwrap_or_else(|_| write_gone())
+                    }
+                };
+                encode(&reply, proto, &mut wire.output);
+            }
             Pending::Read(argv, read, proto) => {
                 let mut run = vec![(argv, read, proto)];
                 while let Some(Pending::Read(..)) = queue.front() {
@@ -304,11 +358,13 @@ async fn resolve(
                     // Replies owed before this one go out now: the client may be waiting
                     // for them while this request blocks.
                     let outcome = match flush(wire).await {
-                        Ok(()) => await_outcome(wire, outcome).await,
+                        Ok(()) => await_with_watch(wire, outcome).await,
                         Err(gone) => Err(gone),
                     };
                     match outcome {
-                        Ok(reply) => reply,
+                        Ok(Ok(LockOutcome::Granted(token))) => Reply::Int(token as i64),
+                        Ok(Ok(LockOutcome::TimedOut)) => Reply::Nil,
+                        Ok(Err(_)) => write_gone(),
                         Err(gone) => {
                             node.lock_waiters.unregister(&resource, &owner, waiter_id);
                             cancel_wait(node, resource, owner).await;
@@ -329,25 +385,19 @@ async fn resolve(
     Ok(())
 }
 
-/// Waits for a queued lock request's grant or timeout while watching the socket, so that
-/// a client that leaves while waiting is noticed (and leaves the queue).
-async fn await_outcome(
+/// Awaits `rx` while watching the socket, so that a client that leaves while its request
+/// blocks is noticed at once.
+async fn await_with_watch<T>(
     wire: &mut Wire,
-    mut outcome: oneshot::Receiver<LockOutcome>,
-) -> Result<Reply, Disconnected> {
+    mut rx: oneshot::Receiver<T>,
+) -> Result<Result<T, oneshot::error::RecvError>, Disconnected> {
     // Requests pipelined behind the blocked one are read but not yet parsed; past this
     // much the socket is left unread until the wait ends.
     let limit = READ_CHUNK_BYTES * 64;
     loop {
         let room = wire.input.len() < limit;
         tokio::select! {
-            result = &mut outcome => {
-                return Ok(match result {
-                    Ok(LockOutcome::Granted(token)) => Reply::Int(token as i64),
-                    Ok(LockOutcome::TimedOut) => Reply::Nil,
-                    Err(_) => write_gone(),
-                });
-            }
+            result = &mut rx => return Ok(result),
             read = wire.reader.read_buf(&mut wire.input), if room => {
                 if matches!(read, Ok(0) | Err(_)) {
                     return Err(Disconnected);

@@ -4,6 +4,7 @@
 mod builtin;
 mod clients;
 mod conn;
+mod forward;
 mod info;
 mod proposer;
 mod waiters;
@@ -68,6 +69,48 @@ impl Node {
                 }
                 Err(err) => return Err(Reply::Error(format!("ERR raft: {err}"))),
             }
+        }
+    }
+}
+
+/// Where a data command runs.
+pub(super) enum Route {
+    /// This node leads the group.
+    Local,
+    /// Another node leads: relay to its client address.
+    Leader(std::net::SocketAddr),
+}
+
+impl Node {
+    /// This node if it leads; the leader's client address if another node does; after
+    /// waiting up to `leader_wait_ms` for an election, NOLEADER.
+    async fn route(&self) -> Result<Route, Reply> {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
+        loop {
+            let target = {
+                let metrics = self.group.raft.metrics();
+                let m = metrics.borrow();
+                match m.current_leader {
+                    Some(leader) if leader == self.config.id => Some(Route::Local),
+                    Some(leader) => m
+                        .membership_config
+                        .membership()
+                        .get_node(&leader)
+                        .and_then(|n| n.client_addr.parse().ok())
+                        .map(Route::Leader),
+                    None => None,
+                }
+            };
+            if let Some(route) = target {
+                return Ok(route);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Reply::error(
+                    "NOLEADER no Raft leader is known for this shard; try again",
+                ));
+            }
+            wait_for_leader(&self.group.raft, deadline).await;
         }
     }
 }

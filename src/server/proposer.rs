@@ -67,11 +67,7 @@ pub fn wall_clock_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn run(
-    group: RaftGroup,
-    mut rx: mpsc::Receiver<Proposal>,
-    limits: ProposerLimits,
-) {
+async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: ProposerLimits) {
     let inflight = Arc::new(Semaphore::new(limits.max_inflight_entries));
     let mut last_now_ms = 0u64;
     while let Some(first) = rx.recv().await {
@@ -93,7 +89,8 @@ async fn run(
         }
         let state_now = group.state.read().map(|ks| ks.last_now_ms()).unwrap_or(0);
         last_now_ms = last_now_ms.max(state_now).max(wall_clock_ms());
-        let (ops, replies): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.argv, p.reply)).unzip();
+        let (ops, replies): (Vec<_>, Vec<_>) =
+            pending.into_iter().map(|p| (p.argv, p.reply)).unzip();
         let n = ops.len();
         let batch = Batch {
             now_ms: last_now_ms,
@@ -120,11 +117,15 @@ async fn run(
                                 let _ = tx.send(reply);
                             }
                         }
-                        Ok(Ok(_)) => answer_all(replies, Reply::error("ERR raft: reply count mismatch")),
+                        Ok(Ok(_)) => {
+                            answer_all(replies, Reply::error("ERR raft: reply count mismatch"))
+                        }
                         Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
                             answer_all(replies, Reply::error(NO_LEADER))
                         }
-                        Ok(Err(err)) => answer_all(replies, Reply::Error(format!("ERR raft: {err}"))),
+                        Ok(Err(err)) => {
+                            answer_all(replies, Reply::Error(format!("ERR raft: {err}")))
+                        }
                         Err(_) => answer_all(replies, Reply::error(NO_LEADER)),
                     }
                 });

@@ -598,7 +598,11 @@ mod tests {
         let mut h = Harness::new();
         h.write("rlock r a 1000");
         assert_eq!(h.write("lock r w 1000 wait 0"), Reply::Blocked);
-        assert_eq!(h.write("rlock r b 1000"), Reply::Nil, "no writer starvation");
+        assert_eq!(
+            h.write("rlock r b 1000"),
+            Reply::Nil,
+            "no writer starvation"
+        );
         assert_eq!(h.write("rlock r b 1000 wait 0"), Reply::Blocked);
         assert_eq!(waiters(&h, "r"), vec!["w", "b"]);
         h.write("unlock r a");
@@ -685,7 +689,11 @@ mod tests {
         assert_eq!(h.token("other"), new + 1);
         let i = info(&h, "r").unwrap();
         assert_eq!(holders(&h, "r"), vec!["b"]);
-        assert_eq!((i.token, i.ttl), (Some(new), 300), "lease counted from the entry");
+        assert_eq!(
+            (i.token, i.ttl),
+            (Some(new), 300),
+            "lease counted from the entry"
+        );
         assert_eq!(h.ks.next_deadline_ms(), Some(h.now_ms + 300));
         assert_eq!(h.write("unlock r a"), err(NOTOWNER));
         h.ks.assert_consistent();
@@ -784,7 +792,11 @@ mod tests {
         h.ks.take_changes();
         let before = h.ks.to_snapshot();
         assert_eq!(h.write("unlock r c"), err(NOTOWNER));
-        assert_eq!(h.write("unlock r b"), err(NOTOWNER), "a waiter holds nothing");
+        assert_eq!(
+            h.write("unlock r b"),
+            err(NOTOWNER),
+            "a waiter holds nothing"
+        );
         assert_eq!(h.write("unlock missing a"), err(NOTOWNER));
         assert_eq!(h.ks.to_snapshot(), before);
         assert!(lock_events(&mut h).is_empty());
@@ -828,7 +840,11 @@ mod tests {
         let mut h = Harness::new();
         h.write("lock r a 100");
         h.advance(100);
-        assert_eq!(h.write("renew r a 100"), int(0), "ended by the RENEW's own entry");
+        assert_eq!(
+            h.write("renew r a 100"),
+            int(0),
+            "ended by the RENEW's own entry"
+        );
         assert_eq!(h.read("exists r"), int(0));
         assert_eq!(h.write("renew r a 100"), int(0), "no lock at all");
         // Expired, and someone else was granted it since: not the renewer's lock.
@@ -1020,7 +1036,10 @@ mod tests {
         assert_eq!(h.read("ttl r"), int(-1));
         assert_eq!(h.read("get r"), err(WRONGTYPE));
         assert_eq!(h.read("strlen r"), err(WRONGTYPE));
-        assert_eq!(h.read("mget r s"), Reply::Array(vec![Reply::Nil, bulk("v")]));
+        assert_eq!(
+            h.read("mget r s"),
+            Reply::Array(vec![Reply::Nil, bulk("v")])
+        );
         for line in [
             "set r v",
             "set r v xx",
@@ -1058,10 +1077,10 @@ mod tests {
         assert_eq!(h.write("persist r"), int(0));
         assert_eq!(h.ks.to_snapshot()[..], before[..], "nothing changed");
         assert!(lock_events(&mut h).is_empty());
-        assert_eq!(h.read("scan 0 type lock"), Reply::Array(vec![
-            bulk("0"),
-            Reply::Array(vec![bulk("r")]),
-        ]));
+        assert_eq!(
+            h.read("scan 0 type lock"),
+            Reply::Array(vec![bulk("0"), Reply::Array(vec![bulk("r")]),])
+        );
     }
 
     #[test]
@@ -1123,7 +1142,11 @@ mod tests {
         assert_eq!(h.write("lockcancel r nobody"), int(0));
         assert_eq!(h.write("lockcancel missing b"), int(0));
         assert_eq!(h.read("exists missing"), int(0));
-        assert_eq!(h.write("lockcancel r a"), int(0), "a holder that asked directly");
+        assert_eq!(
+            h.write("lockcancel r a"),
+            int(0),
+            "a holder that asked directly"
+        );
         assert_eq!(holders(&h, "r"), vec!["a"]);
         assert!(lock_events(&mut h).is_empty());
         h.write("unlock r a");
@@ -1235,21 +1258,36 @@ mod tests {
             (vec!["renew", "r", "a", &too_long_ttl], ttl_err.clone()),
             (vec!["lock", "r", "a", "ten"], not_int.to_string()),
             (vec!["lock", "r", "a", "1.5"], not_int.to_string()),
-            (vec!["lock", "r", "a", "100", "wait", "-1"], wait_err.clone()),
-            (vec!["lock", "r", "a", "100", "wait", &too_long_wait], wait_err),
+            (
+                vec!["lock", "r", "a", "100", "wait", "-1"],
+                wait_err.clone(),
+            ),
+            (
+                vec!["lock", "r", "a", "100", "wait", &too_long_wait],
+                wait_err,
+            ),
             (vec!["lock", "r", "a", "100", "wait"], SYNTAX.to_string()),
-            (vec!["lock", "r", "a", "100", "wait", "x"], not_int.to_string()),
+            (
+                vec!["lock", "r", "a", "100", "wait", "x"],
+                not_int.to_string(),
+            ),
             (vec!["lock", "r", "", "100"], owner_err.clone()),
             (vec!["lock", "r", &long_owner, "100"], owner_err.clone()),
             (vec!["renew", "r", "", "100"], owner_err),
-            (vec!["lock", &long_resource, "a", "100"], resource_err.clone()),
+            (
+                vec!["lock", &long_resource, "a", "100"],
+                resource_err.clone(),
+            ),
             (vec!["renew", &long_resource, "a", "100"], resource_err),
             (
                 vec!["lock", "r", "a", "100", "mode", "cw"],
                 "ERR unknown lock mode: use EX or PR".to_string(),
             ),
             (vec!["lock", "r", "a", "100", "mode"], SYNTAX.to_string()),
-            (vec!["rlock", "r", "a", "100", "mode", "ex"], SYNTAX.to_string()),
+            (
+                vec!["rlock", "r", "a", "100", "mode", "ex"],
+                SYNTAX.to_string(),
+            ),
             (vec!["lock", "r", "a", "100", "nx"], SYNTAX.to_string()),
             (
                 vec!["lock", "r", "a", "100", "wait", "1", "wait", "2"],
@@ -1283,7 +1321,11 @@ mod tests {
             h.write_args(&["lock", &resource, &owner, &ttl, "WAIT", &wait, "MODE", "ex"]),
             int(2)
         );
-        assert_eq!(h.write_args(&["lock", "", "a", "1"]), int(3), "an empty name is a name");
+        assert_eq!(
+            h.write_args(&["lock", "", "a", "1"]),
+            int(3),
+            "an empty name is a name"
+        );
     }
 
     #[test]
@@ -1305,10 +1347,19 @@ mod tests {
         .unwrap();
         let last = format!("lock r w{} 1000 wait 0", MAX_WAITERS_PER_RESOURCE - 1);
         assert_eq!(h.write(&last), Reply::Blocked);
-        let full = format!("ERR too many waiters on this resource (max {MAX_WAITERS_PER_RESOURCE})");
+        let full =
+            format!("ERR too many waiters on this resource (max {MAX_WAITERS_PER_RESOURCE})");
         assert_eq!(h.write("lock r late 1000 wait 0"), err(&full));
-        assert_eq!(h.write("lock r late 1000"), Reply::Nil, "a try-lock is not a waiter");
-        assert_eq!(h.write("lock r w5 1000 wait 0"), Reply::Blocked, "already queued");
+        assert_eq!(
+            h.write("lock r late 1000"),
+            Reply::Nil,
+            "a try-lock is not a waiter"
+        );
+        assert_eq!(
+            h.write("lock r w5 1000 wait 0"),
+            Reply::Blocked,
+            "already queued"
+        );
         let i = info(&h, "r").unwrap();
         assert_eq!(i.waiters.len(), MAX_WAITERS_PER_RESOURCE);
         assert_eq!(i.waiters[5].owner, "w5");
@@ -1411,7 +1462,10 @@ mod tests {
             let (LockEvent::Granted { resource, .. }
             | LockEvent::WaitTimedOut { resource, .. }
             | LockEvent::Released { resource }) = event;
-            grouped.entry(resource.clone()).or_default().push(event.clone());
+            grouped
+                .entry(resource.clone())
+                .or_default()
+                .push(event.clone());
         }
         grouped
     }
@@ -1419,8 +1473,19 @@ mod tests {
     #[test]
     fn mixed_lock_histories_keep_invariants_replicas_and_persistence_consistent() {
         const COMMANDS: &[&str] = &[
-            "lock", "lock", "lock", "rlock", "rlock", "unlock", "unlock", "unlock", "renew",
-            "lockcancel", "del", "set", "flushall",
+            "lock",
+            "lock",
+            "lock",
+            "rlock",
+            "rlock",
+            "unlock",
+            "unlock",
+            "unlock",
+            "renew",
+            "lockcancel",
+            "del",
+            "set",
+            "flushall",
         ];
         let owners = ["a", "b", "c", "d"];
         let resources = ["r", "s"];

@@ -1,0 +1,141 @@
+//! Followers relay their clients' data commands to the leader: each client connection of
+//! a follower gets its own connection to the leader's client port, so requests keep their
+//! order, blocking commands block there, and a client that leaves closes it (the leader
+//! then sees the disconnect, as if the client were its own).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::reply::Reply;
+use crate::resp::parse_reply;
+
+/// Requests relayed to the leader and not yet answered, per client connection.
+const MAX_RELAYED_IN_FLIGHT: usize = 4096;
+/// How long connecting to the leader may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Relayed = (Vec<Bytes>, oneshot::Sender<Reply>);
+
+/// One client's relay to the leader.
+pub struct Upstream {
+    pub leader: SocketAddr,
+    requests: mpsc::Sender<Relayed>,
+}
+
+fn relay_error(detail: &str) -> Reply {
+    Reply::Error(format!(
+        "TRYAGAIN the leader could not be reached ({detail}); retry"
+    ))
+}
+
+impl Upstream {
+    /// Connects to the leader's client port, speaking RESP3 (so replies keep their types
+    /// whatever protocol the client speaks) and authenticating with the node's password.
+    pub async fn connect(leader: SocketAddr, password: Option<&str>) -> Result<Upstream, Reply> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(leader))
+            .await
+            .map_err(|_| relay_error("connect timed out"))?
+            .map_err(|e| relay_error(&e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (requests, rx) = mpsc::channel(MAX_RELAYED_IN_FLIGHT);
+        tokio::spawn(relay(stream, rx));
+        let upstream = Upstream { leader, requests };
+        let mut hello: Vec<Bytes> = vec![Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")];
+        if let Some(password) = password {
+            hello.extend([
+                Bytes::from_static(b"AUTH"),
+                Bytes::from_static(b"default"),
+                Bytes::copy_from_slice(password.as_bytes()),
+            ]);
+        }
+        match upstream.send(hello).await.await {
+            Ok(Reply::Error(e)) => Err(relay_error(&e)),
+            Ok(_) => Ok(upstream),
+            Err(_) => Err(relay_error("connection closed")),
+        }
+    }
+
+    /// Queues a request; the receiver gets the leader's reply (or TRYAGAIN if the relay
+    /// broke).
+    pub async fn send(&self, argv: Vec<Bytes>) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError((_, tx))) = self.requests.send((argv, tx)).await {
+            let _ = tx.send(relay_error("connection closed"));
+        }
+        rx
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
+}
+
+fn encode_request(argv: &[Bytes], out: &mut BytesMut) {
+    out.put_u8(b'*');
+    out.extend_from_slice(argv.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for arg in argv {
+        out.put_u8(b'$');
+        out.extend_from_slice(arg.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Writes queued requests and matches replies to them in order, until either side ends.
+async fn relay(stream: TcpStream, mut requests: mpsc::Receiver<Relayed>) {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut waiting: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
+    let mut input = BytesMut::with_capacity(16 * 1024);
+    let mut output = BytesMut::new();
+    let broken = loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some((argv, tx)) = request else { break "client gone" };
+                encode_request(&argv, &mut output);
+                waiting.push_back(tx);
+                while let Ok((argv, tx)) = requests.try_recv() {
+                    encode_request(&argv, &mut output);
+                    waiting.push_back(tx);
+                }
+                if writer.write_all(&output).await.is_err() {
+                    break "write failed";
+                }
+                output.clear();
+            }
+            read = reader.read_buf(&mut input) => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    break "leader closed the connection";
+                }
+                let mut malformed = false;
+                loop {
+                    match parse_reply(&mut input) {
+                        Ok(Some(Reply::Push(_))) => {}
+                        Ok(Some(reply)) => match waiting.pop_front() {
+                            Some(tx) => { let _ = tx.send(reply); }
+                            None => break,
+                        },
+                        Ok(None) => break,
+                        Err(_) => {
+                            malformed = true;
+                            break;
+                        }
+                    }
+                }
+                if malformed {
+                    break "malformed reply from the leader";
+                }
+            }
+        }
+    };
+    for tx in waiting {
+        let _ = tx.send(relay_error(broken));
+    }
+}
