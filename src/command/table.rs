@@ -98,6 +98,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("decrby", 3, WDF, ONE, "string", "Decrements a number from the integer value of a key.", Write(strings::incr)),
     cmd("append", 3, WDF, ONE, "string", "Appends a string to the value of a key.", Write(strings::append)),
     cmd("strlen", 2, RF, ONE, "string", "Returns the length of a string value.", Read(strings::strlen)),
+    cmd("delifeq", 3, WF, ONE, "string", "Deletes the key if its value equals the given string.", Write(strings::delifeq)),
+    cmd("delex", -2, WF, ONE, "string", "Conditionally removes the key based on value comparison.", Write(strings::delex)),
     // hashes
     cmd("hset", -4, WDF, ONE, "hash", "Creates or modifies the value of a field in a hash.", Write(hashes::hset)),
     cmd("hmset", -4, WDF, ONE, "hash", "Sets the values of multiple fields.", Write(hashes::hset)),
