@@ -21,6 +21,9 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// RESP3 map; a flat array of key, value, key, value in RESP2.
     Map(Vec<(Reply, Reply)>),
+    /// RESP3 array of two-element arrays; a flat array of key, value, ... in RESP2
+    /// (ZRANGE WITHSCORES).
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP3 set; an array in RESP2.
     Set(Vec<Reply>),
     /// RESP3 double; a bulk string in RESP2.

@@ -2,7 +2,7 @@
 //! commands are served by `crate::server`.
 
 use super::{CommandSpec, Handler};
-use crate::state::{keys, locks, server as sm, strings};
+use crate::state::{hashes, keys, locks, server as sm, strings, zsets};
 
 use Handler::{Read, Server, Write};
 
@@ -98,6 +98,34 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("decrby", 3, WDF, ONE, "string", "Decrements a number from the integer value of a key.", Write(strings::incr)),
     cmd("append", 3, WDF, ONE, "string", "Appends a string to the value of a key.", Write(strings::append)),
     cmd("strlen", 2, RF, ONE, "string", "Returns the length of a string value.", Read(strings::strlen)),
+    cmd("delifeq", 3, WF, ONE, "string", "Deletes the key if its value equals the given string.", Write(strings::delifeq)),
+    cmd("delex", -2, WF, ONE, "string", "Conditionally removes the key based on value comparison.", Write(strings::delex)),
+    // hashes
+    cmd("hset", -4, WDF, ONE, "hash", "Creates or modifies the value of a field in a hash.", Write(hashes::hset)),
+    cmd("hmset", -4, WDF, ONE, "hash", "Sets the values of multiple fields.", Write(hashes::hset)),
+    cmd("hsetnx", 4, WDF, ONE, "hash", "Sets the value of a field in a hash only when the field doesn't exist.", Write(hashes::hsetnx)),
+    cmd("hget", 3, RF, ONE, "hash", "Returns the value of a field in a hash.", Read(hashes::hget)),
+    cmd("hmget", -3, RF, ONE, "hash", "Returns the values of all fields in a hash.", Read(hashes::hmget)),
+    cmd("hdel", -3, WF, ONE, "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", Write(hashes::hdel)),
+    cmd("hexists", 3, RF, ONE, "hash", "Determines whether a field exists in a hash.", Read(hashes::hexists)),
+    cmd("hincrby", 4, WDF, ONE, "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", Write(hashes::hincrby)),
+    cmd("hlen", 2, RF, ONE, "hash", "Returns the number of fields in a hash.", Read(hashes::hlen)),
+    cmd("hgetall", 2, R, ONE, "hash", "Returns all fields and values in a hash.", Read(hashes::hgetall)),
+    cmd("hkeys", 2, R, ONE, "hash", "Returns all fields in a hash.", Read(hashes::hkeys)),
+    cmd("hvals", 2, R, ONE, "hash", "Returns all values in a hash.", Read(hashes::hkeys)),
+    // sorted sets
+    cmd("zadd", -4, WDF, ONE, "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", Write(zsets::zadd)),
+    cmd("zrem", -3, WF, ONE, "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", Write(zsets::zrem)),
+    cmd("zcard", 2, RF, ONE, "sorted-set", "Returns the number of members in a sorted set.", Read(zsets::zcard)),
+    cmd("zscore", 3, RF, ONE, "sorted-set", "Returns the score of a member in a sorted set.", Read(zsets::zscore)),
+    cmd("zrank", -3, RF, ONE, "sorted-set", "Returns the index of a member in a sorted set ordered by ascending scores.", Read(zsets::zrank)),
+    cmd("zrevrank", -3, RF, ONE, "sorted-set", "Returns the index of a member in a sorted set ordered by descending scores.", Read(zsets::zrank)),
+    cmd("zrange", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of indexes or scores.", Read(zsets::zrange)),
+    cmd("zrevrange", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of indexes, in reverse order.", Read(zsets::zrange)),
+    cmd("zrangebyscore", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of scores.", Read(zsets::zrange)),
+    cmd("zrevrangebyscore", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of scores, in reverse order.", Read(zsets::zrange)),
+    cmd("zremrangebyscore", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", Write(zsets::zremrangebyscore)),
+    cmd("zcount", 4, RF, ONE, "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", Read(zsets::zcount)),
     // raftlock
     cmd("fence", 2, RF, ONE, "raftlock", "Returns the fencing token of the key's current value.", Read(strings::fence)),
     cmd("lock", -4, W, ONE, "raftlock", "Acquires a lock (exclusive, or shared with MODE PR), optionally waiting in FIFO order.", Write(locks::lock)),

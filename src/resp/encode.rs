@@ -38,6 +38,21 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 encode(value, proto, out);
             }
         }
+        Reply::Pairs(pairs) if resp3 => {
+            put_len_line(out, b'*', pairs.len());
+            for (first, second) in pairs {
+                put_len_line(out, b'*', 2);
+                encode(first, proto, out);
+                encode(second, proto, out);
+            }
+        }
+        Reply::Pairs(pairs) => {
+            put_len_line(out, b'*', 2 * pairs.len());
+            for (first, second) in pairs {
+                encode(first, proto, out);
+                encode(second, proto, out);
+            }
+        }
         Reply::Double(d) => {
             let text = DoubleText::new(*d);
             if resp3 {
@@ -342,6 +357,22 @@ mod tests {
             )
         );
         assert_eq!(both(Reply::Map(vec![])), ("*0\r\n".into(), "%0\r\n".into()));
+    }
+
+    #[test]
+    fn pairs_are_nested_in_resp3_and_flat_in_resp2() {
+        let pairs = Reply::Pairs(vec![
+            (Reply::bulk("a"), Reply::Double(1.0)),
+            (Reply::bulk("b"), Reply::Double(2.5)),
+        ]);
+        assert_eq!(
+            both(pairs),
+            (
+                "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n".into(),
+                "*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n".into()
+            )
+        );
+        same_in_both(Reply::Pairs(vec![]), "*0\r\n");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! at the same point of the log.
 
 pub mod glob;
+pub mod hashes;
 pub mod keys;
 pub mod lock;
 pub mod locks;
@@ -15,6 +16,7 @@ pub mod server;
 pub mod strings;
 #[cfg(test)]
 mod tests;
+pub mod zsets;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -65,6 +67,9 @@ pub enum Value {
     /// A first-class lock: holders with leases and a FIFO queue. Its deadlines live in the
     /// lock (`lock_timers`), never in the key's own deadline.
     Lock(lock::Lock),
+    /// Fields in byte order, so HGETALL, HKEYS and HVALS answer alike on every node.
+    Hash(hashes::Hash),
+    Zset(zsets::SortedSet),
 }
 
 impl Value {
@@ -73,6 +78,17 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Lock(_) => "lock",
+            Value::Hash(_) => "hash",
+            Value::Zset(_) => "zset",
+        }
+    }
+
+    /// A collection with no elements left, which Redis never keeps as a key.
+    fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) | Value::Lock(_) => false,
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Zset(zset) => zset.is_empty(),
         }
     }
 }
@@ -283,6 +299,48 @@ impl Keyspace {
             // `with_lock` re-indexes the lock at its next deadline, if it has one.
             let _ = self.with_lock(&key, now_ms, false, |lock, fx| lock.advance(now_ms, fx));
         }
+    }
+
+    /// Changes the value at `key` in place (a hash, a sorted set), creating `empty` first
+    /// when the key is missing and `empty` is given. `f` answers its result and whether it
+    /// changed the value. A change keeps the deadline and takes a new fencing token; a
+    /// collection left empty is removed, as Redis removes empty hashes and sorted sets.
+    /// `None`: no key there and none created.
+    pub(crate) fn update<R>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        empty: Option<Value>,
+        f: impl FnOnce(&mut Value) -> (R, bool),
+    ) -> Option<R> {
+        let existed = self.get_for_write(key, now_ms).is_some();
+        if !existed {
+            let entry = Entry {
+                value: empty?,
+                deadline_ms: None,
+                token: 0,
+            };
+            self.entries.insert(Bytes::copy_from_slice(key), entry);
+        }
+        let stored_key = match self.entries.get_key_value(key) {
+            Some((stored_key, _)) => stored_key.clone(),
+            None => unreachable!("the entry exists or was just inserted"),
+        };
+        let entry = self.entries.get_mut(key).expect("the entry exists");
+        let (result, changed) = f(&mut entry.value);
+        if entry.value.is_empty_collection() {
+            if existed {
+                self.remove(key);
+            } else {
+                // Created and left empty: it never existed for anyone.
+                self.entries.remove(key);
+            }
+        } else if changed {
+            self.fence_counter += 1;
+            entry.token = self.fence_counter;
+            self.dirty.insert(stored_key);
+        }
+        Some(result)
     }
 
     /// WRONGTYPE if `key` holds a live lock: string writes that would replace a value

@@ -56,11 +56,37 @@ impl ExpireKind {
     }
 }
 
+/// SET's compare-and-set conditions (Redis 8.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Condition<'a> {
+    /// Set only if the current value equals this; a missing key is not created.
+    IfEq(&'a Bytes),
+    /// Set only if the current value differs; a missing key is created.
+    IfNe(&'a Bytes),
+}
+
+impl<'a> Condition<'a> {
+    fn same_kind(&self, other: &Condition<'_>) -> bool {
+        matches!(
+            (self, other),
+            (Condition::IfEq(_), Condition::IfEq(_)) | (Condition::IfNe(_), Condition::IfNe(_))
+        )
+    }
+
+    fn holds(&self, current: &[u8]) -> bool {
+        match self {
+            Condition::IfEq(value) => current == value.as_ref(),
+            Condition::IfNe(value) => current != value.as_ref(),
+        }
+    }
+}
+
 /// The options of SET and GETEX (Redis's `parseExtendedStringArgumentsOrReply`).
 #[derive(Default)]
 struct StringOptions<'a> {
     nx: bool,
     xx: bool,
+    condition: Option<Condition<'a>>,
     get: bool,
     keep_ttl: bool,
     persist: bool,
@@ -77,10 +103,33 @@ impl<'a> StringOptions<'a> {
             rest = tail;
             let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
             let no_expire = parsed.expire.is_none();
-            if for_set && is("nx") && !parsed.xx {
+            let no_condition = parsed.condition.is_none();
+            if for_set && is("nx") && !parsed.xx && no_condition {
                 parsed.nx = true;
-            } else if for_set && is("xx") && !parsed.nx {
+            } else if for_set && is("xx") && !parsed.nx && no_condition {
                 parsed.xx = true;
+            } else if for_set && (is("ifeq") || is("ifne")) {
+                let [value, tail @ ..] = tail else {
+                    return Err(Reply::syntax_error());
+                };
+                let condition = if is("ifeq") {
+                    Condition::IfEq(value)
+                } else {
+                    Condition::IfNe(value)
+                };
+                // One condition of NX, XX, IFEQ, IFNE; the same one again is allowed.
+                let compatible = !parsed.nx
+                    && !parsed.xx
+                    && parsed
+                        .condition
+                        .is_none_or(|previous| previous.same_kind(&condition));
+                if !compatible {
+                    return Err(Reply::syntax_error());
+                }
+                parsed.condition = Some(condition);
+                rest = tail;
+            } else if for_set && (is("ifdeq") || is("ifdne")) {
+                return Err(Reply::error(DIGEST_UNSUPPORTED));
             } else if for_set && is("get") {
                 parsed.get = true;
             } else if for_set && is("keepttl") && no_expire {
@@ -128,7 +177,13 @@ fn deadline_ms(kind: ExpireKind, arg: &[u8], now_ms: u64, argv: &[Bytes]) -> Res
     }
 }
 
-/// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
+/// What raftlock answers to the digest conditions (IFDEQ, IFDNE) of Redis 8.4: they
+/// compare an XXH3 digest raftlock does not compute.
+const DIGEST_UNSUPPORTED: &str =
+    "ERR IFDEQ and IFDNE (digest conditions) are not supported by raftlock; use IFEQ or IFNE";
+
+/// SET key value [NX | XX | IFEQ value | IFNE value] [GET]
+///     [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
 pub fn set(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {
         let [_, key, value, options @ ..] = argv else {
@@ -150,7 +205,16 @@ pub fn set(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         } else {
             Reply::Ok
         };
-        if (options.nx && found) || (options.xx && !found) {
+        let must_exist = options.xx || matches!(options.condition, Some(Condition::IfEq(_)));
+        let refused = if (options.nx && found) || (must_exist && !found) {
+            true
+        } else {
+            match (options.condition, ks.get(key, now_ms)) {
+                (Some(condition), Some(entry)) => !condition.holds(entry.as_str()?),
+                _ => false,
+            }
+        };
+        if refused {
             return Ok(if options.get { answer } else { Reply::Nil });
         }
         let ttl = match deadline {
@@ -207,6 +271,57 @@ pub fn getdel(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         ks.remove(key);
         Ok(Reply::Bulk(value))
     })
+}
+
+/// DELIFEQ key value (Valkey 9): 1 if the key held exactly `value` and is now removed,
+/// else 0. The lock release of Redlock-style clients, without a script.
+pub fn delifeq(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, value] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        delete_if(ks, key, now_ms, Condition::IfEq(value))
+    })
+}
+
+/// DELEX key [IFEQ value | IFNE value] (Redis 8.4): without a condition, DEL of one key;
+/// with one, 1 if the string's value met it and the key is now removed, else 0.
+pub fn delex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| match argv {
+        [_, _] => Ok(super::keys::del(ks, now_ms, argv)),
+        [_, key, option, value] => {
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            let condition = if is("ifeq") {
+                Condition::IfEq(value)
+            } else if is("ifne") {
+                Condition::IfNe(value)
+            } else if is("ifdeq") || is("ifdne") {
+                return Err(Reply::error(DIGEST_UNSUPPORTED));
+            } else {
+                return Err(Reply::syntax_error());
+            };
+            delete_if(ks, key, now_ms, condition)
+        }
+        _ => Err(wrong_arity(argv)),
+    })
+}
+
+/// Removes the string at `key` if its value meets `condition`: 1 if removed, 0 if the
+/// key is missing or the condition fails, WRONGTYPE for another type.
+fn delete_if(
+    ks: &mut Keyspace,
+    key: &[u8],
+    now_ms: u64,
+    condition: Condition<'_>,
+) -> Result<Reply, Reply> {
+    let Some(entry) = ks.get_for_write(key, now_ms) else {
+        return Ok(Reply::Int(0));
+    };
+    if !condition.holds(entry.as_str()?) {
+        return Ok(Reply::Int(0));
+    }
+    ks.remove(key);
+    Ok(Reply::Int(1))
 }
 
 /// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]: changes only the deadline, so
@@ -743,5 +858,132 @@ mod tests {
         };
         assert!(!std::ptr::eq(key.as_ptr(), buffer.as_ptr()));
         assert!(!std::ptr::eq(value.as_ptr(), buffer[3..].as_ptr()));
+    }
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    const DIGEST: &str =
+        "ERR IFDEQ and IFDNE (digest conditions) are not supported by raftlock; use IFEQ or IFNE";
+
+    #[test]
+    fn set_ifeq_writes_only_over_an_equal_value_and_never_creates() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("set k new ifeq old"), Reply::Nil);
+        assert_eq!(h.read("exists k"), int(0));
+        h.write("set k old");
+        assert_eq!(h.write("set k new ifeq other"), Reply::Nil);
+        assert_eq!(h.read("get k"), bulk("old"));
+        let before = h.token("k");
+        assert_eq!(h.write("set k new IFEQ old px 500"), Reply::Ok);
+        assert_eq!(h.read("get k"), bulk("new"));
+        assert_eq!(h.read("pttl k"), int(500));
+        assert!(h.token("k") > before);
+        // With GET the old value comes back whether or not the condition held.
+        assert_eq!(h.write("set k x ifeq nope get"), bulk("new"));
+        assert_eq!(h.write("set k x get ifeq new"), bulk("new"));
+        assert_eq!(h.read("get k"), bulk("x"));
+        assert_eq!(h.write("set missing x ifeq y get"), Reply::Nil);
+    }
+
+    #[test]
+    fn set_ifne_writes_over_a_different_value_or_a_missing_key() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("set k v ifne v"), Reply::Ok);
+        assert_eq!(h.write("set k w ifne v"), Reply::Nil);
+        assert_eq!(h.read("get k"), bulk("v"));
+        assert_eq!(h.write("set k w ifne other"), Reply::Ok);
+        assert_eq!(h.read("get k"), bulk("w"));
+    }
+
+    #[test]
+    fn set_conditions_exclude_each_other_and_need_a_string() {
+        let mut h = Harness::new();
+        for line in [
+            "set k v nx ifeq a",
+            "set k v ifeq a xx",
+            "set k v ifeq a ifne b",
+            "set k v ifne a nx",
+            "set k v ifeq",
+        ] {
+            assert_eq!(h.write(line), err(SYNTAX), "{line}");
+        }
+        assert_eq!(h.write("set k v ifeq a ifeq b"), Reply::Nil);
+        assert_eq!(h.write("getex k ifeq a"), err(SYNTAX));
+        assert_eq!(h.write("set k v ifdeq 0123456789abcdef"), err(DIGEST));
+        assert_eq!(h.write("set k v ifdne 0123456789abcdef"), err(DIGEST));
+        h.write("hset h f v");
+        h.write("lock l owner 10000");
+        for key in ["h", "l"] {
+            assert_eq!(h.write(&format!("set {key} v ifeq v")), err(WRONGTYPE));
+            assert_eq!(h.write(&format!("set {key} v ifne v")), err(WRONGTYPE));
+        }
+    }
+
+    #[test]
+    fn delifeq_deletes_only_an_equal_string() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("delifeq k token"), int(0));
+        h.write("set k token px 1000");
+        assert_eq!(h.write("delifeq k other"), int(0));
+        assert_eq!(h.read("get k"), bulk("token"));
+        assert_eq!(h.write("delifeq k token"), int(1));
+        assert_eq!(h.read("exists k"), int(0));
+        assert_eq!(h.write("delifeq k token"), int(0));
+        assert_eq!(h.ks.expires_count(), 0);
+        h.write("hset h f v");
+        h.write("lock l owner 10000");
+        assert_eq!(h.write("delifeq h v"), err(WRONGTYPE));
+        assert_eq!(h.write("delifeq l owner"), err(WRONGTYPE));
+        assert_eq!(
+            h.write("delifeq k"),
+            err("ERR wrong number of arguments for 'delifeq' command")
+        );
+    }
+
+    #[test]
+    fn delifeq_does_not_see_an_expired_value() {
+        let mut h = Harness::new();
+        h.write("set k token px 100");
+        h.advance(100);
+        assert_eq!(h.write("delifeq k token"), int(0));
+    }
+
+    #[test]
+    fn delex_without_a_condition_is_del_of_any_type() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("delex k"), int(0));
+        h.write("set k v");
+        h.write("hset h f v");
+        assert_eq!(h.write("delex k"), int(1));
+        assert_eq!(h.write("delex h"), int(1));
+        assert_eq!(h.read("dbsize"), int(0));
+    }
+
+    #[test]
+    fn delex_ifeq_and_ifne_compare_the_string() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("delex k ifeq v"), int(0));
+        assert_eq!(h.write("delex k ifne v"), int(0));
+        h.write("set k v");
+        assert_eq!(h.write("delex k ifeq w"), int(0));
+        assert_eq!(h.write("delex k IFNE v"), int(0));
+        assert_eq!(h.read("get k"), bulk("v"));
+        assert_eq!(h.write("delex k IfEq v"), int(1));
+        h.write("set k v");
+        assert_eq!(h.write("delex k ifne w"), int(1));
+        assert_eq!(h.read("exists k"), int(0));
+    }
+
+    #[test]
+    fn delex_errors() {
+        let mut h = Harness::new();
+        h.write("set k v");
+        h.write("zadd z 1 m");
+        assert_eq!(h.write("delex z ifeq m"), err(WRONGTYPE));
+        assert_eq!(h.write("delex k foo v"), err(SYNTAX));
+        assert_eq!(h.write("delex k ifdeq 0123456789abcdef"), err(DIGEST));
+        let arity = err("ERR wrong number of arguments for 'delex' command");
+        assert_eq!(h.write("delex k ifeq"), arity);
+        assert_eq!(h.write("delex k ifeq v ifne w"), arity);
+        assert_eq!(h.read("get k"), bulk("v"));
     }
 }

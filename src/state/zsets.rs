@@ -1,0 +1,1028 @@
+//! Sorted set commands. Members are ordered by (score, member bytes) as in Redis; scores
+//! are never NaN. Every change takes a new fencing token and keeps the key's deadline; a
+//! sorted set whose last member goes is removed.
+//!
+//! The order is a `BTreeSet`, so a rank costs a walk from the nearer end (O(N)) rather
+//! than Redis's O(log N) skip list: fine for semaphores and queues of holders.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{invoked_as, run, wrong_arity, Keyspace, Value};
+use crate::command::args::{parse_f64, parse_i64};
+use crate::reply::Reply;
+
+const NOT_FLOAT: &str = "ERR value is not a valid float";
+const RANGE_NOT_FLOAT: &str = "ERR min or max is not a float";
+
+/// A score, never NaN, ordered as Redis compares doubles (so -0 equals 0).
+#[derive(Clone, Copy, Debug)]
+struct Score(f64);
+
+impl PartialEq for Score {
+    fn eq(&self, other: &Score) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Score) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Score) -> Ordering {
+        self.0.partial_cmp(&other.0).expect("scores are never NaN")
+    }
+}
+
+/// A sorted set: the score of each member, and the members in (score, member) order.
+/// Persisted as the (member, score) pairs in that order; the lookup map is rebuilt.
+#[derive(Clone, Debug, Default)]
+pub struct SortedSet {
+    scores: HashMap<Bytes, f64>,
+    order: BTreeSet<(Score, Bytes)>,
+}
+
+impl PartialEq for SortedSet {
+    fn eq(&self, other: &SortedSet) -> bool {
+        self.order == other.order
+    }
+}
+
+impl Eq for SortedSet {}
+
+impl Serialize for SortedSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.order.iter().map(|(score, member)| (member, score.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for SortedSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SortedSet, D::Error> {
+        let pairs = Vec::<(Bytes, f64)>::deserialize(deserializer)?;
+        let mut set = SortedSet::default();
+        for (member, score) in pairs {
+            if score.is_nan() {
+                return Err(de::Error::custom("a sorted set score is NaN"));
+            }
+            if set.insert(member, score).is_some() {
+                return Err(de::Error::custom("a sorted set member appears twice"));
+            }
+        }
+        Ok(set)
+    }
+}
+
+impl SortedSet {
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        self.scores.get(member).copied()
+    }
+
+    /// Sets the member's score; the old score, if it was there.
+    fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
+        debug_assert!(!score.is_nan());
+        let old = self.scores.insert(member.clone(), score);
+        if let Some(old) = old {
+            self.order.remove(&(Score(old), member.clone()));
+        }
+        self.order.insert((Score(score), member));
+        old
+    }
+
+    fn remove(&mut self, member: &[u8]) -> bool {
+        match self.scores.remove_entry(member) {
+            Some((member, score)) => {
+                self.order.remove(&(Score(score), member));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The member's 0-based position in ascending order (descending with `reverse`).
+    fn rank(&self, member: &[u8], reverse: bool) -> Option<usize> {
+        let score = Score(self.score(member)?);
+        let below = self
+            .order
+            .range(..(score, Bytes::copy_from_slice(member)))
+            .count();
+        Some(if reverse {
+            self.len() - 1 - below
+        } else {
+            below
+        })
+    }
+
+    /// Members in order, or in reverse order.
+    fn iter(&self, reverse: bool) -> Box<dyn Iterator<Item = (&Bytes, f64)> + '_> {
+        let items = self.order.iter().map(|(score, member)| (member, score.0));
+        if reverse {
+            Box::new(items.rev())
+        } else {
+            Box::new(items)
+        }
+    }
+
+    /// Members whose score is in `range`, in order or in reverse order.
+    fn in_range(
+        &self,
+        range: ScoreRange,
+        reverse: bool,
+    ) -> impl Iterator<Item = (&Bytes, f64)> + '_ {
+        let empty = range.is_empty();
+        self.iter(reverse)
+            .skip_while(move |(_, score)| {
+                !empty
+                    && if reverse {
+                        !range.below_max(*score)
+                    } else {
+                        !range.above_min(*score)
+                    }
+            })
+            .take_while(move |(_, score)| {
+                !empty
+                    && if reverse {
+                        range.above_min(*score)
+                    } else {
+                        range.below_max(*score)
+                    }
+            })
+    }
+}
+
+/// A score interval as ZRANGEBYSCORE takes it: `(` makes a bound exclusive, `-inf` and
+/// `+inf` are the open ends.
+#[derive(Clone, Copy, Debug)]
+struct ScoreRange {
+    min: f64,
+    min_exclusive: bool,
+    max: f64,
+    max_exclusive: bool,
+}
+
+impl ScoreRange {
+    /// Redis's `zslParseRange`, with its one error for both bounds.
+    fn parse(min: &[u8], max: &[u8]) -> Result<ScoreRange, Reply> {
+        let bound = |arg: &[u8]| match arg.strip_prefix(b"(") {
+            Some(rest) => parse_f64(rest).map(|value| (value, true)),
+            None => parse_f64(arg).map(|value| (value, false)),
+        };
+        match (bound(min), bound(max)) {
+            (Some((min, min_exclusive)), Some((max, max_exclusive))) => Ok(ScoreRange {
+                min,
+                min_exclusive,
+                max,
+                max_exclusive,
+            }),
+            _ => Err(Reply::error(RANGE_NOT_FLOAT)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.min_exclusive || self.max_exclusive))
+    }
+
+    fn above_min(&self, score: f64) -> bool {
+        if self.min_exclusive {
+            score > self.min
+        } else {
+            score >= self.min
+        }
+    }
+
+    fn below_max(&self, score: f64) -> bool {
+        if self.max_exclusive {
+            score < self.max
+        } else {
+            score <= self.max
+        }
+    }
+}
+
+/// The sorted set at `key` for a read: `None` for a missing key, WRONGTYPE for another
+/// type.
+fn zset_of<'a>(ks: &'a Keyspace, key: &[u8], now_ms: u64) -> Result<Option<&'a SortedSet>, Reply> {
+    match ks.get(key, now_ms).map(|entry| &entry.value) {
+        None => Ok(None),
+        Some(Value::Zset(zset)) => Ok(Some(zset)),
+        Some(_) => Err(Reply::wrong_type()),
+    }
+}
+
+/// Runs `f` on the sorted set at `key`, created empty when missing if `create` is set.
+/// `f` answers its result and whether it changed the set. `Ok(None)`: no sorted set and
+/// none created.
+fn update_zset<R>(
+    ks: &mut Keyspace,
+    key: &[u8],
+    now_ms: u64,
+    create: bool,
+    f: impl FnOnce(&mut SortedSet) -> (R, bool),
+) -> Result<Option<R>, Reply> {
+    if let Some(entry) = ks.get_for_write(key, now_ms) {
+        if !matches!(entry.value, Value::Zset(_)) {
+            return Err(Reply::wrong_type());
+        }
+    }
+    let empty = create.then(|| Value::Zset(SortedSet::default()));
+    Ok(ks.update(key, now_ms, empty, |value| match value {
+        Value::Zset(zset) => f(zset),
+        _ => unreachable!("checked to be a sorted set above"),
+    }))
+}
+
+/// ZADD's options (Redis's `zaddGenericCommand`).
+#[derive(Default)]
+struct AddOptions {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// What ZADD did to one member.
+enum AddOutcome {
+    Added,
+    Updated,
+    /// The member's score stayed (the same score, or INCR by 0).
+    Unchanged,
+    /// NX, XX, GT or LT refused it.
+    Skipped,
+}
+
+impl AddOptions {
+    /// Adds or updates one member as Redis's `zsetAdd` does: the outcome and the score
+    /// the member has after it, or Redis's NaN error for an INCR of inf by -inf.
+    fn apply(
+        &self,
+        zset: &mut SortedSet,
+        member: &[u8],
+        score: f64,
+    ) -> Result<(AddOutcome, f64), Reply> {
+        let Some(current) = zset.score(member) else {
+            if self.xx {
+                return Ok((AddOutcome::Skipped, score));
+            }
+            zset.insert(Bytes::copy_from_slice(member), score);
+            return Ok((AddOutcome::Added, score));
+        };
+        if self.nx {
+            return Ok((AddOutcome::Skipped, current));
+        }
+        let new = if self.incr {
+            let sum = current + score;
+            if sum.is_nan() {
+                return Err(Reply::error("ERR resulting score is not a number (NaN)"));
+            }
+            sum
+        } else {
+            score
+        };
+        if (self.lt && new >= current) || (self.gt && new <= current) {
+            return Ok((AddOutcome::Skipped, current));
+        }
+        if new == current {
+            return Ok((AddOutcome::Unchanged, new));
+        }
+        zset.insert(Bytes::copy_from_slice(member), new);
+        Ok((AddOutcome::Updated, new))
+    }
+}
+
+/// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]: how many
+/// members were added (also updated, with CH); with INCR the new score, or nil if an
+/// option refused it.
+pub fn zadd(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, rest @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let mut options = AddOptions::default();
+        let mut rest = rest;
+        while let [option, tail @ ..] = rest {
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            if is("nx") {
+                options.nx = true;
+            } else if is("xx") {
+                options.xx = true;
+            } else if is("gt") {
+                options.gt = true;
+            } else if is("lt") {
+                options.lt = true;
+            } else if is("ch") {
+                options.ch = true;
+            } else if is("incr") {
+                options.incr = true;
+            } else {
+                break;
+            }
+            rest = tail;
+        }
+        if rest.is_empty() || rest.len() % 2 != 0 {
+            return Err(Reply::syntax_error());
+        }
+        if options.nx && options.xx {
+            return Err(Reply::error(
+                "ERR XX and NX options at the same time are not compatible",
+            ));
+        }
+        if (options.nx && (options.gt || options.lt)) || (options.gt && options.lt) {
+            return Err(Reply::error(
+                "ERR GT, LT, and/or NX options at the same time are not compatible",
+            ));
+        }
+        if options.incr && rest.len() > 2 {
+            return Err(Reply::error(
+                "ERR INCR option supports a single increment-element pair",
+            ));
+        }
+        let pairs = rest
+            .chunks_exact(2)
+            .map(|pair| {
+                let score = parse_f64(&pair[0]).ok_or_else(|| Reply::error(NOT_FLOAT))?;
+                Ok((score, &pair[1]))
+            })
+            .collect::<Result<Vec<_>, Reply>>()?;
+        let outcome = update_zset(ks, key, now_ms, !options.xx, |zset| {
+            let (mut added, mut updated, mut processed) = (0, 0, 0);
+            let mut last_score = 0.0;
+            for (score, member) in &pairs {
+                let (outcome, score) = match options.apply(zset, member, *score) {
+                    Ok(done) => done,
+                    Err(nan) => return (Err(nan), added + updated > 0),
+                };
+                last_score = score;
+                match outcome {
+                    AddOutcome::Added => added += 1,
+                    AddOutcome::Updated => updated += 1,
+                    AddOutcome::Unchanged => {}
+                    AddOutcome::Skipped => continue,
+                }
+                processed += 1;
+            }
+            (
+                Ok((added, updated, processed, last_score)),
+                added + updated > 0,
+            )
+        })?;
+        let (added, updated, processed, score) = outcome.transpose()?.unwrap_or((0, 0, 0, 0.0));
+        Ok(if options.incr {
+            if processed > 0 {
+                Reply::Double(score)
+            } else {
+                Reply::Nil
+            }
+        } else if options.ch {
+            Reply::Int(added + updated)
+        } else {
+            Reply::Int(added)
+        })
+    })
+}
+
+/// ZREM key member [member ...]: how many members were removed.
+pub fn zrem(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, members @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let removed = update_zset(ks, key, now_ms, false, |zset| {
+            let removed = members.iter().filter(|member| zset.remove(member)).count();
+            (removed, removed > 0)
+        })?
+        .unwrap_or_default();
+        Ok(Reply::Int(removed as i64))
+    })
+}
+
+/// ZCARD key: 0 for a missing key.
+pub fn zcard(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let len = zset_of(ks, key, now_ms)?.map_or(0, SortedSet::len);
+        Ok(Reply::Int(len as i64))
+    })
+}
+
+/// ZSCORE key member: the score (a double in RESP3, a bulk string in RESP2) or nil.
+pub fn zscore(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, member] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let score = zset_of(ks, key, now_ms)?.and_then(|zset| zset.score(member));
+        Ok(score.map_or(Reply::Nil, Reply::Double))
+    })
+}
+
+/// ZRANK key member [WITHSCORE], ZREVRANK key member [WITHSCORE]: the 0-based rank, or
+/// nil (a nil array with WITHSCORE) for a missing member.
+pub fn zrank(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let (key, member, with_score) = match argv {
+            [_, key, member] => (key, member, false),
+            [_, key, member, option] if option.eq_ignore_ascii_case(b"withscore") => {
+                (key, member, true)
+            }
+            [_, _, _, _] => return Err(Reply::syntax_error()),
+            _ => return Err(wrong_arity(argv)),
+        };
+        let reverse = invoked_as(argv, "zrevrank");
+        let found = zset_of(ks, key, now_ms)?.and_then(|zset| {
+            let rank = zset.rank(member, reverse)?;
+            Some((rank, zset.score(member)?))
+        });
+        Ok(match found {
+            Some((rank, score)) if with_score => {
+                Reply::Array(vec![Reply::Int(rank as i64), Reply::Double(score)])
+            }
+            Some((rank, _)) => Reply::Int(rank as i64),
+            None if with_score => Reply::NilArray,
+            None => Reply::Nil,
+        })
+    })
+}
+
+/// How ZRANGE reads its two bounds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RangeKind {
+    Rank,
+    Score,
+}
+
+/// The options of the ZRANGE family (Redis's `zrangeGenericCommand`). A command that
+/// fixes the kind or the direction (ZRANGEBYSCORE, ZREVRANGE) refuses that option.
+struct RangeOptions {
+    kind: Option<RangeKind>,
+    reverse: Option<bool>,
+    with_scores: bool,
+    /// (offset, count); a negative count means all.
+    limit: Option<(i64, i64)>,
+}
+
+impl RangeOptions {
+    fn parse(
+        options: &[Bytes],
+        kind: Option<RangeKind>,
+        reverse: Option<bool>,
+    ) -> Result<RangeOptions, Reply> {
+        let mut parsed = RangeOptions {
+            kind,
+            reverse,
+            with_scores: false,
+            limit: None,
+        };
+        let mut rest = options;
+        while let [option, tail @ ..] = rest {
+            rest = tail;
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            if is("withscores") {
+                parsed.with_scores = true;
+            } else if is("limit") && tail.len() >= 2 {
+                let offset = parse_i64(&tail[0]).ok_or_else(Reply::not_integer)?;
+                let count = parse_i64(&tail[1]).ok_or_else(Reply::not_integer)?;
+                parsed.limit = Some((offset, count));
+                rest = &tail[2..];
+            } else if is("rev") && parsed.reverse.is_none() {
+                parsed.reverse = Some(true);
+            } else if is("byscore") && parsed.kind.is_none() {
+                parsed.kind = Some(RangeKind::Score);
+            } else if is("bylex") && parsed.kind.is_none() {
+                return Err(Reply::error("ERR BYLEX is not supported by raftlock"));
+            } else {
+                return Err(Reply::syntax_error());
+            }
+        }
+        if parsed.limit.is_some() && parsed.kind.unwrap_or(RangeKind::Rank) == RangeKind::Rank {
+            return Err(Reply::error(
+                "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
+/// The reply of a range: members, or member/score pairs with WITHSCORES (flat in RESP2,
+/// pairs in RESP3, as Redis 7 answers).
+fn range_reply<'a>(items: impl Iterator<Item = (&'a Bytes, f64)>, with_scores: bool) -> Reply {
+    if with_scores {
+        Reply::Pairs(
+            items
+                .map(|(member, score)| (Reply::Bulk(member.clone()), Reply::Double(score)))
+                .collect(),
+        )
+    } else {
+        Reply::Array(
+            items
+                .map(|(member, _)| Reply::Bulk(member.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES], and
+/// ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, which fix some of those options.
+pub fn zrange(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, first, second, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let (kind, reverse) = if invoked_as(argv, "zrevrange") {
+            (Some(RangeKind::Rank), Some(true))
+        } else if invoked_as(argv, "zrangebyscore") {
+            (Some(RangeKind::Score), Some(false))
+        } else if invoked_as(argv, "zrevrangebyscore") {
+            (Some(RangeKind::Score), Some(true))
+        } else {
+            (None, None)
+        };
+        let options = RangeOptions::parse(options, kind, reverse)?;
+        let reverse = options.reverse.unwrap_or(false);
+        match options.kind.unwrap_or(RangeKind::Rank) {
+            RangeKind::Rank => {
+                let start = parse_i64(first).ok_or_else(Reply::not_integer)?;
+                let stop = parse_i64(second).ok_or_else(Reply::not_integer)?;
+                let Some(zset) = zset_of(ks, key, now_ms)? else {
+                    return Ok(Reply::Array(Vec::new()));
+                };
+                let len = zset.len() as i64;
+                let start = if start < 0 { len + start } else { start }.max(0);
+                let stop = if stop < 0 { len + stop } else { stop }.min(len - 1);
+                if start > stop || start >= len {
+                    return Ok(Reply::Array(Vec::new()));
+                }
+                let items = zset
+                    .iter(reverse)
+                    .skip(start as usize)
+                    .take((stop - start + 1) as usize);
+                Ok(range_reply(items, options.with_scores))
+            }
+            RangeKind::Score => {
+                // Reversed ranges give their bounds as max, min.
+                let (min, max) = if reverse {
+                    (second, first)
+                } else {
+                    (first, second)
+                };
+                let range = ScoreRange::parse(min, max)?;
+                let Some(zset) = zset_of(ks, key, now_ms)? else {
+                    return Ok(Reply::Array(Vec::new()));
+                };
+                let (offset, count) = options.limit.unwrap_or((0, -1));
+                if offset < 0 {
+                    return Ok(Reply::Array(Vec::new()));
+                }
+                let count = usize::try_from(count).unwrap_or(usize::MAX);
+                let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+                let items = zset.in_range(range, reverse).skip(offset).take(count);
+                Ok(range_reply(items, options.with_scores))
+            }
+        }
+    })
+}
+
+/// ZREMRANGEBYSCORE key min max: how many members were removed.
+pub fn zremrangebyscore(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, min, max] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let range = ScoreRange::parse(min, max)?;
+        let removed = update_zset(ks, key, now_ms, false, |zset| {
+            let doomed: Vec<Bytes> = zset
+                .in_range(range, false)
+                .map(|(member, _)| member.clone())
+                .collect();
+            for member in &doomed {
+                zset.remove(member);
+            }
+            (doomed.len(), !doomed.is_empty())
+        })?
+        .unwrap_or_default();
+        Ok(Reply::Int(removed as i64))
+    })
+}
+
+/// ZCOUNT key min max: how many members have a score in the range.
+pub fn zcount(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, min, max] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let range = ScoreRange::parse(min, max)?;
+        let count = zset_of(ks, key, now_ms)?.map_or(0, |zset| zset.in_range(range, false).count());
+        Ok(Reply::Int(count as i64))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{argv, bulk, bulks, err, int, Harness};
+    use crate::reply::Reply;
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    const NOT_FLOAT: &str = "ERR value is not a valid float";
+    const RANGE_NOT_FLOAT: &str = "ERR min or max is not a float";
+    const NOT_INT: &str = "ERR value is not an integer or out of range";
+    const SYNTAX: &str = "ERR syntax error";
+
+    fn with_scores(pairs: &[(&str, f64)]) -> Reply {
+        Reply::Pairs(
+            pairs
+                .iter()
+                .map(|(member, score)| (bulk(member), Reply::Double(*score)))
+                .collect(),
+        )
+    }
+
+    /// A set with members a..e scored 1..5.
+    fn five() -> Harness {
+        let mut h = Harness::new();
+        assert_eq!(h.write("zadd z 1 a 2 b 3 c 4 d 5 e"), int(5));
+        h
+    }
+
+    #[test]
+    fn zadd_counts_added_members_and_updates_scores() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("zadd z 1 a 2 b"), int(2));
+        assert_eq!(h.write("zadd z 10 a 3 c"), int(1));
+        assert_eq!(h.read("zscore z a"), Reply::Double(10.0));
+        assert_eq!(h.read("zcard z"), int(3));
+        assert_eq!(h.read("type z"), Reply::status("zset"));
+        // The same member twice: the last score wins.
+        assert_eq!(h.write("zadd y 1 m 2 m"), int(1));
+        assert_eq!(h.read("zscore y m"), Reply::Double(2.0));
+        h.ks.assert_consistent();
+    }
+
+    #[test]
+    fn zadd_ch_counts_changed_members_too() {
+        let mut h = five();
+        assert_eq!(h.write("zadd z ch 1 a 20 b 6 f"), int(2));
+        assert_eq!(h.write("zadd z CH 1 a"), int(0));
+    }
+
+    #[test]
+    fn zadd_nx_and_xx_only_add_or_only_update() {
+        let mut h = five();
+        assert_eq!(h.write("zadd z nx 100 a 6 f"), int(1));
+        assert_eq!(h.read("zscore z a"), Reply::Double(1.0));
+        assert_eq!(h.write("zadd z xx ch 100 a 7 g"), int(1));
+        assert_eq!(h.read("zscore z a"), Reply::Double(100.0));
+        assert_eq!(h.read("zscore z g"), Reply::Nil);
+        assert_eq!(h.write("zadd missing xx 1 a"), int(0));
+        assert_eq!(h.read("exists missing"), int(0));
+    }
+
+    #[test]
+    fn zadd_gt_and_lt_update_only_in_their_direction_but_always_add() {
+        let mut h = five();
+        assert_eq!(h.write("zadd z gt ch 0 a 10 b 1 new"), int(2));
+        assert_eq!(h.read("zscore z a"), Reply::Double(1.0));
+        assert_eq!(h.read("zscore z b"), Reply::Double(10.0));
+        assert_eq!(h.write("zadd z lt ch 0 a 20 c"), int(1));
+        assert_eq!(h.read("zscore z a"), Reply::Double(0.0));
+        assert_eq!(h.read("zscore z c"), Reply::Double(3.0));
+        assert_eq!(h.write("zadd z xx gt ch 50 c 1 nope"), int(1));
+        assert_eq!(h.read("zscore z nope"), Reply::Nil);
+    }
+
+    #[test]
+    fn zadd_incr_answers_the_new_score_or_nil() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("zadd z incr 2.5 m"), Reply::Double(2.5));
+        assert_eq!(h.write("zadd z incr -1 m"), Reply::Double(1.5));
+        assert_eq!(h.write("zadd z incr 0 m"), Reply::Double(1.5));
+        assert_eq!(h.write("zadd z nx incr 1 m"), Reply::Nil);
+        assert_eq!(h.write("zadd z xx incr 1 other"), Reply::Nil);
+        assert_eq!(h.write("zadd z gt incr -1 m"), Reply::Nil);
+        assert_eq!(h.write("zadd z lt incr -1 m"), Reply::Double(0.5));
+        assert_eq!(h.write("zadd missing xx incr 1 m"), Reply::Nil);
+        assert_eq!(h.write("zadd z incr +inf m"), Reply::Double(f64::INFINITY));
+        assert_eq!(
+            h.write("zadd z incr -inf m"),
+            err("ERR resulting score is not a number (NaN)")
+        );
+        assert_eq!(h.read("zscore z m"), Reply::Double(f64::INFINITY));
+    }
+
+    #[test]
+    fn zadd_option_errors_match_redis() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.write("zadd z nx xx 1 a"),
+            err("ERR XX and NX options at the same time are not compatible")
+        );
+        for line in ["zadd z nx gt 1 a", "zadd z lt nx 1 a", "zadd z gt lt 1 a"] {
+            assert_eq!(
+                h.write(line),
+                err("ERR GT, LT, and/or NX options at the same time are not compatible"),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            h.write("zadd z incr 1 a 2 b"),
+            err("ERR INCR option supports a single increment-element pair")
+        );
+        // Pairs are checked before option conflicts, as Redis does.
+        assert_eq!(h.write("zadd z nx xx 1"), err(SYNTAX));
+        assert_eq!(h.write("zadd z 1 a 2"), err(SYNTAX));
+        assert_eq!(h.write("zadd z nx ch"), err(SYNTAX));
+        assert_eq!(h.write("zadd z foo a"), err(NOT_FLOAT));
+        assert_eq!(h.write("zadd z nan a"), err(NOT_FLOAT));
+        // A bad score anywhere changes nothing.
+        assert_eq!(h.write("zadd z 1 a x b"), err(NOT_FLOAT));
+        assert_eq!(h.read("exists z"), int(0));
+        assert_eq!(
+            h.write("zadd z 1"),
+            err("ERR wrong number of arguments for 'zadd' command")
+        );
+    }
+
+    #[test]
+    fn every_change_takes_a_new_token_and_keeps_the_deadline() {
+        let mut h = Harness::new();
+        h.write("zadd z 1 a");
+        h.write("pexpire z 5000");
+        let first = h.token("z");
+        h.write("zadd z 2 b");
+        let second = h.token("z");
+        assert!(second > first);
+        assert_eq!(h.read("pttl z"), int(5000));
+        // No change, no token.
+        h.write("zadd z 2 b");
+        h.write("zadd z nx 5 a");
+        h.write("zrem z nope");
+        h.write("zremrangebyscore z 100 200");
+        assert_eq!(h.token("z"), second);
+        h.write("zrem z a");
+        assert!(h.token("z") > second);
+    }
+
+    #[test]
+    fn zrem_counts_removed_members_and_removes_an_empty_set() {
+        let mut h = Harness::new();
+        assert_eq!(h.write("zrem z a"), int(0));
+        h.write("zadd z 1 a 2 b");
+        h.write("expire z 100");
+        assert_eq!(h.write("zrem z a a x"), int(1));
+        assert_eq!(h.write("zrem z b"), int(1));
+        assert_eq!(h.read("exists z"), int(0));
+        assert_eq!(h.ks.expires_count(), 0);
+        h.ks.assert_consistent();
+    }
+
+    #[test]
+    fn zcard_and_zscore_of_missing_keys_and_members() {
+        let mut h = Harness::new();
+        assert_eq!(h.read("zcard z"), int(0));
+        assert_eq!(h.read("zscore z a"), Reply::Nil);
+        h.write("zadd z -0.5 a 1e3 b");
+        assert_eq!(h.read("zscore z a"), Reply::Double(-0.5));
+        assert_eq!(h.read("zscore z b"), Reply::Double(1000.0));
+        assert_eq!(h.read("zscore z c"), Reply::Nil);
+    }
+
+    #[test]
+    fn members_order_by_score_then_bytes() {
+        let mut h = Harness::new();
+        h.write("zadd z 2 b 1 z 2 a 1 y -inf low +inf high");
+        assert_eq!(
+            h.read("zrange z 0 -1"),
+            bulks(&["low", "y", "z", "a", "b", "high"])
+        );
+        assert_eq!(h.read("zrank z a"), int(3));
+        assert_eq!(h.read("zrevrank z a"), int(2));
+    }
+
+    #[test]
+    fn zrank_with_and_without_score() {
+        let h = five();
+        assert_eq!(h.read("zrank z a"), int(0));
+        assert_eq!(h.read("zrank z e"), int(4));
+        assert_eq!(h.read("zrevrank z e"), int(0));
+        assert_eq!(
+            h.read("zrank z c withscore"),
+            Reply::Array(vec![int(2), Reply::Double(3.0)])
+        );
+        assert_eq!(h.read("zrank z nope"), Reply::Nil);
+        assert_eq!(h.read("zrank z nope WITHSCORE"), Reply::NilArray);
+        assert_eq!(h.read("zrank missing a"), Reply::Nil);
+        assert_eq!(h.read("zrank missing a withscore"), Reply::NilArray);
+        assert_eq!(h.read("zrank z a withscores"), err(SYNTAX));
+        assert_eq!(
+            h.read("zrank z a withscore x"),
+            err("ERR wrong number of arguments for 'zrank' command")
+        );
+    }
+
+    #[test]
+    fn zrange_by_index_clamps_like_redis() {
+        let h = five();
+        assert_eq!(h.read("zrange z 0 -1"), bulks(&["a", "b", "c", "d", "e"]));
+        assert_eq!(h.read("zrange z 1 2"), bulks(&["b", "c"]));
+        assert_eq!(h.read("zrange z -2 100"), bulks(&["d", "e"]));
+        assert_eq!(h.read("zrange z -100 0"), bulks(&["a"]));
+        assert_eq!(h.read("zrange z 3 1"), bulks(&[]));
+        assert_eq!(h.read("zrange z 5 10"), bulks(&[]));
+        assert_eq!(h.read("zrange z 0 -100"), bulks(&[]));
+        assert_eq!(h.read("zrange missing 0 -1"), bulks(&[]));
+        assert_eq!(h.read("zrange z 0 1 rev"), bulks(&["e", "d"]));
+        assert_eq!(h.read("zrevrange z 0 1"), bulks(&["e", "d"]));
+        assert_eq!(
+            h.read("zrange z 0 1 withscores"),
+            with_scores(&[("a", 1.0), ("b", 2.0)])
+        );
+        assert_eq!(h.read("zrange z x 1"), err(NOT_INT));
+        assert_eq!(h.read("zrange z 0 1.5"), err(NOT_INT));
+    }
+
+    #[test]
+    fn zrange_by_score_with_exclusive_bounds_infinities_and_limit() {
+        let h = five();
+        assert_eq!(h.read("zrange z 2 4 byscore"), bulks(&["b", "c", "d"]));
+        assert_eq!(h.read("zrange z (2 4 byscore"), bulks(&["c", "d"]));
+        assert_eq!(h.read("zrange z (2 (4 byscore"), bulks(&["c"]));
+        assert_eq!(h.read("zrange z (2 (2 byscore"), bulks(&[]));
+        assert_eq!(h.read("zrange z 2 2 byscore"), bulks(&["b"]));
+        assert_eq!(h.read("zrange z 4 2 byscore"), bulks(&[]));
+        assert_eq!(
+            h.read("zrange z -inf +inf byscore"),
+            bulks(&["a", "b", "c", "d", "e"])
+        );
+        assert_eq!(h.read("zrange z (4 inf byscore"), bulks(&["e"]));
+        // REV takes max first.
+        assert_eq!(h.read("zrange z 4 2 byscore rev"), bulks(&["d", "c", "b"]));
+        assert_eq!(
+            h.read("zrange z (4 -inf byscore rev"),
+            bulks(&["c", "b", "a"])
+        );
+        assert_eq!(
+            h.read("zrange z -inf +inf byscore limit 1 2"),
+            bulks(&["b", "c"])
+        );
+        assert_eq!(
+            h.read("zrange z +inf -inf byscore rev limit 1 2 withscores"),
+            with_scores(&[("d", 4.0), ("c", 3.0)])
+        );
+        assert_eq!(
+            h.read("zrange z -inf +inf byscore limit 3 -1"),
+            bulks(&["d", "e"])
+        );
+        assert_eq!(h.read("zrange z -inf +inf byscore limit -1 2"), bulks(&[]));
+        assert_eq!(h.read("zrange z -inf +inf byscore limit 9 2"), bulks(&[]));
+        assert_eq!(h.read("zrange missing 0 1 byscore"), bulks(&[]));
+    }
+
+    #[test]
+    fn zrangebyscore_and_zrevrangebyscore() {
+        let h = five();
+        assert_eq!(
+            h.read("zrangebyscore z (1 3 withscores"),
+            with_scores(&[("b", 2.0), ("c", 3.0)])
+        );
+        assert_eq!(
+            h.read("zrangebyscore z -inf +inf limit 0 2"),
+            bulks(&["a", "b"])
+        );
+        assert_eq!(h.read("zrevrangebyscore z 3 (1"), bulks(&["c", "b"]));
+        assert_eq!(h.read("zrangebyscore z 1 3 rev"), err(SYNTAX));
+        assert_eq!(h.read("zrangebyscore z 1 3 byscore"), err(SYNTAX));
+    }
+
+    #[test]
+    fn zrange_option_errors_match_redis() {
+        let h = five();
+        assert_eq!(
+            h.read("zrange z 0 1 limit 0 1"),
+            err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+        );
+        assert_eq!(h.read("zrange z 0 1 byscore limit 0"), err(SYNTAX));
+        assert_eq!(h.read("zrange z 0 1 byscore limit x 1"), err(NOT_INT));
+        assert_eq!(h.read("zrange z 0 1 foo"), err(SYNTAX));
+        assert_eq!(h.read("zrange z 0 1 rev rev"), err(SYNTAX));
+        assert_eq!(h.read("zrange z 0 1 byscore byscore"), err(SYNTAX));
+        assert_eq!(h.read("zrange z a 1 byscore"), err(RANGE_NOT_FLOAT));
+        assert_eq!(h.read("zrange z 0 nan byscore"), err(RANGE_NOT_FLOAT));
+        assert_eq!(h.read("zrange z ((1 2 byscore"), err(RANGE_NOT_FLOAT));
+        assert_eq!(
+            h.read("zrange z [a [b bylex"),
+            err("ERR BYLEX is not supported by raftlock")
+        );
+        assert_eq!(
+            h.read("zrange z 0"),
+            err("ERR wrong number of arguments for 'zrange' command")
+        );
+    }
+
+    #[test]
+    fn zremrangebyscore_removes_the_range_and_an_emptied_set() {
+        let mut h = five();
+        assert_eq!(h.write("zremrangebyscore z (1 3"), int(2));
+        assert_eq!(h.read("zrange z 0 -1"), bulks(&["a", "d", "e"]));
+        assert_eq!(h.write("zremrangebyscore z 10 20"), int(0));
+        assert_eq!(h.write("zremrangebyscore missing -inf +inf"), int(0));
+        assert_eq!(h.write("zremrangebyscore z x 1"), err(RANGE_NOT_FLOAT));
+        assert_eq!(h.write("zremrangebyscore z -inf +inf"), int(3));
+        assert_eq!(h.read("exists z"), int(0));
+        h.ks.assert_consistent();
+    }
+
+    #[test]
+    fn zcount_counts_the_range() {
+        let h = five();
+        assert_eq!(h.read("zcount z -inf +inf"), int(5));
+        assert_eq!(h.read("zcount z (1 (5"), int(3));
+        assert_eq!(h.read("zcount z 6 10"), int(0));
+        assert_eq!(h.read("zcount missing 0 1"), int(0));
+        assert_eq!(h.read("zcount z 1 x"), err(RANGE_NOT_FLOAT));
+    }
+
+    #[test]
+    fn zset_commands_on_other_types_are_wrongtype() {
+        let mut h = Harness::new();
+        h.write("set s v");
+        h.write("hset h f v");
+        h.write("lock l owner 10000");
+        for key in ["s", "h", "l"] {
+            for line in [
+                format!("zadd {key} 1 a"),
+                format!("zrem {key} a"),
+                format!("zremrangebyscore {key} 0 1"),
+            ] {
+                assert_eq!(h.write(&line), err(WRONGTYPE), "{line}");
+            }
+            for line in [
+                format!("zcard {key}"),
+                format!("zscore {key} a"),
+                format!("zrank {key} a"),
+                format!("zrange {key} 0 -1"),
+                format!("zrangebyscore {key} 0 1"),
+                format!("zcount {key} 0 1"),
+            ] {
+                assert_eq!(h.read(&line), err(WRONGTYPE), "{line}");
+            }
+        }
+        h.write("zadd z 1 a");
+        assert_eq!(h.read("hget z a"), err(WRONGTYPE));
+        assert_eq!(h.read("get z"), err(WRONGTYPE));
+    }
+
+    #[test]
+    fn a_semaphore_of_holders_with_expiry_scores() {
+        let mut h = Harness::new();
+        let now = h.now_ms;
+        h.write(&format!("zadd sem {} alice {} bob", now + 100, now + 200));
+        h.advance(150);
+        let cutoff = h.now_ms;
+        assert_eq!(
+            h.write(&format!("zremrangebyscore sem -inf {cutoff}")),
+            int(1)
+        );
+        assert_eq!(h.read("zcard sem"), int(1));
+        assert_eq!(h.read("zrank sem bob"), int(0));
+        assert_eq!(h.read("zrank sem alice"), Reply::Nil);
+    }
+
+    #[test]
+    fn sorted_sets_survive_a_snapshot_and_a_restore() {
+        let mut h = Harness::new();
+        h.write("zadd z 2 b 1 a -inf c 2 aa");
+        let snapshot = h.ks.to_snapshot();
+        let restored = super::super::Keyspace::from_snapshot(&snapshot).unwrap();
+        assert_eq!(
+            restored.query(h.now_ms, &argv("zrange z 0 -1 withscores")),
+            with_scores(&[
+                ("c", f64::NEG_INFINITY),
+                ("a", 1.0),
+                ("aa", 2.0),
+                ("b", 2.0)
+            ])
+        );
+        assert_eq!(
+            restored.query(h.now_ms, &argv("zscore z b")),
+            Reply::Double(2.0)
+        );
+        assert_eq!(restored.to_snapshot(), snapshot);
+    }
+}
