@@ -463,3 +463,69 @@ fn lists_survive_a_restart() {
         bulks(&["b", "c"])
     );
 }
+
+#[test]
+fn many_consumers_and_producers_lose_no_element_and_no_wake_up() {
+    const CONSUMERS: usize = 8;
+    const PRODUCERS: usize = 3;
+    const PER_PRODUCER: usize = 100;
+    let server = Server::start();
+    let (tx, rx) = mpsc::channel::<Vec<String>>();
+    for _ in 0..CONSUMERS {
+        let mut con = server.connect();
+        let tx = tx.clone();
+        thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                // Waits without limit: a lost wake-up leaves this consumer stuck and
+                // the test fails on its bound below.
+                let reply: (String, String) = run(&mut con, &["BLPOP", "work", "0"]);
+                if reply.1 == "stop" {
+                    break;
+                }
+                got.push(reply.1);
+            }
+            let _ = tx.send(got);
+        });
+    }
+    let mut producers = Vec::new();
+    for p in 0..PRODUCERS {
+        let mut con = server.connect();
+        producers.push(thread::spawn(move || {
+            let mut i = 0;
+            while i < PER_PRODUCER {
+                // Single pushes and pushes of several elements.
+                let batch = 1 + (i + p) % 3;
+                let mut args = vec!["RPUSH".to_string(), "work".to_string()];
+                for j in i..(i + batch).min(PER_PRODUCER) {
+                    args.push(format!("{p}-{j}"));
+                }
+                i += args.len() - 2;
+                let words: Vec<&str> = args.iter().map(String::as_str).collect();
+                run::<i64>(&mut con, &words);
+            }
+        }));
+    }
+    for producer in producers {
+        producer.join().expect("producer");
+    }
+    let mut con = server.connect();
+    for _ in 0..CONSUMERS {
+        run::<i64>(&mut con, &["RPUSH", "work", "stop"]);
+    }
+    let mut all = Vec::new();
+    for _ in 0..CONSUMERS {
+        all.extend(
+            rx.recv_timeout(Duration::from_secs(60))
+                .expect("a consumer finished"),
+        );
+    }
+    all.sort();
+    let mut expected: Vec<String> = (0..PRODUCERS)
+        .flat_map(|p| (0..PER_PRODUCER).map(move |j| format!("{p}-{j}")))
+        .collect();
+    expected.sort();
+    assert_eq!(all, expected, "every element popped exactly once");
+    assert_eq!(run::<i64>(&mut con, &["EXISTS", "work"]), 0);
+    assert_eq!(blocked_clients(&mut con), 0);
+}
