@@ -2,7 +2,7 @@
 //! commands are served by `crate::server`.
 
 use super::{CommandSpec, Handler};
-use crate::state::{hashes, keys, locks, server as sm, strings, zsets};
+use crate::state::{hashes, keys, lists, locks, server as sm, strings, zsets};
 
 use Handler::{Read, Server, Write};
 
@@ -19,6 +19,12 @@ const NONE: (i32, i32, i32) = (0, 0, 0);
 const ONE: (i32, i32, i32) = (1, 1, 1);
 const ALL: (i32, i32, i32) = (1, -1, 1);
 const PAIRS: (i32, i32, i32) = (1, -1, 2);
+/// Source and destination (LMOVE and friends).
+const TWO: (i32, i32, i32) = (1, 2, 1);
+/// Every argument but the last (BLPOP's keys before its timeout).
+const ALL_BUT_LAST: (i32, i32, i32) = (1, -2, 1);
+const BLOCKING: &[&str] = &["write", "noscript", "blocking"];
+const BLOCKING_D: &[&str] = &["write", "denyoom", "noscript", "blocking"];
 
 #[allow(clippy::too_many_arguments)]
 const fn cmd(
@@ -126,6 +132,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("zrevrangebyscore", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of scores, in reverse order.", Read(zsets::zrange)),
     cmd("zremrangebyscore", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", Write(zsets::zremrangebyscore)),
     cmd("zcount", 4, RF, ONE, "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", Read(zsets::zcount)),
+    // lists
+    cmd("lpush", -3, WDF, ONE, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", Write(lists::push)),
+    cmd("rpush", -3, WDF, ONE, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", Write(lists::push)),
+    cmd("lpushx", -3, WDF, ONE, "list", "Prepends one or more elements to a list only when the list exists.", Write(lists::push)),
+    cmd("rpushx", -3, WDF, ONE, "list", "Appends an element to a list only when the list exists.", Write(lists::push)),
+    cmd("lpop", -2, WF, ONE, "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", Write(lists::pop)),
+    cmd("rpop", -2, WF, ONE, "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", Write(lists::pop)),
+    cmd("llen", 2, RF, ONE, "list", "Returns the length of a list.", Read(lists::llen)),
+    cmd("lrange", 4, R, ONE, "list", "Returns a range of elements from a list.", Read(lists::lrange)),
+    cmd("lindex", 3, R, ONE, "list", "Returns an element from a list by its index.", Read(lists::lindex)),
+    cmd("lrem", 4, W, ONE, "list", "Removes elements from a list. Deletes the list if the last element was removed.", Write(lists::lrem)),
+    cmd("ltrim", 4, W, ONE, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", Write(lists::ltrim)),
+    cmd("lmove", 5, WD, TWO, "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", Write(lists::lmove)),
+    cmd("rpoplpush", 3, WD, TWO, "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", Write(lists::rpoplpush)),
+    cmd("blpop", -3, BLOCKING, ALL_BUT_LAST, "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::blocking_pop)),
+    cmd("brpop", -3, BLOCKING, ALL_BUT_LAST, "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::blocking_pop)),
+    cmd("blmove", 6, BLOCKING_D, TWO, "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", Write(lists::blmove)),
+    cmd("brpoplpush", 4, BLOCKING_D, TWO, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::brpoplpush)),
     // raftlock
     cmd("fence", 2, RF, ONE, "raftlock", "Returns the fencing token of the key's current value.", Read(strings::fence)),
     cmd("lock", -4, W, ONE, "raftlock", "Acquires a lock (exclusive, or shared with MODE PR), optionally waiting in FIFO order.", Write(locks::lock)),

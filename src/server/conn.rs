@@ -3,10 +3,11 @@
 //! then resolve the queue and send all replies with one write.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,11 +17,13 @@ use tokio::sync::oneshot;
 
 use super::clients::ClientHandle;
 use super::forward::Upstream;
+use super::list_waiters::ListWait;
 use super::waiters::LockOutcome;
 use super::{Node, Route};
 use crate::command::{self, CommandSpec, Handler, ReadFn};
 use crate::reply::Reply;
 use crate::resp::{encode, Protocol, RequestParser};
+use crate::state::lists::BlockingPop;
 use crate::state::locks::LockArgs;
 
 /// Replies are flushed to the socket whenever this much output has gathered.
@@ -46,6 +49,27 @@ enum Pending {
         waiter_id: u64,
         proto: Protocol,
     },
+    /// A BLPOP, BRPOP, BLMOVE or BRPOPLPUSH: `reply` answers its first pop; if that finds
+    /// nothing, the connection waits on the node's line for its keys and pops again.
+    ListPop {
+        reply: oneshot::Receiver<Reply>,
+        argv: Vec<Bytes>,
+        wait: ListWait,
+        /// `None`: no limit.
+        deadline: Option<tokio::time::Instant>,
+        proto: Protocol,
+    },
+}
+
+/// What the connection does after queueing a request.
+enum Next {
+    /// Parse the next request.
+    Parse,
+    /// Answer everything queued first: nothing behind a blocking request runs before it
+    /// is answered, as in Redis.
+    Resolve,
+    /// Answer everything queued, then close (QUIT, a protocol error).
+    Close,
 }
 
 /// What the connection does after a request.
@@ -107,11 +131,15 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
             parser.set_auth_required(!session.authenticated);
             match parser.next_request(&mut wire.input) {
                 Ok(Some(argv)) => {
-                    let (pending, close) = dispatch(&node, &mut session, argv).await;
+                    let (pending, next) = dispatch(&node, &mut session, argv).await;
                     queue.push_back(pending);
-                    if close {
-                        closing = true;
-                        break;
+                    match next {
+                        Next::Parse => {}
+                        Next::Resolve => break,
+                        Next::Close => {
+                            closing = true;
+                            break;
+                        }
                     }
                 }
                 Ok(None) => {
@@ -148,15 +176,18 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     // Requests still queued (the client left mid-pipeline) are abandoned; queued lock
     // waits among them leave the queue through a committed entry.
     for pending in queue {
-        if let Pending::LockWait {
-            resource,
-            owner,
-            waiter_id,
-            ..
-        } = pending
-        {
-            node.lock_waiters.unregister(&resource, &owner, waiter_id);
-            cancel_wait(&node, resource, owner).await;
+        match pending {
+            Pending::LockWait {
+                resource,
+                owner,
+                waiter_id,
+                ..
+            } => {
+                node.lock_waiters.unregister(&resource, &owner, waiter_id);
+                cancel_wait(&node, resource, owner).await;
+            }
+            Pending::ListPop { wait, .. } => leave_list_wait(&node, wait.id),
+            _ => {}
         }
     }
     let _ = wire.writer.shutdown().await;
@@ -174,8 +205,8 @@ async fn flush(wire: &mut Wire) -> Result<(), Disconnected> {
     Ok(())
 }
 
-/// Turns one request into the reply it is owed; `true` to close after it.
-async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> (Pending, bool) {
+/// Turns one request into the reply it is owed, and says what to do next.
+async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> (Pending, Next) {
     node.stats
         .commands_processed
         .fetch_add(1, Ordering::Relaxed);
@@ -183,7 +214,7 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
     let Some(spec) = command::lookup(&argv[0]) else {
         return (
             Pending::Ready(command::unknown_command(&argv), proto),
-            false,
+            Next::Parse,
         );
     };
     {
@@ -194,32 +225,43 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
         }
     }
     if !spec.arity_ok(argv.len()) {
-        return (Pending::Ready(Reply::wrong_arity(spec.name), proto), false);
+        return (
+            Pending::Ready(Reply::wrong_arity(spec.name), proto),
+            Next::Parse,
+        );
     }
     if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "quit" | "reset") {
         let reply = Reply::error("NOAUTH Authentication required.");
-        return (Pending::Ready(reply, proto), false);
+        return (Pending::Ready(reply, proto), Next::Parse);
     }
     if matches!(spec.handler, Handler::Read(_) | Handler::Write(_)) {
         match node.route().await {
             Ok(Route::Local) => {}
-            Ok(Route::Leader(leader)) => return (relay(node, session, leader, argv).await, false),
-            Err(reply) => return (Pending::Ready(reply, proto), false),
+            Ok(Route::Leader(leader)) => {
+                return (relay(node, session, leader, argv).await, Next::Parse)
+            }
+            Err(reply) => return (Pending::Ready(reply, proto), Next::Parse),
         }
     }
     match spec.handler {
         Handler::Write(_) if is_lock_request(spec) => {
-            (lock_request(node, session, argv).await, false)
+            (lock_request(node, session, argv).await, Next::Parse)
         }
-        Handler::Write(_) => (
-            Pending::Write(node.proposer.propose(argv).await, proto),
-            false,
-        ),
-        Handler::Read(read) => (Pending::Read(argv, read, proto), false),
+        Handler::Write(_) => match BlockingPop::parse(&argv) {
+            Some(pop) => (
+                blocking_pop_request(node, argv, pop, proto).await,
+                Next::Resolve,
+            ),
+            None => (
+                Pending::Write(node.proposer.propose(argv).await, proto),
+                Next::Parse,
+            ),
+        },
+        Handler::Read(read) => (Pending::Read(argv, read, proto), Next::Parse),
         Handler::Server => match super::builtin::run(node, session, spec, &argv) {
             // The reply of HELLO is in the protocol it switched to.
-            Step::Reply(reply) => (Pending::Ready(reply, session.protocol), false),
-            Step::ReplyAndClose(reply) => (Pending::Ready(reply, session.protocol), true),
+            Step::Reply(reply) => (Pending::Ready(reply, session.protocol), Next::Parse),
+            Step::ReplyAndClose(reply) => (Pending::Ready(reply, session.protocol), Next::Close),
         },
     }
 }
@@ -282,6 +324,49 @@ async fn lock_request(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>)
     }
 }
 
+/// A blocking pop joins the lines of its keys before its first pop is proposed, so a
+/// push applied while that pop is in flight is not missed.
+async fn blocking_pop_request(
+    node: &Arc<Node>,
+    argv: Vec<Bytes>,
+    pop: BlockingPop,
+    proto: Protocol,
+) -> Pending {
+    let deadline = match pop.timeout_ms {
+        0 => None,
+        // A timeout too far away to represent is no limit.
+        ms => tokio::time::Instant::now().checked_add(Duration::from_millis(ms)),
+    };
+    let wait = node.list_waiters.register(&pop.keys);
+    let reply = node.proposer.propose(argv.clone()).await;
+    Pending::ListPop {
+        reply,
+        argv,
+        wait,
+        deadline,
+        proto,
+    }
+}
+
+/// Takes a blocking pop out of its lines. A wake it absorbed is passed on: each of its
+/// keys that holds a list now wakes that key's next waiter (see `ListWaiters::unregister`).
+fn leave_list_wait(node: &Node, id: u64) {
+    let keys = node.list_waiters.unregister(id);
+    if keys.is_empty() {
+        return;
+    }
+    let ready: Vec<Bytes> = {
+        let ks = node.group.state.read().expect("state lock");
+        let now = super::read_time_ms(&ks);
+        keys.into_iter()
+            .filter(|key| ks.get(key, now).is_some_and(|e| e.as_list().is_ok()))
+            .collect()
+    };
+    for key in ready {
+        node.list_waiters.signal(&key);
+    }
+}
+
 /// Proposes that `owner` leave `resource`'s queue; nobody waits for the answer.
 async fn cancel_wait(node: &Arc<Node>, resource: Bytes, owner: Bytes) {
     let argv = vec![Bytes::from_static(b"lockcancel"), resource, owner];
@@ -315,7 +400,7 @@ async fn resolve(
                     Err(oneshot::error::TryRecvError::Empty) => {
                         flush(wire).await?;
                         // A client that leaves drops its relay: the leader sees it leave.
-                        await_with_watch(wire, rx)
+                        wait_watching_socket(wire, rx)
                             .await?
                             .unwrap_or_else(|_| write_gone())
                     }
@@ -358,7 +443,7 @@ async fn resolve(
                     // Replies owed before this one go out now: the client may be waiting
                     // for them while this request blocks.
                     let outcome = match flush(wire).await {
-                        Ok(()) => await_with_watch(wire, outcome).await,
+                        Ok(()) => wait_watching_socket(wire, outcome).await,
                         Err(gone) => Err(gone),
                     };
                     match outcome {
@@ -377,6 +462,17 @@ async fn resolve(
                 };
                 encode(&reply, proto, &mut wire.output);
             }
+            Pending::ListPop {
+                reply,
+                argv,
+                wait,
+                deadline,
+                proto,
+            } => {
+                let outcome = serve_blocking_pop(node, wire, argv, reply, &wait, deadline).await;
+                leave_list_wait(node, wait.id);
+                encode(&outcome?, proto, &mut wire.output);
+            }
         }
         if wire.output.len() >= OUTPUT_FLUSH_BYTES {
             flush(wire).await?;
@@ -385,19 +481,65 @@ async fn resolve(
     Ok(())
 }
 
-/// Awaits `rx` while watching the socket, so that a client that leaves while its request
-/// blocks is noticed at once.
-async fn await_with_watch<T>(
+/// Answers a blocking pop. While its pops find nothing (nil) it parks on its keys until
+/// a push wakes it, then pops again, until it is served or its time is up; nil is then
+/// the answer, as in Redis. A pop in flight is never abandoned: the socket is watched only
+/// while parked.
+async fn serve_blocking_pop(
+    node: &Arc<Node>,
     wire: &mut Wire,
-    mut rx: oneshot::Receiver<T>,
-) -> Result<Result<T, oneshot::error::RecvError>, Disconnected> {
+    argv: Vec<Bytes>,
+    first: oneshot::Receiver<Reply>,
+    wait: &ListWait,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Reply, Disconnected> {
+    let mut in_flight = first;
+    loop {
+        let reply = in_flight.await.unwrap_or_else(|_| write_gone());
+        if !matches!(reply, Reply::Nil | Reply::NilArray) {
+            return Ok(reply);
+        }
+        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+            return Ok(reply);
+        }
+        if node.list_waiters.park(wait.id) {
+            // Replies owed before this one go out now: the client may be waiting for
+            // them while this request blocks.
+            flush(wire).await?;
+            let woken = wait_watching_socket(wire, async {
+                match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline, wait.wake.notified())
+                        .await
+                        .is_ok(),
+                    None => {
+                        wait.wake.notified().await;
+                        true
+                    }
+                }
+            })
+            .await?;
+            if !woken {
+                return Ok(reply);
+            }
+        }
+        in_flight = node.proposer.propose(argv.clone()).await;
+    }
+}
+
+/// Waits for `done` while watching the socket, so that a client that leaves while its
+/// request is blocked is noticed.
+async fn wait_watching_socket<T>(
+    wire: &mut Wire,
+    done: impl Future<Output = T>,
+) -> Result<T, Disconnected> {
     // Requests pipelined behind the blocked one are read but not yet parsed; past this
     // much the socket is left unread until the wait ends.
     let limit = READ_CHUNK_BYTES * 64;
+    tokio::pin!(done);
     loop {
         let room = wire.input.len() < limit;
         tokio::select! {
-            result = &mut rx => return Ok(result),
+            output = &mut done => return Ok(output),
             read = wire.reader.read_buf(&mut wire.input), if room => {
                 if matches!(read, Ok(0) | Err(_)) {
                     return Err(Disconnected);

@@ -87,7 +87,7 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
             "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
             node.clients.count(),
             c.max_clients,
-            node.lock_waiters.count()
+            node.lock_waiters.count() + node.list_waiters.count()
         ),
         "memory" => {
             let rss = rss_bytes();

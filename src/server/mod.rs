@@ -6,6 +6,7 @@ mod clients;
 mod conn;
 mod forward;
 mod info;
+mod list_waiters;
 mod proposer;
 mod waiters;
 
@@ -23,6 +24,7 @@ use crate::reply::Reply;
 use crate::state::Keyspace;
 
 use clients::Clients;
+use list_waiters::ListWaiters;
 pub use proposer::wall_clock_ms;
 use proposer::{Proposer, ProposerLimits};
 use waiters::LockWaiters;
@@ -45,6 +47,7 @@ pub struct Node {
     proposer: Proposer,
     clients: Clients,
     lock_waiters: Arc<LockWaiters>,
+    list_waiters: Arc<ListWaiters>,
     pub stats: Stats,
     pub started_at: Instant,
     pub run_id: String,
@@ -150,13 +153,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let transport = raft::RaftTransport::new(config.id);
     raft::start_raft_listener(&config, transport.groups()).await?;
     let lock_waiters = Arc::new(LockWaiters::default());
-    let sink = lock_waiters.clone();
+    let list_waiters = Arc::new(ListWaiters::default());
+    let (lock_sink, list_sink) = (lock_waiters.clone(), list_waiters.clone());
     let group = raft::start_group(
         &config,
         &db,
         DEFAULT_GROUP,
         &transport,
-        Arc::new(move |events| sink.deliver(events)),
+        Arc::new(move |events| {
+            list_sink.deliver(&events);
+            lock_sink.deliver(events);
+        }),
     )
     .await?;
 
@@ -174,6 +181,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         proposer,
         clients: Clients::default(),
         lock_waiters,
+        list_waiters,
         stats: Stats::default(),
         started_at: Instant::now(),
         run_id: format!(

@@ -435,7 +435,10 @@ mod tests {
     fn lock_events(h: &mut Harness) -> Vec<LockEvent> {
         h.ks.take_events()
             .into_iter()
-            .map(|Event::Lock(event)| event)
+            .filter_map(|event| match event {
+                Event::Lock(event) => Some(event),
+                _ => None,
+            })
             .collect()
     }
 
@@ -1458,7 +1461,8 @@ mod tests {
 
     fn by_resource(events: &[Event]) -> BTreeMap<Bytes, Vec<LockEvent>> {
         let mut grouped: BTreeMap<Bytes, Vec<LockEvent>> = BTreeMap::new();
-        for Event::Lock(event) in events {
+        for event in events {
+            let Event::Lock(event) = event else { continue };
             let (LockEvent::Granted { resource, .. }
             | LockEvent::WaitTimedOut { resource, .. }
             | LockEvent::Released { resource }) = event;
@@ -1538,7 +1542,8 @@ mod tests {
             // Per resource, events come in one order on every replica. (Across resources
             // FLUSHALL reports them in hash-map order, which differs between replicas.)
             assert_eq!(by_resource(&events), by_resource(&two.take_events()));
-            for Event::Lock(event) in events {
+            for event in events {
+                let Event::Lock(event) = event else { continue };
                 if let LockEvent::Granted {
                     resource, token, ..
                 } = event

@@ -9,6 +9,7 @@
 pub mod glob;
 pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod lock;
 pub mod locks;
 mod persist;
@@ -18,7 +19,7 @@ pub mod strings;
 mod tests;
 pub mod zsets;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,9 @@ pub use persist::StateError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Lock(LockEvent),
+    /// Elements were added to the list at this key (or a list was stored there): a
+    /// client blocked in BLPOP and the like on this node may now be served.
+    ListPushed(Bytes),
 }
 
 /// The application data of one Raft entry: the writes gathered by the proposer while the
@@ -70,6 +74,8 @@ pub enum Value {
     /// Fields in byte order, so HGETALL, HKEYS and HVALS answer alike on every node.
     Hash(hashes::Hash),
     Zset(zsets::SortedSet),
+    /// Never empty: the command that removes the last element removes the key.
+    List(VecDeque<Bytes>),
 }
 
 impl Value {
@@ -80,6 +86,7 @@ impl Value {
             Value::Lock(_) => "lock",
             Value::Hash(_) => "hash",
             Value::Zset(_) => "zset",
+            Value::List(_) => "list",
         }
     }
 
@@ -89,6 +96,7 @@ impl Value {
             Value::Str(_) | Value::Lock(_) => false,
             Value::Hash(hash) => hash.is_empty(),
             Value::Zset(zset) => zset.is_empty(),
+            Value::List(list) => list.is_empty(),
         }
     }
 }
@@ -117,6 +125,14 @@ impl Entry {
         match &self.value {
             Value::Lock(lock) => Some(lock),
             _ => None,
+        }
+    }
+
+    /// The list, or Redis's WRONGTYPE error for any other type.
+    pub fn as_list(&self) -> Result<&VecDeque<Bytes>, Reply> {
+        match &self.value {
+            Value::List(list) => Ok(list),
+            _ => Err(Reply::wrong_type()),
         }
     }
 
@@ -287,6 +303,59 @@ impl Keyspace {
         Ok(Some(result))
     }
 
+    /// Runs `f` on the list stored at `key`, creating an empty one first when `create` is
+    /// set and the key is missing. `f` answers whether it changed the list: a changed list
+    /// gets a new fencing token and is recorded, and one left empty is removed (Redis keeps
+    /// no empty lists). A list that grew reports `Event::ListPushed`. The key's deadline
+    /// stays. `Ok(None)`: no list there and none created; `Err`: the key holds another type.
+    pub(crate) fn with_list<R>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        create: bool,
+        f: impl FnOnce(&mut VecDeque<Bytes>) -> (R, bool),
+    ) -> Result<Option<R>, Reply> {
+        match self.get_for_write(key, now_ms) {
+            Some(entry) => {
+                entry.as_list()?;
+            }
+            None if !create => return Ok(None),
+            None => {
+                let entry = Entry {
+                    value: Value::List(VecDeque::new()),
+                    deadline_ms: None,
+                    token: 0,
+                };
+                self.entries.insert(Bytes::copy_from_slice(key), entry);
+            }
+        }
+        let stored_key = match self.entries.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => unreachable!("the list entry exists"),
+        };
+        let entry = self.entries.get_mut(key).expect("the list entry exists");
+        let Value::List(list) = &mut entry.value else {
+            unreachable!("checked to be a list above");
+        };
+        let len_before = list.len();
+        let (result, changed) = f(list);
+        let grew = list.len() > len_before;
+        let empty = list.is_empty();
+        if changed {
+            self.fence_counter += 1;
+            entry.token = self.fence_counter;
+        }
+        if empty {
+            self.remove(&stored_key);
+        } else if changed {
+            self.dirty.insert(stored_key.clone());
+        }
+        if grew {
+            self.events.push(Event::ListPushed(stored_key));
+        }
+        Ok(Some(result))
+    }
+
     /// Ends the leases and waits whose time has come, granting the next waiters.
     fn advance_locks(&mut self, now_ms: u64) {
         while let Some((deadline, _)) = self.lock_timers.first() {
@@ -417,6 +486,10 @@ impl Keyspace {
         };
         self.reindex(&stored_key, old_deadline, deadline_ms);
         self.fence_counter += 1;
+        if matches!(value, Value::List(_)) {
+            // A list arrives whole (RENAME): clients blocked on this key may be served.
+            self.events.push(Event::ListPushed(stored_key.clone()));
+        }
         let entry = Entry {
             value,
             deadline_ms,
@@ -546,6 +619,12 @@ impl Keyspace {
             .filter_map(|(key, entry)| Some((entry.as_lock()?.next_deadline_ms()?, key.clone())))
             .collect();
         assert_eq!(lock_timers, self.lock_timers);
+        assert!(
+            self.entries
+                .values()
+                .all(|e| e.as_list().map_or(true, |list| !list.is_empty())),
+            "an empty list is removed"
+        );
         for lock in self.entries.values().filter_map(Entry::as_lock) {
             assert!(!lock.is_idle(), "an idle lock is removed");
             assert!(lock
