@@ -86,8 +86,6 @@ pub struct Config {
     /// Most replies one connection may owe before its further requests wait to be read
     /// (bounds the memory a pipelining client can pin).
     pub max_pending_replies_per_client: usize,
-    /// Most LOCK ... WAIT requests one connection may have queued at once.
-    pub max_waits_per_client: usize,
 }
 
 impl Default for Config {
@@ -112,7 +110,6 @@ impl Default for Config {
             log_entries_kept_after_snapshot: 1_000,
             leader_wait_ms: 3_000,
             max_pending_replies_per_client: 4_096,
-            max_waits_per_client: 1_024,
         }
     }
 }

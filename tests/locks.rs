@@ -733,7 +733,6 @@ fn flushall_answers_waiting_clients_with_nil() {
 /// Redis runs nothing a client pipelined behind a blocked command until it unblocks; a
 /// client that pipelines LOCK ... WAIT with its critical section relies on that.
 #[test]
-#[ignore = "server bug: writes pipelined behind a blocked LOCK ... WAIT are proposed at once"]
 fn commands_pipelined_behind_a_blocked_lock_wait_for_the_grant() {
     let server = Server::start();
     let mut con = server.connect();

@@ -85,8 +85,6 @@ pub(super) struct Session {
     pub protocol: Protocol,
     pub authenticated: bool,
     pub client: ClientHandle,
-    /// LOCK ... WAIT requests of this connection not yet answered.
-    pub lock_waits: usize,
     /// This client's relay to the leader, when this node does not lead.
     upstream: Option<Upstream>,
 }
@@ -117,7 +115,6 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         protocol: Protocol::Resp2,
         authenticated: node.config.requirepass.is_none(),
         client,
-        lock_waits: 0,
         upstream: None,
     };
     let mut parser = RequestParser::new(node.config.resp.clone());
@@ -154,10 +151,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                 }
             }
         }
-        if resolve(&node, &mut session, &mut queue, &mut wire)
-            .await
-            .is_err()
-        {
+        if resolve(&node, &mut queue, &mut wire).await.is_err() {
             break;
         }
         if flush(&mut wire).await.is_err() || closing {
@@ -244,9 +238,7 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
         }
     }
     match spec.handler {
-        Handler::Write(_) if is_lock_request(spec) => {
-            (lock_request(node, session, argv).await, Next::Parse)
-        }
+        Handler::Write(_) if is_lock_request(spec) => lock_request(node, session, argv).await,
         Handler::Write(_) => match BlockingPop::parse(&argv) {
             Some(pop) => (
                 blocking_pop_request(node, argv, pop, proto).await,
@@ -297,31 +289,35 @@ fn is_lock_request(spec: &CommandSpec) -> bool {
 
 /// LOCK/RLOCK: a try-lock is an ordinary write; with WAIT the connection first registers
 /// for the request's outcome, then proposes it.
-async fn lock_request(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> Pending {
+/// As in Redis, nothing the client pipelined behind a request that may block runs before
+/// it is answered: its critical section must not start before its grant.
+async fn lock_request(
+    node: &Arc<Node>,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+) -> (Pending, Next) {
     let proto = session.protocol;
     let (resource, owner) = match LockArgs::parse(&argv) {
         Ok(args) if args.wait_ms.is_some() => (args.resource.clone(), args.owner.clone()),
         // Try-locks, and requests the state machine will refuse with an error.
-        _ => return Pending::Write(node.proposer.propose(argv).await, proto),
+        _ => {
+            return (
+                Pending::Write(node.proposer.propose(argv).await, proto),
+                Next::Parse,
+            )
+        }
     };
-    if session.lock_waits >= node.config.max_waits_per_client {
-        let reply = Reply::Error(format!(
-            "ERR too many LOCK WAIT requests on this connection (max {})",
-            node.config.max_waits_per_client
-        ));
-        return Pending::Ready(reply, proto);
-    }
-    session.lock_waits += 1;
     let (waiter_id, outcome) = node.lock_waiters.register(&resource, &owner);
     let reply = node.proposer.propose(argv).await;
-    Pending::LockWait {
+    let pending = Pending::LockWait {
         reply,
         outcome,
         resource,
         owner,
         waiter_id,
         proto,
-    }
+    };
+    (pending, Next::Resolve)
 }
 
 /// A blocking pop joins the lines of its keys before its first pop is proposed, so a
@@ -382,7 +378,6 @@ fn write_gone() -> Reply {
 /// linearizable.
 async fn resolve(
     node: &Arc<Node>,
-    session: &mut Session,
     queue: &mut VecDeque<Pending>,
     wire: &mut Wire,
 ) -> Result<(), Disconnected> {
@@ -437,7 +432,6 @@ async fn resolve(
                 waiter_id,
                 proto,
             } => {
-                session.lock_waits -= 1;
                 let reply = reply.await.unwrap_or_else(|_| write_gone());
                 let reply = if reply == Reply::Blocked {
                     // Replies owed before this one go out now: the client may be waiting

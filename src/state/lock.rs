@@ -40,7 +40,14 @@ pub struct Holder {
     pub lease_deadline_ms: u64,
     /// Granted from the queue and not yet confirmed by any command of the owner: if the
     /// waiting client is gone before it learns of the grant, the grant is given back.
-    pub granted_by_wait: bool,
+    pub granted_by_wait: Option<UnconfirmedGrant>,
+}
+
+/// What an owner held before a grant from the queue that it has not confirmed yet, so that
+/// giving the grant back restores it exactly (an upgrade returns to shared, with its token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnconfirmedGrant {
+    pub prior: Option<(LockMode, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,9 +198,10 @@ impl Lock {
                 break;
             }
             let waiter = self.queue.pop_front().expect("head exists");
+            let prior = self.holder(&waiter.owner).map(|h| (h.mode, h.token));
             let token = self.grant(&waiter.owner, waiter.mode, waiter.ttl_ms, now_ms, fx);
             if let Some(i) = self.holder_index(&waiter.owner) {
-                self.holders[i].granted_by_wait = true;
+                self.holders[i].granted_by_wait = Some(UnconfirmedGrant { prior });
             }
             fx.emit(LockEvent::Granted {
                 resource: fx.resource.clone(),
@@ -240,7 +248,7 @@ impl Lock {
                     count: 1,
                     token,
                     lease_deadline_ms,
-                    granted_by_wait: false,
+                    granted_by_wait: None,
                 });
                 token
             }
@@ -360,21 +368,26 @@ impl Lock {
             self.grant_next_waiters(now_ms, fx);
             return true;
         }
-        match self.holder_index(owner) {
-            Some(i) if self.holders[i].granted_by_wait => {
-                self.holders[i].granted_by_wait = false;
-                self.drop_hold(i, fx);
-                self.grant_next_waiters(now_ms, fx);
-                true
+        let Some(i) = self.holder_index(owner) else {
+            return false;
+        };
+        let Some(grant) = self.holders[i].granted_by_wait.take() else {
+            return false;
+        };
+        if self.drop_hold(i, fx) > 0 {
+            if let Some((mode, token)) = grant.prior {
+                self.holders[i].mode = mode;
+                self.holders[i].token = token;
             }
-            _ => false,
         }
+        self.grant_next_waiters(now_ms, fx);
+        true
     }
 
     /// Any command of the owner shows it knows of its grant.
     fn confirm(&mut self, owner: &[u8]) {
         if let Some(i) = self.holder_index(owner) {
-            self.holders[i].granted_by_wait = false;
+            self.holders[i].granted_by_wait = None;
         }
     }
 
@@ -658,6 +671,22 @@ mod tests {
         let (lock, mut fx) = h.fx();
         assert!(lock.cancel_wait(b"b", 3, &mut fx));
         assert_eq!(h.granted(), vec!["b", "c"]);
+    }
+
+    #[test]
+    fn cancel_wait_gives_back_an_undelivered_upgrade_as_the_shared_hold_it_was() {
+        let mut h = Harness::new();
+        let t_a = token(h.acquire("a", PR, 1000, None, 0));
+        token(h.acquire("b", PR, 1000, None, 0));
+        assert_eq!(h.acquire("a", EX, 1000, Some(None), 1), Acquire::Queued);
+        h.acquire("r", PR, 1000, Some(None), 1);
+        h.release("b", 2).unwrap();
+        assert_eq!(h.lock.mode(), Some(EX));
+        let (lock, mut fx) = h.fx();
+        assert!(lock.cancel_wait(b"a", 3, &mut fx));
+        let a = h.lock.holder(b"a").unwrap();
+        assert_eq!((a.mode, a.count, a.token), (PR, 1, t_a));
+        assert_eq!(h.granted(), vec!["a", "r"], "the reader behind is served");
     }
 
     #[test]

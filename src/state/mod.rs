@@ -562,11 +562,13 @@ impl Keyspace {
 
     /// Removes every key (FLUSHALL). The fence counter stays: tokens are never reused.
     pub(crate) fn clear(&mut self) {
-        let locks: Vec<(Bytes, lock::Lock)> = self
+        // In key order, so every replica reports the ended waits in one order.
+        let mut locks: Vec<(Bytes, lock::Lock)> = self
             .entries
             .iter()
             .filter_map(|(key, entry)| Some((key.clone(), entry.as_lock()?.clone())))
             .collect();
+        locks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, lock) in &locks {
             self.end_waits(key, lock);
         }
