@@ -52,6 +52,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/raftlock-bench.XXXXXX")
 if [ "$(stat -f -c %T "$TMP")" = tmpfs ]; then
   echo "bench.sh: $TMP is on tmpfs, where fsync costs nothing; set BENCH_TMPDIR to a disk" >&2
@@ -297,7 +298,8 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
   echo "$SETUP. Systems: \`raftlock-single\` (one node, fsync on), \`raftlock-cluster\` (3 nodes"
   echo "on this machine, the bench talks to the leader), \`redis-none\` (\`--save '' --appendonly no\`),"
   echo "\`redis-always\` (\`--appendonly yes --appendfsync always\`). One run, systems interleaved;"
-  echo "the machine is shared and noisy, so read the ratios, not the absolute figures."
+  echo "the machine is shared and noisy, so read the ratios, not the absolute figures. Load"
+  echo "average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "## Ratios"
   echo
