@@ -15,7 +15,7 @@
 #   BENCH_RESOURCES    resources shared in the contended workloads [8]
 #   BENCH_RB_REQUESTS  requests per redis-benchmark test [100000]
 #   BENCH_PORT_BASE    first loopback port used (the next 6, and these + 100) [17400]
-#   BENCH_OUT          the results file [bench-results.md]
+#   BENCH_OUT          the results file [bench-results.md; README.md shows its ratios]
 #   BENCH_TMPDIR       where the servers keep their data [$TMPDIR or /tmp]; not a tmpfs
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -329,8 +329,8 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
   rb_table
 } >"$OUT"
 
-# README shows the ratios between these markers.
-if grep -q '<!-- bench-results:start -->' README.md 2>/dev/null; then
+# README shows the ratios between these markers (only for the default results file).
+if [ "$OUT" = bench-results.md ] && grep -q '<!-- bench-results:start -->' README.md 2>/dev/null; then
   {
     echo "Measured on $DATE, $MACHINE ($VERSIONS); full tables in [bench-results.md]($OUT)."
     echo
