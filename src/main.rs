@@ -1,4 +1,4 @@
-//! The `raftlock` binary: `raftlock serve` runs a node.
+//! The `raftlock` binary: `raftlock serve` runs a node, `raftlock bench` measures one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run a node (by default a single-node cluster on 127.0.0.1:6379, data in ./raftlock-data).
     Serve(ServeArgs),
+    /// Benchmark a server (raftlock or Redis) with lock workloads, as redis-benchmark does.
+    #[command(disable_help_flag = true)]
+    Bench(raftlock::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -134,5 +137,13 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::Bench(args) => match raftlock::bench::run(args) {
+            Ok(true) => std::process::ExitCode::SUCCESS,
+            Ok(false) => std::process::ExitCode::from(1),
+            Err(err) => {
+                eprintln!("raftlock bench: {err:#}");
+                std::process::ExitCode::from(2)
+            }
+        },
     }
 }

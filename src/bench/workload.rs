@@ -1,0 +1,749 @@
+//! The load loops: each client runs one of them until the shared budget (a number of ops,
+//! or a deadline) is spent.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::args::{BenchArgs, Workload};
+use super::client::Client;
+use super::resp::Reply;
+use super::stats::{Latencies, LatencySummary};
+
+/// The Redlock release: delete the key only if it still holds our token.
+pub const RELEASE_SCRIPT: &str = "if redis.call(\"get\",KEYS[1]) == ARGV[1] then return redis.call(\"del\",KEYS[1]) else return 0 end";
+
+/// Lease of the locks held while `get` reads them, in ms: longer than any sensible run.
+const HELD_LOCK_TTL_MS: u64 = 600_000;
+
+/// How a `setnx` lock is released on this server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release {
+    /// The compare-and-delete script, by its SHA1 (loaded with SCRIPT LOAD).
+    EvalSha(String),
+    /// Valkey's `DELIFEQ key token`.
+    DelIfEq,
+    /// No scripts: `GET`, then `DEL` if the token matches. Not atomic, and one more round
+    /// trip than a script; the closest a server without EVAL allows.
+    GetThenDel,
+}
+
+impl Release {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Release::EvalSha(_) => "EVALSHA",
+            Release::DelIfEq => "DELIFEQ",
+            Release::GetThenDel => "GET+DEL",
+        }
+    }
+}
+
+/// What the server offers, found out once before the workloads run.
+#[derive(Debug, Clone)]
+pub struct ServerKind {
+    /// It has raftlock's commands (`FENCE`, `LOCK`).
+    pub raftlock: bool,
+    pub release: Release,
+}
+
+impl ServerKind {
+    pub async fn probe(client: &mut Client, run_id: &str) -> anyhow::Result<ServerKind> {
+        let probe_key = format!("lock:{run_id}:probe");
+        let raftlock = !client
+            .call(&[b"FENCE", probe_key.as_bytes()])
+            .await?
+            .is_unknown_command();
+        let release = match client
+            .call(&[b"SCRIPT", b"LOAD", RELEASE_SCRIPT.as_bytes()])
+            .await?
+        {
+            Reply::Bulk(Some(sha)) => Release::EvalSha(String::from_utf8_lossy(&sha).into_owned()),
+            _ => {
+                let reply = client
+                    .call(&[b"DELIFEQ", probe_key.as_bytes(), b"token"])
+                    .await?;
+                if matches!(reply, Reply::Int(_)) {
+                    Release::DelIfEq
+                } else {
+                    Release::GetThenDel
+                }
+            }
+        };
+        Ok(ServerKind { raftlock, release })
+    }
+}
+
+/// The work left to do: a number of ops to hand out, or a deadline.
+pub struct Budget {
+    remaining: AtomicU64,
+    deadline: Option<Instant>,
+    /// Ops finished so far, for the progress line.
+    done: AtomicU64,
+}
+
+impl Budget {
+    pub fn requests(n: u64) -> Budget {
+        Budget {
+            remaining: AtomicU64::new(n),
+            deadline: None,
+            done: AtomicU64::new(0),
+        }
+    }
+
+    pub fn until(deadline: Instant) -> Budget {
+        Budget {
+            remaining: AtomicU64::new(0),
+            deadline: Some(deadline),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    /// How many of `want` ops a client may start now (0: stop).
+    pub fn claim(&self, want: u64) -> u64 {
+        if let Some(deadline) = self.deadline {
+            return if Instant::now() < deadline { want } else { 0 };
+        }
+        match self
+            .remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                (left > 0).then(|| left - left.min(want))
+            }) {
+            Ok(left) => left.min(want),
+            Err(_) => 0,
+        }
+    }
+
+    /// A deadline has passed: a client still retrying gives up.
+    pub fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    pub fn finished(&self, ops: u64) {
+        self.done.fetch_add(ops, Ordering::Relaxed);
+    }
+
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+}
+
+/// What one client saw.
+#[derive(Default)]
+pub struct ClientStats {
+    pub latencies: Latencies,
+    /// Ops done (for contended workloads: grants).
+    pub ops: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// Uncontended acquires that found the lock taken (a random name collided).
+    pub busy: u64,
+    /// `SET NX` attempts that failed and were retried after a sleep.
+    pub retries: u64,
+    /// `LOCK ... WAIT` requests that timed out and were sent again.
+    pub timeouts: u64,
+}
+
+impl ClientStats {
+    fn error(&mut self, what: impl Into<String>) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(what.into());
+        }
+    }
+
+    /// Counts a reply that is an error or not what `expected` accepts.
+    fn check(&mut self, reply: &Reply, command: &str, expected: impl Fn(&Reply) -> bool) {
+        match reply {
+            Reply::Error(err) => self.error(format!("{command}: {err}")),
+            other if !expected(other) => self.error(format!("{command}: unexpected {other:?}")),
+            _ => {}
+        }
+    }
+}
+
+/// Everything a client loop needs, shared by all clients of one workload.
+pub struct Plan {
+    pub workload: Workload,
+    pub budget: Budget,
+    pub server: ServerKind,
+    pub run_id: String,
+    pub pipeline: u64,
+    pub ttl_ms: Vec<u8>,
+    pub wait_ms: Vec<u8>,
+    pub backoff: Duration,
+    /// Names of the contended resources, or of the locks held for `get`.
+    pub resources: Vec<String>,
+}
+
+impl Plan {
+    pub fn new(args: &BenchArgs, workload: Workload, server: ServerKind, run_id: &str) -> Plan {
+        let budget = match args.duration {
+            Some(duration) => Budget::until(Instant::now() + duration),
+            None => Budget::requests(args.requests),
+        };
+        let kind = if workload == Workload::Get {
+            "held"
+        } else {
+            "c"
+        };
+        Plan {
+            workload,
+            budget,
+            server,
+            run_id: run_id.to_string(),
+            pipeline: if workload.is_contended() {
+                1
+            } else {
+                u64::from(args.pipeline)
+            },
+            ttl_ms: args.ttl_ms.to_string().into_bytes(),
+            wait_ms: args.wait_ms.to_string().into_bytes(),
+            backoff: Duration::from_millis(args.backoff_ms),
+            resources: (0..args.resources)
+                .map(|i| format!("lock:{run_id}:{kind}{i}"))
+                .collect(),
+        }
+    }
+
+    fn owner(&self, client: usize) -> String {
+        format!("bench-{}-{client}", self.run_id)
+    }
+
+    /// Holds the locks `get` reads (with a lease longer than the run).
+    pub async fn hold_read_locks(&self, client: &mut Client) -> anyhow::Result<()> {
+        let ttl = HELD_LOCK_TTL_MS.to_string();
+        for name in &self.resources {
+            let reply = if self.server.raftlock {
+                client
+                    .call(&[b"LOCK", name.as_bytes(), b"holder", ttl.as_bytes()])
+                    .await?
+            } else {
+                client
+                    .call(&[b"SET", name.as_bytes(), b"holder", b"PX", ttl.as_bytes()])
+                    .await?
+            };
+            if matches!(reply, Reply::Error(_)) || reply.is_nil() {
+                bail!("cannot hold {name} for the get workload: {reply:?}");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn release_read_locks(&self, client: &mut Client) -> anyhow::Result<()> {
+        for name in &self.resources {
+            if self.server.raftlock {
+                client.queue(&[b"UNLOCK", name.as_bytes(), b"holder"]);
+            } else {
+                client.queue(&[b"DEL", name.as_bytes()]);
+            }
+        }
+        client.flush().await?;
+        Ok(())
+    }
+
+    /// Runs client number `index` until the budget is spent.
+    pub async fn run_client(
+        self: Arc<Self>,
+        index: usize,
+        mut client: Client,
+    ) -> anyhow::Result<ClientStats> {
+        let mut rng = Rng::new(&self.run_id, index);
+        let mut stats = ClientStats::default();
+        let owner = self.owner(index);
+        let result = match self.workload {
+            Workload::Setnx => self.setnx(&mut client, &mut rng, &owner, &mut stats).await,
+            Workload::SetnxContended => {
+                self.setnx_contended(&mut client, &mut rng, &owner, &mut stats)
+                    .await
+            }
+            Workload::Lock => self.lock(&mut client, &mut rng, &owner, &mut stats).await,
+            Workload::LockContended => {
+                self.lock_contended(&mut client, &mut rng, &owner, &mut stats)
+                    .await
+            }
+            Workload::Get => self.get(&mut client, &mut rng, &mut stats).await,
+        };
+        result.with_context(|| format!("client {index}"))?;
+        Ok(stats)
+    }
+
+    fn random_resource(&self, rng: &mut Rng) -> &str {
+        &self.resources[rng.below(self.resources.len())]
+    }
+
+    /// Acquire with `SET NX PX`, release by the compare-and-delete; `pipeline` pairs at once.
+    async fn setnx(
+        &self,
+        client: &mut Client,
+        rng: &mut Rng,
+        owner: &str,
+        stats: &mut ClientStats,
+    ) -> anyhow::Result<()> {
+        let mut seq = 0u64;
+        loop {
+            let n = self.budget.claim(self.pipeline);
+            if n == 0 {
+                return Ok(());
+            }
+            let start = Instant::now();
+            let locks: Vec<(String, String)> = (0..n)
+                .map(|_| {
+                    seq += 1;
+                    (
+                        format!("lock:{:016x}", rng.next()),
+                        format!("{owner}:{seq}"),
+                    )
+                })
+                .collect();
+            for (key, token) in &locks {
+                client.queue(&[
+                    b"SET",
+                    key.as_bytes(),
+                    token.as_bytes(),
+                    b"NX",
+                    b"PX",
+                    &self.ttl_ms,
+                ]);
+            }
+            let replies = client.flush().await?;
+            let mut held = Vec::with_capacity(locks.len());
+            for (reply, lock) in replies.iter().zip(&locks) {
+                if reply.is_nil() {
+                    stats.busy += 1;
+                } else {
+                    stats.check(reply, "SET NX", Reply::is_ok);
+                    if reply.is_ok() {
+                        held.push(lock);
+                    }
+                }
+            }
+            release(client, &self.server.release, &held, stats).await?;
+            stats.latencies.record_n(start.elapsed(), n);
+            stats.ops += n;
+            self.budget.finished(n);
+        }
+    }
+
+    /// `LOCK` on random resources, then `UNLOCK`; `pipeline` pairs at once.
+    async fn lock(
+        &self,
+        client: &mut Client,
+        rng: &mut Rng,
+        owner: &str,
+        stats: &mut ClientStats,
+    ) -> anyhow::Result<()> {
+        loop {
+            let n = self.budget.claim(self.pipeline);
+            if n == 0 {
+                return Ok(());
+            }
+            let start = Instant::now();
+            let resources: Vec<String> = (0..n)
+                .map(|_| format!("lock:{:016x}", rng.next()))
+                .collect();
+            for resource in &resources {
+                client.queue(&[b"LOCK", resource.as_bytes(), owner.as_bytes(), &self.ttl_ms]);
+            }
+            let replies = client.flush().await?;
+            let mut unlocks = 0;
+            for (reply, resource) in replies.iter().zip(&resources) {
+                if reply.is_nil() {
+                    stats.busy += 1;
+                } else {
+                    stats.check(reply, "LOCK", |r| matches!(r, Reply::Int(_)));
+                    if matches!(reply, Reply::Int(_)) {
+                        client.queue(&[b"UNLOCK", resource.as_bytes(), owner.as_bytes()]);
+                        unlocks += 1;
+                    }
+                }
+            }
+            if unlocks > 0 {
+                for reply in client.flush().await? {
+                    stats.check(&reply, "UNLOCK", |r| *r == Reply::Int(0));
+                }
+            }
+            stats.latencies.record_n(start.elapsed(), n);
+            stats.ops += n;
+            self.budget.finished(n);
+        }
+    }
+
+    /// `LOCK ... WAIT` on one of few resources, then `UNLOCK`: the server queues waiters.
+    async fn lock_contended(
+        &self,
+        client: &mut Client,
+        rng: &mut Rng,
+        owner: &str,
+        stats: &mut ClientStats,
+    ) -> anyhow::Result<()> {
+        while self.budget.claim(1) == 1 {
+            let resource = self.random_resource(rng).as_bytes();
+            let start = Instant::now();
+            let granted = loop {
+                let reply = client
+                    .call(&[
+                        b"LOCK",
+                        resource,
+                        owner.as_bytes(),
+                        &self.ttl_ms,
+                        b"WAIT",
+                        &self.wait_ms,
+                    ])
+                    .await?;
+                match reply {
+                    Reply::Int(_) => break true,
+                    nil if nil.is_nil() => {
+                        stats.timeouts += 1;
+                        if self.budget.expired() {
+                            break false;
+                        }
+                    }
+                    other => {
+                        stats.check(&other, "LOCK WAIT", |_| false);
+                        break false;
+                    }
+                }
+            };
+            if granted {
+                stats.latencies.record(start.elapsed());
+                stats.ops += 1;
+                self.budget.finished(1);
+                let reply = client
+                    .call(&[b"UNLOCK", resource, owner.as_bytes()])
+                    .await?;
+                stats.check(&reply, "UNLOCK", |r| *r == Reply::Int(0));
+            }
+        }
+        Ok(())
+    }
+
+    /// `SET NX PX` on one of few keys, retried after a short sleep until it succeeds, then
+    /// released: how Redlock clients contend on plain Redis.
+    async fn setnx_contended(
+        &self,
+        client: &mut Client,
+        rng: &mut Rng,
+        owner: &str,
+        stats: &mut ClientStats,
+    ) -> anyhow::Result<()> {
+        let mut seq = 0u64;
+        while self.budget.claim(1) == 1 {
+            let key = self.random_resource(rng).to_string();
+            seq += 1;
+            let token = format!("{owner}:{seq}");
+            let start = Instant::now();
+            let granted = loop {
+                let reply = client
+                    .call(&[
+                        b"SET",
+                        key.as_bytes(),
+                        token.as_bytes(),
+                        b"NX",
+                        b"PX",
+                        &self.ttl_ms,
+                    ])
+                    .await?;
+                if reply.is_ok() {
+                    break true;
+                }
+                if !reply.is_nil() {
+                    stats.check(&reply, "SET NX", |_| false);
+                    break false;
+                }
+                stats.retries += 1;
+                if self.budget.expired() {
+                    break false;
+                }
+                tokio::time::sleep(self.backoff).await;
+            };
+            if granted {
+                stats.latencies.record(start.elapsed());
+                stats.ops += 1;
+                self.budget.finished(1);
+                release(client, &self.server.release, &[&(key, token)], stats).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Linearizable reads of the held locks: `FENCE` on raftlock, `GET` elsewhere.
+    async fn get(
+        &self,
+        client: &mut Client,
+        rng: &mut Rng,
+        stats: &mut ClientStats,
+    ) -> anyhow::Result<()> {
+        let read: &[u8] = if self.server.raftlock {
+            b"FENCE"
+        } else {
+            b"GET"
+        };
+        loop {
+            let n = self.budget.claim(self.pipeline);
+            if n == 0 {
+                return Ok(());
+            }
+            let start = Instant::now();
+            for _ in 0..n {
+                client.queue(&[read, self.random_resource(rng).as_bytes()]);
+            }
+            for reply in client.flush().await? {
+                stats.check(&reply, "read", |_| true);
+            }
+            stats.latencies.record_n(start.elapsed(), n);
+            stats.ops += n;
+            self.budget.finished(n);
+        }
+    }
+}
+
+/// Releases `held` (key, token) locks taken with `SET NX`, all at once.
+async fn release(
+    client: &mut Client,
+    how: &Release,
+    held: &[&(String, String)],
+    stats: &mut ClientStats,
+) -> anyhow::Result<()> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    let released = |r: &Reply| *r == Reply::Int(1);
+    match how {
+        Release::EvalSha(sha) => {
+            for (key, token) in held.iter() {
+                client.queue(&[
+                    b"EVALSHA",
+                    sha.as_bytes(),
+                    b"1",
+                    key.as_bytes(),
+                    token.as_bytes(),
+                ]);
+            }
+            let replies = client.flush().await?;
+            for (reply, (key, token)) in replies.into_iter().zip(held.iter().copied()) {
+                let reply = match reply {
+                    // The script cache was flushed: send the script itself.
+                    Reply::Error(err) if err.starts_with("NOSCRIPT") => {
+                        client
+                            .call(&[
+                                b"EVAL",
+                                RELEASE_SCRIPT.as_bytes(),
+                                b"1",
+                                key.as_bytes(),
+                                token.as_bytes(),
+                            ])
+                            .await?
+                    }
+                    other => other,
+                };
+                stats.check(&reply, "EVALSHA release", released);
+            }
+        }
+        Release::DelIfEq => {
+            for (key, token) in held.iter() {
+                client.queue(&[b"DELIFEQ", key.as_bytes(), token.as_bytes()]);
+            }
+            for reply in client.flush().await? {
+                stats.check(&reply, "DELIFEQ", released);
+            }
+        }
+        Release::GetThenDel => {
+            for (key, _) in held.iter() {
+                client.queue(&[b"GET", key.as_bytes()]);
+            }
+            let replies = client.flush().await?;
+            let mut deletes = 0;
+            for (reply, (key, token)) in replies.iter().zip(held.iter().copied()) {
+                if *reply == Reply::Bulk(Some(token.as_bytes().to_vec())) {
+                    client.queue(&[b"DEL", key.as_bytes()]);
+                    deletes += 1;
+                } else {
+                    stats.check(reply, "GET before DEL", |_| false);
+                }
+            }
+            if deletes > 0 {
+                for reply in client.flush().await? {
+                    stats.check(&reply, "DEL", released);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// xorshift64*: enough randomness for lock names, without a dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(run_id: &str, client: usize) -> Rng {
+        // FNV-1a of the run id, so runs and clients pick different names.
+        let mut seed = 0xcbf2_9ce4_8422_2325u64;
+        for b in run_id.bytes().chain(client.to_le_bytes()) {
+            seed = (seed ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Rng(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n` > 0); the modulo bias is negligible for small `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The result of one workload, summed over its clients.
+pub struct Outcome {
+    pub workload: Workload,
+    pub clients: u32,
+    pub pipeline: u64,
+    pub ops: u64,
+    pub elapsed: Duration,
+    pub latency: LatencySummary,
+    /// Ops (grants) of each client.
+    pub per_client: Vec<u64>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// What else the reader needs to know: how locks were released, retries, timeouts.
+    pub note: String,
+    /// The server cannot run this workload (the note says why).
+    pub skipped: bool,
+}
+
+impl Outcome {
+    pub fn skipped(workload: Workload, clients: u32, why: &str) -> Outcome {
+        Outcome {
+            workload,
+            clients,
+            pipeline: 0,
+            ops: 0,
+            elapsed: Duration::ZERO,
+            latency: LatencySummary::default(),
+            per_client: Vec::new(),
+            errors: 0,
+            first_error: None,
+            note: format!("skipped: {why}"),
+            skipped: true,
+        }
+    }
+
+    pub fn from_clients(plan: &Plan, elapsed: Duration, results: Vec<ClientStats>) -> Outcome {
+        let mut latencies = Latencies::default();
+        let (mut busy, mut retries, mut timeouts, mut errors) = (0, 0, 0, 0);
+        let mut first_error = None;
+        for r in &results {
+            latencies.merge(&r.latencies);
+            busy += r.busy;
+            retries += r.retries;
+            timeouts += r.timeouts;
+            errors += r.errors;
+            if first_error.is_none() {
+                first_error.clone_from(&r.first_error);
+            }
+        }
+        let mut notes = Vec::new();
+        match plan.workload {
+            Workload::Setnx | Workload::SetnxContended => {
+                notes.push(format!("release={}", plan.server.release.name()));
+            }
+            Workload::Get => notes.push(
+                if plan.server.raftlock {
+                    "reads=FENCE"
+                } else {
+                    "reads=GET"
+                }
+                .to_string(),
+            ),
+            Workload::Lock | Workload::LockContended => {}
+        }
+        if plan.workload.is_contended() {
+            notes.push(format!("resources={}", plan.resources.len()));
+        }
+        if plan.workload == Workload::SetnxContended {
+            notes.push(format!("retries={retries}"));
+        }
+        if timeouts > 0 {
+            notes.push(format!("wait-timeouts={timeouts}"));
+        }
+        if busy > 0 {
+            notes.push(format!("busy={busy}"));
+        }
+        Outcome {
+            workload: plan.workload,
+            clients: results.len() as u32,
+            pipeline: plan.pipeline,
+            ops: results.iter().map(|r| r.ops).sum(),
+            elapsed,
+            latency: latencies.summary(),
+            per_client: results.iter().map(|r| r.ops).collect(),
+            errors,
+            first_error,
+            note: notes.join(" "),
+            skipped: false,
+        }
+    }
+
+    pub fn ops_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.ops as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_budget_hands_out_exactly_n_ops() {
+        let budget = Budget::requests(10);
+        assert_eq!(budget.claim(4), 4);
+        assert_eq!(budget.claim(4), 4);
+        assert_eq!(budget.claim(4), 2);
+        assert_eq!(budget.claim(4), 0);
+        assert!(!budget.expired());
+    }
+
+    #[test]
+    fn a_deadline_budget_stops_when_it_passes() {
+        let budget = Budget::until(Instant::now() + Duration::from_secs(60));
+        assert_eq!(budget.claim(16), 16);
+        assert!(!budget.expired());
+        let past = Budget::until(Instant::now() - Duration::from_millis(1));
+        assert_eq!(past.claim(16), 0);
+        assert!(past.expired());
+    }
+
+    #[test]
+    fn clients_of_one_run_draw_different_names() {
+        let mut a = Rng::new("run1", 0);
+        let mut b = Rng::new("run1", 1);
+        let mut c = Rng::new("run2", 0);
+        let (x, y, z) = (a.next(), b.next(), c.next());
+        assert!(x != y && x != z && y != z);
+        assert!((0..1000).all(|_| a.below(8) < 8));
+    }
+
+    #[test]
+    fn stats_keep_the_first_error_and_count_all() {
+        let mut stats = ClientStats::default();
+        stats.check(&Reply::Int(0), "UNLOCK", |r| *r == Reply::Int(0));
+        stats.check(&Reply::Error("NOLEADER no leader".into()), "LOCK", |_| true);
+        stats.check(&Reply::Int(3), "UNLOCK", |r| *r == Reply::Int(0));
+        assert_eq!(stats.errors, 2);
+        assert_eq!(
+            stats.first_error.as_deref(),
+            Some("LOCK: NOLEADER no leader")
+        );
+    }
+}
