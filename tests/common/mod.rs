@@ -53,11 +53,32 @@ impl Server {
                 .map(|p| p.to_string()),
             _tmp: Some(tmp),
         };
-        server.spawn();
-        server
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            match server.try_spawn() {
+                Ok(()) => return server,
+                // Something else took a port between free_port() and the bind (client
+                // connections of parallel tests use ephemeral ports too): new ports.
+                Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => {
+                    server.port = free_port();
+                    server.raft_port = free_port();
+                }
+                Err(log) => panic!("raftlock exited before it was ready: {log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("raftlock exited before it was ready: {log}");
+        }
+    }
+
+    /// Starts the binary and waits until it is ready; if it exits first, returns what
+    /// it logged during this start.
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log_offset = self.log().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -77,11 +98,15 @@ impl Server {
             .spawn()
             .expect("start raftlock");
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready().map_err(|status| {
+            let log = self.log();
+            format!("{status}: {}", log.get(log_offset..).unwrap_or(&log))
+        })
     }
 
-    /// Waits until the node accepts connections and has a leader (a write succeeds).
-    fn wait_ready(&mut self) {
+    /// Waits until the node accepts connections and answers a read (which needs a
+    /// leader); returns the exit status if the process ended first.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self
@@ -89,7 +114,8 @@ impl Server {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("raftlock exited early with {status}: {}", self.log());
+                self.child = None;
+                return Err(format!("exited with {status}"));
             }
             let connection = match &self.password {
                 Some(password) => self.try_connection_to(&self.url_with_password(password)),
@@ -100,7 +126,7 @@ impl Server {
                     .arg("__raftlock_test_ready")
                     .query(&mut con);
                 if ready.is_ok() {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(
