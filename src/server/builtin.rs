@@ -133,13 +133,17 @@ fn hello(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Reply {
     ])
 }
 
+/// Checks a user and password as Redis 7's default user does: with `--requirepass` only
+/// `default` with that password; without it the default user has no password (any
+/// password is accepted) and no other user exists.
 fn check_password(node: &Node, user: &[u8], password: &[u8]) -> Result<(), Reply> {
-    let Some(expected) = &node.config.requirepass else {
-        return Err(Reply::error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ));
-    };
-    if user == b"default" && password == expected.as_bytes() {
+    let accepted = user == b"default"
+        && node
+            .config
+            .requirepass
+            .as_ref()
+            .is_none_or(|expected| password == expected.as_bytes());
+    if accepted {
         Ok(())
     } else {
         Err(Reply::error(

@@ -119,6 +119,8 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     };
     let mut parser = RequestParser::new(node.config.resp.clone());
     let mut queue: VecDeque<Pending> = VecDeque::new();
+    // A request taken off the wire but not dispatched yet (see `write_after_read`).
+    let mut held: Option<Vec<Bytes>> = None;
     let max_pending = node.config.max_pending_replies_per_client;
     loop {
         let mut closing = false;
@@ -126,8 +128,18 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         while queue.len() < max_pending {
             // Redis's tighter limits for clients that have not authenticated yet.
             parser.set_auth_required(!session.authenticated);
-            match parser.next_request(&mut wire.input) {
+            let request = match held.take() {
+                Some(argv) => Ok(Some(argv)),
+                None => parser.next_request(&mut wire.input),
+            };
+            match request {
                 Ok(Some(argv)) => {
+                    if write_after_read(&queue, &argv) {
+                        // The reads queued so far must not see this write: serve them
+                        // first, then propose it.
+                        held = Some(argv);
+                        break;
+                    }
                     let (pending, next) = dispatch(&node, &mut session, argv).await;
                     queue.push_back(pending);
                     match next {
@@ -186,6 +198,13 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     }
     let _ = wire.writer.shutdown().await;
     node.clients.unregister(session.id);
+}
+
+/// Whether `argv` is a write that would be proposed while reads sent before it still wait
+/// for their barrier: they run when resolved, so they would see it.
+fn write_after_read(queue: &VecDeque<Pending>, argv: &[Bytes]) -> bool {
+    queue.iter().any(|p| matches!(p, Pending::Read(..)))
+        && command::lookup(&argv[0]).is_some_and(|spec| spec.is_write())
 }
 
 async fn flush(wire: &mut Wire) -> Result<(), Disconnected> {
