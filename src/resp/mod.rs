@@ -11,7 +11,7 @@ mod parse;
 
 use std::fmt;
 
-pub use encode::encode;
+pub use encode::{double_text, encode};
 pub use parse::RequestParser;
 
 use crate::reply::Reply;

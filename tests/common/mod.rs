@@ -1,0 +1,449 @@
+//! Starts the real `raftlock` binary on loopback ports, in a temporary data dir, and
+//! ends it (by PID, through its `Child`) when the test is done.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// How long a test client waits for one reply before the test fails.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Server {
+    pub port: u16,
+    pub raft_port: u16,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+    /// The `--requirepass` value, if the server was started with one.
+    password: Option<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A fresh single-node server.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut server = Server {
+            port: free_port(),
+            raft_port: free_port(),
+            data_dir,
+            child: None,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            password: extra_args
+                .iter()
+                .position(|a| *a == "--requirepass")
+                .and_then(|i| extra_args.get(i + 1))
+                .map(|p| p.to_string()),
+            _tmp: Some(tmp),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_extension("log"))
+            .expect("open server log");
+        let child = Command::new(env!("CARGO_BIN_EXE_raftlock"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--raft-listen")
+            .arg(format!("127.0.0.1:{}", self.raft_port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start raftlock");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Waits until the node accepts connections and has a leader (a write succeeds).
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("raftlock exited early with {status}: {}", self.log());
+            }
+            let connection = match &self.password {
+                Some(password) => self.try_connection_to(&self.url_with_password(password)),
+                None => self.try_connection(),
+            };
+            if let Ok(mut con) = connection {
+                let ready: redis::RedisResult<i64> = redis::cmd("EXISTS")
+                    .arg("__raftlock_test_ready")
+                    .query(&mut con);
+                if ready.is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "raftlock did not become ready: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn url_with_password(&self, password: &str) -> String {
+        format!("redis://:{password}@127.0.0.1:{}/", self.port)
+    }
+
+    fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
+        self.try_connection_to(&self.url())
+    }
+
+    /// Connects with a read timeout, so a server that stops answering fails the test
+    /// instead of hanging it.
+    fn try_connection_to(&self, url: &str) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(url)?;
+        let con = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        con.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        con.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+        Ok(con)
+    }
+
+    /// A synchronous `redis` crate connection (RESP2).
+    pub fn connect(&self) -> redis::Connection {
+        self.try_connection().expect("connect to raftlock")
+    }
+
+    /// A connection that speaks RESP3 (the client sends HELLO 3).
+    pub fn connect_resp3(&self) -> redis::Connection {
+        self.try_connection_to(&format!("{}?protocol=resp3", self.url()))
+            .expect("connect with RESP3")
+    }
+
+    /// A raw TCP connection for protocol tests.
+    pub fn raw(&self) -> TcpStream {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("raw connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        stream
+    }
+
+    /// A raw connection that reads whole reply frames.
+    pub fn raw_client(&self) -> RawClient {
+        RawClient::new(self.raw())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the binary again on the same ports and data dir.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends raw bytes and reads until `expect_len` bytes arrived or the peer closed.
+pub fn raw_exchange(stream: &mut TcpStream, request: &[u8], expect: &[u8]) -> Vec<u8> {
+    stream.write_all(request).expect("raw write");
+    read_until(stream, expect)
+}
+
+/// Reads until the bytes received end with `suffix`, the peer closes, or 10 s pass.
+pub fn read_until(stream: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(suffix) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
+/// True once the peer has closed the connection (a read returns 0 bytes).
+pub fn peer_closed(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The error a command got, as the server worded it: `CODE detail`
+/// (e.g. `ERR syntax error`). Panics if the command succeeded.
+pub fn query_err(con: &mut redis::Connection, cmd: &redis::Cmd) -> String {
+    match cmd.query::<redis::Value>(con) {
+        Ok(value) => panic!("expected an error from {:?}, got {value:?}", cmd_text(cmd)),
+        Err(err) => err_text(&err),
+    }
+}
+
+/// A `redis` crate error as the server sent it: `CODE detail`.
+pub fn err_text(err: &redis::RedisError) -> String {
+    match (err.code(), err.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => format!("(not a server error) {err}"),
+    }
+}
+
+/// The arguments of a command, for failure messages.
+pub fn cmd_text(cmd: &redis::Cmd) -> String {
+    cmd.args_iter()
+        .map(|arg| match arg {
+            redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => "<cursor>".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A map reply as (key, value) pairs: a RESP3 map, or a RESP2 flat array of pairs.
+pub fn map_entries(value: redis::Value) -> Vec<(String, redis::Value)> {
+    let pairs = match value {
+        redis::Value::Map(pairs) => pairs,
+        redis::Value::Array(items) => {
+            assert!(
+                items.len() % 2 == 0,
+                "odd-length array is not a map: {items:?}"
+            );
+            let mut items = items.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                pairs.push((k, v));
+            }
+            pairs
+        }
+        other => panic!("expected a map reply, got {other:?}"),
+    };
+    pairs
+        .into_iter()
+        .map(|(k, v)| (value_text(&k), v))
+        .collect()
+}
+
+/// The text of a string-like reply (bulk, simple, verbatim).
+pub fn value_text(value: &redis::Value) -> String {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Okay => "OK".to_string(),
+        redis::Value::VerbatimString { text, .. } => text.clone(),
+        other => panic!("expected a string reply, got {other:?}"),
+    }
+}
+
+/// Milliseconds since the Unix epoch on this machine.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// The `redis-cli` on PATH, or `None` (with a note on stderr) so a test can skip.
+pub fn redis_cli(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("redis-cli"))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        eprintln!("note: {test} skipped: redis-cli is not installed (apt-get install redis-tools)");
+    }
+    found
+}
+
+/// A command from its words, e.g. `cmd(&["SET", "k", "v"])`.
+pub fn cmd(args: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd
+}
+
+/// Runs a command that must succeed and returns its reply converted to `T`.
+pub fn run<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    match cmd(args).query(con) {
+        Ok(value) => value,
+        Err(err) => panic!("{} failed: {}", args.join(" "), err_text(&err)),
+    }
+}
+
+/// Runs a command that must fail and returns the error as the server worded it.
+pub fn run_err(con: &mut redis::Connection, args: &[&str]) -> String {
+    query_err(con, &cmd(args))
+}
+
+/// A bulk string reply.
+pub fn bulk(text: &str) -> redis::Value {
+    redis::Value::BulkString(text.as_bytes().to_vec())
+}
+
+/// A raw TCP client that reads whole RESP2/RESP3 frames, for tests of the wire format.
+pub struct RawClient {
+    reader: std::io::BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawClient {
+    pub fn new(stream: TcpStream) -> RawClient {
+        let writer = stream.try_clone().expect("clone raw stream");
+        RawClient {
+            reader: std::io::BufReader::new(stream),
+            writer,
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("raw write");
+    }
+
+    /// The next whole reply frame, byte for byte; panics on EOF or timeout.
+    pub fn frame(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self.read_frame(&mut out) {
+            Ok(()) => out,
+            Err(err) => panic!(
+                "no complete reply ({err}); got so far: {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+
+    /// The next whole reply frame, or `None` if the connection closed or timed out first.
+    pub fn try_frame(&mut self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_frame(&mut out).ok().map(|()| out)
+    }
+
+    /// The next frame as text (lossy UTF-8).
+    pub fn frame_text(&mut self) -> String {
+        String::from_utf8_lossy(&self.frame()).into_owned()
+    }
+
+    /// Sends `request` and returns the next reply frame as text.
+    pub fn call(&mut self, request: &str) -> String {
+        self.send(request.as_bytes());
+        self.frame_text()
+    }
+
+    fn read_line(&mut self, out: &mut Vec<u8>) -> std::io::Result<Vec<u8>> {
+        use std::io::BufRead;
+        let start = out.len();
+        let n = self.reader.read_until(b'\n', out)?;
+        if n == 0 || !out.ends_with(b"\r\n") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed inside a frame",
+            ));
+        }
+        Ok(out[start..out.len() - 2].to_vec())
+    }
+
+    fn read_frame(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let line = self.read_line(out)?;
+        let (kind, rest) = line
+            .split_first()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "empty line"))?;
+        let len = || -> std::io::Result<i64> {
+            std::str::from_utf8(rest)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad length"))
+        };
+        match kind {
+            b'$' | b'=' | b'!' => {
+                let n = len()?;
+                if n >= 0 {
+                    let mut body = vec![0u8; n as usize + 2];
+                    self.reader.read_exact(&mut body)?;
+                    out.extend_from_slice(&body);
+                }
+            }
+            b'*' | b'~' | b'>' => {
+                for _ in 0..len()?.max(0) {
+                    self.read_frame(out)?;
+                }
+            }
+            b'%' | b'|' => {
+                for _ in 0..len()?.max(0) * 2 {
+                    self.read_frame(out)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// True once the server has closed the connection (a read returns 0 bytes, or
+    /// the connection is reset) within the read timeout; any bytes still buffered
+    /// before the close are skipped.
+    pub fn closed_by_server(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
