@@ -23,7 +23,9 @@ pub mod state_limits {
     /// within 1000 instructions past it, at the same instruction on every node). Bytes
     /// built by `string.rep` count one instruction per 64. About 0.1 s of a tight loop.
     pub const MAX_SCRIPT_INSTRUCTIONS: u64 = 10_000_000;
-    /// Memory of a node's Lua state: the scripts' data and the compiled scripts.
+    /// Bytes one script may allocate in the Lua heap. No garbage is collected while a
+    /// script runs, so every node counts the same bytes (give or take strings the script
+    /// shares with the node's earlier scripts, which Lua does not allocate twice).
     pub const MAX_SCRIPT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
     /// Longest script body.
     pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;

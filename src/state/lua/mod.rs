@@ -10,9 +10,14 @@
 //!   behind for the next one (a node that restarted has a fresh state and must agree);
 //! - an instruction budget, counted by a Lua count hook, stops a runaway script at the
 //!   same instruction on every node; bytes built by `string.rep` count against it too;
-//! - a memory limit bounds the Lua state (it is a safety stop: the heap also holds the
-//!   node's compiled scripts, so a script within a few kilobytes of the limit could stop
-//!   on one node and not on another; the budget above is the exact bound).
+//! - the garbage collector does not run while a script runs: weak tables cannot show a
+//!   node's collection timing, and the memory a script may allocate is counted from its
+//!   start, the same bytes on every node (give or take strings the script shares with the
+//!   node's earlier scripts, which Lua does not allocate twice);
+//! - `tostring` of a table, function or coroutine hides its address.
+//!
+//! One source of difference is left to script authors, as in Redis: the order in which
+//! `pairs` visits keys that are tables or functions follows their addresses.
 
 pub(crate) mod cjson;
 pub(crate) mod convert;
@@ -49,6 +54,9 @@ const REP_BYTES_PER_INSTRUCTION: f64 = 64.0;
 const MAX_COMPILED_SCRIPTS: usize = 1000;
 /// Most elements in one script reply.
 const MAX_REPLY_ELEMENTS: usize = 1 << 20;
+/// A script that left more than this much garbage behind gets a full collection after
+/// it, so the heap a node carries between scripts stays small.
+const COLLECT_AFTER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The keyspace as a script may touch it: EVAL runs in apply with the keyspace to itself;
 /// EVAL_RO runs as a read, beside other readers.
@@ -263,7 +271,13 @@ impl Engine {
             ));
         };
         self.budget.reset();
+        let base = self.lua.used_memory();
+        let _ = self
+            .lua
+            .set_memory_limit(base.saturating_add(MAX_SCRIPT_MEMORY_BYTES));
+        self.lua.gc_stop();
         let outcome = self.call(function, access, inv);
+        self.lua.gc_restart();
         for name in ["setresp", "rand", "srand", "pending"] {
             let _ = self.ctx.raw_set(name, Value::Nil);
         }
@@ -273,6 +287,11 @@ impl Engine {
         let _ = self.lua.globals().raw_set("KEYS", Value::Nil);
         let _ = self.lua.globals().raw_set("ARGV", Value::Nil);
         let killed = self.budget.killed.load(Ordering::Relaxed);
+        let failed = !matches!(outcome, Ok((true, _)));
+        if failed || self.lua.used_memory() > base.saturating_add(COLLECT_AFTER_BYTES) {
+            // After a memory error especially: the heap must not stay at its limit.
+            let _ = self.lua.gc_collect();
+        }
         match outcome {
             Ok((true, reply)) => Ok(reply),
             Ok((false, _)) | Err(_) if killed => Err(Reply::Error(format!(
@@ -281,7 +300,6 @@ impl Engine {
             ))),
             Ok((false, error)) => Err(error),
             Err(error) => {
-                let _ = self.lua.gc_collect();
                 Err(Reply::Error(format!(
                     "ERR Error running script {}, {}",
                     inv.sha,
@@ -488,11 +506,13 @@ fn call_command(access: &mut Access<'_>, inv: &Invocation<'_>, argv: &[Bytes]) -
     if !spec.arity_ok(argv.len()) {
         return Reply::error("ERR Wrong number of args calling Redis command from script");
     }
-    if spec.flags.contains(&"noscript") {
-        return Reply::error("ERR This Redis command is not allowed from script");
-    }
     let now_ms = inv.now_ms;
     let reply = match (spec.handler, access) {
+        // Before the noscript check: PING and ECHO are allowed in Redis scripts.
+        (Handler::Server, _) => server_command(spec.name, now_ms, argv),
+        _ if spec.flags.contains(&"noscript") => {
+            return Reply::error("ERR This Redis command is not allowed from script")
+        }
         (Handler::Read(read), Access::Read(ks)) => read(ks, now_ms, argv),
         (Handler::Read(read), Access::Write(ks)) => read(ks, now_ms, argv),
         (Handler::Write(_), Access::Read(_)) => return read_only_refusal(),
@@ -501,7 +521,6 @@ fn call_command(access: &mut Access<'_>, inv: &Invocation<'_>, argv: &[Bytes]) -
             let argv = without_wait(spec.name, argv);
             write(ks, now_ms, &argv)
         }
-        (Handler::Server, _) => server_command(spec.name, now_ms, argv),
     };
     match reply {
         Reply::Blocked => Reply::error("ERR blocking commands cannot block inside a script"),

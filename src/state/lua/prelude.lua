@@ -9,8 +9,8 @@
 
 local rust = ...
 local G = _G
-local type, tostring, error, select, rawget, rawset, setmetatable, setfenv =
-    type, tostring, error, select, rawget, rawset, setmetatable, setfenv
+local type, tostring, error, select, rawget, rawset, setmetatable, getmetatable, setfenv =
+    type, tostring, error, select, rawget, rawset, setmetatable, getmetatable, setfenv
 local raw_pcall, raw_xpcall, raw_loadstring = pcall, xpcall, loadstring
 local raw_resume = coroutine.resume
 local floor, ceil = math.floor, math.ceil
@@ -83,6 +83,23 @@ string.rep = function(s, n, ...)
     end
     return raw_rep(s, n, ...)
 end
+
+-- tostring without addresses: `table: 0x55d1...` would differ from node to node, and a
+-- script could return it or write it. A __tostring metamethod still applies.
+local raw_tostring = tostring
+local ADDRESSED = { table = true, ["function"] = true, thread = true, userdata = true }
+tostring = function(v)
+    local t = type(v)
+    if ADDRESSED[t] then
+        local mt = getmetatable(v)
+        if type(mt) == "table" and rawget(mt, "__tostring") ~= nil then
+            return raw_tostring(v)
+        end
+        return t .. ": (address hidden)"
+    end
+    return raw_tostring(v)
+end
+G.tostring = tostring
 
 -- pcall as Redis 7 has it: an error table comes back as its message. A script killed
 -- for its instruction budget stays killed: no pcall, xpcall or resume can catch that.
