@@ -19,6 +19,21 @@ pub mod state_limits {
     pub const MAX_OWNER_BYTES: usize = 256;
     /// Longest resource name.
     pub const MAX_RESOURCE_BYTES: usize = 1024;
+    /// Lua VM instructions one script may run (counted every 1000, so a script stops
+    /// within 1000 instructions past it, at the same instruction on every node). Bytes
+    /// built by `string.rep` count one instruction per 64. About 0.1 s of a tight loop.
+    pub const MAX_SCRIPT_INSTRUCTIONS: u64 = 10_000_000;
+    /// Bytes one script may allocate in the Lua heap. No garbage is collected while a
+    /// script runs, so every node counts the same bytes (give or take strings the script
+    /// shares with the node's earlier scripts, which Lua does not allocate twice).
+    pub const MAX_SCRIPT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+    /// Longest script body.
+    pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
+    /// Scripts EVAL keeps in the replicated cache; past it the oldest EVAL'd one is
+    /// dropped (Redis 7.4 evicts EVAL scripts past 500 too). SCRIPT LOAD'ed ones stay.
+    pub const MAX_EVAL_SCRIPTS: usize = 500;
+    /// Scripts SCRIPT LOAD may keep; past it SCRIPT LOAD is refused until SCRIPT FLUSH.
+    pub const MAX_LOADED_SCRIPTS: usize = 10_000;
 }
 
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.

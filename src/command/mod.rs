@@ -15,6 +15,9 @@ use crate::state::Keyspace;
 
 pub use table::COMMANDS;
 
+/// The Redis version raftlock answers as (HELLO, INFO, `redis.REDIS_VERSION` in scripts).
+pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
+
 /// Runs a read against the state at the leader's time `now_ms`; `argv[0]` is the name.
 pub type ReadFn = fn(&Keyspace, u64, &[Bytes]) -> Reply;
 /// Runs a write inside apply, with the entry's time `now_ms`; `argv[0]` is the name.
@@ -43,6 +46,13 @@ pub struct CommandSpec {
     pub group: &'static str,
     pub summary: &'static str,
     pub handler: Handler,
+    /// For commands whose keys are counted by an argument (EVAL's `numkeys`): that
+    /// argument's index; the keys follow it. 0 when the key positions above apply.
+    pub numkeys_index: usize,
+    /// A container command (SCRIPT): its subcommands, named `container|sub` as COMMAND
+    /// names them, each with its own arity, flags and handler. The container's own handler
+    /// is never run.
+    pub subcommands: &'static [CommandSpec],
 }
 
 impl CommandSpec {
@@ -60,8 +70,19 @@ impl CommandSpec {
         matches!(self.handler, Handler::Write(_))
     }
 
-    /// The keys this invocation names, by the table's key positions.
+    /// The keys this invocation names, by the table's key positions or its numkeys
+    /// argument (an invalid count names no keys: the command itself refuses it).
     pub fn keys<'a>(&self, argv: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> {
+        if self.numkeys_index > 0 {
+            let first = self.numkeys_index + 1;
+            let count = argv
+                .get(self.numkeys_index)
+                .and_then(|n| args::parse_i64(n))
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n <= argv.len().saturating_sub(first))
+                .unwrap_or(0);
+            return argv[first.min(argv.len())..][..count].iter().step_by(1);
+        }
         let first = self.first_key.max(0) as usize;
         let last = if self.last_key < 0 {
             argv.len() as i64 + self.last_key as i64
@@ -88,6 +109,36 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
     BY_NAME.get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+/// The spec that runs `argv`: the command, or for a container (SCRIPT) the subcommand
+/// `argv[1]` names. Errors are Redis's replies: unknown command, the container's arity
+/// error when the subcommand is missing, unknown subcommand.
+pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
+    let Some(spec) = argv.first().and_then(|name| lookup(name)) else {
+        return Err(unknown_command(argv));
+    };
+    if spec.subcommands.is_empty() {
+        return Ok(spec);
+    }
+    let Some(sub) = argv.get(1) else {
+        return Err(Reply::wrong_arity(spec.name));
+    };
+    let full = format!(
+        "{}|{}",
+        spec.name,
+        String::from_utf8_lossy(sub).to_ascii_lowercase()
+    );
+    spec.subcommands
+        .iter()
+        .find(|s| s.name == full)
+        .ok_or_else(|| {
+            Reply::Error(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(sub),
+                spec.name.to_ascii_uppercase()
+            ))
+        })
 }
 
 /// Redis's reply to a command it does not know, quoting the first arguments.
@@ -131,6 +182,42 @@ mod tests {
         let argv: Vec<Bytes> = ["mset", "a", "1", "b", "2"].map(Bytes::from).to_vec();
         let keys: Vec<_> = lookup(b"mset").unwrap().keys(&argv).collect();
         assert_eq!(keys, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn eval_keys_follow_numkeys() {
+        let argv: Vec<Bytes> = ["eval", "return 1", "2", "a", "b", "x"]
+            .map(Bytes::from)
+            .to_vec();
+        let keys: Vec<_> = lookup(b"eval").unwrap().keys(&argv).collect();
+        assert_eq!(keys, vec!["a", "b"]);
+        for bad in ["3", "-1", "x"] {
+            let argv: Vec<Bytes> = ["eval", "s", bad, "a"].map(Bytes::from).to_vec();
+            assert_eq!(lookup(b"eval").unwrap().keys(&argv).count(), 0);
+        }
+    }
+
+    #[test]
+    fn resolve_finds_subcommands() {
+        let argv = |line: &str| -> Vec<Bytes> {
+            line.split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect()
+        };
+        assert_eq!(resolve(&argv("SCRIPT load x")).unwrap().name, "script|load");
+        assert_eq!(resolve(&argv("get k")).unwrap().name, "get");
+        assert_eq!(
+            resolve(&argv("script nope")).err(),
+            Some(Reply::error(
+                "ERR unknown subcommand 'nope'. Try SCRIPT HELP."
+            ))
+        );
+        assert_eq!(
+            resolve(&argv("script")).err(),
+            Some(Reply::error(
+                "ERR wrong number of arguments for 'script' command"
+            ))
+        );
     }
 
     #[test]

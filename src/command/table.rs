@@ -2,7 +2,7 @@
 //! commands are served by `crate::server`.
 
 use super::{CommandSpec, Handler};
-use crate::state::{hashes, keys, lists, locks, server as sm, strings, zsets};
+use crate::state::{hashes, keys, lists, locks, scripts, server as sm, strings, zsets};
 
 use Handler::{Read, Server, Write};
 
@@ -46,8 +46,49 @@ const fn cmd(
         group,
         summary,
         handler,
+        numkeys_index: 0,
+        subcommands: &[],
     }
 }
+
+impl CommandSpec {
+    /// Keys counted by the argument at `index`, Redis's `movablekeys` (EVAL: index 2).
+    const fn numkeys_at(mut self, index: usize) -> CommandSpec {
+        self.numkeys_index = index;
+        self
+    }
+
+    const fn with_subcommands(mut self, subcommands: &'static [CommandSpec]) -> CommandSpec {
+        self.subcommands = subcommands;
+        self
+    }
+}
+
+/// Scripts run inside apply; a script may not run another (Redis's `noscript`).
+const SCRIPT_W: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "may_replicate",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const SCRIPT_R: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "readonly",
+    "movablekeys",
+];
+
+#[rustfmt::skip]
+static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd("script|load", 3, &["noscript", "stale"], NONE, "scripting", "Loads a server-side Lua script to the script cache.", Write(scripts::script_load)),
+    cmd("script|exists", -3, &["noscript"], NONE, "scripting", "Determines whether server-side Lua scripts exist in the script cache.", Read(scripts::script_exists)),
+    cmd("script|flush", -2, &["noscript"], NONE, "scripting", "Removes all server-side Lua scripts from the script cache.", Write(scripts::script_flush)),
+    cmd("script|kill", 2, &["noscript", "allow_busy"], NONE, "scripting", "Terminates a server-side Lua script during execution.", Read(scripts::script_kill)),
+];
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
@@ -159,4 +200,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("lockcancel", 3, WF, ONE, "raftlock", "Leaves a lock's wait queue (what a disconnect does).", Write(locks::lockcancel)),
     cmd("lockinfo", 2, RF, ONE, "raftlock", "Returns a lock's mode, holders, token, ttl and waiters.", Read(locks::lockinfo)),
     cmd("checkfence", 3, RF, ONE, "raftlock", "Tells whether a fencing token is the current grant of a resource.", Read(locks::checkfence)),
+    // scripting: keys are the numkeys arguments after the script (first key at index 3)
+    cmd("eval", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script.", Write(scripts::eval)).numkeys_at(2),
+    cmd("evalsha", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script by SHA1 digest.", Write(scripts::eval)).numkeys_at(2),
+    cmd("eval_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script.", Read(scripts::eval_ro)).numkeys_at(2),
+    cmd("evalsha_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", Read(scripts::eval_ro)).numkeys_at(2),
+    cmd("script", -2, &[], NONE, "scripting", "A container for Lua scripts management commands.", Server).with_subcommands(SCRIPT_SUBCOMMANDS),
 ];

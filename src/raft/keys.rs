@@ -6,7 +6,8 @@
 //! - `raft_log`:   `group | index` (both big-endian) -> bincode `Entry`, so key order is
 //!   log order.
 //! - `raft_state`: `group | tag | suffix` -> the small records below and the state
-//!   machine's data keys (`DATA`, suffixed by the keyspace's own key).
+//!   machine's data keys (`DATA`, suffixed by the keyspace's own key) and its scripts
+//!   (`SCRIPT`, suffixed by the script's sha1 hex).
 
 use super::GroupId;
 
@@ -22,6 +23,7 @@ pub(super) const APPLIED: u8 = b'a';
 pub(super) const KEYSPACE_META: u8 = b'm';
 pub(super) const SNAPSHOT: u8 = b's';
 pub(super) const DATA: u8 = b'd';
+pub(super) const SCRIPT: u8 = b'l';
 
 const GROUP_BYTES: usize = 8;
 const LOG_KEY_BYTES: usize = GROUP_BYTES + 8;

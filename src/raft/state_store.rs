@@ -24,10 +24,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::keys::{
-    data_key, record_key, APPLIED, DATA, DATA_PREFIX_BYTES, KEYSPACE_META, SNAPSHOT, STATE_KEYSPACE,
+    data_key, record_key, APPLIED, DATA, DATA_PREFIX_BYTES, KEYSPACE_META, SCRIPT, SNAPSHOT,
+    STATE_KEYSPACE,
 };
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::reply::Reply;
+use crate::state::scripts::ScriptChanges;
 use crate::state::{Changes, Event, Keyspace};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -118,8 +120,17 @@ impl StateMachineStore {
                 value.to_vec(),
             ));
         }
-        let keyspace = Keyspace::restore(meta.as_deref(), records)
+        let mut scripts = Vec::new();
+        for guard in disk.state.prefix(record_key(group, SCRIPT)) {
+            let (key, value) = guard.into_inner()?;
+            let sha = String::from_utf8_lossy(&key[DATA_PREFIX_BYTES..]).into_owned();
+            scripts.push((sha, value.to_vec()));
+        }
+        let mut keyspace = Keyspace::restore(meta.as_deref(), records)
             .map_err(|e| anyhow::anyhow!("restoring group {group}'s keyspace: {e}"))?;
+        keyspace
+            .restore_scripts(scripts)
+            .map_err(|e| anyhow::anyhow!("restoring group {group}'s scripts: {e}"))?;
 
         let last_index = applied.last_applied.map_or(0, |id| id.index);
         Ok(StateMachineStore {
@@ -252,6 +263,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // A keyspace made from a snapshot reports every key and its meta as changed.
         let mut changes = keyspace.take_changes();
         changes.cleared = true;
+        changes.scripts.cleared = true;
 
         let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);
         let mut guard = self.disk.lock_snapshot();
@@ -392,11 +404,39 @@ impl Disk {
         for (key, value) in &changes.upserts {
             batch.insert(&self.state, data_key(self.group, key), value.as_slice());
         }
+        self.add_script_changes(batch, &changes.scripts)?;
         batch.insert(
             &self.state,
             record_key(self.group, KEYSPACE_META),
             changes.meta,
         );
+        Ok(())
+    }
+
+    /// The script cache's changes, under `SCRIPT | sha1`, with the same rule as the keys:
+    /// never both removed and inserted in one batch.
+    fn add_script_changes(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        scripts: &ScriptChanges,
+    ) -> Result<(), AnyError> {
+        let upserted: HashSet<&[u8]> = scripts.upserts.iter().map(|(s, _)| s.as_bytes()).collect();
+        if scripts.cleared {
+            for guard in self.state.prefix(record_key(self.group, SCRIPT)) {
+                let key = guard.key().map_err(|e| AnyError::new(&e))?;
+                if !upserted.contains(&key[DATA_PREFIX_BYTES..]) {
+                    batch.remove(&self.state, key);
+                }
+            }
+        }
+        for sha in &scripts.removes {
+            if !upserted.contains(sha.as_bytes()) {
+                batch.remove(&self.state, script_key(self.group, sha));
+            }
+        }
+        for (sha, record) in &scripts.upserts {
+            batch.insert(&self.state, script_key(self.group, sha), record.as_slice());
+        }
         Ok(())
     }
 
@@ -428,4 +468,11 @@ fn keyspace_poisoned() -> StorageError<NodeId> {
         "the keyspace lock is poisoned: a panic interrupted apply",
     ))
     .into()
+}
+
+/// `group | SCRIPT | sha1`: where one cached script is kept.
+fn script_key(group: GroupId, sha: &str) -> Vec<u8> {
+    let mut key = record_key(group, SCRIPT).to_vec();
+    key.extend_from_slice(sha.as_bytes());
+    key
 }

@@ -75,6 +75,11 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
     }
 }
 
+/// A double as Redis writes it in a reply (RESP3 `,` line, RESP2 bulk string).
+pub fn double_text(d: f64) -> String {
+    String::from_utf8_lossy(DoubleText::new(d).as_bytes()).into_owned()
+}
+
 fn put_aggregate(out: &mut BytesMut, kind: u8, items: &[Reply], proto: Protocol) {
     put_len_line(out, kind, items.len());
     for item in items {

@@ -12,7 +12,7 @@ mod reply_parser;
 
 use std::fmt;
 
-pub use encode::encode;
+pub use encode::{double_text, encode};
 pub use parse::RequestParser;
 pub use reply_parser::{parse_reply, MalformedReply};
 

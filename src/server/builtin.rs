@@ -12,7 +12,7 @@ use crate::reply::Reply;
 use crate::resp::Protocol;
 
 /// The Redis version raftlock reports, for clients that pick features by version.
-pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
+pub use crate::command::REDIS_COMPAT_VERSION;
 
 pub(super) fn run(
     node: &Arc<Node>,

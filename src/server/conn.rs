@@ -224,11 +224,9 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
         .commands_processed
         .fetch_add(1, Ordering::Relaxed);
     let proto = session.protocol;
-    let Some(spec) = command::lookup(&argv[0]) else {
-        return (
-            Pending::Ready(command::unknown_command(&argv), proto),
-            Next::Parse,
-        );
+    let spec = match command::resolve(&argv) {
+        Ok(spec) => spec,
+        Err(reply) => return (Pending::Ready(reply, proto), Next::Parse),
     };
     {
         let mut info = session.client.lock().expect("client lock");

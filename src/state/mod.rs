@@ -12,11 +12,14 @@ pub mod keys;
 pub mod lists;
 pub mod lock;
 pub mod locks;
+pub(crate) mod lua;
 mod persist;
+pub mod scripts;
 pub mod server;
 pub mod strings;
 #[cfg(test)]
 mod tests;
+mod undo;
 pub mod zsets;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -60,6 +63,8 @@ pub struct Changes {
     pub removes: Vec<Bytes>,
     /// The keyspace's own counters (fence counter, last time), encoded.
     pub meta: Vec<u8>,
+    /// The script cache's changes, kept apart from the keys (a script's sha is not a key).
+    pub scripts: scripts::ScriptChanges,
 }
 
 /// A key's value. Each data type is one variant, so adding lists, locks, hashes or sorted
@@ -178,6 +183,13 @@ pub struct Keyspace {
     lock_timers: BTreeSet<(u64, Bytes)>,
     /// What apply did that the node must hear about, since `take_events`.
     events: Vec<Event>,
+    /// Scripts by sha1: replicated state, persisted, so EVALSHA works on every node and
+    /// after a restart.
+    scripts: scripts::ScriptStore,
+    /// The node's Lua state and compiled scripts: a cache, not state.
+    lua: lua::EngineSlot,
+    /// While a script runs: what it changed, to undo if it fails.
+    undo: Option<undo::UndoLog>,
 }
 
 impl Keyspace {
@@ -200,8 +212,9 @@ impl Keyspace {
     }
 
     fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
-        let Some(spec) = argv.first().and_then(|name| command::lookup(name)) else {
-            return command::unknown_command(argv);
+        let spec = match command::resolve(argv) {
+            Ok(spec) => spec,
+            Err(reply) => return reply,
         };
         let Handler::Write(handler) = spec.handler else {
             return Reply::Error(format!("ERR '{}' is not a write command", spec.name));
@@ -218,8 +231,9 @@ impl Keyspace {
     /// until an entry removes them.
     pub fn query(&self, now_ms: u64, argv: &[Bytes]) -> Reply {
         let now_ms = now_ms.max(self.last_now_ms);
-        let Some(spec) = argv.first().and_then(|name| command::lookup(name)) else {
-            return command::unknown_command(argv);
+        let spec = match command::resolve(argv) {
+            Ok(spec) => spec,
+            Err(reply) => return reply,
         };
         let Handler::Read(handler) = spec.handler else {
             return Reply::Error(format!("ERR '{}' is not a read command", spec.name));
@@ -258,6 +272,7 @@ impl Keyspace {
         create: bool,
         f: impl FnOnce(&mut lock::Lock, &mut lock::Effects) -> R,
     ) -> Result<Option<R>, Reply> {
+        self.note_change(key);
         match self.get_for_write(key, now_ms) {
             Some(entry) if entry.as_lock().is_none() => return Err(Reply::wrong_type()),
             Some(_) => {}
@@ -315,6 +330,7 @@ impl Keyspace {
         create: bool,
         f: impl FnOnce(&mut VecDeque<Bytes>) -> (R, bool),
     ) -> Result<Option<R>, Reply> {
+        self.note_change(key);
         match self.get_for_write(key, now_ms) {
             Some(entry) => {
                 entry.as_list()?;
@@ -382,6 +398,7 @@ impl Keyspace {
         empty: Option<Value>,
         f: impl FnOnce(&mut Value) -> (R, bool),
     ) -> Option<R> {
+        self.note_change(key);
         let existed = self.get_for_write(key, now_ms).is_some();
         if !existed {
             let entry = Entry {
@@ -474,6 +491,7 @@ impl Keyspace {
                 return;
             }
         }
+        self.note_change(key);
         let (stored_key, old_deadline) = match self.entries.get_key_value(key) {
             Some((stored, entry)) => (stored.clone(), entry.deadline_ms),
             None => (Bytes::copy_from_slice(key), None),
@@ -517,6 +535,7 @@ impl Keyspace {
         };
         let (stored_key, old_deadline) = (stored_key.clone(), entry.deadline_ms);
         if old_deadline != deadline_ms {
+            self.note_change(&stored_key);
             self.reindex(&stored_key, old_deadline, deadline_ms);
             if let Some(entry) = self.entries.get_mut(key) {
                 entry.deadline_ms = deadline_ms;
@@ -540,6 +559,7 @@ impl Keyspace {
 
     /// Removes the key (expired or not) and records the removal.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.note_change(key);
         let (key, entry) = self.entries.remove_entry(key)?;
         if let Some(deadline) = entry.deadline_ms {
             self.expiry.remove(&(deadline, key.clone()));
@@ -562,6 +582,7 @@ impl Keyspace {
 
     /// Removes every key (FLUSHALL). The fence counter stays: tokens are never reused.
     pub(crate) fn clear(&mut self) {
+        self.note_clear();
         // In key order, so every replica reports the ended waits in one order.
         let mut locks: Vec<(Bytes, lock::Lock)> = self
             .entries

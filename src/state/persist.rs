@@ -8,9 +8,12 @@ use bincode::Options;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::scripts::{ScriptChanges, StoredScript};
 use super::{Changes, Entry, Keyspace};
 
 const FORMAT_VERSION: u8 = 1;
+/// Snapshots that also hold the script cache. Version 1 snapshots (no scripts) still load.
+const SNAPSHOT_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -22,6 +25,8 @@ pub enum StateError {
     Decode(#[from] bincode::Error),
     #[error("key {0:?} appears twice")]
     DuplicateKey(Bytes),
+    #[error("script {0} is stored under another sha1")]
+    ScriptDigest(String),
 }
 
 /// The keyspace's own counters, kept in the store next to the records.
@@ -45,6 +50,9 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
         .expect("bincode serialization into a Vec cannot fail");
     out
 }
+
+/// One snapshot: the meta, the keys sorted, the scripts sorted by sha1.
+type SnapshotBody = (Meta, Vec<(Bytes, Entry)>, Vec<(String, StoredScript)>);
 
 fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, StateError> {
     match bytes.split_first() {
@@ -73,7 +81,48 @@ impl Keyspace {
             upserts,
             removes,
             meta: self.encode_meta(),
+            scripts: self.take_script_changes(),
         }
+    }
+
+    fn take_script_changes(&mut self) -> ScriptChanges {
+        let store = &mut self.scripts;
+        let mut upserts = Vec::new();
+        let mut removes = Vec::new();
+        let mut dirty: Vec<String> = store.dirty.drain().collect();
+        dirty.sort_unstable();
+        for sha in dirty {
+            match store.scripts.get(&sha) {
+                Some(script) => upserts.push((sha, encode(script))),
+                None => removes.push(sha),
+            }
+        }
+        ScriptChanges {
+            cleared: std::mem::take(&mut store.cleared),
+            upserts,
+            removes,
+        }
+    }
+
+    /// Adds the script records a store persisted from `take_changes` (sha1 -> record) to
+    /// a keyspace made by `restore`.
+    pub fn restore_scripts(
+        &mut self,
+        records: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Result<(), StateError> {
+        for (sha, record) in records {
+            let script: StoredScript = decode(&record)?;
+            self.insert_script(sha, script)?;
+        }
+        Ok(())
+    }
+
+    fn insert_script(&mut self, sha: String, script: StoredScript) -> Result<(), StateError> {
+        if super::lua::sha1_hex(&script.source) != sha {
+            return Err(StateError::ScriptDigest(sha));
+        }
+        self.scripts.insert_loaded(sha, script);
+        Ok(())
     }
 
     fn encode_meta(&self) -> Vec<u8> {
@@ -102,22 +151,39 @@ impl Keyspace {
         Ok(keyspace)
     }
 
-    /// The whole state, in bytes that depend only on the state: keys sorted.
+    /// The whole state, in bytes that depend only on the state: keys and scripts sorted.
     pub fn to_snapshot(&self) -> Vec<u8> {
         let mut entries: Vec<(&Bytes, &Entry)> = self.entries.iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut scripts: Vec<(&String, &StoredScript)> = self.scripts.scripts.iter().collect();
+        scripts.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let meta = Meta {
             fence_counter: self.fence_counter,
             last_now_ms: self.last_now_ms,
         };
-        encode(&(meta, entries))
+        let mut out = vec![SNAPSHOT_VERSION];
+        codec()
+            .serialize_into(&mut out, &(meta, entries, scripts))
+            .expect("bincode serialization into a Vec cannot fail");
+        out
     }
 
     /// The inverse of `to_snapshot`. Every key is marked changed and `cleared` set, so the
     /// next `take_changes` holds exactly what the store must write to replace its state.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
-        let (meta, entries): (Meta, Vec<(Bytes, Entry)>) = decode(bytes)?;
+        let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {
+            Some((&SNAPSHOT_VERSION, body)) => codec().deserialize(body)?,
+            _ => {
+                let (meta, entries) = decode(bytes)?;
+                (meta, entries, Vec::new())
+            }
+        };
         let mut keyspace = Keyspace::new();
+        for (sha, script) in scripts {
+            keyspace.scripts.dirty.insert(sha.clone());
+            keyspace.insert_script(sha, script)?;
+        }
+        keyspace.scripts.cleared = true;
         keyspace.fence_counter = meta.fence_counter;
         keyspace.last_now_ms = meta.last_now_ms;
         for (key, entry) in entries {

@@ -526,10 +526,18 @@ fn same_batches_give_same_replies_and_byte_equal_snapshots() {
 
 #[test]
 fn handlers_never_panic_on_short_or_odd_argv() {
-    let names: Vec<&str> = crate::command::COMMANDS
+    // Subcommands (`script|load`) are invoked as the container's name then theirs.
+    let specs: Vec<(&crate::command::CommandSpec, Vec<Bytes>)> = crate::command::COMMANDS
         .iter()
-        .filter(|spec| !matches!(spec.handler, crate::command::Handler::Server))
-        .map(|spec| spec.name)
+        .flat_map(|spec| {
+            let own = (spec, vec![Bytes::from(spec.name)]);
+            let subs = spec.subcommands.iter().map(|sub| {
+                let words = sub.name.split('|').map(Bytes::from).collect();
+                (sub, words)
+            });
+            std::iter::once(own).chain(subs)
+        })
+        .filter(|(spec, _)| !matches!(spec.handler, crate::command::Handler::Server))
         .collect();
     let shapes: [&[&str]; 6] = [
         &[],
@@ -541,11 +549,10 @@ fn handlers_never_panic_on_short_or_odd_argv() {
     ];
     let mut h = Harness::new();
     h.write("set k 1");
-    for name in names {
+    for (spec, name) in specs {
         for shape in shapes {
-            let mut argv = vec![Bytes::from(name)];
+            let mut argv = name.clone();
             argv.extend(shape.iter().map(|arg| Bytes::from(*arg)));
-            let spec = crate::command::lookup(name.as_bytes()).unwrap();
             // Straight to the handlers, skipping the arity check dispatch would do.
             match spec.handler {
                 crate::command::Handler::Read(read) => {

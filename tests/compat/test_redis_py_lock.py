@@ -245,14 +245,22 @@ def test_eight_threads_times_fifty_increments_under_the_lock(r, name):
     failures = []
     guard = threading.Lock()
 
+    stop = threading.Event()  # set on the first failure, so the others give up soon
+    deadline = time.monotonic() + 240
+
     def worker(index):
         nonlocal inside
         try:
             for round_ in range(rounds):
-                lock = r.lock(name, timeout=60, sleep=0.01, blocking_timeout=120)
-                if not lock.acquire():
-                    failures.append(f"thread {index} round {round_}: acquire timed out")
-                    return
+                lock = r.lock(name, timeout=60, sleep=0.01)
+                # Blocking acquire, in slices so a failure elsewhere ends the test soon.
+                while not lock.acquire(blocking=True, blocking_timeout=1):
+                    if stop.is_set():
+                        return
+                    if time.monotonic() > deadline:
+                        failures.append(f"thread {index} round {round_}: no lock in 240 s")
+                        stop.set()
+                        return
                 with guard:
                     inside += 1
                     if inside != 1:
@@ -264,7 +272,8 @@ def test_eight_threads_times_fifty_increments_under_the_lock(r, name):
                     inside -= 1
                 lock.release()
         except Exception as err:
-            failures.append(f"thread {index}: {err!r}")
+            failures.append(f"thread {index}: {type(err).__name__}: {err}")
+            stop.set()
 
     workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
     for thread in workers:

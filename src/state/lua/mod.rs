@@ -1,0 +1,619 @@
+//! The Lua 5.1 engine that runs EVAL scripts inside apply, and its bridge to the command
+//! table (`redis.call`).
+//!
+//! One Lua state per node, created on first use, holds the compiled scripts: it is a
+//! cache, not replicated state (the sources are, in `ScriptStore`). Everything that could
+//! make two nodes answer a script differently is pinned down:
+//! - no clock, no I/O, no `os`/`io`/`debug`/`collectgarbage`; `math.random` is Redis's
+//!   rand48 reseeded with 0 before every script; TIME inside a script is the entry's time;
+//! - globals and library tables are read-only proxies, so no script leaves anything
+//!   behind for the next one (a node that restarted has a fresh state and must agree);
+//! - an instruction budget, counted by a Lua count hook, stops a runaway script at the
+//!   same instruction on every node; bytes built by `string.rep` count against it too;
+//! - the garbage collector does not run while a script runs: weak tables cannot show a
+//!   node's collection timing, and the memory a script may allocate is counted from its
+//!   start, the same bytes on every node (give or take strings the script shares with the
+//!   node's earlier scripts, which Lua does not allocate twice);
+//! - `tostring` of a table, function or coroutine hides its address.
+//!
+//! One source of difference is left to script authors, as in Redis: the order in which
+//! `pairs` visits keys that are tables or functions follows their addresses.
+
+pub(crate) mod cjson;
+pub(crate) mod convert;
+#[cfg(test)]
+mod script_tests;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use mlua::{
+    chunk::ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
+    VmState,
+};
+
+use super::Keyspace;
+use crate::command::{self, Handler, REDIS_COMPAT_VERSION};
+use crate::config::state_limits::{MAX_SCRIPT_INSTRUCTIONS, MAX_SCRIPT_MEMORY_BYTES};
+use crate::reply::Reply;
+use convert::{lua_to_arg, lua_to_reply, reply_to_lua, ReplyBudget};
+
+const PRELUDE: &str = include_str!("prelude.lua");
+/// The prelude's chunk name; frames from it are skipped when an error is located.
+const PRELUDE_SOURCE: &str = "=raftlock";
+/// The chunk name Redis gives scripts, so errors read `user_script:1: ...`.
+const SCRIPT_CHUNK_NAME: &str = "@user_script";
+/// The count hook runs every this many VM instructions.
+const HOOK_EVERY_INSTRUCTIONS: u32 = 1000;
+/// Bytes `string.rep` may build per instruction of budget it is charged.
+const REP_BYTES_PER_INSTRUCTION: f64 = 64.0;
+/// Compiled functions a node keeps; past it the cache starts over (a node-local cost only).
+const MAX_COMPILED_SCRIPTS: usize = 1000;
+/// Most elements in one script reply.
+const MAX_REPLY_ELEMENTS: usize = 1 << 20;
+/// A script that left more than this much garbage behind gets a full collection after
+/// it, so the heap a node carries between scripts stays small.
+const COLLECT_AFTER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The keyspace as a script may touch it: EVAL runs in apply with the keyspace to itself;
+/// EVAL_RO runs as a read, beside other readers.
+pub(crate) enum Access<'a> {
+    Write(&'a mut Keyspace),
+    Read(&'a Keyspace),
+}
+
+/// One run of a compiled script.
+pub(crate) struct Invocation<'a> {
+    pub sha: &'a str,
+    pub keys: &'a [Bytes],
+    pub args: &'a [Bytes],
+    /// The entry's time (a write) or the read's time.
+    pub now_ms: u64,
+    /// EVAL_RO, or a script whose shebang says `no-writes`: write commands are refused.
+    pub read_only: bool,
+}
+
+#[derive(Default)]
+struct Budget {
+    used: AtomicU64,
+    killed: AtomicBool,
+}
+
+impl Budget {
+    fn reset(&self) {
+        self.used.store(0, Ordering::Relaxed);
+        self.killed.store(false, Ordering::Relaxed);
+    }
+
+    /// Counts `instructions`; past the budget the script is killed, and stays killed.
+    fn charge(&self, instructions: u64) -> mlua::Result<()> {
+        let used = self.used.fetch_add(instructions, Ordering::Relaxed) + instructions;
+        if used > MAX_SCRIPT_INSTRUCTIONS || self.killed.load(Ordering::Relaxed) {
+            self.killed.store(true, Ordering::Relaxed);
+            return Err(mlua::Error::runtime(
+                "Script killed: instruction budget exhausted",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A node's Lua state with its compiled scripts.
+pub(crate) struct Engine {
+    lua: Lua,
+    /// The proxy environment every script runs in.
+    env: Table,
+    /// `xpcall(f, handler)` from the prelude.
+    runner: Function,
+    /// Where each run's scoped functions (setresp, random) are put.
+    ctx: Table,
+    /// The real `redis` table behind the scripts' read-only proxy: each run's redis.call
+    /// and redis.pcall go here.
+    redis: Table,
+    compiled: HashMap<String, Function>,
+    budget: Arc<Budget>,
+}
+
+/// The engine's place in the keyspace. A mutex, because EVAL_RO runs beside other reads;
+/// EVAL has the keyspace to itself and takes the engine out while the script runs.
+#[derive(Default)]
+pub(crate) struct EngineSlot(Mutex<Option<Engine>>);
+
+impl std::fmt::Debug for EngineSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineSlot")
+    }
+}
+
+impl EngineSlot {
+    /// Takes the engine out (a new one if there is none yet).
+    pub(crate) fn take(&mut self) -> Engine {
+        let slot = self.0.get_mut().unwrap_or_else(|p| p.into_inner());
+        slot.take().unwrap_or_else(Engine::new)
+    }
+
+    pub(crate) fn put(&mut self, engine: Engine) {
+        *self.0.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(engine);
+    }
+
+    /// Drops the Lua state: SCRIPT FLUSH, as Redis resets its Lua state.
+    pub(crate) fn reset(&mut self) {
+        *self.0.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Runs `f` with the engine from a shared reference (EVAL_RO).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(slot.get_or_insert_with(Engine::new))
+    }
+}
+
+pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+impl Engine {
+    /// A new sandboxed state. It cannot fail short of the process running out of memory,
+    /// which is a panic anyway.
+    pub(crate) fn new() -> Engine {
+        Engine::build().expect("a fresh Lua state with the raftlock prelude")
+    }
+
+    fn build() -> mlua::Result<Engine> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::new(),
+        )?;
+        lua.set_memory_limit(MAX_SCRIPT_MEMORY_BYTES)?;
+        let budget = Arc::new(Budget::default());
+        let ctx = lua.create_table()?;
+        let rust = lua.create_table()?;
+        rust.raw_set("ctx", &ctx)?;
+        let b = budget.clone();
+        rust.raw_set(
+            "killed",
+            lua.create_function(move |_, ()| Ok(b.killed.load(Ordering::Relaxed)))?,
+        )?;
+        let b = budget.clone();
+        rust.raw_set(
+            "charge",
+            lua.create_function(move |_, bytes: f64| {
+                b.charge((bytes / REP_BYTES_PER_INSTRUCTION) as u64)
+            })?,
+        )?;
+        rust.raw_set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?,
+        )?;
+        rust.raw_set(
+            "error_text",
+            lua.create_function(|_, s: mlua::LuaString| {
+                Ok(convert::error_reply_text(&s.to_string_lossy()))
+            })?,
+        )?;
+        rust.raw_set(
+            "command_exists",
+            lua.create_function(|_, name: Value| {
+                Ok(lua_to_arg(&name).is_some_and(|name| command::lookup(&name).is_some()))
+            })?,
+        )?;
+        rust.raw_set("version", REDIS_COMPAT_VERSION)?;
+        rust.raw_set("version_num", version_num(REDIS_COMPAT_VERSION))?;
+        rust.raw_set(
+            "where",
+            lua.create_function(|lua, ()| Ok(error_location(lua)))?,
+        )?;
+        cjson::register(&lua, &rust)?;
+        let (env, runner, redis): (Table, Function, Table) =
+            lua.load(PRELUDE).set_name(PRELUDE_SOURCE).call(rust)?;
+        let b = budget.clone();
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY_INSTRUCTIONS),
+            move |_, _| {
+                b.charge(u64::from(HOOK_EVERY_INSTRUCTIONS))?;
+                Ok(VmState::Continue)
+            },
+        )?;
+        Ok(Engine {
+            lua,
+            env,
+            runner,
+            ctx,
+            redis,
+            compiled: HashMap::new(),
+            budget,
+        })
+    }
+
+    /// Compiles `source` as Redis does (one chunk named `@user_script`), keeping the
+    /// function under `sha`. The error is Redis's reply to a script that does not compile.
+    pub(crate) fn compile(&mut self, sha: &str, source: &[u8]) -> Result<(), Reply> {
+        if self.compiled.contains_key(sha) {
+            return Ok(());
+        }
+        if self.compiled.len() >= MAX_COMPILED_SCRIPTS {
+            self.compiled.clear();
+            let _ = self.lua.gc_collect();
+        }
+        let compiled = self
+            .lua
+            .load(source)
+            .set_name(SCRIPT_CHUNK_NAME)
+            .set_mode(ChunkMode::Text)
+            .set_environment(self.env.clone())
+            .into_function();
+        match compiled {
+            Ok(function) => {
+                self.compiled.insert(sha.to_string(), function);
+                Ok(())
+            }
+            Err(error) => {
+                if matches!(error, mlua::Error::MemoryError(_)) {
+                    let _ = self.lua.gc_collect();
+                }
+                Err(Reply::Error(format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_error_text(&error)
+                )))
+            }
+        }
+    }
+
+    /// Runs a compiled script. `Ok`: it returned (its reply may be an error it chose to
+    /// return); `Err`: it raised an error or was stopped, and its writes must be undone.
+    pub(crate) fn run(&mut self, access: Access<'_>, inv: &Invocation<'_>) -> Result<Reply, Reply> {
+        let Some(function) = self.compiled.get(inv.sha).cloned() else {
+            return Err(Reply::error(
+                "NOSCRIPT No matching script. Please use EVAL.",
+            ));
+        };
+        self.budget.reset();
+        let base = self.lua.used_memory();
+        let _ = self
+            .lua
+            .set_memory_limit(base.saturating_add(MAX_SCRIPT_MEMORY_BYTES));
+        self.lua.gc_stop();
+        let outcome = self.call(function, access, inv);
+        self.lua.gc_restart();
+        for name in ["setresp", "rand", "srand", "pending"] {
+            let _ = self.ctx.raw_set(name, Value::Nil);
+        }
+        for name in ["call", "pcall"] {
+            let _ = self.redis.raw_set(name, Value::Nil);
+        }
+        let _ = self.lua.globals().raw_set("KEYS", Value::Nil);
+        let _ = self.lua.globals().raw_set("ARGV", Value::Nil);
+        let killed = self.budget.killed.load(Ordering::Relaxed);
+        let failed = !matches!(outcome, Ok((true, _)));
+        if failed || self.lua.used_memory() > base.saturating_add(COLLECT_AFTER_BYTES) {
+            // After a memory error especially: the heap must not stay at its limit.
+            let _ = self.lua.gc_collect();
+        }
+        match outcome {
+            Ok((true, reply)) => Ok(reply),
+            Ok((false, _)) | Err(_) if killed => Err(Reply::Error(format!(
+                "ERR Script killed: it ran past the budget of {MAX_SCRIPT_INSTRUCTIONS} instructions, script: {}",
+                inv.sha
+            ))),
+            Ok((false, error)) => Err(error),
+            Err(error) => {
+                Err(Reply::Error(format!(
+                    "ERR Error running script {}, {}",
+                    inv.sha,
+                    lua_error_text(&error)
+                )))
+            }
+        }
+    }
+
+    /// Calls the script under the prelude's error handler with this run's KEYS, ARGV and
+    /// scoped functions. `(true, reply)` on return, `(false, error reply)` on error.
+    fn call(
+        &mut self,
+        function: Function,
+        access: Access<'_>,
+        inv: &Invocation<'_>,
+    ) -> mlua::Result<(bool, Reply)> {
+        let lua = &self.lua;
+        let keys = lua.create_sequence_from(
+            inv.keys
+                .iter()
+                .map(|k| lua.create_string(k))
+                .collect::<mlua::Result<Vec<_>>>()?,
+        )?;
+        let args = lua.create_sequence_from(
+            inv.args
+                .iter()
+                .map(|a| lua.create_string(a))
+                .collect::<mlua::Result<Vec<_>>>()?,
+        )?;
+        lua.globals().raw_set("KEYS", keys)?;
+        lua.globals().raw_set("ARGV", args)?;
+        let resp3 = Cell::new(false);
+        let rng = Cell::new(Rand48::seeded(0));
+        let access = RefCell::new(access);
+        let ctx = &self.ctx;
+        let runner = &self.runner;
+        let run_command = |lua: &Lua, argv: MultiValue| -> mlua::Result<(Reply, Value)> {
+            let reply = match script_argv(&argv) {
+                Ok(argv) => call_command(&mut access.borrow_mut(), inv, &argv),
+                Err(reply) => reply,
+            };
+            let value = reply_to_lua(lua, &reply, resp3.get())?;
+            Ok((reply, value))
+        };
+        lua.scope(|scope| {
+            self.redis.raw_set(
+                "call",
+                scope.create_function(|lua, argv: MultiValue| {
+                    let (reply, value) = run_command(lua, argv)?;
+                    let Reply::Error(text) = reply else {
+                        return Ok(value);
+                    };
+                    // Raise Redis's error table, located at the calling line.
+                    if let Value::Table(error) = &value {
+                        if let (Some(source), Some(line)) = error_location(lua) {
+                            error.raw_set("source", source)?;
+                            error.raw_set("line", line)?;
+                        }
+                    }
+                    ctx.raw_set("pending", value)?;
+                    Err(mlua::Error::runtime(text))
+                })?,
+            )?;
+            self.redis.raw_set(
+                "pcall",
+                scope.create_function(|lua, argv: MultiValue| Ok(run_command(lua, argv)?.1))?,
+            )?;
+            ctx.raw_set(
+                "setresp",
+                scope.create_function(|_, resp: i64| {
+                    resp3.set(resp == 3);
+                    Ok(())
+                })?,
+            )?;
+            ctx.raw_set(
+                "rand",
+                scope.create_function(|_, ()| {
+                    let mut state = rng.get();
+                    let r = state.next_unit();
+                    rng.set(state);
+                    Ok(r)
+                })?,
+            )?;
+            ctx.raw_set(
+                "srand",
+                scope.create_function(|_, seed: f64| {
+                    // luaL_checkint: a C int.
+                    rng.set(Rand48::seeded(seed as i64 as i32));
+                    Ok(())
+                })?,
+            )?;
+            let (ok, value): (bool, Value) = runner.call(function)?;
+            if ok {
+                let mut budget = ReplyBudget {
+                    left: MAX_REPLY_ELEMENTS,
+                };
+                return Ok((true, lua_to_reply(&value, resp3.get(), 0, &mut budget)));
+            }
+            Ok((false, script_error(&value, inv.sha)))
+        })
+    }
+}
+
+/// Redis's reply for an error that ended a script: the error table's message, with
+/// `script: <sha>, on <source>:<line>.` when the handler located it.
+fn script_error(value: &Value, sha: &str) -> Reply {
+    match value {
+        Value::Table(error) => {
+            let message: Option<mlua::LuaString> = error.raw_get("err").ok();
+            let message =
+                message.map_or_else(|| "ERR unknown error".to_string(), |m| m.to_string_lossy());
+            let source: Option<mlua::LuaString> = error.raw_get("source").ok();
+            let line: Option<i64> = error.raw_get("line").ok();
+            match (source, line) {
+                (Some(source), Some(line)) => Reply::Error(format!(
+                    "{message} script: {sha}, on {}:{line}.",
+                    source.to_string_lossy()
+                )),
+                _ => Reply::Error(message),
+            }
+        }
+        Value::String(text) => Reply::Error(format!(
+            "ERR Error running script {sha}, {}",
+            text.to_string_lossy()
+        )),
+        _ => Reply::Error(format!("ERR Error running script {sha}, execution failure")),
+    }
+}
+
+/// The source and line of the innermost frame that is script code (neither C nor the
+/// prelude), for the error handler.
+fn error_location(lua: &Lua) -> (Option<String>, Option<i64>) {
+    for level in 1.. {
+        let frame = lua.inspect_stack(level, |debug| {
+            let source = debug.source();
+            let script = source.what != "C"
+                && source
+                    .source
+                    .as_deref()
+                    .is_some_and(|s| s != PRELUDE_SOURCE);
+            script.then(|| {
+                (
+                    source.source.as_deref().map(str::to_string),
+                    debug.current_line().map(|l| l as i64),
+                )
+            })
+        });
+        match frame {
+            None => break,
+            Some(Some(found)) => return found,
+            Some(None) => {}
+        }
+    }
+    (None, None)
+}
+
+/// Lua's own message for a compile or runtime error, without mlua's decoration.
+fn lua_error_text(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::MemoryError(_) => "not enough memory".to_string(),
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+/// `REDIS_VERSION_NUM`: 7.2.4 is 0x070204.
+fn version_num(version: &str) -> i64 {
+    version
+        .split('.')
+        .take(3)
+        .fold(0, |acc, part| acc * 256 + part.parse::<i64>().unwrap_or(0))
+}
+
+/// redis.call's arguments as a command line, or Redis's error for a bad one.
+fn script_argv(argv: &MultiValue) -> Result<Vec<Bytes>, Reply> {
+    if argv.is_empty() {
+        return Err(Reply::error(
+            "ERR Please specify at least one argument for this redis lib call",
+        ));
+    }
+    argv.iter()
+        .map(lua_to_arg)
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            Reply::error("ERR Lua redis lib command arguments must be strings or integers")
+        })
+}
+
+/// Runs one command for redis.call, through the command table, with Redis's rules for
+/// scripts. Blocking forms run as their non-blocking ones: a LOCK's WAIT is dropped, so
+/// the lock is tried and nil comes back when it is taken; nothing inside a script can
+/// join a queue.
+fn call_command(access: &mut Access<'_>, inv: &Invocation<'_>, argv: &[Bytes]) -> Reply {
+    let spec = match command::resolve(argv) {
+        Ok(spec) => spec,
+        Err(_) if command::lookup(&argv[0]).is_none() => {
+            return Reply::error("ERR Unknown Redis command called from script")
+        }
+        Err(reply) => return reply,
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Reply::error("ERR Wrong number of args calling Redis command from script");
+    }
+    let now_ms = inv.now_ms;
+    let reply = match (spec.handler, access) {
+        // Before the noscript check: PING and ECHO are allowed in Redis scripts.
+        (Handler::Server, _) => server_command(spec.name, now_ms, argv),
+        _ if spec.flags.contains(&"noscript") => {
+            return Reply::error("ERR This Redis command is not allowed from script")
+        }
+        (Handler::Read(read), Access::Read(ks)) => read(ks, now_ms, argv),
+        (Handler::Read(read), Access::Write(ks)) => read(ks, now_ms, argv),
+        (Handler::Write(_), Access::Read(_)) => return read_only_refusal(),
+        (Handler::Write(_), Access::Write(_)) if inv.read_only => return read_only_refusal(),
+        (Handler::Write(write), Access::Write(ks)) => {
+            let argv = without_wait(spec.name, argv);
+            write(ks, now_ms, &argv)
+        }
+    };
+    match reply {
+        Reply::Blocked => Reply::error("ERR blocking commands cannot block inside a script"),
+        reply => reply,
+    }
+}
+
+fn read_only_refusal() -> Reply {
+    Reply::error("ERR Write commands are not allowed from read-only scripts.")
+}
+
+/// LOCK/RLOCK without their `WAIT timeout` option: a try-lock.
+fn without_wait(name: &str, argv: &[Bytes]) -> Vec<Bytes> {
+    if !matches!(name, "lock" | "rlock") {
+        return argv.to_vec();
+    }
+    let mut out = Vec::with_capacity(argv.len());
+    let mut rest = argv.iter();
+    // resource, owner and ttl come first; options follow in any order.
+    out.extend(rest.by_ref().take(4).cloned());
+    while let Some(arg) = rest.next() {
+        if arg.eq_ignore_ascii_case(b"WAIT") {
+            rest.next();
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
+/// The node-served commands a script may call, answered from the script's own context.
+fn server_command(name: &str, now_ms: u64, argv: &[Bytes]) -> Reply {
+    match name {
+        "ping" if argv.len() == 1 => Reply::status("PONG"),
+        "ping" => Reply::Bulk(argv[1].clone()),
+        "echo" => Reply::Bulk(argv[1].clone()),
+        // The entry's time, the same on every node.
+        "time" => Reply::Array(vec![
+            Reply::bulk((now_ms / 1000).to_string()),
+            Reply::bulk((now_ms % 1000 * 1000).to_string()),
+        ]),
+        _ => Reply::error("ERR This Redis command is not allowed from script"),
+    }
+}
+
+/// Redis's rand48 (`redisLrand48`), which its `math.random` uses in place of libc's.
+#[derive(Clone, Copy)]
+struct Rand48(u64);
+
+impl Rand48 {
+    fn seeded(seed: i32) -> Rand48 {
+        Rand48((u64::from(seed as u32) << 16) | 0x330E)
+    }
+
+    /// Redis's `math.random()` value: `(lrand48() % INT32_MAX) / INT32_MAX`.
+    fn next_unit(&mut self) -> f64 {
+        const MASK: u64 = (1 << 48) - 1;
+        self.0 = self.0.wrapping_mul(0x5_DEEC_E66D).wrapping_add(0xB) & MASK;
+        let value = (self.0 >> 17) as i64;
+        let max = i64::from(i32::MAX);
+        (value % max) as f64 / max as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rand48_matches_libc_lrand48_from_seed_zero() {
+        // srand48(0); lrand48() x3 with glibc: 366850414, 1610402721, 1293319190.
+        let mut rng = Rand48::seeded(0);
+        let max = f64::from(i32::MAX);
+        let first = (rng.next_unit() * max).round() as i64;
+        assert_eq!(first, 366_850_414);
+    }
+
+    #[test]
+    fn version_num_packs_three_parts() {
+        assert_eq!(version_num("7.2.4"), 0x070204);
+    }
+
+    #[test]
+    fn wait_is_dropped_from_lock_requests_only() {
+        let argv = |s: &str| -> Vec<Bytes> {
+            s.split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect()
+        };
+        assert_eq!(
+            without_wait("lock", &argv("lock r o 100 WAIT 5 MODE PR")),
+            argv("lock r o 100 MODE PR")
+        );
+        assert_eq!(without_wait("set", &argv("set k WAIT")), argv("set k WAIT"));
+    }
+}

@@ -1,0 +1,106 @@
+//! The undo log that makes a script all-or-nothing: while a script runs, the first change
+//! of each key records the entry it had, and a failed script puts every one back, with the
+//! fence counter and the events as they were. Nothing of a failed script is applied, on
+//! any node (Redis keeps the writes made before a runtime error; raftlock does not).
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+
+use super::{Entry, Keyspace};
+
+#[derive(Debug)]
+pub(super) struct UndoLog {
+    /// The entry each changed key had before the script's first change of it.
+    before: HashMap<Bytes, Option<Entry>>,
+    fence_counter: u64,
+    events_len: usize,
+    cleared: bool,
+    /// The keys waiting to be persisted when the script ran FLUSHALL, which forgets them.
+    dirty_before_clear: Option<HashSet<Bytes>>,
+}
+
+impl Keyspace {
+    /// Starts recording; every change until `commit_undo` or `rollback_undo` is undoable.
+    pub(super) fn begin_undo(&mut self) {
+        debug_assert!(self.undo.is_none(), "scripts do not nest");
+        self.undo = Some(UndoLog {
+            before: HashMap::new(),
+            fence_counter: self.fence_counter,
+            events_len: self.events.len(),
+            cleared: self.cleared,
+            dirty_before_clear: None,
+        });
+    }
+
+    /// Keeps the script's changes.
+    pub(super) fn commit_undo(&mut self) {
+        self.undo = None;
+    }
+
+    /// Puts back every key the script changed, the fence counter and the events.
+    pub(super) fn rollback_undo(&mut self) {
+        let Some(undo) = self.undo.take() else {
+            return;
+        };
+        for (key, entry) in undo.before {
+            self.replace_entry(key, entry);
+        }
+        self.fence_counter = undo.fence_counter;
+        self.events.truncate(undo.events_len);
+        if let Some(dirty) = undo.dirty_before_clear {
+            self.cleared = undo.cleared;
+            self.dirty.extend(dirty);
+        }
+    }
+
+    /// Records `key`'s entry before its first change in the running script.
+    pub(super) fn note_change(&mut self, key: &[u8]) {
+        if let Some(undo) = self.undo.as_mut() {
+            if !undo.before.contains_key(key) {
+                let entry = self.entries.get(key).cloned();
+                undo.before.insert(Bytes::copy_from_slice(key), entry);
+            }
+        }
+    }
+
+    /// Records every key before FLUSHALL inside a script, and what was waiting to be
+    /// persisted.
+    pub(super) fn note_clear(&mut self) {
+        if self.undo.is_none() {
+            return;
+        }
+        let keys: Vec<Bytes> = self.entries.keys().cloned().collect();
+        for key in keys {
+            self.note_change(&key);
+        }
+        if let Some(undo) = self.undo.as_mut() {
+            if undo.dirty_before_clear.is_none() {
+                undo.dirty_before_clear = Some(self.dirty.clone());
+            }
+        }
+    }
+
+    /// Sets `key` to exactly `entry` (or nothing), keeping the expiry and lock indexes
+    /// right and marking the key for persistence.
+    fn replace_entry(&mut self, key: Bytes, entry: Option<Entry>) {
+        if let Some(current) = self.entries.remove(&key) {
+            if let Some(deadline) = current.deadline_ms {
+                self.expiry.remove(&(deadline, key.clone()));
+            }
+            if let Some(deadline) = current.as_lock().and_then(|l| l.next_deadline_ms()) {
+                self.lock_timers.remove(&(deadline, key.clone()));
+            }
+        }
+        if let Some(entry) = entry {
+            if let Some(deadline) = entry.deadline_ms {
+                self.expiry.insert((deadline, key.clone()));
+            }
+            if let Some(deadline) = entry.as_lock().and_then(|l| l.next_deadline_ms()) {
+                self.lock_timers.insert((deadline, key.clone()));
+            }
+            self.entries.insert(key.clone(), entry);
+        }
+        self.dirty.insert(key);
+    }
+}
