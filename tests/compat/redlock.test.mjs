@@ -191,15 +191,17 @@ describe("redlock", () => {
   test("using() extends the lock while the routine runs", async () => {
     const key = resource("using");
     const contender = new Redlock([connect()], { retryCount: 0 });
-    const duration = 2_000;
-    const settings = { automaticExtensionThreshold: 1_000 };
+    // Extended when less than 2.5 s are left: about every 1.5 s, with a wide margin
+    // for a slow extension on a busy machine.
+    const duration = 4_000;
+    const settings = { automaticExtensionThreshold: 2_500 };
     const seen = new Set();
 
     const result = await must(
       redlock.using([key], duration, settings, async (signal) => {
         // Run for well over the lock's duration; each check is a point where the lease
         // would have run out without the automatic extensions.
-        const until = Date.now() + 3 * duration;
+        const until = Date.now() + 2.5 * duration;
         while (Date.now() < until) {
           await sleep(250);
           assert.equal(signal.aborted, false, `extension failed: ${signal.error}`);
@@ -215,6 +217,23 @@ describe("redlock", () => {
     assert.equal(seen.size, 1, "the lock changed hands while the routine ran");
     // using() released the lock when the routine returned.
     assert.equal(await redis.exists(key), 0);
+  });
+
+  test("falls back to EVAL after SCRIPT FLUSH", async () => {
+    const key = resource("flush");
+    await must((await must(redlock.acquire([key], 10_000))).release());
+    const { acquireScript, releaseScript } = redlock.scripts;
+    assert.deepEqual(await redis.script("EXISTS", acquireScript.hash, releaseScript.hash), [1, 1]);
+
+    // EVALSHA gets NOSCRIPT, and redlock sends the script itself with EVAL.
+    assert.equal(await redis.script("FLUSH"), "OK");
+    assert.deepEqual(await redis.script("EXISTS", acquireScript.hash, releaseScript.hash), [0, 0]);
+    const lock = await must(redlock.acquire([key], 10_000));
+    assert.equal(await redis.get(key), lock.value);
+    await must(lock.release());
+    assert.equal(await redis.exists(key), 0);
+    // EVAL cached the scripts, as Redis does, so EVALSHA works again.
+    assert.deepEqual(await redis.script("EXISTS", acquireScript.hash, releaseScript.hash), [1, 1]);
   });
 
   test("using() releases the lock when the routine throws", async () => {

@@ -197,8 +197,8 @@ def test_extend_adds_to_or_replaces_the_ttl(r, name):
     assert 20_000 < r.pttl(name) <= 30_000
 
     # Replaced.
-    assert lock.extend(5, replace_ttl=True) is True
-    assert 0 < r.pttl(name) <= 5_000
+    assert lock.extend(8, replace_ttl=True) is True
+    assert 0 < r.pttl(name) <= 8_000
     assert lock.owned()
     lock.release()
 
@@ -222,12 +222,29 @@ def test_extend_without_timeout_is_refused_by_the_client(r, name):
 def test_reacquire_resets_the_ttl(r, name):
     lock = r.lock(name, timeout=30)
     assert lock.acquire(blocking=False)
-    assert lock.extend(2, replace_ttl=True)
-    assert 0 < r.pttl(name) <= 2_000
+    assert lock.extend(8, replace_ttl=True)
+    assert 0 < r.pttl(name) <= 8_000
     assert lock.reacquire() is True
     assert 10_000 < r.pttl(name) <= 30_000
     assert lock.owned()
     lock.release()
+
+
+def test_scripts_are_loaded_again_after_script_flush(r, name):
+    lock = r.lock(name, timeout=30)
+    assert lock.acquire(blocking=False)
+    lock.release()
+    scripts = type(lock)
+    assert r.script_exists(scripts.lua_release.sha) == [True]
+
+    # redis-py runs EVALSHA, and on NOSCRIPT loads the script and runs EVALSHA again.
+    r.script_flush()
+    assert r.script_exists(scripts.lua_release.sha, scripts.lua_extend.sha) == [False, False]
+    assert lock.acquire(blocking=False)
+    assert lock.extend(10)
+    lock.release()
+    assert r.exists(name) == 0
+    assert r.script_exists(scripts.lua_release.sha, scripts.lua_extend.sha) == [True, True]
 
 
 def test_context_manager(r, name):

@@ -1,0 +1,228 @@
+//! Unmodified third-party lock libraries against the real binary: redis-py's `Lock` on
+//! RESP2 and on RESP3 (`tests/compat/test_redis_py_lock.py`, run with pytest), and the
+//! `redlock` npm package on ioredis (`tests/compat/redlock.test.mjs`, run with
+//! `node --test`). Each test starts its own node and runs one suite as a child process,
+//! with the node's port in `RAFTLOCK_PORT`; the test fails with the suite's output (and
+//! the server's log) when the suite fails.
+//!
+//! The libraries are pinned in `tests/compat/requirements.txt` and
+//! `tests/compat/package-lock.json`; `scripts/test.sh` installs them (a venv in
+//! `target/compat-venv`, `npm ci` in `tests/compat`). A test skips, with a note, only
+//! when `python3` or `node` is missing from the machine; if they are there but the
+//! libraries are not installed, it fails and says how to install them.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+
+/// How long one suite may run before it is killed and the test fails. The suites take
+/// seconds; this bound is for a hang, not for speed.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn compat_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("compat")
+}
+
+/// `program` on PATH, if it is there.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
+
+/// The Python that has the pinned packages: `RAFTLOCK_COMPAT_PYTHON` (set by
+/// scripts/test.sh), else the venv scripts/test.sh makes, else `python3` on PATH.
+/// `None` (with a note) when the machine has no Python 3 at all.
+fn python(test: &str) -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("RAFTLOCK_COMPAT_PYTHON") {
+        let python = PathBuf::from(python);
+        assert!(
+            python.is_file() || on_path(&python.to_string_lossy()).is_some(),
+            "RAFTLOCK_COMPAT_PYTHON={} does not exist",
+            python.display()
+        );
+        return Some(python);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compat-venv/bin/python");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let found = on_path("python3");
+    if found.is_none() {
+        eprintln!("note: {test} skipped: python3 is not installed on this machine");
+    }
+    found
+}
+
+/// `node` on PATH, or `None` (with a note) when the machine has none.
+fn node(test: &str) -> Option<PathBuf> {
+    let found = on_path("node");
+    if found.is_none() {
+        eprintln!("note: {test} skipped: node is not installed on this machine");
+    }
+    found
+}
+
+/// The version that `requirements.txt` pins for `package`.
+fn pinned_python_version(package: &str) -> String {
+    let path = compat_dir().join("requirements.txt");
+    let text = std::fs::read_to_string(&path).expect("read tests/compat/requirements.txt");
+    text.lines()
+        .filter_map(|line| line.split_once("=="))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case(package))
+        .map(|(_, version)| version.split(';').next().unwrap_or("").trim().to_string())
+        .unwrap_or_else(|| panic!("{} pins no {package}", path.display()))
+}
+
+/// Fails, saying how to install them, unless redis-py (at its pinned version) and pytest
+/// are importable by `python`.
+fn require_python_packages(python: &Path) {
+    let probe = Command::new(python)
+        .args(["-c", "import pytest, redis; print(redis.__version__)"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap_or_else(|err| panic!("run {}: {err}", python.display()));
+    let installed = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+    assert!(
+        probe.status.success(),
+        "redis-py and pytest are not installed for {}: run scripts/test.sh, or \
+         `python3 -m venv target/compat-venv && target/compat-venv/bin/pip install -r \
+         tests/compat/requirements.txt`\n{}",
+        python.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let pinned = pinned_python_version("redis");
+    assert_eq!(
+        installed,
+        pinned,
+        "{} has redis-py {installed}, tests/compat/requirements.txt pins {pinned}: run \
+         scripts/test.sh (or pip install -r tests/compat/requirements.txt)",
+        python.display()
+    );
+}
+
+/// Fails, saying how to install them, unless `npm ci` has installed the pinned packages.
+fn require_node_packages() {
+    for package in ["redlock", "ioredis"] {
+        let manifest = compat_dir()
+            .join("node_modules")
+            .join(package)
+            .join("package.json");
+        assert!(
+            manifest.is_file(),
+            "the npm package {package} is not installed in tests/compat: run scripts/test.sh, \
+             or `npm ci` in tests/compat"
+        );
+    }
+}
+
+/// Runs one suite against `server`, killing it if it runs past SUITE_TIMEOUT; panics with
+/// its output and the server's log unless it exits 0.
+fn run_suite(what: &str, server: &Server, mut command: Command) {
+    command
+        .current_dir(compat_dir())
+        .env("RAFTLOCK_HOST", "127.0.0.1")
+        .env("RAFTLOCK_PORT", server.port.to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|err| panic!("start {what}: {err}"));
+    let pipe = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stream.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = pipe(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = pipe(Box::new(child.stderr.take().expect("piped stderr")));
+
+    let deadline = Instant::now() + SUITE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the suite") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            // This child only, by its PID.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default()
+    );
+    match status {
+        Some(status) if status.success() => eprintln!("{what} passed\n{output}"),
+        Some(status) => panic!(
+            "{what} failed ({status})\n{output}\n--- raftlock log ---\n{}",
+            server.log()
+        ),
+        None => panic!(
+            "{what} ran past {SUITE_TIMEOUT:?} and was killed\n{output}\n--- raftlock log ---\n{}",
+            server.log()
+        ),
+    }
+}
+
+fn redis_py_suite(test: &str, protocol: &str) {
+    let Some(python) = python(test) else {
+        return;
+    };
+    require_python_packages(&python);
+    let server = Server::start();
+    let mut command = Command::new(&python);
+    command
+        .args([
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "test_redis_py_lock.py",
+        ])
+        .env("RAFTLOCK_RESP", protocol);
+    run_suite(
+        &format!("redis-py Lock suite on RESP{protocol}"),
+        &server,
+        command,
+    );
+}
+
+#[test]
+fn redis_py_lock_resp2() {
+    redis_py_suite("redis_py_lock_resp2", "2");
+}
+
+#[test]
+fn redis_py_lock_resp3() {
+    redis_py_suite("redis_py_lock_resp3", "3");
+}
+
+#[test]
+fn node_redlock_on_ioredis() {
+    let Some(node) = node("node_redlock_on_ioredis") else {
+        return;
+    };
+    require_node_packages();
+    let server = Server::start();
+    let mut command = Command::new(node);
+    command.args(["--test", "--test-reporter=spec", "redlock.test.mjs"]);
+    run_suite("redlock suite (node --test)", &server, command);
+}
