@@ -8,9 +8,10 @@ use bincode::Options;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{Changes, Entry, Keyspace};
+use super::{Changes, Entry, Keyspace, Removals};
 
-const FORMAT_VERSION: u8 = 1;
+/// 2: entries carry a revision; the meta holds the revision counter and recent removals.
+const FORMAT_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -29,6 +30,8 @@ pub enum StateError {
 struct Meta {
     fence_counter: u64,
     last_now_ms: u64,
+    revision_counter: u64,
+    removals: Removals,
 }
 
 /// Little-endian varints; trailing bytes are refused, so a truncated or padded record is
@@ -77,10 +80,23 @@ impl Keyspace {
     }
 
     fn encode_meta(&self) -> Vec<u8> {
-        encode(&Meta {
+        encode(&self.meta())
+    }
+
+    fn meta(&self) -> Meta {
+        Meta {
             fence_counter: self.fence_counter,
             last_now_ms: self.last_now_ms,
-        })
+            revision_counter: self.revision_counter,
+            removals: self.removals.clone(),
+        }
+    }
+
+    fn set_meta(&mut self, meta: Meta) {
+        self.fence_counter = meta.fence_counter;
+        self.last_now_ms = meta.last_now_ms;
+        self.revision_counter = meta.revision_counter;
+        self.removals = meta.removals;
     }
 
     /// Rebuilds the keyspace from the records and meta a store persisted from
@@ -91,9 +107,7 @@ impl Keyspace {
     ) -> Result<Keyspace, StateError> {
         let mut keyspace = Keyspace::new();
         if let Some(meta) = meta {
-            let meta: Meta = decode(meta)?;
-            keyspace.fence_counter = meta.fence_counter;
-            keyspace.last_now_ms = meta.last_now_ms;
+            keyspace.set_meta(decode(meta)?);
         }
         for (key, record) in records {
             let entry: Entry = decode(&record)?;
@@ -106,11 +120,7 @@ impl Keyspace {
     pub fn to_snapshot(&self) -> Vec<u8> {
         let mut entries: Vec<(&Bytes, &Entry)> = self.entries.iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let meta = Meta {
-            fence_counter: self.fence_counter,
-            last_now_ms: self.last_now_ms,
-        };
-        encode(&(meta, entries))
+        encode(&(self.meta(), entries))
     }
 
     /// The inverse of `to_snapshot`. Every key is marked changed and `cleared` set, so the
@@ -118,8 +128,7 @@ impl Keyspace {
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
         let (meta, entries): (Meta, Vec<(Bytes, Entry)>) = decode(bytes)?;
         let mut keyspace = Keyspace::new();
-        keyspace.fence_counter = meta.fence_counter;
-        keyspace.last_now_ms = meta.last_now_ms;
+        keyspace.set_meta(meta);
         for (key, entry) in entries {
             keyspace.dirty.insert(key.clone());
             keyspace.insert_loaded(key, entry)?;
@@ -131,6 +140,7 @@ impl Keyspace {
     fn insert_loaded(&mut self, key: Bytes, entry: Entry) -> Result<(), StateError> {
         // A counter below a stored token would reuse tokens; trust the larger.
         self.fence_counter = self.fence_counter.max(entry.token);
+        self.revision_counter = self.revision_counter.max(entry.revision);
         if let Some(deadline) = entry.deadline_ms {
             self.expiry.insert((deadline, key.clone()));
         }
