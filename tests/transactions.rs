@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bulk, run, run_err, Server};
+use common::{run, run_err, Server};
 use redis::Value;
 
 #[test]
