@@ -34,6 +34,12 @@ pub mod state_limits {
     pub const MAX_EVAL_SCRIPTS: usize = 500;
     /// Scripts SCRIPT LOAD may keep; past it SCRIPT LOAD is refused until SCRIPT FLUSH.
     pub const MAX_LOADED_SCRIPTS: usize = 10_000;
+    /// Recent key removals remembered for WATCH (a removal older than these makes an EXEC
+    /// that watched a missing key fail, never succeed wrongly). Persisted with every entry,
+    /// so kept small.
+    pub const MAX_TRACKED_REMOVALS: usize = 128;
+    /// Most commands one MULTI may queue before EXEC.
+    pub const MAX_QUEUED_COMMANDS: usize = 10_000;
 }
 
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
@@ -101,6 +107,9 @@ pub struct Config {
     /// Most replies one connection may owe before its further requests wait to be read
     /// (bounds the memory a pipelining client can pin).
     pub max_pending_replies_per_client: usize,
+    /// Most bytes of messages queued for one subscriber before it is disconnected (Redis
+    /// `client-output-buffer-limit pubsub`, whose hard limit is 32 MB).
+    pub pubsub_output_limit_bytes: usize,
 }
 
 impl Default for Config {
@@ -125,6 +134,7 @@ impl Default for Config {
             log_entries_kept_after_snapshot: 1_000,
             leader_wait_ms: 3_000,
             max_pending_replies_per_client: 4_096,
+            pubsub_output_limit_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -175,8 +185,9 @@ impl Config {
             || self.max_inflight_entries == 0
             || self.max_clients == 0
             || self.max_pending_replies_per_client == 0
+            || self.pubsub_output_limit_bytes == 0
         {
-            bail!("max_ops_per_entry, max_inflight_entries, max_clients and max_pending_replies_per_client must be positive");
+            bail!("max_ops_per_entry, max_inflight_entries, max_clients, max_pending_replies_per_client and pubsub_output_limit_bytes must be positive");
         }
         Ok(())
     }

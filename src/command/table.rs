@@ -2,7 +2,9 @@
 //! commands are served by `crate::server`.
 
 use super::{CommandSpec, Handler};
-use crate::state::{hashes, keys, lists, locks, scripts, server as sm, strings, zsets};
+use crate::state::{
+    hashes, keys, lists, locks, pubsub, scripts, server as sm, strings, txn, zsets,
+};
 
 use Handler::{Read, Server, Write};
 
@@ -101,7 +103,27 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("quit", -1, CONN, NONE, "connection", "Closes the connection.", Server),
     cmd("reset", 1, CONN, NONE, "connection", "Resets the connection.", Server),
     cmd("client", -2, CONN, NONE, "connection", "A container for client connection commands.", Server),
+    // transactions
+    cmd("multi", 1, &["noscript", "loading", "stale", "fast"], NONE, "transactions", "Starts a transaction.", Server),
+    cmd("exec", 1, &["noscript", "loading", "stale"], NONE, "transactions", "Executes all commands in a transaction.", Server),
+    cmd("discard", 1, &["noscript", "loading", "stale", "fast"], NONE, "transactions", "Discards a transaction.", Server),
+    cmd("watch", -2, &["noscript", "loading", "stale", "fast"], ALL, "transactions", "Monitors changes to keys to determine the execution of a transaction.", Server),
+    cmd("unwatch", 1, &["noscript", "loading", "stale", "fast"], NONE, "transactions", "Forgets about watched keys of a transaction.", Server),
+    cmd("txn", -3, &["write", "noscript", "movablekeys"], NONE, "raftlock", "Internal: a transaction's queued commands and watched revisions, applied as one op (what EXEC proposes).", Write(txn::txn)),
+    cmd("revisions", -2, &["readonly", "noscript", "fast"], ALL, "raftlock", "Internal: the revision counter and each key's revision (what WATCH reads).", Read(txn::revisions)),
+    // pub/sub
+    cmd("publish", 3, &["pubsub", "loading", "stale", "fast"], NONE, "pubsub", "Posts a message to a channel.", Write(pubsub::publish)),
+    cmd("spublish", 3, &["pubsub", "loading", "stale", "fast"], ONE, "pubsub", "Post a message to a shard channel", Write(pubsub::publish)),
+    cmd("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Listens for messages published to channels.", Server),
+    cmd("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Stops listening to messages posted to channels.", Server),
+    cmd("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Listens for messages published to channels that match one or more patterns.", Server),
+    cmd("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", Server),
+    cmd("ssubscribe", -2, &["pubsub", "noscript", "loading", "stale"], ALL, "pubsub", "Listens for messages published to shard channels.", Server),
+    cmd("sunsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], ALL, "pubsub", "Stops listening to messages posted to shard channels.", Server),
+    cmd("pubsub", -2, &["pubsub", "loading", "stale"], NONE, "pubsub", "A container for Pub/Sub commands.", Server),
     // server
+    cmd("wait", 3, &["noscript"], NONE, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", Server),
+    cmd("waitaof", 4, &["noscript"], NONE, "generic", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", Server),
     cmd("command", -1, &["loading", "stale"], NONE, "server", "Returns detailed information about all commands.", Server),
     cmd("info", -1, &["loading", "stale"], NONE, "server", "Returns information and statistics about the server.", Server),
     cmd("time", 1, &["loading", "stale", "fast"], NONE, "server", "Returns the server time.", Server),

@@ -21,6 +21,14 @@ pub(super) fn run(
     argv: &[Bytes],
 ) -> Step {
     let reply = match spec.name {
+        // RESP2 subscribe mode answers PING as a message-shaped array.
+        "ping" if session.protocol == Protocol::Resp2 && session.subs.active() => {
+            Reply::Array(vec![
+                Reply::bulk("pong"),
+                argv.get(1)
+                    .map_or(Reply::bulk(""), |m| Reply::Bulk(m.clone())),
+            ])
+        }
         "ping" => ping(argv),
         "echo" => Reply::Bulk(argv[1].clone()),
         "hello" => hello(node, session, argv),
@@ -32,6 +40,9 @@ pub(super) fn run(
         },
         "quit" => return Step::ReplyAndClose(Reply::Ok),
         "reset" => {
+            session.multi = None;
+            session.watches.clear();
+            super::subscribe::leave_all(node, session.id, &mut session.subs);
             session.protocol = Protocol::Resp2;
             session.authenticated = node.config.requirepass.is_none();
             let mut info = session.client.lock().expect("client lock");
@@ -54,9 +65,64 @@ pub(super) fn run(
         }
         "config" => config(node, argv),
         "role" => info::role(node),
+        "unwatch" => {
+            session.watches.clear();
+            Reply::Ok
+        }
+        "pubsub" => super::subscribe::pubsub(node, argv),
+        "wait" => wait(node, &argv[1..]),
+        "waitaof" => waitaof(node, &argv[1..]),
         _ => command::unknown_command(argv),
     };
     Step::Reply(reply)
+}
+
+/// Voters other than one: a write acknowledged to the client is committed on a majority
+/// and fsynced there, so these are the replicas WAIT and WAITAOF report.
+fn other_voters(node: &Node) -> i64 {
+    let metrics = node.group.raft.metrics();
+    let voters = metrics
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count();
+    voters.saturating_sub(1) as i64
+}
+
+/// A probe's timeout: an integer, not negative. raftlock never waits on it.
+fn probe_timeout(timeout: &[u8]) -> Result<(), Reply> {
+    match parse_i64(timeout) {
+        Some(ms) if ms < 0 => Err(Reply::error("ERR timeout is negative")),
+        Some(_) => Ok(()),
+        None => Err(Reply::error(
+            "ERR timeout is not an integer or out of range",
+        )),
+    }
+}
+
+/// WAIT numreplicas timeout: answered at once with the other voters, since every
+/// acknowledged write is already on a majority.
+fn wait(node: &Node, args: &[Bytes]) -> Reply {
+    if parse_i64(&args[0]).is_none() {
+        return Reply::not_integer();
+    }
+    match probe_timeout(&args[1]) {
+        Ok(()) => Reply::Int(other_voters(node)),
+        Err(reply) => reply,
+    }
+}
+
+/// WAITAOF numlocal numreplicas timeout: `[1, other voters]`, the write being fsynced
+/// here and on a majority before it was acknowledged.
+fn waitaof(node: &Node, args: &[Bytes]) -> Reply {
+    if parse_i64(&args[0]).is_none() || parse_i64(&args[1]).is_none() {
+        return Reply::not_integer();
+    }
+    match probe_timeout(&args[2]) {
+        Ok(()) => Reply::Array(vec![Reply::Int(1), Reply::Int(other_voters(node))]),
+        Err(reply) => reply,
+    }
 }
 
 fn ping(argv: &[Bytes]) -> Reply {

@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 use super::clients::ClientHandle;
 use super::forward::Upstream;
 use super::list_waiters::ListWait;
+use super::multi::{self, Multi, Slot};
+use super::subscribe::{self, Subscriptions};
 use super::waiters::LockOutcome;
 use super::{Node, Route};
 use crate::command::{self, CommandSpec, Handler, ReadFn};
@@ -25,6 +27,7 @@ use crate::reply::Reply;
 use crate::resp::{encode, Protocol, RequestParser};
 use crate::state::lists::BlockingPop;
 use crate::state::locks::LockArgs;
+use crate::state::txn::{self, Transaction, Watch};
 
 /// Replies are flushed to the socket whenever this much output has gathered.
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
@@ -34,6 +37,21 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// A reply the connection owes, in request order.
 enum Pending {
     Ready(Reply, Protocol),
+    /// Several replies to one request (SUBSCRIBE a b: one per channel).
+    Many(Vec<Reply>, Protocol),
+    /// PUBLISH: applied (or relayed), then answered with this node's receiver count.
+    Publish {
+        reply: oneshot::Receiver<Reply>,
+        channel: Bytes,
+        sharded: bool,
+        proto: Protocol,
+    },
+    /// EXEC: the TXN op's reply, merged with what the node answered itself.
+    Exec {
+        reply: oneshot::Receiver<Reply>,
+        slots: Vec<Slot>,
+        proto: Protocol,
+    },
     Write(oneshot::Receiver<Reply>, Protocol),
     Read(Vec<Bytes>, ReadFn, Protocol),
     /// Relayed to the leader; may block there (LOCK ... WAIT), so the socket is watched
@@ -87,6 +105,11 @@ pub(super) struct Session {
     pub client: ClientHandle,
     /// This client's relay to the leader, when this node does not lead.
     upstream: Option<Upstream>,
+    /// Commands queued since MULTI.
+    pub multi: Option<Multi>,
+    /// Keys WATCHed since the last EXEC, DISCARD or UNWATCH.
+    pub watches: Vec<Watch>,
+    pub subs: Subscriptions,
 }
 
 /// The socket's two halves and the bytes read but not yet parsed.
@@ -116,13 +139,16 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         authenticated: node.config.requirepass.is_none(),
         client,
         upstream: None,
+        multi: None,
+        watches: Vec::new(),
+        subs: Subscriptions::default(),
     };
     let mut parser = RequestParser::new(node.config.resp.clone());
     let mut queue: VecDeque<Pending> = VecDeque::new();
     // A request taken off the wire but not dispatched yet (see `write_after_read`).
     let mut held: Option<Vec<Bytes>> = None;
     let max_pending = node.config.max_pending_replies_per_client;
-    loop {
+    'serve: loop {
         let mut closing = false;
         let mut need_input = false;
         while queue.len() < max_pending {
@@ -139,6 +165,14 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                         // first, then propose it.
                         held = Some(argv);
                         break;
+                    }
+                    // WATCH reads revisions once everything pipelined before it is done,
+                    // so it sees that client's own writes.
+                    if !queue.is_empty()
+                        && argv[0].eq_ignore_ascii_case(b"watch")
+                        && resolve(&node, &mut queue, &mut wire).await.is_err()
+                    {
+                        break 'serve;
                     }
                     let (pending, next) = dispatch(&node, &mut session, argv).await;
                     queue.push_back(pending);
@@ -173,12 +207,13 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
             if wire.input.capacity() - wire.input.len() < READ_CHUNK_BYTES / 4 {
                 wire.input.reserve(READ_CHUNK_BYTES);
             }
-            match wire.reader.read_buf(&mut wire.input).await {
+            match read_or_deliver(&mut wire, &mut session.subs, session.protocol).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
         }
     }
+    subscribe::leave_all(&node, session.id, &mut session.subs);
     // Requests still queued (the client left mid-pipeline) are abandoned; queued lock
     // waits among them leave the queue through a committed entry.
     for pending in queue {
@@ -207,6 +242,36 @@ fn write_after_read(queue: &VecDeque<Pending>, argv: &[Bytes]) -> bool {
         && command::lookup(&argv[0]).is_some_and(|spec| spec.is_write())
 }
 
+/// Waits for the client's next bytes; meanwhile a subscriber's messages are sent as they
+/// come. A subscriber that fell past its output limit is disconnected (an error result).
+async fn read_or_deliver(
+    wire: &mut Wire,
+    subs: &mut Subscriptions,
+    proto: Protocol,
+) -> std::io::Result<usize> {
+    let Some(inbox) = subs.inbox.as_mut() else {
+        return wire.reader.read_buf(&mut wire.input).await;
+    };
+    let gone = || std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+    let overflowed = inbox.overflowed.clone();
+    loop {
+        tokio::select! {
+            read = wire.reader.read_buf(&mut wire.input) => return read,
+            message = inbox.recv() => {
+                let Some(message) = message else { return Err(gone()) };
+                // Pushes are arrays in RESP2 and push frames in RESP3.
+                encode(&message, proto, &mut wire.output);
+                while wire.output.len() < OUTPUT_FLUSH_BYTES {
+                    let Some(message) = inbox.try_recv() else { break };
+                    encode(&message, proto, &mut wire.output);
+                }
+                flush(wire).await.map_err(|_| gone())?;
+            }
+            () = overflowed.notified() => return Err(gone()),
+        }
+    }
+}
+
 async fn flush(wire: &mut Wire) -> Result<(), Disconnected> {
     if !wire.output.is_empty() {
         wire.writer
@@ -226,7 +291,10 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
     let proto = session.protocol;
     let spec = match command::resolve(&argv) {
         Ok(spec) => spec,
-        Err(reply) => return (Pending::Ready(reply, proto), Next::Parse),
+        Err(reply) => {
+            doom_transaction(session);
+            return (Pending::Ready(reply, proto), Next::Parse);
+        }
     };
     {
         let mut info = session.client.lock().expect("client lock");
@@ -236,6 +304,7 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
         }
     }
     if !spec.arity_ok(argv.len()) {
+        doom_transaction(session);
         return (
             Pending::Ready(Reply::wrong_arity(spec.name), proto),
             Next::Parse,
@@ -244,6 +313,72 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
     if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "quit" | "reset") {
         let reply = Reply::error("NOAUTH Authentication required.");
         return (Pending::Ready(reply, proto), Next::Parse);
+    }
+    if proto == Protocol::Resp2 && session.subs.active() && !allowed_when_subscribed(spec.name) {
+        let reply = Reply::Error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ));
+        return (Pending::Ready(reply, proto), Next::Parse);
+    }
+    if let Some(queued) = session.multi.as_mut() {
+        if !matches!(
+            spec.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        ) {
+            return (
+                Pending::Ready(multi::queue(queued, spec, argv), proto),
+                Next::Parse,
+            );
+        }
+    }
+    match spec.name {
+        "multi" => {
+            let reply = if session.multi.is_some() {
+                Reply::error("ERR MULTI calls can not be nested")
+            } else {
+                session.multi = Some(Multi::default());
+                Reply::Ok
+            };
+            return (Pending::Ready(reply, proto), Next::Parse);
+        }
+        "discard" => {
+            let reply = if session.multi.take().is_some() {
+                session.watches.clear();
+                Reply::Ok
+            } else {
+                Reply::error("ERR DISCARD without MULTI")
+            };
+            return (Pending::Ready(reply, proto), Next::Parse);
+        }
+        "unwatch" => {
+            session.watches.clear();
+            return (Pending::Ready(Reply::Ok, proto), Next::Parse);
+        }
+        "watch" => {
+            let reply = watch(node, session, &argv[1..]).await;
+            return (Pending::Ready(reply, proto), Next::Parse);
+        }
+        "exec" => return (exec(node, session).await, Next::Parse),
+        name if multi::is_subscription(name) => {
+            let replies = subscribe::run(node, session.id, &mut session.subs, name, &argv[1..]);
+            return (Pending::Many(replies, proto), Next::Parse);
+        }
+        "publish" | "spublish" => {
+            let channel = argv[1].clone();
+            let sharded = spec.name == "spublish";
+            let pending = match data_reply(node, session, argv).await {
+                Ok(reply) => Pending::Publish {
+                    reply,
+                    channel,
+                    sharded,
+                    proto,
+                },
+                Err(reply) => Pending::Ready(reply, proto),
+            };
+            return (pending, Next::Parse);
+        }
+        _ => {}
     }
     if matches!(spec.handler, Handler::Read(_) | Handler::Write(_)) {
         match node.route().await {
@@ -275,6 +410,111 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
     }
 }
 
+/// A refused command after MULTI dooms the EXEC (EXECABORT), as in Redis.
+fn doom_transaction(session: &mut Session) {
+    if let Some(multi) = session.multi.as_mut() {
+        multi.failed = true;
+    }
+}
+
+/// What RESP2's subscribe mode allows.
+fn allowed_when_subscribed(name: &str) -> bool {
+    multi::is_subscription(name) || matches!(name, "ping" | "quit" | "reset")
+}
+
+/// Proposes a write that never blocks here, or relays it to the leader.
+async fn data_reply(
+    node: &Arc<Node>,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+) -> Result<oneshot::Receiver<Reply>, Reply> {
+    match node.route().await? {
+        Route::Local => Ok(node.proposer.propose(argv).await),
+        Route::Leader(leader) => relay_rx(node, session, leader, argv).await,
+    }
+}
+
+/// WATCH: reads the keys' revisions after a read barrier (on the leader, through the
+/// relay on a follower) and remembers them for EXEC.
+async fn watch(node: &Arc<Node>, session: &mut Session, keys: &[Bytes]) -> Reply {
+    if session.multi.is_some() {
+        return Reply::error("ERR WATCH inside MULTI is not allowed");
+    }
+    let mut argv = vec![Bytes::from_static(b"revisions")];
+    argv.extend(keys.iter().cloned());
+    let read = match node.route().await {
+        Ok(Route::Local) => match node.read_barrier().await {
+            Ok(()) => {
+                let ks = node.group.state.read().expect("state lock");
+                txn::revisions(&ks, super::read_time_ms(&ks), &argv)
+            }
+            Err(reply) => reply,
+        },
+        Ok(Route::Leader(leader)) => match relay_rx(node, session, leader, argv).await {
+            Ok(rx) => rx.await.unwrap_or_else(|_| write_gone()),
+            Err(reply) => reply,
+        },
+        Err(reply) => reply,
+    };
+    multi::add_watches(&mut session.watches, keys, read)
+}
+
+/// EXEC: EXECABORT if a queued command was refused; otherwise the data commands go as
+/// one TXN op with the watched revisions, and the node answers its own commands now.
+async fn exec(node: &Arc<Node>, session: &mut Session) -> Pending {
+    let proto = session.protocol;
+    let Some(queued) = session.multi.take() else {
+        return Pending::Ready(Reply::error("ERR EXEC without MULTI"), proto);
+    };
+    let watches = std::mem::take(&mut session.watches);
+    if queued.failed {
+        return Pending::Ready(
+            Reply::error("EXECABORT Transaction discarded because of previous errors."),
+            proto,
+        );
+    }
+    let mut slots = Vec::with_capacity(queued.commands.len());
+    let mut commands = Vec::new();
+    for argv in queued.commands {
+        let Some(spec) = command::lookup(&argv[0]) else {
+            slots.push(Slot::Local(command::unknown_command(&argv)));
+            continue;
+        };
+        match spec.handler {
+            Handler::Server => {
+                let reply = match super::builtin::run(node, session, spec, &argv) {
+                    Step::Reply(reply) | Step::ReplyAndClose(reply) => reply,
+                };
+                slots.push(Slot::Local(reply));
+            }
+            _ if matches!(spec.name, "publish" | "spublish") => {
+                slots.push(Slot::Publish {
+                    index: commands.len(),
+                    channel: argv[1].clone(),
+                    sharded: spec.name == "spublish",
+                });
+                commands.push(argv);
+            }
+            _ => {
+                slots.push(Slot::Data(commands.len()));
+                commands.push(argv);
+            }
+        }
+    }
+    if commands.is_empty() && watches.is_empty() {
+        return Pending::Ready(multi::merge(node, Reply::Array(vec![]), slots), proto);
+    }
+    let op = Transaction { watches, commands }.encode();
+    match data_reply(node, session, op).await {
+        Ok(reply) => Pending::Exec {
+            reply,
+            slots,
+            proto,
+        },
+        Err(reply) => Pending::Ready(reply, proto),
+    }
+}
+
 /// Sends a data command to the leader on this client's relay, connecting it first.
 async fn relay(
     node: &Arc<Node>,
@@ -283,6 +523,19 @@ async fn relay(
     argv: Vec<Bytes>,
 ) -> Pending {
     let proto = session.protocol;
+    match relay_rx(node, session, leader, argv).await {
+        Ok(rx) => Pending::Relayed(rx, proto),
+        Err(reply) => Pending::Ready(reply, proto),
+    }
+}
+
+/// Queues a request on this client's relay to the leader, connecting it first.
+async fn relay_rx(
+    node: &Arc<Node>,
+    session: &mut Session,
+    leader: SocketAddr,
+    argv: Vec<Bytes>,
+) -> Result<oneshot::Receiver<Reply>, Reply> {
     let stale = session
         .upstream
         .as_ref()
@@ -292,12 +545,12 @@ async fn relay(
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {
                 session.upstream = None;
-                return Pending::Ready(reply, proto);
+                return Err(reply);
             }
         }
     }
     let upstream = session.upstream.as_ref().expect("connected above");
-    Pending::Relayed(upstream.send(argv).await, proto)
+    Ok(upstream.send(argv).await)
 }
 
 fn is_lock_request(spec: &CommandSpec) -> bool {
@@ -401,6 +654,31 @@ async fn resolve(
     while let Some(pending) = queue.pop_front() {
         match pending {
             Pending::Ready(reply, proto) => encode(&reply, proto, &mut wire.output),
+            Pending::Many(replies, proto) => {
+                for reply in &replies {
+                    encode(reply, proto, &mut wire.output);
+                }
+            }
+            Pending::Publish {
+                reply,
+                channel,
+                sharded,
+                proto,
+            } => {
+                let reply = match reply.await.unwrap_or_else(|_| write_gone()) {
+                    Reply::Int(_) => Reply::Int(node.pubsub.receivers(&channel, sharded) as i64),
+                    other => other,
+                };
+                encode(&reply, proto, &mut wire.output);
+            }
+            Pending::Exec {
+                reply,
+                slots,
+                proto,
+            } => {
+                let reply = reply.await.unwrap_or_else(|_| write_gone());
+                encode(&multi::merge(node, reply, slots), proto, &mut wire.output);
+            }
             Pending::Write(rx, proto) => {
                 let reply = rx.await.unwrap_or_else(|_| write_gone());
                 encode(&reply, proto, &mut wire.output);

@@ -7,7 +7,10 @@ mod conn;
 mod forward;
 mod info;
 mod list_waiters;
+mod multi;
 mod proposer;
+mod pubsub;
+mod subscribe;
 mod waiters;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +30,7 @@ use clients::Clients;
 use list_waiters::ListWaiters;
 pub use proposer::wall_clock_ms;
 use proposer::{Proposer, ProposerLimits};
+use pubsub::PubSub;
 use waiters::LockWaiters;
 
 /// The only Raft group until sharding arrives.
@@ -48,6 +52,7 @@ pub struct Node {
     clients: Clients,
     lock_waiters: Arc<LockWaiters>,
     list_waiters: Arc<ListWaiters>,
+    pubsub: Arc<PubSub>,
     pub stats: Stats,
     pub started_at: Instant,
     pub run_id: String,
@@ -154,7 +159,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     raft::start_raft_listener(&config, transport.groups()).await?;
     let lock_waiters = Arc::new(LockWaiters::default());
     let list_waiters = Arc::new(ListWaiters::default());
-    let (lock_sink, list_sink) = (lock_waiters.clone(), list_waiters.clone());
+    let pubsub = Arc::new(PubSub::new(config.pubsub_output_limit_bytes));
+    let (lock_sink, list_sink, pubsub_sink) =
+        (lock_waiters.clone(), list_waiters.clone(), pubsub.clone());
     let group = raft::start_group(
         &config,
         &db,
@@ -162,6 +169,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &transport,
         Arc::new(move |events| {
             list_sink.deliver(&events);
+            pubsub_sink.deliver(&events);
             lock_sink.deliver(events);
         }),
     )
@@ -182,6 +190,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         clients: Clients::default(),
         lock_waiters,
         list_waiters,
+        pubsub,
         stats: Stats::default(),
         started_at: Instant::now(),
         run_id: format!(

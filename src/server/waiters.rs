@@ -73,7 +73,9 @@ impl LockWaiters {
                 Event::Lock(LockEvent::WaitTimedOut { resource, owner }) => {
                     (resource, owner, LockOutcome::TimedOut)
                 }
-                Event::Lock(LockEvent::Released { .. }) | Event::ListPushed(_) => continue,
+                Event::Lock(LockEvent::Released { .. })
+                | Event::ListPushed(_)
+                | Event::Published { .. } => continue,
             };
             if let Some(list) = waiting.remove(&(resource, owner)) {
                 for (_, tx) in list {

@@ -14,11 +14,14 @@ pub mod lock;
 pub mod locks;
 pub(crate) mod lua;
 mod persist;
+pub mod pubsub;
+mod revisions;
 pub mod scripts;
 pub mod server;
 pub mod strings;
 #[cfg(test)]
 mod tests;
+pub mod txn;
 mod undo;
 pub mod zsets;
 
@@ -32,6 +35,7 @@ use crate::reply::Reply;
 
 pub use lock::LockEvent;
 pub use persist::StateError;
+use revisions::Removals;
 
 /// Something apply did that the node must act on outside the state machine: wake a
 /// blocked client, tell subscribers. Not persisted: a node that restarts has no blocked
@@ -42,6 +46,13 @@ pub enum Event {
     /// Elements were added to the list at this key (or a list was stored there): a
     /// client blocked in BLPOP and the like on this node may now be served.
     ListPushed(Bytes),
+    /// PUBLISH (or SPUBLISH, `sharded`): every node hands the message to its own
+    /// subscribers of the channel.
+    Published {
+        channel: Bytes,
+        message: Bytes,
+        sharded: bool,
+    },
 }
 
 /// The application data of one Raft entry: the writes gathered by the proposer while the
@@ -115,6 +126,11 @@ pub struct Entry {
     /// The fencing token of the current value: strictly greater than any token given
     /// before it, by any key.
     pub token: u64,
+    /// Changes on every modification of the key (value, deadline, lock state), unlike the
+    /// token, which changes only when the value is written. WATCH compares it. Taken from
+    /// the keyspace's revision counter, so a key removed and created again never comes
+    /// back with a revision it had before.
+    pub revision: u64,
 }
 
 impl Entry {
@@ -190,6 +206,11 @@ pub struct Keyspace {
     lua: lua::EngineSlot,
     /// While a script runs: what it changed, to undo if it fails.
     undo: Option<undo::UndoLog>,
+    /// The last revision given to a modification of any key; the next is one more.
+    revision_counter: u64,
+    /// Recent removals, so a WATCH of a key that was missing notices it was created and
+    /// removed again before EXEC.
+    removals: Removals,
 }
 
 impl Keyspace {
@@ -282,6 +303,7 @@ impl Keyspace {
                     value: Value::Lock(lock::Lock::default()),
                     deadline_ms: None,
                     token: 0,
+                    revision: 0,
                 };
                 self.entries.insert(Bytes::copy_from_slice(key), entry);
             }
@@ -295,6 +317,9 @@ impl Keyspace {
             unreachable!("checked to be a lock above");
         };
         let before = lock.next_deadline_ms();
+        // Only a real change is a new revision: a refused UNLOCK or a busy try-lock must
+        // not fail a WATCH (the copy costs what persisting the lock already cost).
+        let unchanged = lock.clone();
         let mut fx = lock::Effects {
             resource: &stored_key,
             fence_counter: &mut self.fence_counter,
@@ -311,10 +336,13 @@ impl Keyspace {
         if let Some(after) = after {
             self.lock_timers.insert((after, stored_key.clone()));
         }
+        let changed = *lock != unchanged;
         if idle {
             self.entries.remove(&stored_key);
+            self.modified(stored_key);
+        } else if changed {
+            self.modified(stored_key);
         }
-        self.dirty.insert(stored_key);
         Ok(Some(result))
     }
 
@@ -341,6 +369,7 @@ impl Keyspace {
                     value: Value::List(VecDeque::new()),
                     deadline_ms: None,
                     token: 0,
+                    revision: 0,
                 };
                 self.entries.insert(Bytes::copy_from_slice(key), entry);
             }
@@ -364,7 +393,7 @@ impl Keyspace {
         if empty {
             self.remove(&stored_key);
         } else if changed {
-            self.dirty.insert(stored_key.clone());
+            self.modified(stored_key.clone());
         }
         if grew {
             self.events.push(Event::ListPushed(stored_key));
@@ -405,6 +434,7 @@ impl Keyspace {
                 value: empty?,
                 deadline_ms: None,
                 token: 0,
+                revision: 0,
             };
             self.entries.insert(Bytes::copy_from_slice(key), entry);
         }
@@ -424,7 +454,7 @@ impl Keyspace {
         } else if changed {
             self.fence_counter += 1;
             entry.token = self.fence_counter;
-            self.dirty.insert(stored_key);
+            self.modified(stored_key);
         }
         Some(result)
     }
@@ -512,9 +542,10 @@ impl Keyspace {
             value,
             deadline_ms,
             token: self.fence_counter,
+            revision: 0,
         };
         self.entries.insert(stored_key.clone(), entry);
-        self.dirty.insert(stored_key);
+        self.modified(stored_key);
     }
 
     /// Sets or clears the deadline of an existing key without touching its value or token;
@@ -540,7 +571,7 @@ impl Keyspace {
             if let Some(entry) = self.entries.get_mut(key) {
                 entry.deadline_ms = deadline_ms;
             }
-            self.dirty.insert(stored_key);
+            self.modified(stored_key);
         }
         true
     }
@@ -570,7 +601,7 @@ impl Keyspace {
             }
             self.end_waits(&key, lock);
         }
-        self.dirty.insert(key);
+        self.modified(key);
         Some(entry)
     }
 
@@ -598,6 +629,8 @@ impl Keyspace {
         self.lock_timers.clear();
         self.dirty.clear();
         self.cleared = true;
+        self.revision_counter += 1;
+        self.removals.remove_all(self.revision_counter);
     }
 
     /// A lock vanishes (FLUSHALL): its queued clients are told their wait is over.
@@ -610,6 +643,39 @@ impl Keyspace {
         }
     }
 
+    /// Records a change of `key` (written, or removed when it is no longer there): the
+    /// store persists it, and WATCH sees a new revision.
+    fn modified(&mut self, key: Bytes) {
+        self.revision_counter += 1;
+        match self.entries.get_mut(&key) {
+            Some(entry) => entry.revision = self.revision_counter,
+            None => self.removals.record(&key, self.revision_counter),
+        }
+        self.dirty.insert(key);
+    }
+
+    /// The revision WATCH records for `key` at `now_ms`: the live entry's, or 0 when the
+    /// key does not exist. With it goes the revision counter (`revision_counter`), the
+    /// point after which a removal of a missing key counts as a change.
+    pub fn revision(&self, key: &[u8], now_ms: u64) -> u64 {
+        self.get(key, now_ms).map_or(0, |entry| entry.revision)
+    }
+
+    /// The revision counter: every modification from now on gets a larger revision.
+    pub fn revision_counter(&self) -> u64 {
+        self.revision_counter
+    }
+
+    /// Whether `key` is as WATCH saw it: the same revision, or, for a key that was
+    /// missing (`revision` 0), still missing and not removed since `seen_at`. Called inside
+    /// apply, after the entry's expiries, so every entry present is live.
+    pub(crate) fn unchanged_since(&self, key: &[u8], revision: u64, seen_at: u64) -> bool {
+        match self.entries.get(key) {
+            Some(entry) => entry.revision == revision,
+            None => revision == 0 && !self.removals.removed_since(key, seen_at),
+        }
+    }
+
     /// Removes every key whose deadline is at or before `now_ms`.
     fn purge_expired(&mut self, now_ms: u64) {
         while let Some((deadline, _)) = self.expiry.first() {
@@ -618,7 +684,7 @@ impl Keyspace {
             }
             if let Some((_, key)) = self.expiry.pop_first() {
                 self.entries.remove(&key);
-                self.dirty.insert(key);
+                self.modified(key);
             }
         }
     }
@@ -636,6 +702,10 @@ impl Keyspace {
             .collect();
         assert_eq!(from_entries, self.expiry);
         assert!(self.entries.values().all(|e| e.token <= self.fence_counter));
+        assert!(self
+            .entries
+            .values()
+            .all(|e| e.revision > 0 && e.revision <= self.revision_counter));
         let lock_timers: BTreeSet<(u64, Bytes)> = self
             .entries
             .iter()

@@ -9,11 +9,12 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::scripts::{ScriptChanges, StoredScript};
-use super::{Changes, Entry, Keyspace};
+use super::{Changes, Entry, Keyspace, Removals};
 
-const FORMAT_VERSION: u8 = 1;
-/// Snapshots that also hold the script cache. Version 1 snapshots (no scripts) still load.
-const SNAPSHOT_VERSION: u8 = 2;
+/// 2: entries carry a revision; the meta holds the revision counter and recent removals.
+const FORMAT_VERSION: u8 = 2;
+/// 3: meta, entries and the script cache.
+const SNAPSHOT_VERSION: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -34,6 +35,8 @@ pub enum StateError {
 struct Meta {
     fence_counter: u64,
     last_now_ms: u64,
+    revision_counter: u64,
+    removals: Removals,
 }
 
 /// Little-endian varints; trailing bytes are refused, so a truncated or padded record is
@@ -126,10 +129,23 @@ impl Keyspace {
     }
 
     fn encode_meta(&self) -> Vec<u8> {
-        encode(&Meta {
+        encode(&self.meta())
+    }
+
+    fn meta(&self) -> Meta {
+        Meta {
             fence_counter: self.fence_counter,
             last_now_ms: self.last_now_ms,
-        })
+            revision_counter: self.revision_counter,
+            removals: self.removals.clone(),
+        }
+    }
+
+    fn set_meta(&mut self, meta: Meta) {
+        self.fence_counter = meta.fence_counter;
+        self.last_now_ms = meta.last_now_ms;
+        self.revision_counter = meta.revision_counter;
+        self.removals = meta.removals;
     }
 
     /// Rebuilds the keyspace from the records and meta a store persisted from
@@ -140,9 +156,7 @@ impl Keyspace {
     ) -> Result<Keyspace, StateError> {
         let mut keyspace = Keyspace::new();
         if let Some(meta) = meta {
-            let meta: Meta = decode(meta)?;
-            keyspace.fence_counter = meta.fence_counter;
-            keyspace.last_now_ms = meta.last_now_ms;
+            keyspace.set_meta(decode(meta)?);
         }
         for (key, record) in records {
             let entry: Entry = decode(&record)?;
@@ -157,13 +171,9 @@ impl Keyspace {
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut scripts: Vec<(&String, &StoredScript)> = self.scripts.scripts.iter().collect();
         scripts.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let meta = Meta {
-            fence_counter: self.fence_counter,
-            last_now_ms: self.last_now_ms,
-        };
         let mut out = vec![SNAPSHOT_VERSION];
         codec()
-            .serialize_into(&mut out, &(meta, entries, scripts))
+            .serialize_into(&mut out, &(self.meta(), entries, scripts))
             .expect("bincode serialization into a Vec cannot fail");
         out
     }
@@ -173,10 +183,8 @@ impl Keyspace {
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
         let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {
             Some((&SNAPSHOT_VERSION, body)) => codec().deserialize(body)?,
-            _ => {
-                let (meta, entries) = decode(bytes)?;
-                (meta, entries, Vec::new())
-            }
+            Some((&version, _)) => return Err(StateError::UnsupportedVersion(version)),
+            None => return Err(StateError::Empty),
         };
         let mut keyspace = Keyspace::new();
         for (sha, script) in scripts {
@@ -184,8 +192,7 @@ impl Keyspace {
             keyspace.insert_script(sha, script)?;
         }
         keyspace.scripts.cleared = true;
-        keyspace.fence_counter = meta.fence_counter;
-        keyspace.last_now_ms = meta.last_now_ms;
+        keyspace.set_meta(meta);
         for (key, entry) in entries {
             keyspace.dirty.insert(key.clone());
             keyspace.insert_loaded(key, entry)?;
@@ -197,6 +204,7 @@ impl Keyspace {
     fn insert_loaded(&mut self, key: Bytes, entry: Entry) -> Result<(), StateError> {
         // A counter below a stored token would reuse tokens; trust the larger.
         self.fence_counter = self.fence_counter.max(entry.token);
+        self.revision_counter = self.revision_counter.max(entry.revision);
         if let Some(deadline) = entry.deadline_ms {
             self.expiry.insert((deadline, key.clone()));
         }

@@ -57,7 +57,7 @@ impl Harness {
         )
     }
 
-    fn write_argv(&mut self, argv: Vec<Bytes>) -> Reply {
+    pub fn write_argv(&mut self, argv: Vec<Bytes>) -> Reply {
         let mut replies = self.ks.apply_batch(&Batch {
             now_ms: self.now_ms,
             ops: vec![argv],
@@ -662,6 +662,11 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
     let mut meta = None;
     let mut now_ms = 1_700_000_000_000u64;
     let mut succeeded = 0;
+    // Restored from the store after every entry, then fed the next entry like the others:
+    // WATCH outcomes depend on revisions and removals, which must survive persistence.
+    let mut reloaded = Keyspace::new();
+    // Revisions read between entries, for the next entry's transaction to watch.
+    let mut watches: Vec<crate::state::txn::Watch> = Vec::new();
     for _ in 0..400 {
         // Ops of the right arity, the first argument a key; reads run after the entry.
         let (mut ops, mut reads) = (Vec::new(), Vec::new());
@@ -685,11 +690,30 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
                 reads.push(op);
             }
         }
+        if rng.next(3) == 0 && !ops.is_empty() {
+            // Some of the ops become one transaction that watches what was read before.
+            let split = rng.next(ops.len());
+            let tx = crate::state::txn::Transaction {
+                watches: std::mem::take(&mut watches),
+                commands: ops.split_off(split),
+            };
+            ops.push(tx.encode());
+        }
         // Time mostly moves on, sometimes stamps lower (a new leader's slower clock).
         now_ms = (now_ms + rng.next(300) as u64).saturating_sub(rng.next(3) as u64 * 50);
         let entry = Batch { now_ms, ops };
         let replies = one.apply_batch(&entry);
         assert_eq!(replies, two.apply_batch(&entry));
+        assert_eq!(replies, reloaded.apply_batch(&entry));
+        let seen_at = one.revision_counter();
+        watches = ["a", "b", "c", "d"][..rng.next(4)]
+            .iter()
+            .map(|key| crate::state::txn::Watch {
+                key: Bytes::from(*key),
+                revision: one.revision(key.as_bytes(), now_ms),
+                seen_at,
+            })
+            .collect();
         succeeded += replies.iter().filter(|reply| !reply.is_error()).count();
         for op in &reads {
             assert_eq!(one.query(now_ms, op), two.query(now_ms, op));
@@ -700,6 +724,7 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
         restored.assert_consistent();
         let snapshot = one.to_snapshot();
         assert_eq!(restored.to_snapshot(), snapshot);
+        reloaded = restored;
         assert_eq!(two.to_snapshot(), snapshot);
         let from_snapshot = Keyspace::from_snapshot(&snapshot).unwrap();
         from_snapshot.assert_consistent();

@@ -1,19 +1,21 @@
 //! The undo log that makes a script all-or-nothing: while a script runs, the first change
 //! of each key records the entry it had, and a failed script puts every one back, with the
-//! fence counter and the events as they were. Nothing of a failed script is applied, on
+//! fence and revision counters, the recent removals and the events as they were. Nothing of a failed script is applied, on
 //! any node (Redis keeps the writes made before a runtime error; raftlock does not).
 
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::{Entry, Keyspace};
+use super::{Entry, Keyspace, Removals};
 
 #[derive(Debug)]
 pub(super) struct UndoLog {
     /// The entry each changed key had before the script's first change of it.
     before: HashMap<Bytes, Option<Entry>>,
     fence_counter: u64,
+    revision_counter: u64,
+    removals: Removals,
     events_len: usize,
     cleared: bool,
     /// The keys waiting to be persisted when the script ran FLUSHALL, which forgets them.
@@ -27,6 +29,8 @@ impl Keyspace {
         self.undo = Some(UndoLog {
             before: HashMap::new(),
             fence_counter: self.fence_counter,
+            revision_counter: self.revision_counter,
+            removals: self.removals.clone(),
             events_len: self.events.len(),
             cleared: self.cleared,
             dirty_before_clear: None,
@@ -47,6 +51,8 @@ impl Keyspace {
             self.replace_entry(key, entry);
         }
         self.fence_counter = undo.fence_counter;
+        self.revision_counter = undo.revision_counter;
+        self.removals = undo.removals;
         self.events.truncate(undo.events_len);
         if let Some(dirty) = undo.dirty_before_clear {
             self.cleared = undo.cleared;

@@ -1,0 +1,94 @@
+//! What WATCH needs beyond each key's revision: a key that was missing when watched has
+//! no revision to compare, so the keyspace remembers its recent removals. A key created
+//! and removed again between WATCH and EXEC then still fails the EXEC, as in Redis.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::state_limits::MAX_TRACKED_REMOVALS;
+
+/// The most recent removals, by a fixed hash of the key, bounded. Memory and the
+/// persisted meta stay small whatever the keys; a hash collision or a forgotten removal
+/// can only fail an EXEC that would have run, never run one that should fail.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Removals {
+    /// `(key hash, revision of the removal)`, oldest first, one per hash.
+    recent: VecDeque<(u64, u64)>,
+    /// Every removal not in `recent` has a revision at or below this.
+    floor: u64,
+}
+
+impl Removals {
+    pub fn record(&mut self, key: &[u8], revision: u64) {
+        let hash = key_hash(key);
+        self.recent.retain(|(h, _)| *h != hash);
+        self.recent.push_back((hash, revision));
+        if self.recent.len() > MAX_TRACKED_REMOVALS {
+            if let Some((_, forgotten)) = self.recent.pop_front() {
+                self.floor = self.floor.max(forgotten);
+            }
+        }
+    }
+
+    /// FLUSHALL: every key counts as removed at `revision`.
+    pub fn remove_all(&mut self, revision: u64) {
+        self.recent.clear();
+        self.floor = revision;
+    }
+
+    /// Whether `key` may have been removed after revision `since`.
+    pub fn removed_since(&self, key: &[u8], since: u64) -> bool {
+        let hash = key_hash(key);
+        self.floor > since
+            || self
+                .recent
+                .iter()
+                .any(|&(h, revision)| h == hash && revision > since)
+    }
+}
+
+/// 64-bit FNV-1a: fixed across builds and platforms, unlike std's hasher, because the
+/// hashes are persisted and every replica must decide alike.
+fn key_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recent_removal_is_seen_and_an_older_one_is_not() {
+        let mut r = Removals::default();
+        r.record(b"a", 5);
+        assert!(r.removed_since(b"a", 4));
+        assert!(!r.removed_since(b"a", 5));
+        assert!(!r.removed_since(b"b", 0));
+    }
+
+    #[test]
+    fn forgotten_removals_raise_the_floor_so_nothing_is_missed() {
+        let mut r = Removals::default();
+        for i in 0..=MAX_TRACKED_REMOVALS as u64 {
+            r.record(format!("k{i}").as_bytes(), i + 1);
+        }
+        assert_eq!(r.recent.len(), MAX_TRACKED_REMOVALS);
+        assert!(
+            r.removed_since(b"k0", 0),
+            "forgotten, so counted as removed"
+        );
+        assert!(r.removed_since(b"never", 0));
+        assert!(!r.removed_since(b"never", 1));
+    }
+
+    #[test]
+    fn remove_all_counts_every_key() {
+        let mut r = Removals::default();
+        r.remove_all(9);
+        assert!(r.removed_since(b"x", 8));
+        assert!(!r.removed_since(b"x", 9));
+    }
+}

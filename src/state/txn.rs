@@ -1,0 +1,415 @@
+//! MULTI/EXEC as one Raft entry. The connection queues a client's commands; EXEC sends
+//! them, with the revisions its WATCH saw, as one internal `TXN` op, and apply runs them
+//! here back to back: nothing else runs between them, on any node.
+//!
+//! `TXN nwatch [key revision seen_at]... ncommands [argc arg...]...`
+//!
+//! `REVISIONS key...` is WATCH's read: the revision counter, then each key's revision.
+
+use bytes::Bytes;
+
+use super::locks::LockArgs;
+use super::{run, wrong_arity, Keyspace};
+use crate::command::args::{parse_i64, Args};
+use crate::command::{self, Handler};
+use crate::config::state_limits::MAX_QUEUED_COMMANDS;
+use crate::reply::Reply;
+
+/// A key as WATCH saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub key: Bytes,
+    /// The key's revision; 0: the key did not exist.
+    pub revision: u64,
+    /// The revision counter when it was read: a removal after it is a change.
+    pub seen_at: u64,
+}
+
+/// What EXEC proposes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    pub watches: Vec<Watch>,
+    pub commands: Vec<Vec<Bytes>>,
+}
+
+fn number(n: usize) -> Bytes {
+    Bytes::from(n.to_string())
+}
+
+fn next_u64(args: &mut Args) -> Result<u64, Reply> {
+    let n = parse_i64(args.next_bytes()?).ok_or_else(Reply::syntax_error)?;
+    u64::try_from(n).map_err(|_| Reply::syntax_error())
+}
+
+impl Transaction {
+    /// The op's argv.
+    pub fn encode(&self) -> Vec<Bytes> {
+        let mut argv = vec![Bytes::from_static(b"txn"), number(self.watches.len())];
+        for watch in &self.watches {
+            argv.push(watch.key.clone());
+            argv.push(Bytes::from(watch.revision.to_string()));
+            argv.push(Bytes::from(watch.seen_at.to_string()));
+        }
+        argv.push(number(self.commands.len()));
+        for command in &self.commands {
+            argv.push(number(command.len()));
+            argv.extend(command.iter().cloned());
+        }
+        argv
+    }
+
+    pub fn decode(argv: &[Bytes]) -> Result<Transaction, Reply> {
+        let mut args = Args::new(argv);
+        let nwatch = next_u64(&mut args)? as usize;
+        if nwatch > args.remaining() / 3 {
+            return Err(Reply::syntax_error());
+        }
+        let mut watches = Vec::with_capacity(nwatch);
+        for _ in 0..nwatch {
+            let key = args.next_bytes()?.clone();
+            let revision = next_u64(&mut args)?;
+            let seen_at = next_u64(&mut args)?;
+            watches.push(Watch {
+                key,
+                revision,
+                seen_at,
+            });
+        }
+        let ncommands = next_u64(&mut args)? as usize;
+        if ncommands > MAX_QUEUED_COMMANDS || ncommands > args.remaining() {
+            return Err(Reply::syntax_error());
+        }
+        let mut commands = Vec::with_capacity(ncommands);
+        for _ in 0..ncommands {
+            let argc = next_u64(&mut args)? as usize;
+            if argc == 0 || argc > args.remaining() {
+                return Err(Reply::syntax_error());
+            }
+            commands.push(
+                (0..argc)
+                    .map(|_| args.next_bytes().cloned())
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        if !args.is_empty() {
+            return Err(Reply::syntax_error());
+        }
+        Ok(Transaction { watches, commands })
+    }
+}
+
+/// TXN: nil (a null array) if a watched key changed; otherwise every command's reply in
+/// order. A command's error is its reply; the others still run, as in Redis.
+pub fn txn(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let tx = Transaction::decode(argv)?;
+        let unchanged = tx
+            .watches
+            .iter()
+            .all(|w| ks.unchanged_since(&w.key, w.revision, w.seen_at));
+        if !unchanged {
+            return Ok(Reply::NilArray);
+        }
+        Ok(Reply::Array(
+            tx.commands
+                .iter()
+                .map(|command| run_queued(ks, now_ms, command))
+                .collect(),
+        ))
+    })
+}
+
+/// One queued command inside the entry. Reads see the transaction's earlier writes;
+/// commands that may block run as their non-blocking forms, as in Redis: a LOCK's WAIT is
+/// dropped (a try-lock), and blocking pops already answer nil inside apply.
+fn run_queued(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let Some(spec) = argv.first().and_then(|name| command::lookup(name)) else {
+        return command::unknown_command(argv);
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Reply::wrong_arity(spec.name);
+    }
+    let reply = match spec.handler {
+        Handler::Write(_) if spec.name == "txn" => {
+            Reply::error("ERR MULTI calls can not be nested")
+        }
+        Handler::Write(handler) if matches!(spec.name, "lock" | "rlock") => {
+            match without_wait(argv) {
+                Ok(argv) => handler(ks, now_ms, &argv),
+                Err(error) => error,
+            }
+        }
+        Handler::Write(handler) => handler(ks, now_ms, argv),
+        Handler::Read(handler) => handler(ks, now_ms, argv),
+        Handler::Server => Reply::Error(format!(
+            "ERR '{}' cannot run inside a transaction's entry",
+            spec.name
+        )),
+    };
+    debug_assert_ne!(reply, Reply::Blocked, "a transaction never blocks");
+    if reply == Reply::Blocked {
+        Reply::Nil
+    } else {
+        reply
+    }
+}
+
+/// LOCK/RLOCK without its `WAIT t`: a try-lock. Invalid requests keep their error.
+fn without_wait(argv: &[Bytes]) -> Result<Vec<Bytes>, Reply> {
+    LockArgs::parse(argv)?;
+    let mut out = argv[..4].to_vec();
+    for option in argv[4..].chunks(2) {
+        if !option[0].eq_ignore_ascii_case(b"WAIT") {
+            out.extend_from_slice(option);
+        }
+    }
+    Ok(out)
+}
+
+/// REVISIONS key...: the revision counter, then each key's revision (0: missing).
+pub fn revisions(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    if argv.len() < 2 {
+        return wrong_arity(argv);
+    }
+    let mut out = vec![Reply::Int(ks.revision_counter() as i64)];
+    out.extend(
+        argv[1..]
+            .iter()
+            .map(|key| Reply::Int(ks.revision(key, now_ms) as i64)),
+    );
+    Reply::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::tests::{argv, bulk, err, int, Harness};
+    use crate::state::Event;
+
+    fn tx(watches: Vec<Watch>, lines: &[&str]) -> Vec<Bytes> {
+        Transaction {
+            watches,
+            commands: lines.iter().map(|line| argv(line)).collect(),
+        }
+        .encode()
+    }
+
+    /// WATCH as the node does it: the key's revision and the counter, at the current time.
+    fn watch(h: &Harness, key: &str) -> Watch {
+        Watch {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            revision: h.ks.revision(key.as_bytes(), h.now_ms),
+            seen_at: h.ks.revision_counter(),
+        }
+    }
+
+    fn exec_watching(h: &mut Harness, key: &str, between: &[&str]) -> Reply {
+        let w = watch(h, key);
+        for line in between {
+            h.write(line);
+        }
+        h.write_argv(tx(vec![w], &["set probe 1"]))
+    }
+
+    #[test]
+    fn encoding_round_trips_and_refuses_malformed_ops() {
+        let t = Transaction {
+            watches: vec![Watch {
+                key: Bytes::from("k"),
+                revision: 3,
+                seen_at: 9,
+            }],
+            commands: vec![argv("set a 1"), argv("get a")],
+        };
+        assert_eq!(Transaction::decode(&t.encode()), Ok(t));
+        for bad in [
+            "txn 0",
+            "txn 0 1",
+            "txn 0 1 0",
+            "txn 1 k 1 0",
+            "txn 0 1 3 get a",
+            "txn 0 0 x",
+            "txn -1 0",
+        ] {
+            assert_eq!(
+                Transaction::decode(&argv(bad)),
+                Err(Reply::syntax_error()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn exec_runs_every_command_in_one_op_and_reads_see_earlier_writes() {
+        let mut h = Harness::new();
+        let reply = h.write_argv(tx(vec![], &["set a 1", "incr a", "get a", "exists a b"]));
+        assert_eq!(
+            reply,
+            Reply::Array(vec![Reply::Ok, int(2), bulk("2"), int(1)])
+        );
+        h.ks.assert_consistent();
+    }
+
+    #[test]
+    fn a_failing_command_is_reported_and_the_others_still_run() {
+        let mut h = Harness::new();
+        h.write("set s x");
+        let reply = h.write_argv(tx(vec![], &["incr s", "set b 2", "nosuch x", "get"]));
+        assert_eq!(
+            reply,
+            Reply::Array(vec![
+                Reply::not_integer(),
+                Reply::Ok,
+                err("ERR unknown command 'nosuch', with args beginning with: 'x' "),
+                Reply::wrong_arity("get"),
+            ])
+        );
+        assert_eq!(h.read("get b"), bulk("2"));
+    }
+
+    #[test]
+    fn blocking_commands_inside_a_transaction_do_not_block() {
+        let mut h = Harness::new();
+        h.write("lock r a 1000");
+        let reply = h.write_argv(tx(
+            vec![],
+            &[
+                "lock r b 1000 wait 0",
+                "rlock q c 1000 wait 5",
+                "blpop l 0",
+                "lock r b 1000 wait -1",
+                "txn 0 0",
+            ],
+        ));
+        let Reply::Array(replies) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(replies[0], Reply::Nil, "a try-lock");
+        assert!(matches!(replies[1], Reply::Int(_)));
+        assert_eq!(replies[2], Reply::NilArray);
+        assert!(replies[3].is_error());
+        assert_eq!(replies[4], err("ERR MULTI calls can not be nested"));
+        let Reply::Map(info) = h.read("lockinfo r") else {
+            panic!()
+        };
+        let waiters = info.iter().find(|(name, _)| *name == bulk("waiters"));
+        assert!(
+            waiters.is_some_and(|(_, w)| matches!(w, Reply::Array(w) if w.is_empty())),
+            "nobody queued: {info:?}"
+        );
+    }
+
+    #[test]
+    fn watch_fails_exec_on_any_modification_of_the_key() {
+        for change in [
+            "set k 2",
+            "expire k 50",
+            "persist k",
+            "append k x",
+            "del k",
+            "rename k k2",
+        ] {
+            let mut h = Harness::new();
+            h.write("set k 1 ex 100");
+            assert_eq!(
+                exec_watching(&mut h, "k", &[change]),
+                Reply::NilArray,
+                "{change}"
+            );
+            assert_eq!(h.read("get probe"), Reply::Nil, "nothing of it ran");
+        }
+    }
+
+    #[test]
+    fn watch_lets_exec_run_when_the_key_is_untouched() {
+        let mut h = Harness::new();
+        h.write("set k 1");
+        let reply = exec_watching(
+            &mut h,
+            "k",
+            &["set other 1", "get k", "persist k", "expire nokey 5"],
+        );
+        assert_eq!(reply, Reply::Array(vec![Reply::Ok]));
+        let reply = exec_watching(&mut h, "missing", &["set other 2", "del other"]);
+        assert_eq!(
+            reply,
+            Reply::Array(vec![Reply::Ok]),
+            "a missing key stays missing"
+        );
+    }
+
+    #[test]
+    fn watch_sees_expiry_as_a_change() {
+        let mut h = Harness::new();
+        h.write("set k 1 px 50");
+        let w = watch(&h, "k");
+        h.advance(60);
+        assert_eq!(h.write_argv(tx(vec![w], &["set probe 1"])), Reply::NilArray);
+    }
+
+    #[test]
+    fn a_key_deleted_and_recreated_does_not_look_unchanged() {
+        let mut h = Harness::new();
+        h.write("set k 1");
+        assert_eq!(
+            exec_watching(&mut h, "k", &["del k", "set k 1"]),
+            Reply::NilArray
+        );
+        // Missing when watched, then created and removed again.
+        assert_eq!(
+            exec_watching(&mut h, "new", &["set new 1", "del new"]),
+            Reply::NilArray
+        );
+        h.write("set k 1");
+        assert_eq!(exec_watching(&mut h, "k", &["flushall"]), Reply::NilArray);
+        assert_eq!(
+            exec_watching(&mut h, "gone", &["flushall"]),
+            Reply::NilArray
+        );
+    }
+
+    #[test]
+    fn lock_changes_move_the_revision() {
+        let mut h = Harness::new();
+        h.write("lock r a 1000");
+        assert_eq!(
+            exec_watching(&mut h, "r", &["renew r a 5000"]),
+            Reply::NilArray
+        );
+        assert_eq!(exec_watching(&mut h, "r", &["unlock r a"]), Reply::NilArray);
+    }
+
+    #[test]
+    fn revisions_read_the_counter_and_each_key() {
+        let mut h = Harness::new();
+        h.write("set a 1");
+        let counter = h.ks.revision_counter() as i64;
+        assert_eq!(
+            h.read("revisions a b"),
+            Reply::Array(vec![int(counter), int(counter), int(0)])
+        );
+    }
+
+    #[test]
+    fn publish_emits_an_event_also_from_a_transaction() {
+        let mut h = Harness::new();
+        h.ks.take_events();
+        assert_eq!(h.write("publish ch hello"), int(0));
+        h.write_argv(tx(vec![], &["spublish sh m"]));
+        assert_eq!(
+            h.ks.take_events(),
+            vec![
+                Event::Published {
+                    channel: Bytes::from("ch"),
+                    message: Bytes::from("hello"),
+                    sharded: false,
+                },
+                Event::Published {
+                    channel: Bytes::from("sh"),
+                    message: Bytes::from("m"),
+                    sharded: true,
+                },
+            ]
+        );
+    }
+}
