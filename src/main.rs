@@ -58,6 +58,9 @@ struct ServeArgs {
     /// Most client commands gathered into one Raft entry.
     #[arg(long)]
     max_ops_per_entry: Option<usize>,
+    /// Raft entries proposed and not yet applied at once.
+    #[arg(long)]
+    max_inflight_entries: Option<usize>,
     /// Applied entries between two snapshots.
     #[arg(long)]
     snapshot_every_entries: Option<u64>,
@@ -96,6 +99,9 @@ impl ServeArgs {
             resp,
             max_clients: self.maxclients.unwrap_or(defaults.max_clients),
             max_ops_per_entry: self.max_ops_per_entry.unwrap_or(defaults.max_ops_per_entry),
+            max_inflight_entries: self
+                .max_inflight_entries
+                .unwrap_or(defaults.max_inflight_entries),
             snapshot_every_entries: self
                 .snapshot_every_entries
                 .unwrap_or(defaults.snapshot_every_entries),
