@@ -8,9 +8,12 @@ use bincode::Options;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{Changes, Entry, Keyspace};
+use super::{Changes, Entry, ExpiryHold, Keyspace};
 
-const FORMAT_VERSION: u8 = 1;
+/// Version 2 added the expiry hold to the meta; records of keys are the same in both.
+const FORMAT_VERSION: u8 = 2;
+/// Meta and snapshots written before the expiry hold existed.
+const FORMAT_VERSION_NO_HOLD: u8 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -29,6 +32,24 @@ pub enum StateError {
 struct Meta {
     fence_counter: u64,
     last_now_ms: u64,
+    expiry_hold: ExpiryHold,
+}
+
+/// Meta as version 1 wrote it.
+#[derive(Deserialize)]
+struct MetaNoHold {
+    fence_counter: u64,
+    last_now_ms: u64,
+}
+
+impl From<MetaNoHold> for Meta {
+    fn from(old: MetaNoHold) -> Meta {
+        Meta {
+            fence_counter: old.fence_counter,
+            last_now_ms: old.last_now_ms,
+            expiry_hold: ExpiryHold::default(),
+        }
+    }
 }
 
 /// Little-endian varints; trailing bytes are refused, so a truncated or padded record is
@@ -46,11 +67,34 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, StateError> {
+/// The format version and the body after it.
+fn split_version(bytes: &[u8]) -> Result<(u8, &[u8]), StateError> {
     match bytes.split_first() {
         None => Err(StateError::Empty),
-        Some((&FORMAT_VERSION, body)) => Ok(codec().deserialize(body)?),
+        Some((&version, body))
+            if version == FORMAT_VERSION || version == FORMAT_VERSION_NO_HOLD =>
+        {
+            Ok((version, body))
+        }
         Some((&version, _)) => Err(StateError::UnsupportedVersion(version)),
+    }
+}
+
+/// A record whose encoding is the same in every version (a key's entry).
+fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, StateError> {
+    let (_, body) = split_version(bytes)?;
+    Ok(codec().deserialize(body)?)
+}
+
+/// Meta followed by `T`: `()` for the stored meta (which encodes to nothing), the entries
+/// for a snapshot.
+fn decode_with_meta<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<(Meta, T), StateError> {
+    let (version, body) = split_version(bytes)?;
+    if version == FORMAT_VERSION_NO_HOLD {
+        let (meta, rest): (MetaNoHold, T) = codec().deserialize(body)?;
+        Ok((meta.into(), rest))
+    } else {
+        Ok(codec().deserialize(body)?)
     }
 }
 
@@ -80,6 +124,7 @@ impl Keyspace {
         encode(&Meta {
             fence_counter: self.fence_counter,
             last_now_ms: self.last_now_ms,
+            expiry_hold: self.hold,
         })
     }
 
@@ -91,9 +136,8 @@ impl Keyspace {
     ) -> Result<Keyspace, StateError> {
         let mut keyspace = Keyspace::new();
         if let Some(meta) = meta {
-            let meta: Meta = decode(meta)?;
-            keyspace.fence_counter = meta.fence_counter;
-            keyspace.last_now_ms = meta.last_now_ms;
+            let (meta, ()): (Meta, ()) = decode_with_meta(meta)?;
+            keyspace.set_meta(meta);
         }
         for (key, record) in records {
             let entry: Entry = decode(&record)?;
@@ -109,6 +153,7 @@ impl Keyspace {
         let meta = Meta {
             fence_counter: self.fence_counter,
             last_now_ms: self.last_now_ms,
+            expiry_hold: self.hold,
         };
         encode(&(meta, entries))
     }
@@ -116,16 +161,21 @@ impl Keyspace {
     /// The inverse of `to_snapshot`. Every key is marked changed and `cleared` set, so the
     /// next `take_changes` holds exactly what the store must write to replace its state.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
-        let (meta, entries): (Meta, Vec<(Bytes, Entry)>) = decode(bytes)?;
+        let (meta, entries): (Meta, Vec<(Bytes, Entry)>) = decode_with_meta(bytes)?;
         let mut keyspace = Keyspace::new();
-        keyspace.fence_counter = meta.fence_counter;
-        keyspace.last_now_ms = meta.last_now_ms;
+        keyspace.set_meta(meta);
         for (key, entry) in entries {
             keyspace.dirty.insert(key.clone());
             keyspace.insert_loaded(key, entry)?;
         }
         keyspace.cleared = true;
         Ok(keyspace)
+    }
+
+    fn set_meta(&mut self, meta: Meta) {
+        self.fence_counter = meta.fence_counter;
+        self.last_now_ms = meta.last_now_ms;
+        self.hold = meta.expiry_hold;
     }
 
     fn insert_loaded(&mut self, key: Bytes, entry: Entry) -> Result<(), StateError> {
