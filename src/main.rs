@@ -43,6 +43,13 @@ struct ServeArgs {
     /// The voters that bootstrap the cluster: ID=CLIENT_ADDR/RAFT_ADDR,...
     #[arg(long)]
     initial_cluster: Option<String>,
+    /// Start with no cluster and wait to be added by `RAFT.NODE ADD` on the cluster
+    /// (instead of bootstrapping a single-node cluster). Excludes --initial-cluster.
+    #[arg(long)]
+    join: bool,
+    /// The master name SENTINEL commands answer for.
+    #[arg(long, default_value = "raftlock")]
+    sentinel_master_name: String,
     /// Password clients must give with AUTH (user `default`).
     #[arg(long)]
     requirepass: Option<String>,
@@ -92,6 +99,8 @@ impl ServeArgs {
             raft_listen,
             data_dir: self.data_dir,
             initial_cluster,
+            join: self.join,
+            sentinel_master_name: self.sentinel_master_name,
             requirepass: self.requirepass,
             resp,
             max_clients: self.maxclients.unwrap_or(defaults.max_clients),
