@@ -77,6 +77,8 @@ pub(super) enum Step {
     Reply(Reply),
     /// Reply, then close the connection (QUIT).
     ReplyAndClose(Reply),
+    /// Answered later by a task (a membership change); awaited in order like a relay.
+    Later(oneshot::Receiver<Reply>),
 }
 
 /// Per-connection state that commands such as HELLO, AUTH and RESET change.
@@ -254,6 +256,7 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
             // The reply of HELLO is in the protocol it switched to.
             Step::Reply(reply) => (Pending::Ready(reply, session.protocol), Next::Parse),
             Step::ReplyAndClose(reply) => (Pending::Ready(reply, session.protocol), Next::Close),
+            Step::Later(reply) => (Pending::Relayed(reply, session.protocol), Next::Parse),
         },
     }
 }
