@@ -68,6 +68,10 @@ struct ServeArgs {
     /// Applied entries between two snapshots.
     #[arg(long)]
     snapshot_every_entries: Option<u64>,
+    /// Entries kept in the log behind a snapshot (a follower further behind catches up
+    /// by snapshot).
+    #[arg(long)]
+    log_entries_kept_after_snapshot: Option<u64>,
 }
 
 impl ServeArgs {
@@ -108,6 +112,9 @@ impl ServeArgs {
             snapshot_every_entries: self
                 .snapshot_every_entries
                 .unwrap_or(defaults.snapshot_every_entries),
+            log_entries_kept_after_snapshot: self
+                .log_entries_kept_after_snapshot
+                .unwrap_or(defaults.log_entries_kept_after_snapshot),
             ..defaults
         };
         config.validate()?;
