@@ -197,6 +197,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_inflight_entries: config.max_inflight_entries,
             leader_wait: Duration::from_millis(config.leader_wait_ms),
             epoch_grace_ms: config.election_timeout_max_ms,
+            node_id: config.id,
         },
     );
     let node = Arc::new(Node {

@@ -25,6 +25,8 @@ pub struct ProposerLimits {
     pub leader_wait: Duration,
     /// The expiry hold a new leader places with its first entry (`state::hold`).
     pub epoch_grace_ms: u64,
+    /// This node's id, named in the epoch op.
+    pub node_id: u64,
 }
 
 /// Hands writes to the proposer task.
@@ -107,7 +109,10 @@ async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: Propose
         let hold_term = group.state.read().map_or(0, |ks| ks.expiry_hold().term);
         let epoch = hold_term < term;
         if epoch {
-            ops.insert(0, hold::epoch_op(term, limits.epoch_grace_ms));
+            ops.insert(
+                0,
+                hold::epoch_op(term, limits.node_id, limits.epoch_grace_ms),
+            );
         }
         let n = ops.len();
         let batch = Batch {

@@ -4,10 +4,14 @@
 //! Leases are counted in the clock of the leader that stamped the entry. A new leader's
 //! clock may run ahead of its predecessor's, so if it judged deadlines by its own clock at
 //! once it could end a lease before the old leader would have. Its first entry therefore
-//! carries an internal op, `raftlock.epoch TERM GRACE_MS`, that records
+//! carries an internal op, `raftlock.epoch TERM LEADER GRACE_MS`, that records
 //! `until_ms = entry time + GRACE_MS`; while an entry's time (or a read's) is below it, no
 //! key deadline, lock lease or wait deadline counts as passed. The op name is not in the
 //! command table, so no client can send it: only the proposer writes it.
+//!
+//! No hold is needed when the clock does not change hands: when the previous epoch was
+//! the same node's (a single node restarting, a leader re-elected with nobody in between)
+//! or when the entry is the first of a new log (nothing was stamped before it).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -25,8 +29,10 @@ pub const MAX_EPOCH_GRACE_MS: u64 = 60_000;
 /// The hold the latest leader placed, persisted with the keyspace's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpiryHold {
-    /// The Raft term of the leader whose epoch op placed the hold (0: none yet).
+    /// The Raft term of the latest leader's epoch op (0: none yet).
     pub term: u64,
+    /// The node id of that leader: the clock the latest entries were stamped by.
+    pub leader: u64,
     /// Until this time (exclusive) no deadline has passed.
     pub until_ms: u64,
 }
@@ -42,18 +48,29 @@ impl ExpiryHold {
         !self.passed(deadline_ms, now_ms)
     }
 
-    /// Applies `raftlock.epoch TERM GRACE_MS` at `now_ms`. Holds only ever extend, so
-    /// applying the op twice (or an older leader's op late) changes nothing.
-    pub(crate) fn begin_epoch(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
-        let [_, term, grace_ms] = argv else {
+    /// Applies `raftlock.epoch TERM LEADER GRACE_MS` at `now_ms`; `log_is_new`: no entry
+    /// was applied before this one. Holds only ever extend, and a second application of
+    /// the same op finds its own leader recorded, so it changes nothing.
+    pub(crate) fn begin_epoch(&mut self, now_ms: u64, log_is_new: bool, argv: &[Bytes]) -> Reply {
+        let [_, term, leader, grace_ms] = argv else {
             return Reply::wrong_arity(EPOCH_OP);
         };
-        let (Some(term), Some(grace_ms)) = (parse_u64(term), parse_u64(grace_ms)) else {
+        let (Some(term), Some(leader), Some(grace_ms)) =
+            (parse_u64(term), parse_u64(leader), parse_u64(grace_ms))
+        else {
             return Reply::not_integer();
         };
-        self.term = self.term.max(term);
-        let until_ms = now_ms.saturating_add(grace_ms.min(MAX_EPOCH_GRACE_MS));
-        self.until_ms = self.until_ms.max(until_ms);
+        if term < self.term {
+            // A deposed leader's op committed late: the clock is already a newer leader's.
+            return Reply::Ok;
+        }
+        let clock_changes_hands = leader != self.leader && !log_is_new;
+        self.term = term;
+        self.leader = leader;
+        if clock_changes_hands {
+            let until_ms = now_ms.saturating_add(grace_ms.min(MAX_EPOCH_GRACE_MS));
+            self.until_ms = self.until_ms.max(until_ms);
+        }
         Reply::Ok
     }
 }
@@ -68,11 +85,12 @@ pub fn is_epoch_op(argv: &[Bytes]) -> bool {
         .is_some_and(|name| name.as_ref() == EPOCH_OP.as_bytes())
 }
 
-/// The epoch op a leader of `term` proposes, holding expiry for `grace_ms`.
-pub fn epoch_op(term: u64, grace_ms: u64) -> Vec<Bytes> {
+/// The epoch op node `leader` proposes first in `term`, holding expiry for `grace_ms`.
+pub fn epoch_op(term: u64, leader: u64, grace_ms: u64) -> Vec<Bytes> {
     vec![
         Bytes::from_static(EPOCH_OP.as_bytes()),
         Bytes::from(term.to_string()),
+        Bytes::from(leader.to_string()),
         Bytes::from(grace_ms.to_string()),
     ]
 }
@@ -85,14 +103,19 @@ mod tests {
 
     const GRACE_MS: u64 = 1_000;
 
-    /// A new leader's first entry: the epoch op, then `lines`.
-    fn new_leader_entry(h: &mut Harness, term: u64, lines: &[&str]) -> Vec<Reply> {
-        let mut ops = vec![epoch_op(term, GRACE_MS)];
+    /// The first entry of node `leader` in `term`: the epoch op, then `lines`.
+    fn leader_entry(h: &mut Harness, term: u64, leader: u64, lines: &[&str]) -> Vec<Reply> {
+        let mut ops = vec![epoch_op(term, leader, GRACE_MS)];
         ops.extend(lines.iter().map(|line| crate::state::tests::argv(line)));
         h.ks.apply_batch(&Batch {
             now_ms: h.now_ms,
             ops,
         })
+    }
+
+    /// The first entry of a leader that is not the previous one (node id = term).
+    fn new_leader_entry(h: &mut Harness, term: u64, lines: &[&str]) -> Vec<Reply> {
+        leader_entry(h, term, term, lines)
     }
 
     #[test]
@@ -209,24 +232,51 @@ mod tests {
     #[test]
     fn holds_only_extend_and_the_grace_is_bounded() {
         let mut h = Harness::new();
+        h.write("set k v");
         new_leader_entry(&mut h, 3, &[]);
         let hold = h.ks.expiry_hold();
-        assert_eq!(hold.term, 3);
+        assert_eq!((hold.term, hold.leader), (3, 3));
         h.ks.apply_batch(&Batch {
             now_ms: h.now_ms,
-            ops: vec![epoch_op(2, 10)],
+            ops: vec![epoch_op(2, 2, 10)],
         });
         assert_eq!(
             h.ks.expiry_hold(),
             hold,
-            "an older, shorter hold changes nothing"
+            "a deposed leader's late op changes nothing"
         );
         h.ks.apply_batch(&Batch {
             now_ms: h.now_ms,
-            ops: vec![epoch_op(4, u64::MAX / 2)],
+            ops: vec![epoch_op(4, 4, u64::MAX / 2)],
         });
         assert_eq!(h.ks.expiry_hold().until_ms, h.now_ms + MAX_EPOCH_GRACE_MS);
         assert_eq!(h.ks.expiry_hold().term, 4);
+    }
+
+    #[test]
+    fn no_hold_when_the_clock_stays_with_the_same_node() {
+        let mut h = Harness::new();
+        h.write("set k v px 100");
+        leader_entry(&mut h, 2, 1, &[]);
+        let held_until = h.ks.expiry_hold().until_ms;
+        assert!(held_until > h.now_ms);
+        h.now_ms = held_until;
+        // Node 1 re-elected (a single node restarting): its clock stamped the last entries.
+        leader_entry(&mut h, 3, 1, &[]);
+        assert_eq!(h.ks.expiry_hold().until_ms, held_until);
+        assert_eq!(h.ks.expiry_hold().term, 3);
+        h.write("set k v px 100");
+        h.advance(100);
+        assert_eq!(h.read("get k"), Reply::Nil);
+    }
+
+    #[test]
+    fn the_first_entry_of_a_new_log_places_no_hold() {
+        let mut h = Harness::new();
+        leader_entry(&mut h, 1, 1, &["set k v px 100"]);
+        assert_eq!(h.ks.expiry_hold().until_ms, 0);
+        h.advance(100);
+        assert_eq!(h.read("get k"), Reply::Nil);
     }
 
     #[test]

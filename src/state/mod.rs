@@ -196,10 +196,11 @@ impl Keyspace {
     /// A new leader's epoch op at the head of the entry takes effect before anything
     /// else: its first entry must not expire what its predecessor's clock had not.
     pub fn apply_batch(&mut self, batch: &Batch) -> Vec<Reply> {
+        let log_is_new = self.last_now_ms == 0;
         let now_ms = batch.now_ms.max(self.last_now_ms);
         self.last_now_ms = now_ms;
         for epoch in batch.ops.iter().take_while(|op| hold::is_epoch_op(op)) {
-            self.hold.begin_epoch(now_ms, epoch);
+            self.hold.begin_epoch(now_ms, log_is_new, epoch);
         }
         self.purge_expired(now_ms);
         self.advance_locks(now_ms);
@@ -212,7 +213,7 @@ impl Keyspace {
 
     fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
         if hold::is_epoch_op(argv) {
-            return self.hold.begin_epoch(now_ms, argv);
+            return self.hold.begin_epoch(now_ms, false, argv);
         }
         let Some(spec) = argv.first().and_then(|name| command::lookup(name)) else {
             return command::unknown_command(argv);
