@@ -640,23 +640,25 @@ fn transfer_leader_moves_leadership_to_another_voter() {
     let cluster = Cluster::start(3, &[]);
     let old = cluster.wait_leader(Duration::from_secs(20));
     let target = cluster.other_than(&[old]);
-    // Asked on the third node: it relays to the leader.
+    // Asked on the third node: it relays to the leader. Best effort (README), so an
+    // operator retries; three attempts must do.
     let via = cluster.other_than(&[old, target]);
     let mut con = cluster.node(via).connect();
-    let started = Instant::now();
-    let reply = cmd(&["RAFT.TRANSFER-LEADER", &target.to_string()]).query::<String>(&mut con);
-    let new = cluster.wait_new_leader(old, FAILOVER_BOUND);
-    println!(
-        "transfer to {target}: {reply:?}; node {new} leads after {} ms",
-        started.elapsed().as_millis()
-    );
-    match reply {
-        Ok(ok) => {
-            assert_eq!(ok, "OK");
-            assert_eq!(new, target);
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = cmd(&["RAFT.TRANSFER-LEADER", &target.to_string()]).query::<String>(&mut con);
+        attempts.push(format!(
+            "{reply:?} after {} ms",
+            started.elapsed().as_millis()
+        ));
+        if reply.is_ok() {
+            break;
         }
-        Err(e) => assert!(common::err_text(&e).contains("elected instead"), "{e}"),
+        cluster.wait_leader(FAILOVER_BOUND);
     }
+    println!("RAFT.TRANSFER-LEADER {target}: {attempts:?}");
+    assert_eq!(cluster.wait_leader(FAILOVER_BOUND), target, "{attempts:?}");
 }
 
 #[test]

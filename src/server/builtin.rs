@@ -54,7 +54,12 @@ pub(super) fn run(
         }
         "config" => config(node, argv),
         "role" => info::role(node),
-        "sentinel" => sentinel::sentinel(node, argv),
+        "sentinel" => {
+            return later(sentinel::sentinel_once_leader_known(
+                node.clone(),
+                argv.to_vec(),
+            ))
+        }
         "raft.info" => cluster::raft_info(node),
         "raft.node" => return later(cluster::raft_node(node.clone(), argv.to_vec())),
         "raft.transfer-leader" if argv.len() <= 2 => {

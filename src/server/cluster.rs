@@ -233,8 +233,8 @@ fn most_caught_up_follower(
         .max_by_key(|id| replication.get(id).copied().flatten().map(|l| l.index))
 }
 
-/// RAFT.ELECT: this node stands for election now, and again every `ELECT_RETRY` until it
-/// leads, another node is elected, or `TRANSFER_TIMEOUT` passes. Followers refuse to vote
+/// RAFT.ELECT: this node stands for election now, and again (when it is not already
+/// campaigning) every `ELECT_RETRY` until it leads, another node is elected, or `TRANSFER_TIMEOUT` passes. Followers refuse to vote
 /// while their current leader's lease lasts, so this succeeds when the leader is gone or
 /// has stopped its heartbeats (RAFT.TRANSFER-LEADER does that first).
 pub(super) async fn elect(node: Arc<Node>) -> Reply {
@@ -267,7 +267,10 @@ pub(super) async fn elect(node: Arc<Node>) -> Reply {
                 "ERR the election was not won in time; the current leader's lease may still hold",
             );
         }
-        if raft.trigger().elect().await.is_err() {
+        // A candidacy in progress runs its course (its own timer retries it): starting
+        // another term over it would only race the other nodes' elections.
+        let campaigning = metrics.borrow().state == ServerState::Candidate;
+        if !campaigning && raft.trigger().elect().await.is_err() {
             return Reply::error("ERR raft is shutting down");
         }
         let retry = (tokio::time::Instant::now() + ELECT_RETRY).min(deadline);

@@ -13,8 +13,19 @@ use super::Node;
 use crate::raft::{NodeAddr, NodeId};
 use crate::reply::Reply;
 
-/// SENTINEL subcommand [args]
-pub(super) fn sentinel(node: &Arc<Node>, argv: &[Bytes]) -> Reply {
+/// SENTINEL subcommand [args], answered once a leader is known or `leader_wait_ms` has
+/// passed (a node that just started, or a failover in progress).
+pub(super) async fn sentinel_once_leader_known(node: Arc<Node>, argv: Vec<Bytes>) -> Reply {
+    if node.group.raft.metrics().borrow().current_leader.is_none() {
+        let deadline = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(node.config.leader_wait_ms);
+        super::wait_for_leader(&node.group.raft, deadline).await;
+    }
+    sentinel(&node, &argv)
+}
+
+/// SENTINEL subcommand [args], from what this node knows now.
+fn sentinel(node: &Arc<Node>, argv: &[Bytes]) -> Reply {
     let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
     let args = &argv[2..];
     let view = View::of(node);
