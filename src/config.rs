@@ -79,6 +79,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Voters that bootstrap the cluster on first start, by id.
     pub initial_cluster: BTreeMap<u64, Member>,
+    /// Start empty and wait to be added by `RAFT.NODE ADD` on the cluster's leader,
+    /// rather than bootstrap a cluster.
+    pub join: bool,
+    /// The master name SENTINEL commands answer for.
+    pub sentinel_master_name: String,
     pub requirepass: Option<String>,
     pub resp: RespLimits,
     /// Most client connections at once (Redis `maxclients`, 10000).
@@ -120,6 +125,8 @@ impl Default for Config {
             raft_listen: "127.0.0.1:16379".parse().expect("literal address"),
             data_dir: PathBuf::from("raftlock-data"),
             initial_cluster: BTreeMap::new(),
+            join: false,
+            sentinel_master_name: "raftlock".into(),
             requirepass: None,
             resp: RespLimits::default(),
             max_clients: 10_000,
@@ -140,18 +147,21 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The members that bootstrap the cluster: `--initial-cluster`, or this node alone.
-    pub fn bootstrap_members(&self) -> BTreeMap<u64, Member> {
-        if self.initial_cluster.is_empty() {
-            BTreeMap::from([(
+    /// The members that bootstrap the cluster: `--initial-cluster`, or this node alone;
+    /// none for a node that waits to be added (`--join`).
+    pub fn bootstrap_members(&self) -> Option<BTreeMap<u64, Member>> {
+        if self.join {
+            None
+        } else if self.initial_cluster.is_empty() {
+            Some(BTreeMap::from([(
                 self.id,
                 Member {
                     client_addr: self.listen,
                     raft_addr: self.raft_listen,
                 },
-            )])
+            )]))
         } else {
-            self.initial_cluster.clone()
+            Some(self.initial_cluster.clone())
         }
     }
 
@@ -172,6 +182,17 @@ impl Config {
                     self.id, me.client_addr, me.raft_addr, self.listen, self.raft_listen
                 );
             }
+        }
+        if self.join && !self.initial_cluster.is_empty() {
+            bail!("--join and --initial-cluster exclude each other: a joining node is added by RAFT.NODE ADD");
+        }
+        if self.sentinel_master_name.is_empty()
+            || !self
+                .sentinel_master_name
+                .bytes()
+                .all(|b| b.is_ascii_graphic())
+        {
+            bail!("--sentinel-master-name must be non-empty, without spaces or control characters");
         }
         if self.listen == self.raft_listen {
             bail!("--listen and --raft-listen must differ");
@@ -267,5 +288,26 @@ mod tests {
         c.listen = "127.0.0.1:7002".parse().unwrap();
         c.raft_listen = "127.0.0.1:8002".parse().unwrap();
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn a_joining_node_bootstraps_nothing() {
+        let single = Config::default();
+        assert_eq!(single.bootstrap_members().map(|m| m.len()), Some(1));
+        let joining = Config {
+            join: true,
+            ..Config::default()
+        };
+        assert!(joining.validate().is_ok());
+        assert_eq!(joining.bootstrap_members(), None);
+        let both = Config {
+            id: 2,
+            listen: "127.0.0.1:7002".parse().unwrap(),
+            raft_listen: "127.0.0.1:8002".parse().unwrap(),
+            initial_cluster: parse_initial_cluster("2=127.0.0.1:7002/127.0.0.1:8002").unwrap(),
+            join: true,
+            ..Config::default()
+        };
+        assert!(both.validate().is_err());
     }
 }

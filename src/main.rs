@@ -48,6 +48,13 @@ struct ServeArgs {
     /// The voters that bootstrap the cluster: ID=CLIENT_ADDR/RAFT_ADDR,...
     #[arg(long)]
     initial_cluster: Option<String>,
+    /// Start with no cluster and wait to be added by `RAFT.NODE ADD` on the cluster
+    /// (instead of bootstrapping a single-node cluster). Excludes --initial-cluster.
+    #[arg(long)]
+    join: bool,
+    /// The master name SENTINEL commands answer for.
+    #[arg(long, default_value = "raftlock")]
+    sentinel_master_name: String,
     /// Password clients must give with AUTH (user `default`).
     #[arg(long)]
     requirepass: Option<String>,
@@ -69,6 +76,10 @@ struct ServeArgs {
     /// Applied entries between two snapshots.
     #[arg(long)]
     snapshot_every_entries: Option<u64>,
+    /// Entries kept in the log behind a snapshot (a follower further behind catches up
+    /// by snapshot).
+    #[arg(long)]
+    log_entries_kept_after_snapshot: Option<u64>,
 }
 
 impl ServeArgs {
@@ -100,6 +111,8 @@ impl ServeArgs {
             raft_listen,
             data_dir: self.data_dir,
             initial_cluster,
+            join: self.join,
+            sentinel_master_name: self.sentinel_master_name,
             requirepass: self.requirepass,
             resp,
             max_clients: self.maxclients.unwrap_or(defaults.max_clients),
@@ -110,6 +123,9 @@ impl ServeArgs {
             snapshot_every_entries: self
                 .snapshot_every_entries
                 .unwrap_or(defaults.snapshot_every_entries),
+            log_entries_kept_after_snapshot: self
+                .log_entries_kept_after_snapshot
+                .unwrap_or(defaults.log_entries_kept_after_snapshot),
             ..defaults
         };
         config.validate()?;

@@ -129,6 +129,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("time", 1, &["loading", "stale", "fast"], NONE, "server", "Returns the server time.", Server),
     cmd("config", -2, ADMIN, NONE, "server", "A container for server configuration commands.", Server),
     cmd("role", 1, &["noscript", "loading", "stale", "fast"], NONE, "server", "Returns the replication role.", Server),
+    // cluster administration (RedisRaft style) and Sentinel-compatible discovery
+    cmd("raft.node", -3, ADMIN, NONE, "cluster", "Adds (as a learner, then a voter) or removes a cluster member.", Server),
+    cmd("raft.transfer-leader", -1, ADMIN, NONE, "cluster", "Hands leadership to another voter (best effort).", Server),
+    cmd("raft.elect", 1, ADMIN, NONE, "cluster", "Makes this node stand for election now.", Server),
+    cmd("raft.info", 1, &["loading", "stale"], NONE, "cluster", "Returns this node's view of the Raft group.", Server),
+    cmd("sentinel", -2, &["admin", "loading", "stale"], NONE, "sentinel", "Sentinel-compatible discovery of the current leader.", Server),
     cmd("dbsize", 1, RF, NONE, "server", "Returns the number of keys in the database.", Read(sm::dbsize)),
     cmd("flushall", -1, W, NONE, "server", "Removes all keys from all databases.", Write(sm::flushall)),
     cmd("flushdb", -1, W, NONE, "server", "Removes all keys from the current database.", Write(sm::flushdb)),

@@ -99,7 +99,8 @@ pub fn open_database(data_dir: &Path) -> anyhow::Result<fjall::Database> {
 /// Starts group `group` of this node from its storage in `db`, registers it with the
 /// transport so peers' RPCs reach it, and bootstraps the cluster from
 /// `config.bootstrap_members()` if this node has never voted nor logged in this group.
-/// On a restart it recovers from `db` and does not bootstrap again.
+/// On a restart it recovers from `db` and does not bootstrap again. A node started with
+/// `--join` bootstraps nothing: it waits for a leader to add it.
 pub async fn start_group(
     config: &Config,
     db: &fjall::Database,
@@ -124,9 +125,8 @@ pub async fn start_group(
     .await?;
     transport.groups().insert(group, raft.clone());
 
-    if fresh {
-        let members: BTreeMap<NodeId, NodeAddr> = config
-            .bootstrap_members()
+    if let Some(members) = config.bootstrap_members().filter(|_| fresh) {
+        let members: BTreeMap<NodeId, NodeAddr> = members
             .iter()
             .map(|(id, member)| (*id, NodeAddr::from(member)))
             .collect();

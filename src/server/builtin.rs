@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::conn::{Session, Step};
-use super::{info, Node};
+use super::{cluster, info, sentinel, Node};
 use crate::command::{self, args::parse_i64, CommandSpec, COMMANDS};
 use crate::reply::Reply;
 use crate::resp::Protocol;
@@ -72,6 +72,19 @@ pub(super) fn run(
         "pubsub" => super::subscribe::pubsub(node, argv),
         "wait" => wait(node, &argv[1..]),
         "waitaof" => waitaof(node, &argv[1..]),
+        "sentinel" => {
+            return later(sentinel::sentinel_once_leader_known(
+                node.clone(),
+                argv.to_vec(),
+            ))
+        }
+        "raft.info" => cluster::raft_info(node),
+        "raft.node" => return later(cluster::raft_node(node.clone(), argv.to_vec())),
+        "raft.transfer-leader" if argv.len() <= 2 => {
+            return later(cluster::transfer_leader(node.clone(), argv.to_vec()))
+        }
+        "raft.transfer-leader" => Reply::wrong_arity("raft.transfer-leader"),
+        "raft.elect" => return later(cluster::elect(node.clone())),
         _ => command::unknown_command(argv),
     };
     Step::Reply(reply)
@@ -123,6 +136,16 @@ fn waitaof(node: &Node, args: &[Bytes]) -> Reply {
         Ok(()) => Reply::Array(vec![Reply::Int(1), Reply::Int(other_voters(node))]),
         Err(reply) => reply,
     }
+}
+
+/// Runs an async command (a membership change) in its own task; the connection awaits its
+/// reply in order. The change completes even if the client leaves meanwhile.
+fn later(work: impl std::future::Future<Output = Reply> + Send + 'static) -> Step {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    Step::Later(rx)
 }
 
 fn ping(argv: &[Bytes]) -> Reply {

@@ -95,6 +95,8 @@ pub(super) enum Step {
     Reply(Reply),
     /// Reply, then close the connection (QUIT).
     ReplyAndClose(Reply),
+    /// Answered later by a task (a membership change); awaited in order like a relay.
+    Later(oneshot::Receiver<Reply>),
 }
 
 /// Per-connection state that commands such as HELLO, AUTH and RESET change.
@@ -406,6 +408,7 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
             // The reply of HELLO is in the protocol it switched to.
             Step::Reply(reply) => (Pending::Ready(reply, session.protocol), Next::Parse),
             Step::ReplyAndClose(reply) => (Pending::Ready(reply, session.protocol), Next::Close),
+            Step::Later(reply) => (Pending::Relayed(reply, session.protocol), Next::Parse),
         },
     }
 }
@@ -484,6 +487,9 @@ async fn exec(node: &Arc<Node>, session: &mut Session) -> Pending {
             Handler::Server => {
                 let reply = match super::builtin::run(node, session, spec, &argv) {
                     Step::Reply(reply) | Step::ReplyAndClose(reply) => reply,
+                    // Membership changes and discovery run at EXEC in their place, like
+                    // every command the node serves itself (not within the entry).
+                    Step::Later(rx) => rx.await.unwrap_or_else(|_| write_gone()),
                 };
                 slots.push(Slot::Local(reply));
             }

@@ -3,6 +3,7 @@
 
 mod builtin;
 mod clients;
+mod cluster;
 mod conn;
 mod forward;
 mod info;
@@ -10,6 +11,7 @@ mod list_waiters;
 mod multi;
 mod proposer;
 mod pubsub;
+mod sentinel;
 mod subscribe;
 mod waiters;
 
@@ -59,14 +61,25 @@ pub struct Node {
 }
 
 impl Node {
-    /// Raft's read barrier: returns once this node is the leader and has applied
-    /// everything committed before the call.
+    /// Raft's read barrier: returns once this node is the leader, has applied
+    /// everything committed before the call, and has applied its own term's expiry hold
+    /// (so a read never shows expired what the next write would not).
     async fn read_barrier(&self) -> Result<(), Reply> {
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
         loop {
             match self.group.raft.ensure_linearizable().await {
-                Ok(_) => return Ok(()),
+                Ok(_) if self.hold_applied() => return Ok(()),
+                Ok(_) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(Reply::error(
+                            "TRYAGAIN the new leader has not committed its first entry yet; try again",
+                        ));
+                    }
+                    self.proposer.tick().await;
+                    let mut applied = self.group.applied.clone();
+                    let _ = tokio::time::timeout_at(deadline, applied.changed()).await;
+                }
                 Err(err) if err.forward_to_leader().is_some() => {
                     if tokio::time::Instant::now() >= deadline {
                         return Err(Reply::error(
@@ -78,6 +91,15 @@ impl Node {
                 Err(err) => return Err(Reply::Error(format!("ERR raft: {err}"))),
             }
         }
+    }
+}
+
+impl Node {
+    /// Whether the state holds the expiry hold of this leader's term (see `state::hold`).
+    fn hold_applied(&self) -> bool {
+        let term = self.group.raft.metrics().borrow().current_term;
+        let ks = self.group.state.read().expect("state lock");
+        ks.expiry_hold().term >= term
     }
 }
 
@@ -182,6 +204,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_ops_per_entry: config.max_ops_per_entry,
             max_inflight_entries: config.max_inflight_entries,
             leader_wait: Duration::from_millis(config.leader_wait_ms),
+            epoch_grace_ms: config.election_timeout_max_ms,
+            node_id: config.id,
         },
     );
     let node = Arc::new(Node {
@@ -238,7 +262,8 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<(
 }
 
 /// On the leader, proposes an empty entry when a key's deadline has passed, so expiry is
-/// a committed change even when nothing else is written.
+/// a committed change even when nothing else is written, and when it has just been
+/// elected.
 async fn expiry_tick(node: Arc<Node>) {
     let mut interval = tokio::time::interval(Duration::from_millis(node.config.expiry_tick_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -249,7 +274,9 @@ async fn expiry_tick(node: Arc<Node>) {
             ks.next_deadline_ms().is_some_and(|d| d <= wall_clock_ms())
         };
         let leading = node.group.raft.metrics().borrow().current_leader == Some(node.config.id);
-        if due && leading {
+        // A new leader proposes its first entry (its expiry hold) without waiting for a
+        // client write.
+        if leading && (due || !node.hold_applied()) {
             node.proposer.tick().await;
         }
     }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::raft::RaftGroup;
 use crate::reply::Reply;
-use crate::state::Batch;
+use crate::state::{hold, Batch};
 
 struct Proposal {
     argv: Vec<Bytes>,
@@ -23,6 +23,10 @@ pub struct ProposerLimits {
     pub max_inflight_entries: usize,
     /// How long a write waits for a leader to be known before NOLEADER.
     pub leader_wait: Duration,
+    /// The expiry hold a new leader places with its first entry (`state::hold`).
+    pub epoch_grace_ms: u64,
+    /// This node's id, named in the epoch op.
+    pub node_id: u64,
 }
 
 /// Hands writes to the proposer task.
@@ -89,13 +93,8 @@ async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: Propose
         }
         let state_now = group.state.read().map(|ks| ks.last_now_ms()).unwrap_or(0);
         last_now_ms = last_now_ms.max(state_now).max(wall_clock_ms());
-        let (ops, replies): (Vec<_>, Vec<_>) =
+        let (mut ops, replies): (Vec<_>, Vec<_>) =
             pending.into_iter().map(|p| (p.argv, p.reply)).unzip();
-        let n = ops.len();
-        let batch = Batch {
-            now_ms: last_now_ms,
-            ops,
-        };
         if !is_leader(&group) {
             let deadline = tokio::time::Instant::now() + limits.leader_wait;
             super::wait_for_leader(&group.raft, deadline).await;
@@ -104,6 +103,22 @@ async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: Propose
                 continue;
             }
         }
+        // A leader's first entry in its term holds expiry back (guarantee 4). Until that
+        // entry is applied, every entry carries the op again: applying it twice is harmless.
+        let term = group.raft.metrics().borrow().current_term;
+        let hold_term = group.state.read().map_or(0, |ks| ks.expiry_hold().term);
+        let epoch = hold_term < term;
+        if epoch {
+            ops.insert(
+                0,
+                hold::epoch_op(term, limits.node_id, limits.epoch_grace_ms),
+            );
+        }
+        let n = ops.len();
+        let batch = Batch {
+            now_ms: last_now_ms,
+            ops,
+        };
         // Handing the entry to Raft in this loop keeps the order of proposals; waiting for
         // its commit happens in a task, so several entries can be in flight at once.
         match group.raft.client_write_ff(batch).await {
@@ -113,7 +128,8 @@ async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: Propose
                     drop(permit);
                     match outcome {
                         Ok(Ok(response)) if response.data.len() == n => {
-                            for (tx, reply) in replies.into_iter().zip(response.data) {
+                            let client_replies = response.data.into_iter().skip(epoch as usize);
+                            for (tx, reply) in replies.into_iter().zip(client_replies) {
                                 let _ = tx.send(reply);
                             }
                         }

@@ -110,6 +110,8 @@ pub struct Lock {
 /// Hands out fencing tokens and collects events while one lock operation runs.
 pub struct Effects<'a> {
     pub resource: &'a Bytes,
+    /// Leases and waits end by their deadlines only outside a new leader's hold.
+    pub hold: super::ExpiryHold,
     pub fence_counter: &'a mut u64,
     pub events: &'a mut Vec<LockEvent>,
 }
@@ -160,7 +162,9 @@ impl Lock {
     /// Ends leases and waits whose time has come, then grants whoever is now at the head.
     pub fn advance(&mut self, now_ms: u64, fx: &mut Effects) {
         let had_holders = !self.holders.is_empty();
-        self.holders.retain(|h| h.lease_deadline_ms > now_ms);
+        let hold = fx.hold;
+        self.holders
+            .retain(|h| hold.live(h.lease_deadline_ms, now_ms));
         if had_holders && self.holders.is_empty() {
             fx.emit(LockEvent::Released {
                 resource: fx.resource.clone(),
@@ -168,7 +172,10 @@ impl Lock {
         }
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for waiter in self.queue.drain(..) {
-            if waiter.wait_deadline_ms.is_some_and(|t| t <= now_ms) {
+            if waiter
+                .wait_deadline_ms
+                .is_some_and(|t| hold.passed(t, now_ms))
+            {
                 fx.emit(LockEvent::WaitTimedOut {
                     resource: fx.resource.clone(),
                     owner: waiter.owner,
@@ -392,10 +399,10 @@ impl Lock {
     }
 
     /// Whether `token` is the token of a current hold.
-    pub fn is_current_token(&self, token: u64, now_ms: u64) -> bool {
+    pub fn is_current_token(&self, token: u64, now_ms: u64, hold: &super::ExpiryHold) -> bool {
         self.holders
             .iter()
-            .any(|h| h.token == token && h.lease_deadline_ms > now_ms)
+            .any(|h| h.token == token && hold.live(h.lease_deadline_ms, now_ms))
     }
 }
 
@@ -428,6 +435,7 @@ mod tests {
                 &mut self.lock,
                 Effects {
                     resource: &self.resource,
+                    hold: Default::default(),
                     fence_counter: &mut self.counter,
                     events: &mut self.events,
                 },

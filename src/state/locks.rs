@@ -204,15 +204,16 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let Some(lock) = live_lock(ks, resource, now_ms)? else {
             return Ok(Reply::Nil);
         };
+        let hold = ks.expiry_hold();
         let holders: Vec<_> = lock
             .holders
             .iter()
-            .filter(|h| h.lease_deadline_ms > now_ms)
+            .filter(|h| hold.live(h.lease_deadline_ms, now_ms))
             .collect();
         let waiters: Vec<_> = lock
             .queue
             .iter()
-            .filter(|w| w.wait_deadline_ms.is_none_or(|t| t > now_ms))
+            .filter(|w| w.wait_deadline_ms.is_none_or(|t| hold.live(t, now_ms)))
             .collect();
         if holders.is_empty() && waiters.is_empty() {
             return Ok(Reply::Nil);
@@ -292,7 +293,7 @@ pub fn checkfence(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let current = match ks.get(resource, now_ms) {
             None => false,
             Some(entry) => match &entry.value {
-                Value::Lock(lock) => lock.is_current_token(token, now_ms),
+                Value::Lock(lock) => lock.is_current_token(token, now_ms, &ks.expiry_hold()),
                 _ => entry.token == token,
             },
         };

@@ -8,6 +8,7 @@
 
 pub mod glob;
 pub mod hashes;
+pub mod hold;
 pub mod keys;
 pub mod lists;
 pub mod lock;
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::{self, Handler};
 use crate::reply::Reply;
 
+pub use hold::ExpiryHold;
 pub use lock::LockEvent;
 pub use persist::StateError;
 use revisions::Removals;
@@ -157,8 +159,9 @@ impl Entry {
         }
     }
 
-    fn is_live(&self, now_ms: u64) -> bool {
-        self.deadline_ms.is_none_or(|deadline| deadline > now_ms)
+    fn is_live(&self, now_ms: u64, hold: &ExpiryHold) -> bool {
+        self.deadline_ms
+            .is_none_or(|deadline| hold.live(deadline, now_ms))
     }
 }
 
@@ -211,6 +214,8 @@ pub struct Keyspace {
     /// Recent removals, so a WATCH of a key that was missing notices it was created and
     /// removed again before EXEC.
     removals: Removals,
+    /// While a new leader's grace lasts, nothing expires.
+    hold: ExpiryHold,
 }
 
 impl Keyspace {
@@ -220,9 +225,16 @@ impl Keyspace {
 
     /// Applies one Raft entry: time moves to `max(batch.now_ms, last_now_ms)`, keys whose
     /// deadline has passed are removed, then each op runs in order. One reply per op.
+    ///
+    /// A new leader's epoch op at the head of the entry takes effect before anything
+    /// else: its first entry must not expire what its predecessor's clock had not.
     pub fn apply_batch(&mut self, batch: &Batch) -> Vec<Reply> {
+        let log_is_new = self.last_now_ms == 0;
         let now_ms = batch.now_ms.max(self.last_now_ms);
         self.last_now_ms = now_ms;
+        for epoch in batch.ops.iter().take_while(|op| hold::is_epoch_op(op)) {
+            self.hold.begin_epoch(now_ms, log_is_new, epoch);
+        }
         self.purge_expired(now_ms);
         self.advance_locks(now_ms);
         batch
@@ -233,6 +245,9 @@ impl Keyspace {
     }
 
     fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
+        if hold::is_epoch_op(argv) {
+            return self.hold.begin_epoch(now_ms, false, argv);
+        }
         let spec = match command::resolve(argv) {
             Ok(spec) => spec,
             Err(reply) => return reply,
@@ -269,12 +284,18 @@ impl Keyspace {
         self.last_now_ms
     }
 
-    /// The earliest deadline of a key, a lease or a wait, so the leader knows when to
-    /// propose an entry that carries time past it.
+    /// The hold the latest leader placed on expiry.
+    pub fn expiry_hold(&self) -> ExpiryHold {
+        self.hold
+    }
+
+    /// The earliest time at which a key, a lease or a wait can end, so the leader knows
+    /// when to propose an entry that carries time past it. Nothing ends inside a hold.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let key = self.expiry.first().map(|(deadline, _)| *deadline);
         let lock = self.lock_timers.first().map(|(deadline, _)| *deadline);
-        key.into_iter().chain(lock).min()
+        let due = key.into_iter().chain(lock).min()?;
+        Some(due.max(self.hold.until_ms))
     }
 
     /// Events since the last call, in the order apply produced them.
@@ -322,6 +343,7 @@ impl Keyspace {
         let unchanged = lock.clone();
         let mut fx = lock::Effects {
             resource: &stored_key,
+            hold: self.hold,
             fence_counter: &mut self.fence_counter,
             events: &mut Vec::new(),
         };
@@ -404,7 +426,7 @@ impl Keyspace {
     /// Ends the leases and waits whose time has come, granting the next waiters.
     fn advance_locks(&mut self, now_ms: u64) {
         while let Some((deadline, _)) = self.lock_timers.first() {
-            if *deadline > now_ms {
+            if self.hold.live(*deadline, now_ms) {
                 break;
             }
             let Some((_, key)) = self.lock_timers.pop_first() else {
@@ -475,7 +497,7 @@ impl Keyspace {
         let expired = self
             .expiry
             .iter()
-            .take_while(|(deadline, _)| *deadline <= now_ms)
+            .take_while(|(deadline, _)| self.hold.passed(*deadline, now_ms))
             .count();
         self.entries.len().saturating_sub(expired)
     }
@@ -487,13 +509,15 @@ impl Keyspace {
 
     /// The key's entry if it exists at `now_ms`.
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.entries.get(key).filter(|entry| entry.is_live(now_ms))
+        self.entries
+            .get(key)
+            .filter(|entry| entry.is_live(now_ms, &self.hold))
     }
 
     /// The key's entry for a write: one whose deadline has passed is removed first (and
     /// the removal recorded), so the write sees the key as missing.
     pub(crate) fn get_for_write(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        if self.entries.get(key)?.is_live(now_ms) {
+        if self.entries.get(key)?.is_live(now_ms, &self.hold) {
             self.entries.get(key)
         } else {
             self.remove(key);
@@ -505,7 +529,7 @@ impl Keyspace {
     pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.entries
             .iter()
-            .filter(move |(_, entry)| entry.is_live(now_ms))
+            .filter(move |(_, entry)| entry.is_live(now_ms, &self.hold))
     }
 
     /// Stores `value` under `key` with a new fencing token; a deadline at or before
@@ -528,7 +552,7 @@ impl Keyspace {
         };
         let deadline_ms = match ttl {
             // A passed deadline belongs to a value that no longer exists.
-            Ttl::Keep => old_deadline.filter(|&deadline| deadline > now_ms),
+            Ttl::Keep => old_deadline.filter(|&deadline| self.hold.live(deadline, now_ms)),
             Ttl::Clear => None,
             Ttl::At(at) => Some(at as u64),
         };
@@ -608,7 +632,9 @@ impl Keyspace {
     /// Removes the key and returns its entry if it existed at `now_ms` (an expired one is
     /// removed too, but reported as missing).
     pub(crate) fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
-        self.remove(key).filter(|entry| entry.is_live(now_ms))
+        let hold = self.hold;
+        self.remove(key)
+            .filter(|entry| entry.is_live(now_ms, &hold))
     }
 
     /// Removes every key (FLUSHALL). The fence counter stays: tokens are never reused.
@@ -679,7 +705,7 @@ impl Keyspace {
     /// Removes every key whose deadline is at or before `now_ms`.
     fn purge_expired(&mut self, now_ms: u64) {
         while let Some((deadline, _)) = self.expiry.first() {
-            if *deadline > now_ms {
+            if self.hold.live(*deadline, now_ms) {
                 break;
             }
             if let Some((_, key)) = self.expiry.pop_first() {

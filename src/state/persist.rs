@@ -9,12 +9,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::scripts::{ScriptChanges, StoredScript};
-use super::{Changes, Entry, Keyspace, Removals};
+use super::{Changes, Entry, ExpiryHold, Keyspace, Removals};
 
-/// 2: entries carry a revision; the meta holds the revision counter and recent removals.
-const FORMAT_VERSION: u8 = 2;
-/// 3: meta, entries and the script cache.
-const SNAPSHOT_VERSION: u8 = 3;
+/// 3: entries carry a revision; the meta holds the revision counter, recent removals and
+/// the expiry hold. Earlier formats (development versions) are refused, not guessed at.
+const FORMAT_VERSION: u8 = 3;
+/// 4: meta, entries and the script cache.
+const SNAPSHOT_VERSION: u8 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -37,6 +38,7 @@ struct Meta {
     last_now_ms: u64,
     revision_counter: u64,
     removals: Removals,
+    expiry_hold: ExpiryHold,
 }
 
 /// Little-endian varints; trailing bytes are refused, so a truncated or padded record is
@@ -138,6 +140,7 @@ impl Keyspace {
             last_now_ms: self.last_now_ms,
             revision_counter: self.revision_counter,
             removals: self.removals.clone(),
+            expiry_hold: self.hold,
         }
     }
 
@@ -146,6 +149,7 @@ impl Keyspace {
         self.last_now_ms = meta.last_now_ms;
         self.revision_counter = meta.revision_counter;
         self.removals = meta.removals;
+        self.hold = meta.expiry_hold;
     }
 
     /// Rebuilds the keyspace from the records and meta a store persisted from

@@ -501,7 +501,7 @@ pub fn fence(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             Some(lock) => lock
                 .holders
                 .iter()
-                .filter(|h| h.lease_deadline_ms > now_ms)
+                .filter(|h| ks.expiry_hold().live(h.lease_deadline_ms, now_ms))
                 .map(|h| h.token)
                 .max(),
             None => Some(entry.token),

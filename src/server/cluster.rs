@@ -1,0 +1,370 @@
+//! Cluster administration in the style RedisRaft users know: `RAFT.NODE ADD|REMOVE`,
+//! `RAFT.TRANSFER-LEADER`, `RAFT.ELECT` and `RAFT.INFO`.
+//!
+//! Membership changes run on the leader; a follower relays them there and relays the
+//! answer back. A new node joins as a learner, and becomes a voter once it has caught up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+
+use super::forward::Upstream;
+use super::{Node, Route};
+use crate::command::args::parse_i64;
+use crate::raft::{NodeAddr, NodeId};
+use crate::reply::Reply;
+
+/// How long a new node may take to catch up before it is made a voter.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a leadership transfer may take.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a node asked to lead starts a new election while it has not won.
+const ELECT_RETRY: Duration = Duration::from_millis(100);
+
+/// RAFT.NODE ADD id client_addr raft_addr | RAFT.NODE REMOVE id
+pub(super) async fn raft_node(node: Arc<Node>, argv: Vec<Bytes>) -> Reply {
+    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_uppercase();
+    let args = &argv[2..];
+    let parsed = match (sub.as_str(), args) {
+        ("ADD", [id, client, raft]) => parse_id(id).and_then(|id| {
+            Ok(MembershipChange::Add(
+                id,
+                NodeAddr {
+                    client_addr: parse_addr(client)?.to_string(),
+                    raft_addr: parse_addr(raft)?.to_string(),
+                },
+            ))
+        }),
+        ("REMOVE", [id]) => parse_id(id).map(MembershipChange::Remove),
+        ("ADD" | "REMOVE", _) => Err(Reply::Error(format!(
+            "ERR wrong number of arguments for 'raft.node|{}' command",
+            sub.to_ascii_lowercase()
+        ))),
+        _ => Err(Reply::Error(format!(
+            "ERR unknown subcommand '{}'. Try RAFT.NODE ADD or RAFT.NODE REMOVE.",
+            String::from_utf8_lossy(&argv[1])
+        ))),
+    };
+    let change = match parsed {
+        Ok(change) => change,
+        Err(reply) => return reply,
+    };
+    match on_leader(&node, argv).await {
+        Ok(relayed) => relayed,
+        Err(Here) => match change {
+            MembershipChange::Add(id, addr) => add_node(&node, id, addr).await,
+            MembershipChange::Remove(id) => remove_node(&node, id).await,
+        },
+    }
+}
+
+enum MembershipChange {
+    Add(NodeId, NodeAddr),
+    Remove(NodeId),
+}
+
+fn parse_id(arg: &[u8]) -> Result<NodeId, Reply> {
+    parse_i64(arg)
+        .filter(|id| *id > 0)
+        .map(|id| id as NodeId)
+        .ok_or_else(|| Reply::error("ERR invalid node id: a positive integer is expected"))
+}
+
+fn parse_addr(arg: &[u8]) -> Result<SocketAddr, Reply> {
+    String::from_utf8_lossy(arg).parse().map_err(|_| {
+        Reply::Error(format!(
+            "ERR invalid address '{}': IP:PORT is expected",
+            String::from_utf8_lossy(arg)
+        ))
+    })
+}
+
+/// The command is to run on this node, the leader.
+struct Here;
+
+/// Relays `argv` to the leader and returns its answer, or `Err(Here)` if this node leads.
+async fn on_leader(node: &Node, argv: Vec<Bytes>) -> Result<Reply, Here> {
+    match node.route().await {
+        Ok(Route::Local) => Err(Here),
+        Ok(Route::Leader(leader)) => Ok(send_to(node, leader, argv).await),
+        Err(reply) => Ok(reply),
+    }
+}
+
+/// Sends one command to another node's client port and returns its reply.
+async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
+    match Upstream::connect(addr, node.config.requirepass.as_deref()).await {
+        Ok(upstream) => upstream.send(argv).await.await.unwrap_or_else(|_| {
+            Reply::error("TRYAGAIN the connection to the other node closed; retry")
+        }),
+        Err(reply) => reply,
+    }
+}
+
+fn write_error(err: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) -> Reply {
+    match err {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+            Reply::error("TRYAGAIN leadership moved during the change; retry")
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            Reply::Error(format!("ERR membership change refused: {e}"))
+        }
+        RaftError::Fatal(e) => Reply::Error(format!("ERR raft: {e}")),
+    }
+}
+
+/// Adds `id` as a learner, waits for it to catch up, then makes it a voter. Adding a
+/// voter again with the same addresses is a no-op, so a retried ADD is safe.
+async fn add_node(node: &Node, id: NodeId, addr: NodeAddr) -> Reply {
+    let raft = &node.group.raft;
+    let membership = raft.metrics().borrow().membership_config.clone();
+    if let Some(known) = membership.membership().get_node(&id) {
+        if *known != addr {
+            return Reply::Error(format!(
+                "ERR node {id} is already a member with the addresses {known}"
+            ));
+        }
+        if membership.membership().voter_ids().any(|voter| voter == id) {
+            return Reply::Ok;
+        }
+    }
+    match tokio::time::timeout(CATCH_UP_TIMEOUT, raft.add_learner(id, addr, true)).await {
+        Err(_) => {
+            return Reply::Error(format!(
+                "ERR node {id} did not catch up within {}s; it stays a learner (RAFT.NODE REMOVE {id} to drop it)",
+                CATCH_UP_TIMEOUT.as_secs()
+            ))
+        }
+        Ok(Err(err)) => return write_error(err),
+        Ok(Ok(_)) => {}
+    }
+    match raft
+        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+        .await
+    {
+        Ok(_) => Reply::Ok,
+        Err(err) => write_error(err),
+    }
+}
+
+/// Removes `id` from the cluster, a voter or a learner.
+async fn remove_node(node: &Node, id: NodeId) -> Reply {
+    let raft = &node.group.raft;
+    let membership = raft.metrics().borrow().membership_config.clone();
+    let membership = membership.membership();
+    if membership.get_node(&id).is_none() {
+        return Reply::Error(format!("ERR node {id} is not a member of the cluster"));
+    }
+    let ids = BTreeSet::from([id]);
+    let change = if membership.voter_ids().any(|voter| voter == id) {
+        ChangeMembers::RemoveVoters(ids)
+    } else {
+        ChangeMembers::RemoveNodes(ids)
+    };
+    match raft.change_membership(change, false).await {
+        Ok(_) => Reply::Ok,
+        Err(err) => write_error(err),
+    }
+}
+
+/// RAFT.TRANSFER-LEADER [id]: the leader stops its heartbeats, so the followers' leader
+/// leases run out, and asks the target (by default the most caught-up voter) to stand for
+/// election (RAFT.ELECT). Openraft 0.9 has no TimeoutNow message, so this is best effort:
+/// another follower may win the election instead, which the reply reports.
+pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply {
+    let target = match argv.get(1).map(|arg| parse_id(arg)) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(reply)) => return reply,
+    };
+    if let Ok(relayed) = on_leader(&node, argv).await {
+        return relayed;
+    }
+    let me = node.config.id;
+    let metrics = node.group.raft.metrics().borrow().clone();
+    let Some(target) = target.or_else(|| most_caught_up_follower(&metrics, me)) else {
+        return Reply::error("ERR no other voter to transfer leadership to");
+    };
+    if target == me {
+        return Reply::Ok;
+    }
+    let membership = metrics.membership_config.membership();
+    if !membership.voter_ids().any(|voter| voter == target) {
+        return Reply::Error(format!("ERR node {target} is not a voting member"));
+    }
+    let Some(addr) = membership
+        .get_node(&target)
+        .and_then(|n| n.client_addr.parse::<SocketAddr>().ok())
+    else {
+        return Reply::Error(format!("ERR node {target} has no client address"));
+    };
+    let runtime = node.group.raft.runtime_config();
+    runtime.heartbeat(false);
+    let asked = tokio::time::timeout(
+        TRANSFER_TIMEOUT,
+        send_to(&node, addr, vec![Bytes::from_static(b"RAFT.ELECT")]),
+    )
+    .await;
+    // Whatever happened, heartbeats resume: a leader without them loses its followers.
+    runtime.heartbeat(true);
+    match asked {
+        Ok(Reply::Ok) => Reply::Ok,
+        Ok(other) => other,
+        Err(_) => Reply::error("ERR leadership transfer timed out"),
+    }
+}
+
+fn most_caught_up_follower(
+    metrics: &openraft::RaftMetrics<NodeId, NodeAddr>,
+    me: NodeId,
+) -> Option<NodeId> {
+    let replication = metrics.replication.as_ref()?;
+    metrics
+        .membership_config
+        .membership()
+        .voter_ids()
+        .filter(|id| *id != me)
+        .max_by_key(|id| replication.get(id).copied().flatten().map(|l| l.index))
+}
+
+/// RAFT.ELECT: this node stands for election now, and again (when it is not already
+/// campaigning) every `ELECT_RETRY` until it leads, another node is elected, or `TRANSFER_TIMEOUT` passes. Followers refuse to vote
+/// while their current leader's lease lasts, so this succeeds when the leader is gone or
+/// has stopped its heartbeats (RAFT.TRANSFER-LEADER does that first).
+pub(super) async fn elect(node: Arc<Node>) -> Reply {
+    let me = node.config.id;
+    let raft = &node.group.raft;
+    let deadline = tokio::time::Instant::now() + TRANSFER_TIMEOUT;
+    let mut metrics = raft.metrics();
+    let old_leader = metrics.borrow().current_leader;
+    if !metrics
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|voter| voter == me)
+    {
+        return Reply::error("ERR this node is not a voting member");
+    }
+    loop {
+        {
+            let m = metrics.borrow_and_update();
+            if m.current_leader == Some(me) && m.state == ServerState::Leader {
+                return Reply::Ok;
+            }
+            if let Some(other) = m.current_leader.filter(|l| Some(*l) != old_leader) {
+                return Reply::Error(format!("ERR node {other} was elected instead"));
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Reply::error(
+                "ERR the election was not won in time; the current leader's lease may still hold",
+            );
+        }
+        // A candidacy in progress runs its course (its own timer retries it): starting
+        // another term over it would only race the other nodes' elections.
+        let campaigning = metrics.borrow().state == ServerState::Candidate;
+        if !campaigning && raft.trigger().elect().await.is_err() {
+            return Reply::error("ERR raft is shutting down");
+        }
+        let retry = (tokio::time::Instant::now() + ELECT_RETRY).min(deadline);
+        while tokio::time::Instant::now() < retry {
+            if tokio::time::timeout_at(retry, metrics.changed())
+                .await
+                .is_err()
+            {
+                break;
+            }
+            let m = metrics.borrow();
+            if m.current_leader.is_some() && m.current_leader != old_leader {
+                break;
+            }
+        }
+    }
+}
+
+/// RAFT.INFO: this node's view of the group, as `INFO`-style text (RedisRaft's fields
+/// where it has them). Match indexes are known on the leader only; a follower reports its
+/// applied index as its commit index (every applied entry is committed).
+pub(super) fn raft_info(node: &Node) -> Reply {
+    let metrics = node.group.raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership();
+    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let nodes: BTreeMap<NodeId, NodeAddr> = membership
+        .nodes()
+        .map(|(id, addr)| (*id, addr.clone()))
+        .collect();
+    let applied = metrics.last_applied.map_or(0, |l| l.index);
+    let last_log = metrics.last_log_index.unwrap_or(0);
+    let match_index = |id: NodeId| -> Option<u64> {
+        if id == node.config.id {
+            return metrics.replication.as_ref().map(|_| last_log);
+        }
+        let progress = metrics.replication.as_ref()?.get(&id)?;
+        Some(progress.map_or(0, |l| l.index))
+    };
+    let commit = match metrics.replication {
+        Some(_) => {
+            // The highest index a majority of voters has.
+            let mut matched: Vec<u64> = voters
+                .iter()
+                .map(|id| match_index(*id).unwrap_or(0))
+                .collect();
+            matched.sort_unstable_by(|a, b| b.cmp(a));
+            matched
+                .get(voters.len() / 2)
+                .copied()
+                .unwrap_or(0)
+                .max(applied)
+        }
+        None => applied,
+    };
+    let role = match metrics.state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    };
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "# Raft\r\nnode_id:{}\r\ngroup_id:{}\r\nrole:{role}\r\nstate:{}\r\nleader_id:{}\r\ncurrent_term:{}\r\nlast_log_index:{last_log}\r\ncommit_index:{commit}\r\nlast_applied_index:{applied}\r\nsnapshot_last_index:{}\r\npurged_index:{}\r\nnum_nodes:{}\r\nnum_voting_nodes:{}\r\n",
+        node.config.id,
+        node.group.id,
+        if metrics.current_leader.is_some() { "up" } else { "no_leader" },
+        metrics.current_leader.map_or(-1, |l| l as i64),
+        metrics.current_term,
+        metrics.snapshot.map_or(0, |l| l.index),
+        metrics.purged.map_or(0, |l| l.index),
+        nodes.len(),
+        voters.len(),
+    );
+    for (i, (id, addr)) in nodes.iter().enumerate() {
+        let (host, port) = split_addr(&addr.client_addr);
+        let _ = write!(
+            out,
+            "node{i}:id={id},addr={host},port={port},raft_addr={},voting={},self={},match_index={}\r\n",
+            addr.raft_addr,
+            if voters.contains(id) { "yes" } else { "no" },
+            if *id == node.config.id { "yes" } else { "no" },
+            match_index(*id).map_or("unknown".to_string(), |m| m.to_string()),
+        );
+    }
+    Reply::Verbatim("txt".into(), Bytes::from(out))
+}
+
+/// `IP:PORT` as its host and port; an unparsable address as itself and port 0.
+pub(super) fn split_addr(addr: &str) -> (String, u16) {
+    match addr.parse::<SocketAddr>() {
+        Ok(a) => (a.ip().to_string(), a.port()),
+        Err(_) => (addr.to_string(), 0),
+    }
+}

@@ -1,0 +1,370 @@
+//! A cluster of real `raftlock` processes on loopback ports, each with its own data dir
+//! in one temporary directory. Nodes are killed (SIGKILL), paused (SIGSTOP/SIGCONT),
+//! restarted and added by the tests; every process ends when the `Cluster` is dropped.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, CLIENT_TIMEOUT};
+
+pub struct ClusterNode {
+    pub id: u64,
+    pub port: u16,
+    pub raft_port: u16,
+    pub data_dir: PathBuf,
+    /// `--initial-cluster ...` or `--join`, then the cluster's extra flags.
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl ClusterNode {
+    pub fn client_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn raft_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.raft_port)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_extension("log"))
+            .expect("open node log");
+        let child = Command::new(env!("CARGO_BIN_EXE_raftlock"))
+            .arg("serve")
+            .arg("--id")
+            .arg(self.id.to_string())
+            .arg("--listen")
+            .arg(self.client_addr())
+            .arg("--raft-listen")
+            .arg(self.raft_addr())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start raftlock");
+        self.child = Some(child);
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("node running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// A connection with timeouts, or an error if the node does not answer.
+    pub fn try_connect(&self) -> redis::RedisResult<redis::Connection> {
+        self.try_connect_waiting(CLIENT_TIMEOUT)
+    }
+
+    /// A connection whose replies may take up to `timeout` (short for probes: a paused
+    /// node accepts connections but answers nothing).
+    pub fn try_connect_waiting(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(format!("redis://{}/", self.client_addr()))?;
+        let con = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        con.set_read_timeout(Some(timeout))?;
+        con.set_write_timeout(Some(timeout))?;
+        Ok(con)
+    }
+
+    pub fn connect(&self) -> redis::Connection {
+        self.try_connect()
+            .unwrap_or_else(|e| panic!("connect to node {}: {e}", self.id))
+    }
+
+    /// `RAFT.INFO` of this node as field -> value (member lines included as `nodeI`).
+    pub fn raft_info(&self) -> BTreeMap<String, String> {
+        let mut con = self.connect();
+        let text: String = redis::cmd("RAFT.INFO")
+            .query(&mut con)
+            .unwrap_or_else(|e| panic!("RAFT.INFO on node {}: {e}", self.id));
+        parse_info(&text)
+    }
+}
+
+/// `field:value` lines as a map.
+pub fn parse_info(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.trim_end().split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub struct Cluster {
+    pub nodes: Vec<ClusterNode>,
+    extra_args: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` nodes bootstrapped with `--initial-cluster`, each started with `extra_args`;
+    /// returns once a leader serves writes.
+    pub fn start(n: u64, extra_args: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut nodes: Vec<ClusterNode> = (1..=n)
+            .map(|id| ClusterNode {
+                id,
+                port: free_port(),
+                raft_port: free_port(),
+                data_dir: dir.path().join(format!("n{id}")),
+                args: Vec::new(),
+                child: None,
+            })
+            .collect();
+        let members = nodes
+            .iter()
+            .map(|n| format!("{}={}/{}", n.id, n.client_addr(), n.raft_addr()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        for node in &mut nodes {
+            node.args = vec!["--initial-cluster".into(), members.clone()];
+            node.args.extend(extra_args.iter().cloned());
+            node.spawn();
+        }
+        let cluster = Cluster {
+            nodes,
+            extra_args,
+            dir,
+        };
+        cluster.wait_leader(Duration::from_secs(30));
+        cluster
+    }
+
+    pub fn node(&self, id: u64) -> &ClusterNode {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut ClusterNode {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = &ClusterNode> {
+        self.nodes.iter().filter(|n| n.is_running())
+    }
+
+    /// The node that says it leads, asked of running nodes (ROLE is served locally).
+    pub fn leader(&self) -> Option<u64> {
+        self.running().find_map(|node| {
+            let mut con = node.try_connect_waiting(Duration::from_secs(1)).ok()?;
+            let role: redis::Value = redis::cmd("ROLE").query(&mut con).ok()?;
+            match role {
+                redis::Value::Array(items) => {
+                    (super::value_text(&items[0]) == "master").then_some(node.id)
+                }
+                _ => None,
+            }
+        })
+    }
+
+    /// Waits until some running node leads and a write through it commits; the id.
+    pub fn wait_leader(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(id) = self.leader() {
+                if let Ok(mut con) = self.node(id).try_connect_waiting(Duration::from_secs(5)) {
+                    let wrote: redis::RedisResult<i64> =
+                        redis::cmd("INCR").arg("__leader_probe").query(&mut con);
+                    if wrote.is_ok() {
+                        return id;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader within {timeout:?}; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until a leader other than `old` serves writes; its id.
+    pub fn wait_new_leader(&self, old: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let id = self.wait_leader(left.max(Duration::from_millis(1)));
+            if id != old {
+                return id;
+            }
+            assert!(Instant::now() < deadline, "node {old} still leads");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Some running node other than `but`.
+    pub fn other_than(&self, but: &[u64]) -> u64 {
+        self.running()
+            .map(|n| n.id)
+            .find(|id| !but.contains(id))
+            .expect("another running node")
+    }
+
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let log = n.log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("--- node {} ---\n{}\n", n.id, tail.join("\n"))
+            })
+            .collect()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.node_mut(id).child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGSTOP: the process stays, answers nothing.
+    pub fn pause(&self, id: u64) {
+        self.node(id).signal("STOP");
+    }
+
+    /// SIGCONT.
+    pub fn resume(&self, id: u64) {
+        self.node(id).signal("CONT");
+    }
+
+    /// Starts a killed node again on its ports and data dir.
+    pub fn restart(&mut self, id: u64) {
+        self.kill(id);
+        self.node_mut(id).spawn();
+    }
+
+    /// Starts a new node with `--join` (it waits to be added); its id.
+    pub fn spawn_joining(&mut self) -> u64 {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let mut args = vec!["--join".to_string()];
+        args.extend(self.extra_args.iter().cloned());
+        let mut node = ClusterNode {
+            id,
+            port: free_port(),
+            raft_port: free_port(),
+            data_dir: self.dir.path().join(format!("n{id}")),
+            args,
+            child: None,
+        };
+        node.spawn();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while node.try_connect().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "node {id} did not start: {}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.nodes.push(node);
+        id
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                // A paused process must run again to die of SIGKILL promptly everywhere.
+                let _ = Command::new("kill")
+                    .arg("-CONT")
+                    .arg(child.id().to_string())
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// A client that follows the cluster as a Sentinel client does: it asks any node for the
+/// master (`SENTINEL get-master-addr-by-name raftlock`), talks to it, and asks again when
+/// the connection fails.
+pub struct FollowingClient {
+    /// Client ports of the nodes to ask.
+    pub seeds: Vec<u16>,
+    con: Option<redis::Connection>,
+}
+
+impl FollowingClient {
+    pub fn new(seeds: Vec<u16>) -> FollowingClient {
+        FollowingClient { seeds, con: None }
+    }
+
+    fn master_port(&self) -> Option<u16> {
+        for port in &self.seeds {
+            let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+                continue;
+            };
+            let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+                continue;
+            };
+            let _ = con.set_read_timeout(Some(Duration::from_secs(2)));
+            let addr: redis::RedisResult<Option<(String, u16)>> = redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg("raftlock")
+                .query(&mut con);
+            if let Ok(Some((_, port))) = addr {
+                return Some(port);
+            }
+        }
+        None
+    }
+
+    /// Runs `cmd`; on a connection failure or a cluster error (NOLEADER, TRYAGAIN) the
+    /// connection is dropped, so the next call asks for the master again.
+    pub fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, String> {
+        if self.con.is_none() {
+            let port = self.master_port().ok_or("no master known")?;
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .map_err(|e| e.to_string())?;
+            let con = client
+                .get_connection_with_timeout(Duration::from_secs(1))
+                .map_err(|e| e.to_string())?;
+            con.set_read_timeout(Some(Duration::from_secs(10)))
+                .map_err(|e| e.to_string())?;
+            self.con = Some(con);
+        }
+        let con = self.con.as_mut().expect("connected above");
+        match cmd.query(con) {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                if err.is_io_error()
+                    || matches!(err.code(), Some("NOLEADER" | "TRYAGAIN"))
+                    || err.is_connection_dropped()
+                {
+                    self.con = None;
+                }
+                Err(super::err_text(&err))
+            }
+        }
+    }
+}
