@@ -14,7 +14,7 @@ use std::fmt;
 
 pub use encode::{double_text, encode};
 pub use parse::RequestParser;
-pub use reply_parser::{parse_reply, MalformedReply};
+pub use reply_parser::{encode_request, parse_reply, parse_reply_in, MalformedReply};
 
 use crate::reply::Reply;
 

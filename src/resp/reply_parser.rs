@@ -1,7 +1,7 @@
 //! The client side of RESP: reads replies (RESP2 or RESP3) into [`Reply`] values, for a
 //! node that relays its clients' requests to the leader.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::reply::Reply;
 
@@ -15,14 +15,37 @@ pub struct MalformedReply(pub String);
 /// Takes one complete reply off the front of `buf`; `Ok(None)` when more bytes are needed
 /// (nothing is consumed then). Push messages come back as `Reply::Push`.
 pub fn parse_reply(buf: &mut BytesMut) -> Result<Option<Reply>, MalformedReply> {
-    let mut pos = 0;
-    match parse_at(buf, &mut pos, 0)? {
-        Some(reply) => {
-            buf.advance(pos);
+    match parse_reply_in(buf)? {
+        Some((reply, used)) => {
+            buf.advance(used);
             Ok(Some(reply))
         }
         None => Ok(None),
     }
+}
+
+/// Parses one reply at the start of `buf` without consuming it: the reply and how many
+/// bytes it took, or `Ok(None)` when it has not all arrived.
+pub fn parse_reply_in(buf: &[u8]) -> Result<Option<(Reply, usize)>, MalformedReply> {
+    let mut pos = 0;
+    Ok(parse_at(buf, &mut pos, 0)?.map(|reply| (reply, pos)))
+}
+
+/// Appends `argv` as one multibulk request, as clients send commands.
+pub fn encode_request<A: AsRef<[u8]>>(argv: &[A], out: &mut impl BufMut) {
+    put_header(out, b'*', argv.len());
+    for arg in argv {
+        let arg = arg.as_ref();
+        put_header(out, b'$', arg.len());
+        out.put_slice(arg);
+        out.put_slice(b"\r\n");
+    }
+}
+
+fn put_header(out: &mut impl BufMut, kind: u8, n: usize) {
+    out.put_u8(kind);
+    out.put_slice(n.to_string().as_bytes());
+    out.put_slice(b"\r\n");
 }
 
 fn malformed(what: &str) -> MalformedReply {
@@ -78,17 +101,24 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, 
         b'(' => Reply::Bulk(Bytes::copy_from_slice(head)),
         b'$' | b'=' | b'!' => {
             let len = number(head)?;
-            if len < 0 {
+            if len == -1 && kind == b'$' {
                 return Ok(Some(Reply::Nil));
+            }
+            if len < 0 {
+                return Err(malformed("negative bulk length"));
             }
             let len = len as usize;
             let Some(body) = buf.get(*pos..*pos + len) else {
                 *pos = start;
                 return Ok(None);
             };
-            if buf.len() < *pos + len + 2 {
-                *pos = start;
-                return Ok(None);
+            match buf.get(*pos + len..*pos + len + 2) {
+                None => {
+                    *pos = start;
+                    return Ok(None);
+                }
+                Some(b"\r\n") => {}
+                Some(_) => return Err(malformed("bulk reply longer than its length")),
             }
             *pos += len + 2;
             match kind {
@@ -104,8 +134,11 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, 
         }
         b'*' | b'~' | b'>' | b'%' => {
             let n = number(head)?;
-            if n < 0 {
+            if n == -1 && kind == b'*' {
                 return Ok(Some(Reply::NilArray));
+            }
+            if n < 0 {
+                return Err(malformed("negative aggregate length"));
             }
             let count = if kind == b'%' {
                 2 * n as usize
@@ -203,7 +236,16 @@ mod tests {
     }
 
     #[test]
+    fn requests_encode_as_multibulk() {
+        let mut out = Vec::new();
+        encode_request(&["SET", "k", "a b"], &mut out);
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na b\r\n");
+    }
+
+    #[test]
     fn garbage_is_malformed() {
+        assert!(parse_reply_in(b"$2\r\nabc\r\n").is_err());
+        assert!(parse_reply_in(b"~-1\r\n").is_err());
         assert!(parse_reply(&mut BytesMut::from("?x\r\n")).is_err());
         assert!(parse_reply(&mut BytesMut::from(":abc\r\n")).is_err());
     }

@@ -7,13 +7,13 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::reply::Reply;
-use crate::resp::parse_reply;
+use crate::resp::{encode_request, parse_reply};
 
 /// Requests relayed to the leader and not yet answered, per client connection.
 const MAX_RELAYED_IN_FLIGHT: usize = 4096;
@@ -73,19 +73,6 @@ impl Upstream {
 
     pub fn is_closed(&self) -> bool {
         self.requests.is_closed()
-    }
-}
-
-fn encode_request(argv: &[Bytes], out: &mut BytesMut) {
-    out.put_u8(b'*');
-    out.extend_from_slice(argv.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for arg in argv {
-        out.put_u8(b'$');
-        out.extend_from_slice(arg.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
     }
 }
 
