@@ -99,7 +99,8 @@ async fn on_leader(node: &Node, argv: Vec<Bytes>) -> Result<Reply, Here> {
 
 /// Sends one command to another node's client port and returns its reply.
 async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
-    match Upstream::connect(addr, node.config.requirepass.as_deref()).await {
+    let metrics = node.group.raft.metrics();
+    match Upstream::connect(addr, node.config.requirepass.as_deref(), metrics).await {
         Ok(upstream) => upstream.send(argv).await.await.unwrap_or_else(|_| {
             Reply::error("TRYAGAIN the connection to the other node closed; retry")
         }),

@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use openraft::RaftMetrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::raft::{NodeAddr, NodeId};
 use crate::reply::Reply;
 use crate::resp::parse_reply;
 
@@ -21,6 +23,19 @@ const MAX_RELAYED_IN_FLIGHT: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Relayed = (Vec<Bytes>, oneshot::Sender<Reply>);
+
+/// This node's view of its Raft group.
+pub type Metrics = watch::Receiver<RaftMetrics<NodeId, NodeAddr>>;
+
+/// The client address of the leader `metrics` name, if any.
+fn leader_client_addr(metrics: &RaftMetrics<NodeId, NodeAddr>) -> Option<SocketAddr> {
+    let leader = metrics.current_leader?;
+    metrics
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .and_then(|n| n.client_addr.parse().ok())
+}
 
 /// One client's relay to the leader.
 pub struct Upstream {
@@ -37,14 +52,19 @@ fn relay_error(detail: &str) -> Reply {
 impl Upstream {
     /// Connects to the leader's client port, speaking RESP3 (so replies keep their types
     /// whatever protocol the client speaks) and authenticating with the node's password.
-    pub async fn connect(leader: SocketAddr, password: Option<&str>) -> Result<Upstream, Reply> {
+    /// The relay closes once `metrics` stop naming `leader`.
+    pub async fn connect(
+        leader: SocketAddr,
+        password: Option<&str>,
+        metrics: Metrics,
+    ) -> Result<Upstream, Reply> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(leader))
             .await
             .map_err(|_| relay_error("connect timed out"))?
             .map_err(|e| relay_error(&e.to_string()))?;
         let _ = stream.set_nodelay(true);
         let (requests, rx) = mpsc::channel(MAX_RELAYED_IN_FLIGHT);
-        tokio::spawn(relay(stream, rx));
+        tokio::spawn(relay(stream, rx, leader, metrics));
         let upstream = Upstream { leader, requests };
         let mut hello: Vec<Bytes> = vec![Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")];
         if let Some(password) = password {
@@ -89,14 +109,28 @@ fn encode_request(argv: &[Bytes], out: &mut BytesMut) {
     }
 }
 
-/// Writes queued requests and matches replies to them in order, until either side ends.
-async fn relay(stream: TcpStream, mut requests: mpsc::Receiver<Relayed>) {
+/// Writes queued requests and matches replies to them in order, until either side ends
+/// or `metrics` stop naming `leader` as the leader.
+async fn relay(
+    stream: TcpStream,
+    mut requests: mpsc::Receiver<Relayed>,
+    leader: SocketAddr,
+    mut metrics: Metrics,
+) {
     let (mut reader, mut writer) = stream.into_split();
     let mut waiting: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::new();
     let broken = loop {
+        if leader_client_addr(&metrics.borrow_and_update()) != Some(leader) {
+            break "the leader changed";
+        }
         tokio::select! {
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    break "this node is shutting down";
+                }
+            }
             request = requests.recv() => {
                 let Some((argv, tx)) = request else { break "client gone" };
                 encode_request(&argv, &mut output);
