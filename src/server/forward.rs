@@ -19,6 +19,10 @@ use crate::resp::parse_reply;
 
 /// Requests relayed to the leader and not yet answered, per client connection.
 const MAX_RELAYED_IN_FLIGHT: usize = 4096;
+/// How long requests in flight on a relay may still be answered once this node names
+/// another leader, or none: a leader that stepped down answers at once; one cut off by a
+/// partition never does.
+const ANSWER_GRACE_AFTER_LEADER_CHANGE: Duration = Duration::from_secs(1);
 /// How long connecting to the leader may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -52,11 +56,12 @@ fn relay_error(detail: &str) -> Reply {
 impl Upstream {
     /// Connects to the leader's client port, speaking RESP3 (so replies keep their types
     /// whatever protocol the client speaks) and authenticating with the node's password.
-    /// The relay closes once `metrics` stop naming `leader`.
+    /// With `metrics`, the relay closes once they stop naming `leader` as the leader;
+    /// without, it lasts until either side closes it (for a node that is not the leader).
     pub async fn connect(
         leader: SocketAddr,
         password: Option<&str>,
-        metrics: Metrics,
+        metrics: Option<Metrics>,
     ) -> Result<Upstream, Reply> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(leader))
             .await
@@ -75,6 +80,8 @@ impl Upstream {
             ]);
         }
         match upstream.send(hello).await.await {
+            // The relay's own TRYAGAIN (it broke before HELLO was answered) says it all.
+            Ok(Reply::Error(e)) if e.starts_with("TRYAGAIN") => Err(Reply::Error(e)),
             Ok(Reply::Error(e)) => Err(relay_error(&e)),
             Ok(_) => Ok(upstream),
             Err(_) => Err(relay_error("connection closed")),
@@ -109,27 +116,53 @@ fn encode_request(argv: &[Bytes], out: &mut BytesMut) {
     }
 }
 
+/// Waits until `at`; never, without it.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next change of `metrics`; never, without them.
+async fn leader_watch(metrics: &mut Option<Metrics>) -> Result<(), watch::error::RecvError> {
+    match metrics {
+        Some(metrics) => metrics.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Writes queued requests and matches replies to them in order, until either side ends
-/// or `metrics` stop naming `leader` as the leader.
+/// or `metrics` (if given) stop naming `leader` as the leader.
 async fn relay(
     stream: TcpStream,
     mut requests: mpsc::Receiver<Relayed>,
     leader: SocketAddr,
-    mut metrics: Metrics,
+    mut metrics: Option<Metrics>,
 ) {
     let (mut reader, mut writer) = stream.into_split();
     let mut waiting: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::new();
+    // Once this node names another leader (or none): until when replies may still come.
+    let mut answer_by: Option<tokio::time::Instant> = None;
     let broken = loop {
-        if leader_client_addr(&metrics.borrow_and_update()) != Some(leader) {
+        if let (None, Some(metrics)) = (answer_by, &mut metrics) {
+            if leader_client_addr(&metrics.borrow_and_update()) != Some(leader) {
+                answer_by = Some(tokio::time::Instant::now() + ANSWER_GRACE_AFTER_LEADER_CHANGE);
+            }
+        }
+        if answer_by.is_some() && waiting.is_empty() {
             break "the leader changed";
         }
         tokio::select! {
-            changed = metrics.changed() => {
+            changed = leader_watch(&mut metrics), if answer_by.is_none() => {
                 if changed.is_err() {
                     break "this node is shutting down";
                 }
+            }
+            () = sleep_until_some(answer_by), if answer_by.is_some() => {
+                break "the leader changed and did not answer";
             }
             request = requests.recv() => {
                 let Some((argv, tx)) = request else { break "client gone" };
@@ -169,6 +202,10 @@ async fn relay(
             }
         }
     };
+    requests.close();
+    while let Ok((_, tx)) = requests.try_recv() {
+        waiting.push_back(tx);
+    }
     for tx in waiting {
         let _ = tx.send(relay_error(broken));
     }
