@@ -3,7 +3,9 @@
 //! `redlock` npm package on ioredis (`tests/compat/redlock.test.mjs`, run with
 //! `node --test`). Each test starts its own node and runs one suite as a child process,
 //! with the node's port in `RAFTLOCK_PORT`; the test fails with the suite's output (and
-//! the server's log) when the suite fails.
+//! the server's log) when the suite fails. redis-py's `Sentinel` client
+//! (`tests/compat/test_redis_py_sentinel.py`) runs against a 3-node cluster instead, and
+//! asks this side to kill the leader halfway.
 //!
 //! The libraries are pinned in `tests/compat/requirements.txt` and
 //! `tests/compat/package-lock.json`; `scripts/test.sh` installs them (a venv in
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cluster::Cluster;
 use common::Server;
 
 /// How long one suite may run before it is killed and the test fails. The suites take
@@ -129,9 +132,16 @@ fn require_node_packages() {
 /// its output and the server's log unless it exits 0.
 fn run_suite(what: &str, server: &Server, mut command: Command) {
     command
-        .current_dir(compat_dir())
         .env("RAFTLOCK_HOST", "127.0.0.1")
-        .env("RAFTLOCK_PORT", server.port.to_string())
+        .env("RAFTLOCK_PORT", server.port.to_string());
+    run_suite_with_log(what, || server.log(), command);
+}
+
+/// Runs one suite, killing it if it runs past SUITE_TIMEOUT; panics with its output and
+/// `log()` (the servers' logs) unless it exits 0.
+fn run_suite_with_log(what: &str, log: impl Fn() -> String, mut command: Command) {
+    command
+        .current_dir(compat_dir())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -172,11 +182,11 @@ fn run_suite(what: &str, server: &Server, mut command: Command) {
         Some(status) if status.success() => eprintln!("{what} passed\n{output}"),
         Some(status) => panic!(
             "{what} failed ({status})\n{output}\n--- raftlock log ---\n{}",
-            server.log()
+            log()
         ),
         None => panic!(
             "{what} ran past {SUITE_TIMEOUT:?} and was killed\n{output}\n--- raftlock log ---\n{}",
-            server.log()
+            log()
         ),
     }
 }
@@ -225,4 +235,79 @@ fn node_redlock_on_ioredis() {
     let mut command = Command::new(node);
     command.args(["--test", "--test-reporter=spec", "redlock.test.mjs"]);
     run_suite("redlock suite (node --test)", &server, command);
+}
+
+#[test]
+fn redis_py_sentinel_follows_a_leader_kill() {
+    let test = "redis_py_sentinel_follows_a_leader_kill";
+    let Some(python) = python(test) else {
+        return;
+    };
+    require_python_packages(&python);
+    let mut cluster = Cluster::start(3, &[]);
+    let handshake = tempfile::tempdir().expect("temp dir");
+    let sentinels = cluster
+        .nodes
+        .iter()
+        .map(|n| n.client_addr())
+        .collect::<Vec<_>>()
+        .join(",");
+    let log_files: Vec<PathBuf> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.data_dir.with_extension("log"))
+        .collect();
+    let mut command = Command::new(&python);
+    command
+        .args([
+            "-m",
+            "pytest",
+            "-v",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "test_redis_py_sentinel.py",
+        ])
+        .env("RAFTLOCK_SENTINELS", sentinels)
+        .env("RAFTLOCK_HANDSHAKE_DIR", handshake.path());
+    let suite = std::thread::spawn(move || {
+        let log = || {
+            log_files
+                .iter()
+                .map(|path| {
+                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    format!("--- {} ---\n{}\n", path.display(), tail.join("\n"))
+                })
+                .collect::<String>()
+        };
+        run_suite_with_log("redis-py Sentinel suite on 3 nodes", log, command);
+    });
+    // The suite asks for the leader's death once it holds a lock through it.
+    let request = handshake.path().join("kill-request");
+    let deadline = Instant::now() + SUITE_TIMEOUT;
+    while !suite.is_finished() && Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(&request) {
+            let port: u16 = text.trim().parse().expect("a port in kill-request");
+            let id = cluster
+                .nodes
+                .iter()
+                .find(|n| n.port == port)
+                .map(|n| n.id)
+                .expect("the suite named a node of the cluster");
+            assert_eq!(cluster.leader(), Some(id), "the suite named the leader");
+            cluster.kill(id);
+            std::fs::write(handshake.path().join("killed"), b"").expect("write killed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Err(panic) = suite.join() {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(
+        handshake.path().join("killed").exists(),
+        "the suite passed without asking for the leader's death"
+    );
 }

@@ -97,9 +97,11 @@ async fn on_leader(node: &Node, argv: Vec<Bytes>) -> Result<Reply, Here> {
     }
 }
 
-/// Sends one command to another node's client port and returns its reply.
+/// Sends one command to another node's client port and returns its reply. The relay does
+/// not close when the leader changes (as data relays do): RAFT.TRANSFER-LEADER changes it
+/// on purpose, and its answer comes after.
 async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
-    match Upstream::connect(addr, node.config.requirepass.as_deref()).await {
+    match Upstream::connect(addr, node.config.requirepass.as_deref(), None).await {
         Ok(upstream) => upstream.send(argv).await.await.unwrap_or_else(|_| {
             Reply::error("TRYAGAIN the connection to the other node closed; retry")
         }),

@@ -547,7 +547,8 @@ async fn relay_rx(
         .as_ref()
         .is_none_or(|up| up.leader != leader || up.is_closed());
     if stale {
-        match Upstream::connect(leader, node.config.requirepass.as_deref()).await {
+        let metrics = Some(node.group.raft.metrics());
+        match Upstream::connect(leader, node.config.requirepass.as_deref(), metrics).await {
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {
                 session.upstream = None;

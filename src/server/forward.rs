@@ -8,19 +8,38 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use openraft::RaftMetrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::raft::{NodeAddr, NodeId};
 use crate::reply::Reply;
 use crate::resp::{encode_request, parse_reply};
 
 /// Requests relayed to the leader and not yet answered, per client connection.
 const MAX_RELAYED_IN_FLIGHT: usize = 4096;
+/// How long requests in flight on a relay may still be answered once this node names
+/// another leader, or none: a leader that stepped down answers at once; one cut off by a
+/// partition never does.
+const ANSWER_GRACE_AFTER_LEADER_CHANGE: Duration = Duration::from_secs(1);
 /// How long connecting to the leader may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Relayed = (Vec<Bytes>, oneshot::Sender<Reply>);
+
+/// This node's view of its Raft group.
+pub type Metrics = watch::Receiver<RaftMetrics<NodeId, NodeAddr>>;
+
+/// The client address of the leader `metrics` name, if any.
+fn leader_client_addr(metrics: &RaftMetrics<NodeId, NodeAddr>) -> Option<SocketAddr> {
+    let leader = metrics.current_leader?;
+    metrics
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .and_then(|n| n.client_addr.parse().ok())
+}
 
 /// One client's relay to the leader.
 pub struct Upstream {
@@ -37,14 +56,20 @@ fn relay_error(detail: &str) -> Reply {
 impl Upstream {
     /// Connects to the leader's client port, speaking RESP3 (so replies keep their types
     /// whatever protocol the client speaks) and authenticating with the node's password.
-    pub async fn connect(leader: SocketAddr, password: Option<&str>) -> Result<Upstream, Reply> {
+    /// With `metrics`, the relay closes once they stop naming `leader` as the leader;
+    /// without, it lasts until either side closes it (for a node that is not the leader).
+    pub async fn connect(
+        leader: SocketAddr,
+        password: Option<&str>,
+        metrics: Option<Metrics>,
+    ) -> Result<Upstream, Reply> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(leader))
             .await
             .map_err(|_| relay_error("connect timed out"))?
             .map_err(|e| relay_error(&e.to_string()))?;
         let _ = stream.set_nodelay(true);
         let (requests, rx) = mpsc::channel(MAX_RELAYED_IN_FLIGHT);
-        tokio::spawn(relay(stream, rx));
+        tokio::spawn(relay(stream, rx, leader, metrics));
         let upstream = Upstream { leader, requests };
         let mut hello: Vec<Bytes> = vec![Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")];
         if let Some(password) = password {
@@ -55,6 +80,8 @@ impl Upstream {
             ]);
         }
         match upstream.send(hello).await.await {
+            // The relay's own TRYAGAIN (it broke before HELLO was answered) says it all.
+            Ok(Reply::Error(e)) if e.starts_with("TRYAGAIN") => Err(Reply::Error(e)),
             Ok(Reply::Error(e)) => Err(relay_error(&e)),
             Ok(_) => Ok(upstream),
             Err(_) => Err(relay_error("connection closed")),
@@ -76,14 +103,54 @@ impl Upstream {
     }
 }
 
-/// Writes queued requests and matches replies to them in order, until either side ends.
-async fn relay(stream: TcpStream, mut requests: mpsc::Receiver<Relayed>) {
+/// Waits until `at`; never, without it.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next change of `metrics`; never, without them.
+async fn leader_watch(metrics: &mut Option<Metrics>) -> Result<(), watch::error::RecvError> {
+    match metrics {
+        Some(metrics) => metrics.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes queued requests and matches replies to them in order, until either side ends
+/// or `metrics` (if given) stop naming `leader` as the leader.
+async fn relay(
+    stream: TcpStream,
+    mut requests: mpsc::Receiver<Relayed>,
+    leader: SocketAddr,
+    mut metrics: Option<Metrics>,
+) {
     let (mut reader, mut writer) = stream.into_split();
     let mut waiting: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::new();
+    // Once this node names another leader (or none): until when replies may still come.
+    let mut answer_by: Option<tokio::time::Instant> = None;
     let broken = loop {
+        if let (None, Some(metrics)) = (answer_by, &mut metrics) {
+            if leader_client_addr(&metrics.borrow_and_update()) != Some(leader) {
+                answer_by = Some(tokio::time::Instant::now() + ANSWER_GRACE_AFTER_LEADER_CHANGE);
+            }
+        }
+        if answer_by.is_some() && waiting.is_empty() {
+            break "the leader changed";
+        }
         tokio::select! {
+            changed = leader_watch(&mut metrics), if answer_by.is_none() => {
+                if changed.is_err() {
+                    break "this node is shutting down";
+                }
+            }
+            () = sleep_until_some(answer_by), if answer_by.is_some() => {
+                break "the leader changed and did not answer";
+            }
             request = requests.recv() => {
                 let Some((argv, tx)) = request else { break "client gone" };
                 encode_request(&argv, &mut output);
@@ -122,6 +189,10 @@ async fn relay(stream: TcpStream, mut requests: mpsc::Receiver<Relayed>) {
             }
         }
     };
+    requests.close();
+    while let Ok((_, tx)) = requests.try_recv() {
+        waiting.push_back(tx);
+    }
     for tx in waiting {
         let _ = tx.send(relay_error(broken));
     }

@@ -1,12 +1,21 @@
 //! A cluster of real `raftlock` processes on loopback ports, each with its own data dir
 //! in one temporary directory. Nodes are killed (SIGKILL), paused (SIGSTOP/SIGCONT),
 //! restarted and added by the tests; every process ends when the `Cluster` is dropped.
+//!
+//! `Cluster::start_partitionable` puts a proxy on every directed link between nodes, for
+//! network partitions: each node's `--initial-cluster` gives its own entry its real
+//! addresses and every peer the addresses of the proxies from it to that peer (Raft port
+//! and client port, which followers relay to). Every node bootstraps from its own view;
+//! the views agree on ids and differ only in addresses, and the test changes no
+//! membership afterwards, so each node keeps reaching its peers through its proxies.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::proxy::Proxy;
 use super::{free_port, CLIENT_TIMEOUT};
 
 pub struct ClusterNode {
@@ -108,9 +117,19 @@ pub fn parse_info(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The proxies node `from` reaches node `to` through.
+struct Link {
+    from: u64,
+    to: u64,
+    raft: Proxy,
+    client: Proxy,
+}
+
 pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     extra_args: Vec<String>,
+    /// Empty unless started with `start_partitionable`.
+    links: Vec<Link>,
     dir: tempfile::TempDir,
 }
 
@@ -118,6 +137,16 @@ impl Cluster {
     /// `n` nodes bootstrapped with `--initial-cluster`, each started with `extra_args`;
     /// returns once a leader serves writes.
     pub fn start(n: u64, extra_args: &[&str]) -> Cluster {
+        Cluster::start_with(n, extra_args, false)
+    }
+
+    /// As `start`, with every node reaching every peer through a proxy of its own, so
+    /// `isolate` can cut a node off and `heal` can connect it again.
+    pub fn start_partitionable(n: u64, extra_args: &[&str]) -> Cluster {
+        Cluster::start_with(n, extra_args, true)
+    }
+
+    fn start_with(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut nodes: Vec<ClusterNode> = (1..=n)
             .map(|id| ClusterNode {
@@ -129,24 +158,73 @@ impl Cluster {
                 child: None,
             })
             .collect();
-        let members = nodes
-            .iter()
-            .map(|n| format!("{}={}/{}", n.id, n.client_addr(), n.raft_addr()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let mut links = Vec::new();
+        if proxied {
+            for from in &nodes {
+                for to in nodes.iter().filter(|to| to.id != from.id) {
+                    let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+                    links.push(Link {
+                        from: from.id,
+                        to: to.id,
+                        raft: Proxy::start(addr(to.raft_port)),
+                        client: Proxy::start(addr(to.port)),
+                    });
+                }
+            }
+        }
+        // Node `me`'s view of the members: its own real addresses, and its proxies to
+        // each peer if there are any.
+        let members = |me: u64| {
+            nodes
+                .iter()
+                .map(|n| {
+                    let via = links.iter().find(|l: &&Link| l.from == me && l.to == n.id);
+                    match via {
+                        Some(link) => {
+                            format!("{}={}/{}", n.id, link.client.addr(), link.raft.addr())
+                        }
+                        None => format!("{}={}/{}", n.id, n.client_addr(), n.raft_addr()),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let views: Vec<String> = nodes.iter().map(|n| members(n.id)).collect();
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        for node in &mut nodes {
-            node.args = vec!["--initial-cluster".into(), members.clone()];
+        for (node, view) in nodes.iter_mut().zip(views) {
+            node.args = vec!["--initial-cluster".into(), view];
             node.args.extend(extra_args.iter().cloned());
             node.spawn();
         }
         let cluster = Cluster {
             nodes,
             extra_args,
+            links,
             dir,
         };
         cluster.wait_leader(Duration::from_secs(30));
         cluster
+    }
+
+    /// Cuts every link to and from `id` (Raft and relayed client traffic between nodes;
+    /// test clients still reach every node directly).
+    pub fn isolate(&self, id: u64) {
+        assert!(
+            !self.links.is_empty(),
+            "not started with start_partitionable"
+        );
+        for link in self.links.iter().filter(|l| l.from == id || l.to == id) {
+            link.raft.cut();
+            link.client.cut();
+        }
+    }
+
+    /// Restores every link to and from `id`.
+    pub fn heal(&self, id: u64) {
+        for link in self.links.iter().filter(|l| l.from == id || l.to == id) {
+            link.raft.heal();
+            link.client.heal();
+        }
     }
 
     pub fn node(&self, id: u64) -> &ClusterNode {
