@@ -109,6 +109,9 @@ pub struct Config {
     pub log_entries_kept_after_snapshot: u64,
     /// How long a command waits for a leader before failing with NOLEADER.
     pub leader_wait_ms: u64,
+    /// How long a proposed write may take to commit before it is answered TRYAGAIN (a
+    /// leader cut off from its majority never commits).
+    pub commit_timeout_ms: u64,
     /// Most replies one connection may owe before its further requests wait to be read
     /// (bounds the memory a pipelining client can pin).
     pub max_pending_replies_per_client: usize,
@@ -140,6 +143,7 @@ impl Default for Config {
             snapshot_every_entries: 50_000,
             log_entries_kept_after_snapshot: 1_000,
             leader_wait_ms: 3_000,
+            commit_timeout_ms: 5_000,
             max_pending_replies_per_client: 4_096,
             pubsub_output_limit_bytes: 32 * 1024 * 1024,
         }

@@ -88,7 +88,13 @@ impl Node {
                     }
                     wait_for_leader(&self.group.raft, deadline).await;
                 }
-                Err(err) => return Err(Reply::Error(format!("ERR raft: {err}"))),
+                // No quorum confirmed this node still leads (it may be cut off): never
+                // a stale read; the client retries.
+                Err(_) => {
+                    return Err(Reply::error(
+                        "TRYAGAIN this node could not confirm it still leads (no quorum reachable); retry",
+                    ))
+                }
             }
         }
     }
@@ -204,6 +210,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_ops_per_entry: config.max_ops_per_entry,
             max_inflight_entries: config.max_inflight_entries,
             leader_wait: Duration::from_millis(config.leader_wait_ms),
+            commit_timeout: Duration::from_millis(config.commit_timeout_ms),
             epoch_grace_ms: config.election_timeout_max_ms,
             node_id: config.id,
         },

@@ -23,6 +23,8 @@ pub struct ProposerLimits {
     pub max_inflight_entries: usize,
     /// How long a write waits for a leader to be known before NOLEADER.
     pub leader_wait: Duration,
+    /// How long a proposed entry may take to commit before the write is answered TRYAGAIN.
+    pub commit_timeout: Duration,
     /// The expiry hold a new leader places with its first entry (`state::hold`).
     pub epoch_grace_ms: u64,
     /// This node's id, named in the epoch op.
@@ -123,9 +125,20 @@ async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: Propose
         // its commit happens in a task, so several entries can be in flight at once.
         match group.raft.client_write_ff(batch).await {
             Ok(committed) => {
+                let commit_timeout = limits.commit_timeout;
                 tokio::spawn(async move {
-                    let outcome = committed.await;
+                    let outcome = tokio::time::timeout(commit_timeout, committed).await;
                     drop(permit);
+                    let Ok(outcome) = outcome else {
+                        // A leader cut off from its majority cannot commit: answer within
+                        // a bounded time. The entry may still commit if the leader keeps
+                        // its term, as with any write whose reply is lost.
+                        answer_all(replies, Reply::Error(format!(
+                            "TRYAGAIN the write was not committed within {} ms (no quorum reachable?); it may still be applied",
+                            commit_timeout.as_millis()
+                        )));
+                        return;
+                    };
                     match outcome {
                         Ok(Ok(response)) if response.data.len() == n => {
                             let client_replies = response.data.into_iter().skip(epoch as usize);

@@ -273,6 +273,16 @@ impl Lock {
         fx: &mut Effects,
     ) -> Acquire {
         self.advance(now_ms, fx);
+        if let Some(i) = self.holder_index(req.owner) {
+            let holder = &mut self.holders[i];
+            if holder.granted_by_wait.take().is_some() && holder.mode.covers(req.mode) {
+                // The owner's queued request was granted while its client was away (a
+                // reconnect, a failover): asking again finds that grant, not a second hold.
+                return Acquire::Granted {
+                    token: holder.token,
+                };
+            }
+        }
         self.confirm(req.owner);
         let holds_covering = self
             .holder(req.owner)
@@ -695,6 +705,21 @@ mod tests {
         let a = h.lock.holder(b"a").unwrap();
         assert_eq!((a.mode, a.count, a.token), (PR, 1, t_a));
         assert_eq!(h.granted(), vec!["a", "r"], "the reader behind is served");
+    }
+
+    #[test]
+    fn asking_again_after_an_unseen_grant_finds_it_without_a_second_hold() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(None), 1);
+        h.release("a", 2).unwrap();
+        let granted = h.lock.holder(b"b").unwrap().token;
+        assert_eq!(token(h.acquire("b", EX, 1000, Some(None), 3)), granted);
+        assert_eq!(h.lock.holder(b"b").unwrap().count, 1);
+        // Confirmed now: the next LOCK is an ordinary reentrant one.
+        token(h.acquire("b", EX, 1000, None, 4));
+        assert_eq!(h.lock.holder(b"b").unwrap().count, 2);
+        assert_eq!(h.release("b", 5), Ok(1));
     }
 
     #[test]
