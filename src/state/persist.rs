@@ -154,16 +154,16 @@ impl Keyspace {
 
     /// Rebuilds the keyspace from the records and meta a store persisted from
     /// `take_changes`. A new store has no meta yet.
-    pub fn restore(
+    pub fn restore<R: AsRef<[u8]>>(
         meta: Option<&[u8]>,
-        records: impl IntoIterator<Item = (Bytes, Vec<u8>)>,
+        records: impl IntoIterator<Item = (Bytes, R)>,
     ) -> Result<Keyspace, StateError> {
         let mut keyspace = Keyspace::new();
         if let Some(meta) = meta {
             keyspace.set_meta(decode(meta)?);
         }
         for (key, record) in records {
-            let entry: Entry = decode(&record)?;
+            let entry: Entry = decode(record.as_ref())?;
             keyspace.insert_loaded(key, entry)?;
         }
         Ok(keyspace)
