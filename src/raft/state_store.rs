@@ -199,6 +199,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut replies = Vec::new();
         let changes = {
             let mut keyspace = self.keyspace.write().map_err(poisoned)?;
+            let capacity_before = keyspace.key_capacity();
             for entry in entries {
                 self.last_applied = Some(entry.log_id);
                 replies.push(match entry.payload {
@@ -210,9 +211,18 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 });
             }
-            (keyspace.take_changes(), keyspace.take_events())
+            let table_regrown = keyspace.key_capacity() != capacity_before;
+            (
+                keyspace.take_changes(),
+                keyspace.take_events(),
+                table_regrown,
+            )
         };
-        let (changes, events) = changes;
+        let (changes, events, table_regrown) = changes;
+        if table_regrown {
+            // The old key table was dropped (a few times in the life of a keyspace).
+            crate::memory::return_freed_memory();
+        }
         if replies.is_empty() {
             return Ok(replies);
         }

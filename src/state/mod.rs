@@ -291,6 +291,11 @@ impl Keyspace {
         handler(self, now_ms, argv)
     }
 
+    /// How many keys fit before the key table grows (and drops its old buffers).
+    pub fn key_capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
     pub fn last_now_ms(&self) -> u64 {
         self.last_now_ms
     }
