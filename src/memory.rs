@@ -1,5 +1,9 @@
 //! The process's memory, beyond what Rust's allocator API covers.
 
+// Links mimalloc into every build of the library (tests included), not only the binary
+// that installs it as the global allocator: `mi_collect` below must resolve.
+extern crate mimalloc;
+
 /// Asks mimalloc (linked in as the binary's global allocator) to return the free pages it
 /// still holds to the OS. Without it, the memory start-up freed stays resident until the
 /// allocator's next purge, which an idle node may never reach: measured with
