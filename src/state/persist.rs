@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use super::scripts::{ScriptChanges, StoredScript};
 use super::{Changes, Entry, ExpiryHold, Keyspace, Removals};
 
-/// 3: entries carry a revision; the meta holds the revision counter, recent removals and
-/// the expiry hold. Earlier formats (development versions) are refused, not guessed at.
-const FORMAT_VERSION: u8 = 3;
-/// 4: meta, entries and the script cache.
-const SNAPSHOT_VERSION: u8 = 4;
+/// 4: a lock holder is owner, token, lease, prior token, count, mode, unconfirmed flag and
+/// prior mode (3 had an optional grant record instead). 3: entries carry a revision; the
+/// meta holds the revision counter, recent removals and the expiry hold. Earlier formats
+/// (development versions) are refused, not guessed at.
+const FORMAT_VERSION: u8 = 4;
+/// 5: meta, entries (in format 4) and the script cache.
+const SNAPSHOT_VERSION: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
