@@ -42,6 +42,19 @@ pub mod state_limits {
     pub const MAX_QUEUED_COMMANDS: usize = 10_000;
 }
 
+/// How much memory fjall (the Raft log and the state on disk) may keep. fjall's defaults
+/// (a 64 MiB memtable per keyspace, kept until flushed, plus sealed ones waiting for the
+/// flush, and a 32 MiB block cache) cost well over 100 MB of RSS under a write load; the
+/// state machine never reads the state keyspace outside start-up and the log is read
+/// back while still in the memtable, so small buffers cost little.
+pub mod storage_memory {
+    /// Block cache shared by every keyspace, in bytes.
+    pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+    /// Memtable size of each keyspace (log, state) at which it is sealed and flushed to a
+    /// table on disk, in bytes.
+    pub const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+}
+
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod command;
 pub mod config;
+pub mod memory;
 pub mod raft;
 pub mod reply;
 pub mod resp;

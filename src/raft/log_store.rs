@@ -11,7 +11,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::mpsc;
 use std::thread;
 
-use fjall::{Database, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, PersistMode};
 use openraft::storage::{LogFlushed, RaftLogReader, RaftLogStorage};
 use openraft::{
     AnyError, Entry, LogId, LogState, OptionalSend, StorageError, StorageIOError, Vote,
@@ -48,8 +48,8 @@ impl LogStore {
         Ok(LogStore {
             group,
             db: db.clone(),
-            log: db.keyspace(LOG_KEYSPACE, KeyspaceCreateOptions::default)?,
-            state: db.keyspace(STATE_KEYSPACE, KeyspaceCreateOptions::default)?,
+            log: db.keyspace(LOG_KEYSPACE, super::keyspace_options)?,
+            state: db.keyspace(STATE_KEYSPACE, super::keyspace_options)?,
             flusher: Flusher::spawn(db.clone(), group)?,
         })
     }

@@ -31,7 +31,7 @@ pub use network::{
 pub use state_store::{EventSink, SnapshotBuilder, StateMachineStore};
 pub use wire::MAX_RAFT_FRAME_BYTES;
 
-use crate::config::{Config, Member};
+use crate::config::{storage_memory, Config, Member};
 use crate::reply::Reply;
 use crate::state::{Batch, Keyspace};
 
@@ -92,8 +92,15 @@ pub fn open_database(data_dir: &Path) -> anyhow::Result<fjall::Database> {
     std::fs::create_dir_all(&path)
         .with_context(|| format!("creating data directory {}", path.display()))?;
     fjall::Database::builder(&path)
+        .cache_size(storage_memory::CACHE_BYTES)
         .open()
         .with_context(|| format!("opening the database in {}", path.display()))
+}
+
+/// How every keyspace of the database is created: memtables bounded by
+/// `storage_memory::MEMTABLE_BYTES`.
+fn keyspace_options() -> fjall::KeyspaceCreateOptions {
+    fjall::KeyspaceCreateOptions::default().max_memtable_size(storage_memory::MEMTABLE_BYTES)
 }
 
 /// Starts group `group` of this node from its storage in `db`, registers it with the

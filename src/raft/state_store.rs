@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use fjall::{Database, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, PersistMode};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, Snapshot, SnapshotMeta, StorageError,
@@ -97,7 +97,7 @@ impl StateMachineStore {
     /// Opens the group's state machine and restores its `Keyspace` from the stored data
     /// keys and meta.
     pub fn open(db: &Database, group: GroupId) -> anyhow::Result<StateMachineStore> {
-        let state = db.keyspace(STATE_KEYSPACE, KeyspaceCreateOptions::default)?;
+        let state = db.keyspace(STATE_KEYSPACE, super::keyspace_options)?;
         let disk = Disk {
             group,
             db: db.clone(),
@@ -112,22 +112,33 @@ impl StateMachineStore {
         *disk.lock_snapshot() = snapshot.and_then(|s| s.meta.last_log_id);
 
         let meta = disk.state.get(record_key(group, KEYSPACE_META))?;
-        let mut records = Vec::new();
-        for guard in disk.state.prefix(record_key(group, DATA)) {
-            let (key, value) = guard.into_inner()?;
-            records.push((
-                Bytes::copy_from_slice(&key[DATA_PREFIX_BYTES..]),
-                value.to_vec(),
-            ));
-        }
+        // Streamed into the keyspace rather than collected first: a copy of every record
+        // at once would double start-up's peak memory and leave the allocator fragmented.
+        let mut read_error = None;
+        let records = disk
+            .state
+            .prefix(record_key(group, DATA))
+            .map_while(|guard| match guard.into_inner() {
+                Ok((key, value)) => {
+                    Some((Bytes::copy_from_slice(&key[DATA_PREFIX_BYTES..]), value))
+                }
+                Err(e) => {
+                    read_error = Some(e);
+                    None
+                }
+            });
         let mut scripts = Vec::new();
         for guard in disk.state.prefix(record_key(group, SCRIPT)) {
             let (key, value) = guard.into_inner()?;
             let sha = String::from_utf8_lossy(&key[DATA_PREFIX_BYTES..]).into_owned();
             scripts.push((sha, value.to_vec()));
         }
-        let mut keyspace = Keyspace::restore(meta.as_deref(), records)
-            .map_err(|e| anyhow::anyhow!("restoring group {group}'s keyspace: {e}"))?;
+        let restored = Keyspace::restore(meta.as_deref(), records);
+        if let Some(e) = read_error {
+            return Err(e.into());
+        }
+        let mut keyspace =
+            restored.map_err(|e| anyhow::anyhow!("restoring group {group}'s keyspace: {e}"))?;
         keyspace
             .restore_scripts(scripts)
             .map_err(|e| anyhow::anyhow!("restoring group {group}'s scripts: {e}"))?;
@@ -188,6 +199,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut replies = Vec::new();
         let changes = {
             let mut keyspace = self.keyspace.write().map_err(poisoned)?;
+            let capacity_before = keyspace.key_capacity();
             for entry in entries {
                 self.last_applied = Some(entry.log_id);
                 replies.push(match entry.payload {
@@ -199,9 +211,18 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 });
             }
-            (keyspace.take_changes(), keyspace.take_events())
+            let table_regrown = keyspace.key_capacity() != capacity_before;
+            (
+                keyspace.take_changes(),
+                keyspace.take_events(),
+                table_regrown,
+            )
         };
-        let (changes, events) = changes;
+        let (changes, events, table_regrown) = changes;
+        if table_regrown {
+            // The old key table was dropped (a few times in the life of a keyspace).
+            crate::memory::return_freed_memory();
+        }
         if replies.is_empty() {
             return Ok(replies);
         }

@@ -202,6 +202,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }),
     )
     .await?;
+    // Restoring the keyspace grew and dropped large buffers (the key table doubles as it
+    // fills); give their pages back now rather than after the allocator's next purge.
+    crate::memory::return_freed_memory();
 
     let proposer = Proposer::start(
         group.clone(),

@@ -36,7 +36,7 @@ fn update_hash<R>(
             return Err(Reply::wrong_type());
         }
     }
-    let empty = create.then(|| Value::Hash(Hash::new()));
+    let empty = create.then(|| Value::Hash(Box::default()));
     Ok(ks.update(key, now_ms, empty, |value| match value {
         Value::Hash(hash) => f(hash),
         _ => unreachable!("checked to be a hash above"),

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// Lock modes, named as in VMS-style lock managers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,17 +31,43 @@ impl LockMode {
     }
 }
 
+/// One holder of a lock. Laid out for size (a million held locks are a million of these):
+/// the owner is a bare boxed slice rather than a `Bytes` with its 32-byte header, and the
+/// unconfirmed grant is a flag next to its prior mode and token rather than a 16-byte
+/// `Option<UnconfirmedGrant>`. Read the grant with `granted_by_wait`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
-    pub owner: Bytes,
-    pub mode: LockMode,
-    /// Reentrant holds: the lock is released when this drops to zero.
-    pub count: u32,
+    pub owner: Box<[u8]>,
     pub token: u64,
     pub lease_deadline_ms: u64,
+    /// The token before an unconfirmed grant (0 without one, or without a prior hold).
+    prior_token: u64,
+    /// Reentrant holds: the lock is released when this drops to zero.
+    pub count: u32,
+    pub mode: LockMode,
     /// Granted from the queue and not yet confirmed by any command of the owner: if the
     /// waiting client is gone before it learns of the grant, the grant is given back.
-    pub granted_by_wait: Option<UnconfirmedGrant>,
+    unconfirmed: bool,
+    /// The mode before an unconfirmed grant, if the owner held the lock then.
+    prior_mode: Option<LockMode>,
+}
+
+impl Holder {
+    /// The grant from the queue the owner has not confirmed yet, if any.
+    pub fn granted_by_wait(&self) -> Option<UnconfirmedGrant> {
+        self.unconfirmed.then(|| UnconfirmedGrant {
+            prior: self.prior_mode.map(|mode| (mode, self.prior_token)),
+        })
+    }
+
+    /// Sets or clears the unconfirmed grant; cleared, the prior fields are zeroed so equal
+    /// holds compare equal.
+    fn set_granted_by_wait(&mut self, grant: Option<UnconfirmedGrant>) {
+        let prior = grant.and_then(|g| g.prior);
+        self.unconfirmed = grant.is_some();
+        self.prior_mode = prior.map(|(mode, _)| mode);
+        self.prior_token = prior.map_or(0, |(_, token)| token);
+    }
 }
 
 /// What an owner held before a grant from the queue that it has not confirmed yet, so that
@@ -101,10 +128,84 @@ pub struct Request<'a> {
     pub wait: Option<Option<u64>>,
 }
 
+/// Almost every lock has one holder (exclusive, or a lone reader): it is kept inline,
+/// without an allocation of its own.
+pub type Holders = SmallVec<[Holder; 1]>;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
-    pub holders: Vec<Holder>,
-    pub queue: VecDeque<Waiter>,
+    pub holders: Holders,
+    pub queue: Queue,
+}
+
+/// The FIFO queue of waiters: boxed, and absent while empty (as it almost always is), so
+/// a lock without waiters spends 8 bytes on it rather than an empty `VecDeque`'s 32. Read
+/// it as a `VecDeque`; change it through its methods, which keep "absent" and "empty" one
+/// state. Persisted as the `VecDeque` it reads as.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+// The box is the point: 8 bytes in every lock rather than an empty deque's 32.
+#[allow(clippy::box_collection)]
+pub struct Queue(Option<Box<VecDeque<Waiter>>>);
+
+static NO_WAITERS: VecDeque<Waiter> = VecDeque::new();
+
+impl std::ops::Deref for Queue {
+    type Target = VecDeque<Waiter>;
+
+    fn deref(&self) -> &VecDeque<Waiter> {
+        self.0.as_deref().unwrap_or(&NO_WAITERS)
+    }
+}
+
+impl Queue {
+    fn from_deque(waiters: VecDeque<Waiter>) -> Queue {
+        Queue((!waiters.is_empty()).then(|| Box::new(waiters)))
+    }
+
+    /// Changes the waiters in place, then drops the box if none are left.
+    fn update<R>(&mut self, f: impl FnOnce(&mut VecDeque<Waiter>) -> R) -> R {
+        let waiters = self.0.get_or_insert_with(Box::default);
+        let result = f(waiters);
+        if waiters.is_empty() {
+            self.0 = None;
+        }
+        result
+    }
+
+    pub fn push_back(&mut self, waiter: Waiter) {
+        self.update(|waiters| waiters.push_back(waiter));
+    }
+
+    pub fn pop_front(&mut self) -> Option<Waiter> {
+        self.0.as_ref()?;
+        self.update(VecDeque::pop_front)
+    }
+
+    pub fn remove(&mut self, index: usize) -> Option<Waiter> {
+        self.0.as_ref()?;
+        self.update(|waiters| waiters.remove(index))
+    }
+
+    pub fn extend(&mut self, more: impl IntoIterator<Item = Waiter>) {
+        self.update(|waiters| waiters.extend(more));
+    }
+
+    /// The waiter of `owner`, to change in place.
+    fn find_mut(&mut self, owner: &[u8]) -> Option<&mut Waiter> {
+        self.0.as_mut()?.iter_mut().find(|w| w.owner == owner)
+    }
+}
+
+impl Serialize for Queue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Queue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue, D::Error> {
+        VecDeque::deserialize(deserializer).map(Queue::from_deque)
+    }
 }
 
 /// Hands out fencing tokens and collects events while one lock operation runs.
@@ -114,9 +215,16 @@ pub struct Effects<'a> {
     pub hold: super::ExpiryHold,
     pub fence_counter: &'a mut u64,
     pub events: &'a mut Vec<LockEvent>,
+    /// Set by an operation that changed the lock (a hold, a lease, the queue), so the
+    /// keyspace knows whether to record a new revision without comparing whole locks.
+    pub changed: bool,
 }
 
 impl Effects<'_> {
+    fn changed(&mut self) {
+        self.changed = true;
+    }
+
     fn next_token(&mut self) -> u64 {
         *self.fence_counter += 1;
         *self.fence_counter
@@ -152,39 +260,45 @@ impl Lock {
     }
 
     pub fn holder(&self, owner: &[u8]) -> Option<&Holder> {
-        self.holders.iter().find(|h| h.owner == owner)
+        self.holders.iter().find(|h| *h.owner == *owner)
     }
 
     fn holder_index(&self, owner: &[u8]) -> Option<usize> {
-        self.holders.iter().position(|h| h.owner == owner)
+        self.holders.iter().position(|h| *h.owner == *owner)
     }
 
     /// Ends leases and waits whose time has come, then grants whoever is now at the head.
     pub fn advance(&mut self, now_ms: u64, fx: &mut Effects) {
-        let had_holders = !self.holders.is_empty();
+        let holders_before = self.holders.len();
         let hold = fx.hold;
         self.holders
             .retain(|h| hold.live(h.lease_deadline_ms, now_ms));
-        if had_holders && self.holders.is_empty() {
-            fx.emit(LockEvent::Released {
-                resource: fx.resource.clone(),
-            });
-        }
-        let mut kept = VecDeque::with_capacity(self.queue.len());
-        for waiter in self.queue.drain(..) {
-            if waiter
-                .wait_deadline_ms
-                .is_some_and(|t| hold.passed(t, now_ms))
-            {
-                fx.emit(LockEvent::WaitTimedOut {
+        if self.holders.len() != holders_before {
+            fx.changed();
+            if self.holders.is_empty() {
+                fx.emit(LockEvent::Released {
                     resource: fx.resource.clone(),
-                    owner: waiter.owner,
                 });
-            } else {
-                kept.push_back(waiter);
             }
         }
-        self.queue = kept;
+        if self.queue.is_empty() {
+            return;
+        }
+        self.queue.update(|waiters| {
+            waiters.retain(|waiter| {
+                let timed_out = waiter
+                    .wait_deadline_ms
+                    .is_some_and(|t| hold.passed(t, now_ms));
+                if timed_out {
+                    fx.changed();
+                    fx.emit(LockEvent::WaitTimedOut {
+                        resource: fx.resource.clone(),
+                        owner: waiter.owner.clone(),
+                    });
+                }
+                !timed_out
+            })
+        });
         self.grant_next_waiters(now_ms, fx);
     }
 
@@ -192,7 +306,7 @@ impl Lock {
     fn compatible(&self, owner: &[u8], mode: LockMode) -> bool {
         self.holders
             .iter()
-            .filter(|h| h.owner != owner)
+            .filter(|h| *h.owner != *owner)
             .all(|h| mode == LockMode::Shared && h.mode == LockMode::Shared)
     }
 
@@ -205,10 +319,11 @@ impl Lock {
                 break;
             }
             let waiter = self.queue.pop_front().expect("head exists");
+            fx.changed();
             let prior = self.holder(&waiter.owner).map(|h| (h.mode, h.token));
             let token = self.grant(&waiter.owner, waiter.mode, waiter.ttl_ms, now_ms, fx);
             if let Some(i) = self.holder_index(&waiter.owner) {
-                self.holders[i].granted_by_wait = Some(UnconfirmedGrant { prior });
+                self.holders[i].set_granted_by_wait(Some(UnconfirmedGrant { prior }));
             }
             fx.emit(LockEvent::Granted {
                 resource: fx.resource.clone(),
@@ -239,23 +354,30 @@ impl Lock {
                     self.holders[i].token
                 };
                 let holder = &mut self.holders[i];
+                let before = (holder.count, holder.lease_deadline_ms);
                 holder.count = holder.count.saturating_add(1);
                 holder.lease_deadline_ms = holder.lease_deadline_ms.max(lease_deadline_ms);
                 if upgrade {
                     holder.mode = mode;
                     holder.token = token;
                 }
+                if upgrade || before != (holder.count, holder.lease_deadline_ms) {
+                    fx.changed();
+                }
                 token
             }
             None => {
                 let token = fx.next_token();
+                fx.changed();
                 self.holders.push(Holder {
-                    owner: owner.clone(),
-                    mode,
-                    count: 1,
+                    owner: Box::from(&owner[..]),
                     token,
                     lease_deadline_ms,
-                    granted_by_wait: None,
+                    prior_token: 0,
+                    count: 1,
+                    mode,
+                    unconfirmed: false,
+                    prior_mode: None,
                 });
                 token
             }
@@ -274,16 +396,16 @@ impl Lock {
     ) -> Acquire {
         self.advance(now_ms, fx);
         if let Some(i) = self.holder_index(req.owner) {
-            let holder = &mut self.holders[i];
-            if holder.granted_by_wait.take().is_some() && holder.mode.covers(req.mode) {
+            let holder = &self.holders[i];
+            if holder.granted_by_wait().is_some() && holder.mode.covers(req.mode) {
                 // The owner's queued request was granted while its client was away (a
                 // reconnect, a failover): asking again finds that grant, not a second hold.
-                return Acquire::Granted {
-                    token: holder.token,
-                };
+                let token = holder.token;
+                self.confirm(req.owner, fx);
+                return Acquire::Granted { token };
             }
         }
-        self.confirm(req.owner);
+        self.confirm(req.owner, fx);
         let holds_covering = self
             .holder(req.owner)
             .is_some_and(|h| h.mode.covers(req.mode));
@@ -296,15 +418,19 @@ impl Lock {
         let Some(wait_deadline_ms) = req.wait else {
             return Acquire::Busy;
         };
-        if let Some(waiter) = self.queue.iter_mut().find(|w| w.owner == req.owner) {
+        if let Some(waiter) = self.queue.find_mut(req.owner) {
             // The same owner asking again (a client that reconnected) keeps its place.
-            waiter.wait_deadline_ms = wait_deadline_ms;
-            waiter.ttl_ms = req.ttl_ms;
+            if (waiter.wait_deadline_ms, waiter.ttl_ms) != (wait_deadline_ms, req.ttl_ms) {
+                waiter.wait_deadline_ms = wait_deadline_ms;
+                waiter.ttl_ms = req.ttl_ms;
+                fx.changed();
+            }
             return Acquire::Queued;
         }
         if self.queue.len() >= max_waiters {
             return Acquire::QueueFull;
         }
+        fx.changed();
         self.queue.push_back(Waiter {
             owner: req.owner.clone(),
             mode: req.mode,
@@ -323,13 +449,14 @@ impl Lock {
     ) -> Result<u32, NotOwner> {
         self.advance(now_ms, fx);
         let i = self.holder_index(owner).ok_or(NotOwner)?;
-        self.confirm(owner);
+        self.confirm(owner, fx);
         let remaining = self.drop_hold(i, fx);
         self.grant_next_waiters(now_ms, fx);
         Ok(remaining)
     }
 
     fn drop_hold(&mut self, i: usize, fx: &mut Effects) -> u32 {
+        fx.changed();
         let holder = &mut self.holders[i];
         holder.count -= 1;
         let remaining = holder.count;
@@ -356,8 +483,12 @@ impl Lock {
         self.advance(now_ms, fx);
         match self.holder_index(owner) {
             Some(i) => {
-                self.confirm(owner);
-                self.holders[i].lease_deadline_ms = now_ms.saturating_add(ttl_ms);
+                self.confirm(owner, fx);
+                let lease_deadline_ms = now_ms.saturating_add(ttl_ms);
+                if self.holders[i].lease_deadline_ms != lease_deadline_ms {
+                    self.holders[i].lease_deadline_ms = lease_deadline_ms;
+                    fx.changed();
+                }
                 Ok(true)
             }
             None if self.holders.is_empty() => Ok(false),
@@ -369,6 +500,7 @@ impl Lock {
     pub fn force_release(&mut self, now_ms: u64, fx: &mut Effects) {
         if !self.holders.is_empty() {
             self.holders.clear();
+            fx.changed();
             fx.emit(LockEvent::Released {
                 resource: fx.resource.clone(),
             });
@@ -382,15 +514,17 @@ impl Lock {
         self.advance(now_ms, fx);
         if let Some(pos) = self.queue.iter().position(|w| w.owner == owner) {
             self.queue.remove(pos);
+            fx.changed();
             self.grant_next_waiters(now_ms, fx);
             return true;
         }
         let Some(i) = self.holder_index(owner) else {
             return false;
         };
-        let Some(grant) = self.holders[i].granted_by_wait.take() else {
+        let Some(grant) = self.holders[i].granted_by_wait() else {
             return false;
         };
+        self.holders[i].set_granted_by_wait(None);
         if self.drop_hold(i, fx) > 0 {
             if let Some((mode, token)) = grant.prior {
                 self.holders[i].mode = mode;
@@ -402,9 +536,12 @@ impl Lock {
     }
 
     /// Any command of the owner shows it knows of its grant.
-    fn confirm(&mut self, owner: &[u8]) {
+    fn confirm(&mut self, owner: &[u8], fx: &mut Effects) {
         if let Some(i) = self.holder_index(owner) {
-            self.holders[i].granted_by_wait = None;
+            if self.holders[i].unconfirmed {
+                self.holders[i].set_granted_by_wait(None);
+                fx.changed();
+            }
         }
     }
 
@@ -448,6 +585,7 @@ mod tests {
                     hold: Default::default(),
                     fence_counter: &mut self.counter,
                     events: &mut self.events,
+                    changed: false,
                 },
             )
         }

@@ -240,7 +240,10 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                         .iter()
                         .map(|h| {
                             Reply::Map(vec![
-                                (field("owner"), Reply::Bulk(h.owner.clone())),
+                                (
+                                    field("owner"),
+                                    Reply::Bulk(Bytes::copy_from_slice(&h.owner)),
+                                ),
                                 (field("mode"), Reply::bulk(h.mode.name())),
                                 (field("count"), Reply::Int(h.count as i64)),
                                 (field("token"), Reply::Int(h.token as i64)),
@@ -1339,14 +1342,15 @@ mod tests {
         // All but the last waiter put in directly: queueing ten thousand through apply
         // costs a walk of the queue each, minutes in a debug build.
         let now = h.now_ms;
-        h.ks.with_lock(b"r", now, false, |lock, _| {
+        h.ks.with_lock(b"r", now, false, |lock, fx| {
             lock.queue
                 .extend((0..MAX_WAITERS_PER_RESOURCE - 1).map(|i| Waiter {
                     owner: Bytes::from(format!("w{i}")),
                     mode: LockMode::Exclusive,
                     ttl_ms: 1000,
                     wait_deadline_ms: None,
-                }))
+                }));
+            fx.changed = true;
         })
         .unwrap();
         let last = format!("lock r w{} 1000 wait 0", MAX_WAITERS_PER_RESOURCE - 1);

@@ -26,9 +26,11 @@ pub mod txn;
 mod undo;
 pub mod zsets;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use bytes::Bytes;
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{self, Handler};
@@ -83,6 +85,11 @@ pub struct Changes {
 /// A key's value. Each data type is one variant, so adding lists, locks, hashes or sorted
 /// sets is one more variant plus its commands; the persisted encoding of existing variants
 /// does not change when one is added at the end.
+///
+/// Kept small, as every key's slot holds one: a lock is inline (64 bytes: one holder
+/// inline, the queue boxed), so a held lock costs no allocation of its own beyond its
+/// owner's name; hashes, sorted sets and lists are boxed, costing one allocation next to
+/// the ones they make anyway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
     Str(Bytes),
@@ -90,10 +97,10 @@ pub enum Value {
     /// lock (`lock_timers`), never in the key's own deadline.
     Lock(lock::Lock),
     /// Fields in byte order, so HGETALL, HKEYS and HVALS answer alike on every node.
-    Hash(hashes::Hash),
-    Zset(zsets::SortedSet),
+    Hash(Box<hashes::Hash>),
+    Zset(Box<zsets::SortedSet>),
     /// Never empty: the command that removes the last element removes the key.
-    List(VecDeque<Bytes>),
+    List(Box<VecDeque<Bytes>>),
 }
 
 impl Value {
@@ -179,13 +186,17 @@ pub(crate) enum Ttl {
 /// All keys of one shard, with their deadlines, the fencing counter and the record of what
 /// changed since the store last persisted.
 ///
+/// The keys live in an `IndexMap`: a hash table of indices into one dense vector of
+/// `(hash, key, entry)`, so a table kept at most 7/8 full costs 9 bytes a slot rather than
+/// a whole entry a slot, and the vector's unused tail is never touched (nor resident).
+///
 /// The maps use std's randomly seeded hasher (clients choose keys, so a fixed hash would
 /// invite collision attacks). The seed changes only memory layout and iteration order, and
 /// no iteration order reaches a reply or persisted bytes: KEYS sorts, SCAN orders by its
 /// own fixed hash, snapshots sort by key.
 #[derive(Debug, Default)]
 pub struct Keyspace {
-    entries: HashMap<Bytes, Entry>,
+    entries: IndexMap<Bytes, Entry, RandomState>,
     /// `(deadline_ms, key)` for every key with a deadline, so the next deadline and the
     /// purge of passed ones cost O(log n) per key rather than a walk of the keyspace.
     expiry: BTreeSet<(u64, Bytes)>,
@@ -280,6 +291,11 @@ impl Keyspace {
         handler(self, now_ms, argv)
     }
 
+    /// How many keys fit before the key table grows (and drops its old buffers).
+    pub fn key_capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
     pub fn last_now_ms(&self) -> u64 {
         self.last_now_ms
     }
@@ -339,15 +355,21 @@ impl Keyspace {
         };
         let before = lock.next_deadline_ms();
         // Only a real change is a new revision: a refused UNLOCK or a busy try-lock must
-        // not fail a WATCH (the copy costs what persisting the lock already cost).
+        // not fail a WATCH. The lock operations report it; debug builds check them against
+        // a copy of the lock.
+        #[cfg(debug_assertions)]
         let unchanged = lock.clone();
         let mut fx = lock::Effects {
             resource: &stored_key,
             hold: self.hold,
             fence_counter: &mut self.fence_counter,
             events: &mut Vec::new(),
+            changed: false,
         };
         let result = f(lock, &mut fx);
+        let changed = fx.changed;
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(changed, *lock != unchanged, "a lock change was misreported");
         let lock_events = std::mem::take(fx.events);
         let after = lock.next_deadline_ms();
         let idle = lock.is_idle();
@@ -358,9 +380,8 @@ impl Keyspace {
         if let Some(after) = after {
             self.lock_timers.insert((after, stored_key.clone()));
         }
-        let changed = *lock != unchanged;
         if idle {
-            self.entries.remove(&stored_key);
+            self.entries.swap_remove(&stored_key);
             self.modified(stored_key);
         } else if changed {
             self.modified(stored_key);
@@ -388,7 +409,7 @@ impl Keyspace {
             None if !create => return Ok(None),
             None => {
                 let entry = Entry {
-                    value: Value::List(VecDeque::new()),
+                    value: Value::List(Box::default()),
                     deadline_ms: None,
                     token: 0,
                     revision: 0,
@@ -471,7 +492,7 @@ impl Keyspace {
                 self.remove(key);
             } else {
                 // Created and left empty: it never existed for anyone.
-                self.entries.remove(key);
+                self.entries.swap_remove(key);
             }
         } else if changed {
             self.fence_counter += 1;
@@ -615,7 +636,7 @@ impl Keyspace {
     /// Removes the key (expired or not) and records the removal.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         self.note_change(key);
-        let (key, entry) = self.entries.remove_entry(key)?;
+        let (key, entry) = self.entries.swap_remove_entry(key)?;
         if let Some(deadline) = entry.deadline_ms {
             self.expiry.remove(&(deadline, key.clone()));
         }
@@ -661,7 +682,7 @@ impl Keyspace {
 
     /// A lock vanishes (FLUSHALL): its queued clients are told their wait is over.
     fn end_waits(&mut self, key: &Bytes, lock: &lock::Lock) {
-        for waiter in &lock.queue {
+        for waiter in lock.queue.iter() {
             self.events.push(Event::Lock(LockEvent::WaitTimedOut {
                 resource: key.clone(),
                 owner: waiter.owner.clone(),
@@ -709,7 +730,7 @@ impl Keyspace {
                 break;
             }
             if let Some((_, key)) = self.expiry.pop_first() {
-                self.entries.remove(&key);
+                self.entries.swap_remove(&key);
                 self.modified(key);
             }
         }

@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use super::scripts::{ScriptChanges, StoredScript};
 use super::{Changes, Entry, ExpiryHold, Keyspace, Removals};
 
-/// 3: entries carry a revision; the meta holds the revision counter, recent removals and
-/// the expiry hold. Earlier formats (development versions) are refused, not guessed at.
-const FORMAT_VERSION: u8 = 3;
-/// 4: meta, entries and the script cache.
-const SNAPSHOT_VERSION: u8 = 4;
+/// 4: a lock holder is owner, token, lease, prior token, count, mode, unconfirmed flag and
+/// prior mode (3 had an optional grant record instead). 3: entries carry a revision; the
+/// meta holds the revision counter, recent removals and the expiry hold. Earlier formats
+/// (development versions) are refused, not guessed at.
+const FORMAT_VERSION: u8 = 4;
+/// 5: meta, entries (in format 4) and the script cache.
+const SNAPSHOT_VERSION: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -154,16 +156,16 @@ impl Keyspace {
 
     /// Rebuilds the keyspace from the records and meta a store persisted from
     /// `take_changes`. A new store has no meta yet.
-    pub fn restore(
+    pub fn restore<R: AsRef<[u8]>>(
         meta: Option<&[u8]>,
-        records: impl IntoIterator<Item = (Bytes, Vec<u8>)>,
+        records: impl IntoIterator<Item = (Bytes, R)>,
     ) -> Result<Keyspace, StateError> {
         let mut keyspace = Keyspace::new();
         if let Some(meta) = meta {
             keyspace.set_meta(decode(meta)?);
         }
         for (key, record) in records {
-            let entry: Entry = decode(&record)?;
+            let entry: Entry = decode(record.as_ref())?;
             keyspace.insert_loaded(key, entry)?;
         }
         Ok(keyspace)

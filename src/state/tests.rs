@@ -464,7 +464,7 @@ fn flushall_is_recorded_as_cleared() {
 
 #[test]
 fn restore_of_a_new_store_is_an_empty_keyspace() {
-    let ks = Keyspace::restore(None, Vec::new()).unwrap();
+    let ks = Keyspace::restore(None, Vec::<(Bytes, Vec<u8>)>::new()).unwrap();
     assert_eq!(ks.to_snapshot(), Keyspace::new().to_snapshot());
 }
 
@@ -476,7 +476,7 @@ fn corrupt_persisted_data_is_an_error_not_a_panic() {
     let mut snapshot = Keyspace::new().to_snapshot();
     snapshot.push(0);
     assert!(Keyspace::from_snapshot(&snapshot).is_err());
-    assert!(Keyspace::restore(Some(&[1]), Vec::new()).is_err());
+    assert!(Keyspace::restore(Some(&[1]), Vec::<(Bytes, Vec<u8>)>::new()).is_err());
     let records = vec![(Bytes::from("k"), vec![1, 7])];
     assert!(Keyspace::restore(None, records).is_err());
 }

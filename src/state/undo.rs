@@ -90,7 +90,7 @@ impl Keyspace {
     /// Sets `key` to exactly `entry` (or nothing), keeping the expiry and lock indexes
     /// right and marking the key for persistence.
     fn replace_entry(&mut self, key: Bytes, entry: Option<Entry>) {
-        if let Some(current) = self.entries.remove(&key) {
+        if let Some(current) = self.entries.swap_remove(&key) {
             if let Some(deadline) = current.deadline_ms {
                 self.expiry.remove(&(deadline, key.clone()));
             }

@@ -239,7 +239,7 @@ fn update_zset<R>(
             return Err(Reply::wrong_type());
         }
     }
-    let empty = create.then(|| Value::Zset(SortedSet::default()));
+    let empty = create.then(|| Value::Zset(Box::default()));
     Ok(ks.update(key, now_ms, empty, |value| match value {
         Value::Zset(zset) => f(zset),
         _ => unreachable!("checked to be a sorted set above"),
