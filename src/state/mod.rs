@@ -330,24 +330,13 @@ impl Keyspace {
         create: bool,
         f: impl FnOnce(&mut lock::Lock, &mut lock::Effects) -> R,
     ) -> Result<Option<R>, Reply> {
-        self.note_change(key);
-        match self.get_for_write(key, now_ms) {
-            Some(entry) if entry.as_lock().is_none() => return Err(Reply::wrong_type()),
-            Some(_) => {}
-            None if !create => return Ok(None),
-            None => {
-                let entry = Entry {
-                    value: Value::Lock(lock::Lock::default()),
-                    deadline_ms: None,
-                    token: 0,
-                    revision: 0,
-                };
-                self.entries.insert(Bytes::copy_from_slice(key), entry);
-            }
-        }
-        let stored_key = match self.entries.get_key_value(key) {
-            Some((k, _)) => k.clone(),
-            None => unreachable!("the lock entry exists"),
+        let is_lock = |entry: &Entry| match entry.as_lock() {
+            Some(_) => Ok(()),
+            None => Err(Reply::wrong_type()),
+        };
+        let empty = create.then(|| Value::Lock(lock::Lock::default()));
+        let Some((stored_key, _)) = self.prepare_in_place(key, now_ms, is_lock, empty)? else {
+            return Ok(None);
         };
         let entry = self.entries.get_mut(key).expect("the lock entry exists");
         let Value::Lock(lock) = &mut entry.value else {
@@ -401,25 +390,10 @@ impl Keyspace {
         create: bool,
         f: impl FnOnce(&mut VecDeque<Bytes>) -> (R, bool),
     ) -> Result<Option<R>, Reply> {
-        self.note_change(key);
-        match self.get_for_write(key, now_ms) {
-            Some(entry) => {
-                entry.as_list()?;
-            }
-            None if !create => return Ok(None),
-            None => {
-                let entry = Entry {
-                    value: Value::List(Box::default()),
-                    deadline_ms: None,
-                    token: 0,
-                    revision: 0,
-                };
-                self.entries.insert(Bytes::copy_from_slice(key), entry);
-            }
-        }
-        let stored_key = match self.entries.get_key_value(key) {
-            Some((k, _)) => k.clone(),
-            None => unreachable!("the list entry exists"),
+        let is_list = |entry: &Entry| entry.as_list().map(|_| ());
+        let empty = create.then(|| Value::List(Box::default()));
+        let Some((stored_key, _)) = self.prepare_in_place(key, now_ms, is_list, empty)? else {
+            return Ok(None);
         };
         let entry = self.entries.get_mut(key).expect("the list entry exists");
         let Value::List(list) = &mut entry.value else {
@@ -442,6 +416,44 @@ impl Keyspace {
             self.events.push(Event::ListPushed(stored_key));
         }
         Ok(Some(result))
+    }
+
+    /// Readies the entry at `key` for a change in place: recorded for a running script's
+    /// undo, a passed deadline removed first; an existing entry must pass `check` (its
+    /// error, typically WRONGTYPE, otherwise), a missing one is created from `empty` if
+    /// given. The stored key and whether the entry existed; `Ok(None)`: missing, not made.
+    fn prepare_in_place(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        check: impl FnOnce(&Entry) -> Result<(), Reply>,
+        empty: Option<Value>,
+    ) -> Result<Option<(Bytes, bool)>, Reply> {
+        self.note_change(key);
+        let existed = match self.get_for_write(key, now_ms) {
+            Some(entry) => {
+                check(entry)?;
+                true
+            }
+            None => {
+                let Some(value) = empty else {
+                    return Ok(None);
+                };
+                let entry = Entry {
+                    value,
+                    deadline_ms: None,
+                    token: 0,
+                    revision: 0,
+                };
+                self.entries.insert(Bytes::copy_from_slice(key), entry);
+                false
+            }
+        };
+        let stored_key = match self.entries.get_key_value(key) {
+            Some((stored_key, _)) => stored_key.clone(),
+            None => unreachable!("the entry exists or was just inserted"),
+        };
+        Ok(Some((stored_key, existed)))
     }
 
     /// Ends the leases and waits whose time has come, granting the next waiters.
@@ -470,21 +482,10 @@ impl Keyspace {
         empty: Option<Value>,
         f: impl FnOnce(&mut Value) -> (R, bool),
     ) -> Option<R> {
-        self.note_change(key);
-        let existed = self.get_for_write(key, now_ms).is_some();
-        if !existed {
-            let entry = Entry {
-                value: empty?,
-                deadline_ms: None,
-                token: 0,
-                revision: 0,
-            };
-            self.entries.insert(Bytes::copy_from_slice(key), entry);
-        }
-        let stored_key = match self.entries.get_key_value(key) {
-            Some((stored_key, _)) => stored_key.clone(),
-            None => unreachable!("the entry exists or was just inserted"),
-        };
+        // The handlers check the type themselves (their error depends on the command).
+        let (stored_key, existed) = self
+            .prepare_in_place(key, now_ms, |_| Ok(()), empty)
+            .ok()??;
         let entry = self.entries.get_mut(key).expect("the entry exists");
         let (result, changed) = f(&mut entry.value);
         if entry.value.is_empty_collection() {
