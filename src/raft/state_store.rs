@@ -1,18 +1,18 @@
-//! The state machine of one group: the live `Keyspace`, kept in fjall, and its snapshots.
+//! The state machine of one group: the live `Keyspace`, in memory, and its snapshots.
 //!
-//! Every `apply` writes what it changed, `last_applied` and the last membership in one
-//! fjall batch, so the stored state is always the state after some whole prefix of the
-//! log. That batch is not fsynced: the entries it applies were fsynced in the same journal
-//! before they were committed, and fjall's journal reaches the disk in write order, so a
-//! crash can only lose the tail of the applied state, never leave it ahead of the log;
-//! openraft re-applies the lost tail from the log at start-up.
+//! Apply writes nothing to disk. Every applied entry is already in the log, fsynced before
+//! it was committed, so what the node keeps of its state machine is its latest snapshot:
+//! at start-up the keyspace is the snapshot's, and openraft re-applies the committed log
+//! after it (the log store keeps the committed mark). The log is purged only up to a
+//! snapshot, after that snapshot is stored, and both go through fjall's one journal,
+//! which reaches the disk in write order: a purge is never durable without its snapshot.
+//! This is how etcd and ZooKeeper keep theirs too (a snapshot plus the log after it), and
+//! it takes the per-write cost of a second store off the write path.
 
-use std::collections::HashSet;
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use fjall::{Database, PersistMode};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{
@@ -23,24 +23,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::keys::{
-    data_key, record_key, APPLIED, DATA, DATA_PREFIX_BYTES, KEYSPACE_META, SCRIPT, SNAPSHOT,
-    STATE_KEYSPACE,
-};
+use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::reply::Reply;
-use crate::state::scripts::ScriptChanges;
-use crate::state::{Changes, Event, Keyspace};
+use crate::state::{Event, Keyspace};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 type Membership = StoredMembership<NodeId, NodeAddr>;
-
-/// `last_applied` and the last membership, stored together under `APPLIED`.
-#[derive(Serialize, Deserialize)]
-struct AppliedState {
-    last_applied: Option<LogId<NodeId>>,
-    last_membership: Membership,
-}
 
 /// The bytes of a snapshot as openraft ships them between nodes.
 #[derive(Serialize, Deserialize)]
@@ -94,8 +83,8 @@ pub struct SnapshotBuilder {
 }
 
 impl StateMachineStore {
-    /// Opens the group's state machine and restores its `Keyspace` from the stored data
-    /// keys and meta.
+    /// Opens the group's state machine at its stored snapshot (an empty keyspace before
+    /// the first); openraft then re-applies the committed log after it.
     pub fn open(db: &Database, group: GroupId) -> anyhow::Result<StateMachineStore> {
         let state = db.keyspace(STATE_KEYSPACE, super::keyspace_options)?;
         let disk = Disk {
@@ -104,52 +93,27 @@ impl StateMachineStore {
             state,
             snapshot_last_log_id: Arc::new(Mutex::new(None)),
         };
-        let applied: AppliedState = disk.read_record(APPLIED)?.unwrap_or(AppliedState {
-            last_applied: None,
-            last_membership: Membership::default(),
-        });
         let snapshot: Option<StoredSnapshot> = disk.read_record(SNAPSHOT)?;
-        *disk.lock_snapshot() = snapshot.and_then(|s| s.meta.last_log_id);
-
-        let meta = disk.state.get(record_key(group, KEYSPACE_META))?;
-        // Streamed into the keyspace rather than collected first: a copy of every record
-        // at once would double start-up's peak memory and leave the allocator fragmented.
-        let mut read_error = None;
-        let records = disk
-            .state
-            .prefix(record_key(group, DATA))
-            .map_while(|guard| match guard.into_inner() {
-                Ok((key, value)) => {
-                    Some((Bytes::copy_from_slice(&key[DATA_PREFIX_BYTES..]), value))
-                }
-                Err(e) => {
-                    read_error = Some(e);
-                    None
-                }
-            });
-        let mut scripts = Vec::new();
-        for guard in disk.state.prefix(record_key(group, SCRIPT)) {
-            let (key, value) = guard.into_inner()?;
-            let sha = String::from_utf8_lossy(&key[DATA_PREFIX_BYTES..]).into_owned();
-            scripts.push((sha, value.to_vec()));
-        }
-        let restored = Keyspace::restore(meta.as_deref(), records);
-        if let Some(e) = read_error {
-            return Err(e.into());
-        }
-        let mut keyspace =
-            restored.map_err(|e| anyhow::anyhow!("restoring group {group}'s keyspace: {e}"))?;
-        keyspace
-            .restore_scripts(scripts)
-            .map_err(|e| anyhow::anyhow!("restoring group {group}'s scripts: {e}"))?;
-
-        let last_index = applied.last_applied.map_or(0, |id| id.index);
+        let (keyspace, last_applied, last_membership) = match snapshot {
+            None => (Keyspace::new(), None, Membership::default()),
+            Some(stored) => {
+                let payload: SnapshotPayload = bincode::deserialize(&stored.data)?;
+                drop(stored.data);
+                let keyspace = Keyspace::from_snapshot(&payload.keyspace).map_err(|e| {
+                    anyhow::anyhow!("restoring group {group}'s keyspace from its snapshot: {e}")
+                })?;
+                (keyspace, payload.last_applied, payload.last_membership)
+            }
+        };
+        *disk.lock_snapshot() = last_applied;
+        // The snapshot's bytes were freed: give the pages back before the log is re-applied.
+        crate::memory::return_freed_memory();
         Ok(StateMachineStore {
             disk,
             keyspace: Arc::new(RwLock::new(keyspace)),
-            last_applied: applied.last_applied,
-            last_membership: applied.last_membership,
-            applied: watch::channel(last_index).0,
+            last_applied,
+            last_membership,
+            applied: watch::channel(last_applied.map_or(0, |id| id.index)).0,
             on_events: Arc::new(|_| {}),
         })
     }
@@ -171,13 +135,6 @@ impl StateMachineStore {
         self.applied.subscribe()
     }
 
-    fn current_applied_state(&self) -> AppliedState {
-        AppliedState {
-            last_applied: self.last_applied,
-            last_membership: self.last_membership.clone(),
-        }
-    }
-
     fn publish_applied(&self) {
         self.applied
             .send_replace(self.last_applied.map_or(0, |id| id.index));
@@ -197,7 +154,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I::IntoIter: OptionalSend,
     {
         let mut replies = Vec::new();
-        let changes = {
+        let (events, table_regrown) = {
             let mut keyspace = self.keyspace.write().map_err(poisoned)?;
             let capacity_before = keyspace.key_capacity();
             for entry in entries {
@@ -212,13 +169,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 });
             }
             let table_regrown = keyspace.key_capacity() != capacity_before;
-            (
-                keyspace.take_changes(),
-                keyspace.take_events(),
-                table_regrown,
-            )
+            (keyspace.take_events(), table_regrown)
         };
-        let (changes, events, table_regrown) = changes;
         if table_regrown {
             // The old key table was dropped (a few times in the life of a keyspace).
             crate::memory::return_freed_memory();
@@ -226,16 +178,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         if replies.is_empty() {
             return Ok(replies);
         }
-        let mut batch = self.disk.db.batch();
-        self.disk
-            .add_changes(&mut batch, changes)
-            .map_err(StorageIOError::write_state_machine)?;
-        self.disk
-            .add_record(&mut batch, APPLIED, &self.current_applied_state())
-            .map_err(StorageIOError::write_state_machine)?;
-        self.disk
-            .commit(batch)
-            .map_err(StorageIOError::write_state_machine)?;
         self.publish_applied();
         if !events.is_empty() {
             (self.on_events)(events);
@@ -279,30 +221,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             )))
             .into());
         }
-        let mut keyspace = Keyspace::from_snapshot(&payload.keyspace)
+        let keyspace = Keyspace::from_snapshot(&payload.keyspace)
             .map_err(|e| read_error(AnyError::error(e)))?;
-        // A keyspace made from a snapshot reports every key and its meta as changed.
-        let mut changes = keyspace.take_changes();
-        changes.cleared = true;
-        changes.scripts.cleared = true;
+        drop(payload);
 
         let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);
         let mut guard = self.disk.lock_snapshot();
-        let mut batch = self.disk.db.batch();
-        self.disk
-            .add_changes(&mut batch, changes)
-            .map_err(write_error)?;
-        let applied = AppliedState {
-            last_applied: meta.last_log_id,
-            last_membership: meta.last_membership.clone(),
-        };
-        self.disk
-            .add_record(&mut batch, APPLIED, &applied)
-            .map_err(write_error)?;
         let stored = StoredSnapshot {
             meta: meta.clone(),
             data,
         };
+        let mut batch = self.disk.db.batch();
         self.disk
             .add_record(&mut batch, SNAPSHOT, &stored)
             .map_err(write_error)?;
@@ -311,9 +240,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         drop(guard);
 
         *self.keyspace.write().map_err(poisoned)? = keyspace;
-        self.last_applied = applied.last_applied;
-        self.last_membership = applied.last_membership;
+        self.last_applied = meta.last_log_id;
+        self.last_membership = meta.last_membership.clone();
         self.publish_applied();
+        crate::memory::return_freed_memory();
         Ok(())
     }
 
@@ -396,71 +326,6 @@ impl Disk {
         Ok(())
     }
 
-    /// Adds the keyspace's changes to `batch`. A batch gives all its writes one sequence
-    /// number, so it must not both remove and insert one key: a key that is upserted is
-    /// never also removed.
-    fn add_changes(
-        &self,
-        batch: &mut fjall::OwnedWriteBatch,
-        changes: Changes,
-    ) -> Result<(), AnyError> {
-        let upserted: HashSet<&[u8]> = changes.upserts.iter().map(|(k, _)| k.as_ref()).collect();
-        if changes.cleared {
-            for guard in self.state.prefix(record_key(self.group, DATA)) {
-                let key = guard.key().map_err(|e| AnyError::new(&e))?;
-                if !upserted.contains(&key[DATA_PREFIX_BYTES..]) {
-                    batch.remove(&self.state, key);
-                }
-            }
-        }
-        for key in &changes.removes {
-            debug_assert!(
-                !upserted.contains(key.as_ref()),
-                "a key is both upserted and removed in one set of changes"
-            );
-            if !upserted.contains(key.as_ref()) {
-                batch.remove(&self.state, data_key(self.group, key));
-            }
-        }
-        for (key, value) in &changes.upserts {
-            batch.insert(&self.state, data_key(self.group, key), value.as_slice());
-        }
-        self.add_script_changes(batch, &changes.scripts)?;
-        batch.insert(
-            &self.state,
-            record_key(self.group, KEYSPACE_META),
-            changes.meta,
-        );
-        Ok(())
-    }
-
-    /// The script cache's changes, under `SCRIPT | sha1`, with the same rule as the keys:
-    /// never both removed and inserted in one batch.
-    fn add_script_changes(
-        &self,
-        batch: &mut fjall::OwnedWriteBatch,
-        scripts: &ScriptChanges,
-    ) -> Result<(), AnyError> {
-        let upserted: HashSet<&[u8]> = scripts.upserts.iter().map(|(s, _)| s.as_bytes()).collect();
-        if scripts.cleared {
-            for guard in self.state.prefix(record_key(self.group, SCRIPT)) {
-                let key = guard.key().map_err(|e| AnyError::new(&e))?;
-                if !upserted.contains(&key[DATA_PREFIX_BYTES..]) {
-                    batch.remove(&self.state, key);
-                }
-            }
-        }
-        for sha in &scripts.removes {
-            if !upserted.contains(sha.as_bytes()) {
-                batch.remove(&self.state, script_key(self.group, sha));
-            }
-        }
-        for (sha, record) in &scripts.upserts {
-            batch.insert(&self.state, script_key(self.group, sha), record.as_slice());
-        }
-        Ok(())
-    }
-
     /// Commits without an fsync; see the module comment for why that is safe.
     fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<(), AnyError> {
         batch
@@ -489,11 +354,4 @@ fn keyspace_poisoned() -> StorageError<NodeId> {
         "the keyspace lock is poisoned: a panic interrupted apply",
     ))
     .into()
-}
-
-/// `group | SCRIPT | sha1`: where one cached script is kept.
-fn script_key(group: GroupId, sha: &str) -> Vec<u8> {
-    let mut key = record_key(group, SCRIPT).to_vec();
-    key.extend_from_slice(sha.as_bytes());
-    key
 }

@@ -311,7 +311,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::super::lock::{LockEvent, LockMode, Waiter};
-    use super::super::tests::{argv, bulk, err, int, persist, Harness, Lcg};
+    use super::super::tests::{argv, bulk, err, int, Harness, Lcg};
     use super::super::{Batch, Event, Keyspace};
     use crate::config::state_limits::{
         MAX_LOCK_TTL_MS, MAX_LOCK_WAIT_MS, MAX_OWNER_BYTES, MAX_RESOURCE_BYTES,
@@ -796,7 +796,6 @@ mod tests {
         let mut h = Harness::new();
         h.write("lock r a 1000");
         h.write("lock r b 1000 wait 0");
-        h.ks.take_changes();
         let before = h.ks.to_snapshot();
         assert_eq!(h.write("unlock r c"), err(NOTOWNER));
         assert_eq!(
@@ -1435,14 +1434,11 @@ mod tests {
     }
 
     #[test]
-    fn restore_from_persisted_changes_keeps_locks_and_expires_leases_on_time() {
+    fn restore_from_a_snapshot_keeps_locks_and_expires_leases_on_time() {
         let mut h = Harness::new();
-        let mut store = BTreeMap::new();
-        let mut meta = None;
         lock_history(&mut h);
-        persist(&mut store, &mut meta, &mut h.ks);
         let mut restored = Harness {
-            ks: Keyspace::restore(meta.as_deref(), store.clone()).unwrap(),
+            ks: Keyspace::from_snapshot(&h.ks.to_snapshot()).unwrap(),
             now_ms: h.now_ms,
         };
         restored.ks.assert_consistent();
@@ -1480,7 +1476,7 @@ mod tests {
     }
 
     #[test]
-    fn mixed_lock_histories_keep_invariants_replicas_and_persistence_consistent() {
+    fn mixed_lock_histories_keep_invariants_replicas_and_snapshots_consistent() {
         const COMMANDS: &[&str] = &[
             "lock",
             "lock",
@@ -1501,8 +1497,6 @@ mod tests {
         let mut rng = Lcg(11);
         let mut one = Keyspace::new();
         let mut two = Keyspace::new();
-        let mut store = BTreeMap::new();
-        let mut meta = None;
         let mut now_ms = 1_700_000_000_000u64;
         let mut last_grant: HashMap<Bytes, u64> = HashMap::new();
         let mut grants = 0;
@@ -1563,11 +1557,7 @@ mod tests {
                 assert_eq!(one.query(now_ms, &line), two.query(now_ms, &line));
             }
             one.assert_consistent();
-            persist(&mut store, &mut meta, &mut one);
-            let restored = Keyspace::restore(meta.as_deref(), store.clone()).unwrap();
-            restored.assert_consistent();
             let snapshot = one.to_snapshot();
-            assert_eq!(restored.to_snapshot(), snapshot);
             assert_eq!(two.to_snapshot(), snapshot);
             let from_snapshot = Keyspace::from_snapshot(&snapshot).unwrap();
             from_snapshot.assert_consistent();

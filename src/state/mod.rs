@@ -27,7 +27,7 @@ mod undo;
 pub mod zsets;
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -66,20 +66,6 @@ pub enum Event {
 pub struct Batch {
     pub now_ms: u64,
     pub ops: Vec<Vec<Bytes>>,
-}
-
-/// What apply changed since the last call to `Keyspace::take_changes`, for the store to
-/// write in the same batch as `last_applied`.
-#[derive(Debug, Default)]
-pub struct Changes {
-    /// Every key was removed before the upserts (FLUSHALL).
-    pub cleared: bool,
-    pub upserts: Vec<(Bytes, Vec<u8>)>,
-    pub removes: Vec<Bytes>,
-    /// The keyspace's own counters (fence counter, last time), encoded.
-    pub meta: Vec<u8>,
-    /// The script cache's changes, kept apart from the keys (a script's sha is not a key).
-    pub scripts: scripts::ScriptChanges,
 }
 
 /// A key's value. Each data type is one variant, so adding lists, locks, hashes or sorted
@@ -204,10 +190,6 @@ pub struct Keyspace {
     fence_counter: u64,
     /// The time of the last applied entry; an entry's time never goes below it.
     last_now_ms: u64,
-    /// Keys written or removed since `take_changes`.
-    dirty: HashSet<Bytes>,
-    /// FLUSHALL ran since `take_changes`.
-    cleared: bool,
     /// `(next_deadline_ms, key)` for every lock with a lease or a timed wait, so apply
     /// finds the locks whose time has come without a walk of the keyspace.
     lock_timers: BTreeSet<(u64, Bytes)>,
@@ -675,8 +657,6 @@ impl Keyspace {
         self.entries.clear();
         self.expiry.clear();
         self.lock_timers.clear();
-        self.dirty.clear();
-        self.cleared = true;
         self.revision_counter += 1;
         self.removals.remove_all(self.revision_counter);
     }
@@ -691,15 +671,14 @@ impl Keyspace {
         }
     }
 
-    /// Records a change of `key` (written, or removed when it is no longer there): the
-    /// store persists it, and WATCH sees a new revision.
+    /// Records a change of `key` (written, or removed when it is no longer there): WATCH
+    /// sees a new revision.
     fn modified(&mut self, key: Bytes) {
         self.revision_counter += 1;
         match self.entries.get_mut(&key) {
             Some(entry) => entry.revision = self.revision_counter,
             None => self.removals.record(&key, self.revision_counter),
         }
-        self.dirty.insert(key);
     }
 
     /// The revision WATCH records for `key` at `now_ms`: the live entry's, or 0 when the

@@ -1,22 +1,21 @@
-//! How the keyspace leaves memory and comes back: per-key records and meta for the store
-//! (written after each apply), and whole snapshots for Raft.
+//! How the keyspace leaves memory and comes back: whole snapshots, which are both what
+//! a node keeps on disk (the log after the snapshot is re-applied at start-up) and what
+//! Raft ships to a follower that fell behind.
 //!
-//! Every encoding starts with a format version byte, so a later format can still read
-//! the data an older one wrote.
+//! A snapshot starts with a format version byte, so a later format can still read the
+//! data an older one wrote.
 
 use bincode::Options;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::scripts::{ScriptChanges, StoredScript};
-use super::{Changes, Entry, ExpiryHold, Keyspace, Removals};
+use super::scripts::StoredScript;
+use super::{Entry, ExpiryHold, Keyspace, Removals};
 
-/// 4: a lock holder is owner, token, lease, prior token, count, mode, unconfirmed flag and
-/// prior mode (3 had an optional grant record instead). 3: entries carry a revision; the
-/// meta holds the revision counter, recent removals and the expiry hold. Earlier formats
-/// (development versions) are refused, not guessed at.
-const FORMAT_VERSION: u8 = 4;
-/// 5: meta, entries (in format 4) and the script cache.
+/// 5: meta, entries and the script cache. In entries, a lock holder is owner, token, lease,
+/// prior token, count, mode, unconfirmed flag and prior mode; every entry carries a
+/// revision; the meta holds the revision counter, recent removals and the expiry hold.
+/// Earlier formats (development versions) are refused, not guessed at.
 const SNAPSHOT_VERSION: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +32,7 @@ pub enum StateError {
     ScriptDigest(String),
 }
 
-/// The keyspace's own counters, kept in the store next to the records.
+/// The keyspace's own counters.
 #[derive(Serialize, Deserialize)]
 struct Meta {
     fence_counter: u64,
@@ -43,97 +42,22 @@ struct Meta {
     expiry_hold: ExpiryHold,
 }
 
-/// Little-endian varints; trailing bytes are refused, so a truncated or padded record is
-/// an error rather than a silently different value.
+/// Little-endian varints; trailing bytes are refused, so a truncated or padded snapshot
+/// is an error rather than a silently different value.
 fn codec() -> impl Options {
     bincode::DefaultOptions::new()
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
-    // Writing into a Vec cannot fail, and our types have no fallible Serialize impls.
-    codec()
-        .serialize_into(&mut out, value)
-        .expect("bincode serialization into a Vec cannot fail");
-    out
 }
 
 /// One snapshot: the meta, the keys sorted, the scripts sorted by sha1.
 type SnapshotBody = (Meta, Vec<(Bytes, Entry)>, Vec<(String, StoredScript)>);
 
-fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, StateError> {
-    match bytes.split_first() {
-        None => Err(StateError::Empty),
-        Some((&FORMAT_VERSION, body)) => Ok(codec().deserialize(body)?),
-        Some((&version, _)) => Err(StateError::UnsupportedVersion(version)),
-    }
-}
-
 impl Keyspace {
-    /// What changed since the last call: the encoded entry of every key written, every key
-    /// removed, whether FLUSHALL ran (before the upserts), and the meta. Only touched keys
-    /// are encoded. After `from_snapshot` this is `cleared` plus every key, which is what a
-    /// store writes to install the snapshot.
-    pub fn take_changes(&mut self) -> Changes {
-        let mut upserts = Vec::new();
-        let mut removes = Vec::new();
-        for key in self.dirty.drain() {
-            match self.entries.get(&key) {
-                Some(entry) => upserts.push((key, encode(entry))),
-                None => removes.push(key),
-            }
-        }
-        Changes {
-            cleared: std::mem::take(&mut self.cleared),
-            upserts,
-            removes,
-            meta: self.encode_meta(),
-            scripts: self.take_script_changes(),
-        }
-    }
-
-    fn take_script_changes(&mut self) -> ScriptChanges {
-        let store = &mut self.scripts;
-        let mut upserts = Vec::new();
-        let mut removes = Vec::new();
-        let mut dirty: Vec<String> = store.dirty.drain().collect();
-        dirty.sort_unstable();
-        for sha in dirty {
-            match store.scripts.get(&sha) {
-                Some(script) => upserts.push((sha, encode(script))),
-                None => removes.push(sha),
-            }
-        }
-        ScriptChanges {
-            cleared: std::mem::take(&mut store.cleared),
-            upserts,
-            removes,
-        }
-    }
-
-    /// Adds the script records a store persisted from `take_changes` (sha1 -> record) to
-    /// a keyspace made by `restore`.
-    pub fn restore_scripts(
-        &mut self,
-        records: impl IntoIterator<Item = (String, Vec<u8>)>,
-    ) -> Result<(), StateError> {
-        for (sha, record) in records {
-            let script: StoredScript = decode(&record)?;
-            self.insert_script(sha, script)?;
-        }
-        Ok(())
-    }
-
     fn insert_script(&mut self, sha: String, script: StoredScript) -> Result<(), StateError> {
         if super::lua::sha1_hex(&script.source) != sha {
             return Err(StateError::ScriptDigest(sha));
         }
         self.scripts.insert_loaded(sha, script);
         Ok(())
-    }
-
-    fn encode_meta(&self) -> Vec<u8> {
-        encode(&self.meta())
     }
 
     fn meta(&self) -> Meta {
@@ -154,23 +78,6 @@ impl Keyspace {
         self.hold = meta.expiry_hold;
     }
 
-    /// Rebuilds the keyspace from the records and meta a store persisted from
-    /// `take_changes`. A new store has no meta yet.
-    pub fn restore<R: AsRef<[u8]>>(
-        meta: Option<&[u8]>,
-        records: impl IntoIterator<Item = (Bytes, R)>,
-    ) -> Result<Keyspace, StateError> {
-        let mut keyspace = Keyspace::new();
-        if let Some(meta) = meta {
-            keyspace.set_meta(decode(meta)?);
-        }
-        for (key, record) in records {
-            let entry: Entry = decode(record.as_ref())?;
-            keyspace.insert_loaded(key, entry)?;
-        }
-        Ok(keyspace)
-    }
-
     /// The whole state, in bytes that depend only on the state: keys and scripts sorted.
     pub fn to_snapshot(&self) -> Vec<u8> {
         let mut entries: Vec<(&Bytes, &Entry)> = self.entries.iter().collect();
@@ -184,8 +91,7 @@ impl Keyspace {
         out
     }
 
-    /// The inverse of `to_snapshot`. Every key is marked changed and `cleared` set, so the
-    /// next `take_changes` holds exactly what the store must write to replace its state.
+    /// The inverse of `to_snapshot`.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
         let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {
             Some((&SNAPSHOT_VERSION, body)) => codec().deserialize(body)?,
@@ -194,16 +100,12 @@ impl Keyspace {
         };
         let mut keyspace = Keyspace::new();
         for (sha, script) in scripts {
-            keyspace.scripts.dirty.insert(sha.clone());
             keyspace.insert_script(sha, script)?;
         }
-        keyspace.scripts.cleared = true;
         keyspace.set_meta(meta);
         for (key, entry) in entries {
-            keyspace.dirty.insert(key.clone());
             keyspace.insert_loaded(key, entry)?;
         }
-        keyspace.cleared = true;
         Ok(keyspace)
     }
 

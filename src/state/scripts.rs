@@ -7,7 +7,7 @@
 //! state: SCRIPT LOAD and EVAL of a new body are writes, persisted with the keys, so
 //! EVALSHA works on every node and after restarts. Compiled functions are per node.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -36,18 +36,6 @@ pub struct ScriptStore {
     /// EVAL'd scripts by `seq`, oldest first.
     eval_order: BTreeMap<u64, String>,
     next_seq: u64,
-    pub(super) dirty: HashSet<String>,
-    /// SCRIPT FLUSH ran since the store last persisted.
-    pub(super) cleared: bool,
-}
-
-/// The script cache's part of `Changes`.
-#[derive(Debug, Default)]
-pub struct ScriptChanges {
-    /// Every script was removed before the upserts (SCRIPT FLUSH, or a snapshot install).
-    pub cleared: bool,
-    pub upserts: Vec<(String, Vec<u8>)>,
-    pub removes: Vec<String>,
 }
 
 impl ScriptStore {
@@ -78,7 +66,6 @@ impl ScriptStore {
         while self.eval_order.len() > MAX_EVAL_SCRIPTS {
             if let Some((_, oldest)) = self.eval_order.pop_first() {
                 self.scripts.remove(&oldest);
-                self.dirty.insert(oldest);
             }
         }
     }
@@ -89,7 +76,6 @@ impl ScriptStore {
             if !script.loaded {
                 script.loaded = true;
                 self.eval_order.remove(&script.seq);
-                self.dirty.insert(sha.to_string());
             }
             return Ok(());
         }
@@ -111,15 +97,12 @@ impl ScriptStore {
     }
 
     fn put(&mut self, sha: String, script: StoredScript) {
-        self.dirty.insert(sha.clone());
         self.scripts.insert(sha, script);
     }
 
     fn flush(&mut self) {
         self.scripts.clear();
         self.eval_order.clear();
-        self.dirty.clear();
-        self.cleared = true;
     }
 
     /// Adds a persisted script back (restore, snapshot install).

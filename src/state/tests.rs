@@ -192,15 +192,12 @@ fn next_entry_purges_expired_keys_and_records_their_removal() {
     h.write("set a 1 px 100");
     h.write("set b 2 px 300");
     h.write("set c 3");
-    h.ks.take_changes();
     assert_eq!(h.ks.next_deadline_ms(), Some(h.now_ms + 100));
     h.advance(100);
     h.tick();
     assert_eq!(h.ks.expires_count(), 1);
     assert_eq!(h.ks.next_deadline_ms(), Some(h.now_ms + 200));
-    let changes = h.ks.take_changes();
-    assert_eq!(changes.removes, vec![Bytes::from("a")]);
-    assert!(changes.upserts.is_empty());
+    assert_eq!(h.read("exists a b c"), int(2));
     h.advance(1_000);
     h.tick();
     assert_eq!(h.ks.next_deadline_ms(), None);
@@ -365,135 +362,13 @@ fn snapshot_round_trip_keeps_state_counters_and_bytes() {
 }
 
 #[test]
-fn snapshot_after_from_snapshot_changes_hold_cleared_and_every_key() {
-    let mut h = Harness::new();
-    history(&mut h);
-    let mut restored = Keyspace::from_snapshot(&h.ks.to_snapshot()).unwrap();
-    let changes = restored.take_changes();
-    assert!(changes.cleared);
-    assert_eq!(changes.upserts.len(), h.ks.key_count(0));
-    assert!(changes.removes.is_empty());
-    let rebuilt = Keyspace::restore(Some(&changes.meta), changes.upserts).unwrap();
-    assert_eq!(rebuilt.to_snapshot(), h.ks.to_snapshot());
-}
-
-/// Applies changes to a map the way a store would.
-pub fn persist(
-    store: &mut std::collections::BTreeMap<Bytes, Vec<u8>>,
-    meta: &mut Option<Vec<u8>>,
-    ks: &mut Keyspace,
-) {
-    let changes = ks.take_changes();
-    if changes.cleared {
-        store.clear();
-    }
-    for key in changes.removes {
-        store.remove(&key);
-    }
-    for (key, record) in changes.upserts {
-        store.insert(key, record);
-    }
-    *meta = Some(changes.meta);
-}
-
-#[test]
-fn restore_from_persisted_changes_gives_the_same_snapshot() {
-    let mut h = Harness::new();
-    let mut store = std::collections::BTreeMap::new();
-    let mut meta = None;
-    for line in [
-        "set a 1",
-        "set b 2 px 50",
-        "set c 3",
-        "flushall",
-        "set d 4",
-        "set e 5 px 20",
-        "incr d",
-        "del nothing",
-    ] {
-        h.write(line);
-        h.advance(10);
-        persist(&mut store, &mut meta, &mut h.ks);
-        let restored = Keyspace::restore(meta.as_deref(), store.clone()).unwrap();
-        assert_eq!(restored.to_snapshot(), h.ks.to_snapshot(), "after {line}");
-    }
-    h.advance(100);
-    h.tick();
-    persist(&mut store, &mut meta, &mut h.ks);
-    assert_eq!(store.len(), 1);
-    let restored = Keyspace::restore(meta.as_deref(), store).unwrap();
-    assert_eq!(restored.to_snapshot(), h.ks.to_snapshot());
-    assert_eq!(
-        restored.query(h.now_ms, &argv("fence d")),
-        h.read("fence d")
-    );
-}
-
-#[test]
-fn take_changes_holds_only_keys_touched_since_the_last_call() {
-    let mut h = Harness::new();
-    h.write("mset a 1 b 2 c 3");
-    assert_eq!(h.ks.take_changes().upserts.len(), 3);
-    h.write("set b 20");
-    h.write("set b 21");
-    h.write("del c");
-    h.write("get a");
-    let changes = h.ks.take_changes();
-    assert!(!changes.cleared);
-    assert_eq!(changes.upserts.len(), 1);
-    assert_eq!(changes.upserts[0].0, Bytes::from("b"));
-    assert_eq!(changes.removes, vec![Bytes::from("c")]);
-    assert!(!changes.meta.is_empty());
-    let again = h.ks.take_changes();
-    assert!(again.upserts.is_empty() && again.removes.is_empty());
-}
-
-#[test]
-fn flushall_is_recorded_as_cleared() {
-    let mut h = Harness::new();
-    h.write("mset a 1 b 2");
-    h.ks.take_changes();
-    assert_eq!(h.write("flushall"), Reply::Ok);
-    h.write("set c 3");
-    let changes = h.ks.take_changes();
-    assert!(changes.cleared);
-    assert_eq!(changes.upserts.len(), 1);
-    assert!(changes.removes.is_empty());
-    assert!(!h.ks.take_changes().cleared);
-}
-
-#[test]
-fn restore_of_a_new_store_is_an_empty_keyspace() {
-    let ks = Keyspace::restore(None, Vec::<(Bytes, Vec<u8>)>::new()).unwrap();
-    assert_eq!(ks.to_snapshot(), Keyspace::new().to_snapshot());
-}
-
-#[test]
-fn corrupt_persisted_data_is_an_error_not_a_panic() {
+fn a_corrupt_snapshot_is_an_error_not_a_panic() {
     assert!(Keyspace::from_snapshot(&[]).is_err());
     assert!(Keyspace::from_snapshot(&[9, 1, 2]).is_err());
     assert!(Keyspace::from_snapshot(&[1, 0xff, 0xff, 0xff]).is_err());
     let mut snapshot = Keyspace::new().to_snapshot();
     snapshot.push(0);
     assert!(Keyspace::from_snapshot(&snapshot).is_err());
-    assert!(Keyspace::restore(Some(&[1]), Vec::<(Bytes, Vec<u8>)>::new()).is_err());
-    let records = vec![(Bytes::from("k"), vec![1, 7])];
-    assert!(Keyspace::restore(None, records).is_err());
-}
-
-#[test]
-fn restore_never_lets_the_counter_fall_below_a_stored_token() {
-    let mut h = Harness::new();
-    h.write("set a 1");
-    h.write("set a 2");
-    let changes = h.ks.take_changes();
-    // Meta lost: the counter must still move past the stored token.
-    let mut restored = Harness {
-        ks: Keyspace::restore(None, changes.upserts).unwrap(),
-        now_ms: h.now_ms,
-    };
-    restored.write("set b 1");
-    assert!(restored.token("b") > restored.token("a"));
 }
 
 #[test]
@@ -658,12 +533,10 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
     let mut rng = Lcg(7);
     let mut one = Keyspace::new();
     let mut two = Keyspace::new();
-    let mut store = std::collections::BTreeMap::new();
-    let mut meta = None;
     let mut now_ms = 1_700_000_000_000u64;
     let mut succeeded = 0;
-    // Restored from the store after every entry, then fed the next entry like the others:
-    // WATCH outcomes depend on revisions and removals, which must survive persistence.
+    // Restored from a snapshot after every entry, then fed the next entry like the others:
+    // WATCH outcomes depend on revisions and removals, which must survive a restart.
     let mut reloaded = Keyspace::new();
     // Revisions read between entries, for the next entry's transaction to watch.
     let mut watches: Vec<crate::state::txn::Watch> = Vec::new();
@@ -719,16 +592,12 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
             assert_eq!(one.query(now_ms, op), two.query(now_ms, op));
         }
         one.assert_consistent();
-        persist(&mut store, &mut meta, &mut one);
-        let restored = Keyspace::restore(meta.as_deref(), store.clone()).unwrap();
-        restored.assert_consistent();
         let snapshot = one.to_snapshot();
-        assert_eq!(restored.to_snapshot(), snapshot);
-        reloaded = restored;
         assert_eq!(two.to_snapshot(), snapshot);
         let from_snapshot = Keyspace::from_snapshot(&snapshot).unwrap();
         from_snapshot.assert_consistent();
         assert_eq!(from_snapshot.to_snapshot(), snapshot);
+        reloaded = from_snapshot;
     }
     // Enough of the generated writes did something for the history to mean something.
     assert!(succeeded > 300, "only {succeeded} writes succeeded");

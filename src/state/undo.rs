@@ -3,7 +3,7 @@
 //! fence and revision counters, the recent removals and the events as they were. Nothing of a failed script is applied, on
 //! any node (Redis keeps the writes made before a runtime error; raftlock does not).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bytes::Bytes;
 
@@ -17,9 +17,6 @@ pub(super) struct UndoLog {
     revision_counter: u64,
     removals: Removals,
     events_len: usize,
-    cleared: bool,
-    /// The keys waiting to be persisted when the script ran FLUSHALL, which forgets them.
-    dirty_before_clear: Option<HashSet<Bytes>>,
 }
 
 impl Keyspace {
@@ -32,8 +29,6 @@ impl Keyspace {
             revision_counter: self.revision_counter,
             removals: self.removals.clone(),
             events_len: self.events.len(),
-            cleared: self.cleared,
-            dirty_before_clear: None,
         });
     }
 
@@ -54,10 +49,6 @@ impl Keyspace {
         self.revision_counter = undo.revision_counter;
         self.removals = undo.removals;
         self.events.truncate(undo.events_len);
-        if let Some(dirty) = undo.dirty_before_clear {
-            self.cleared = undo.cleared;
-            self.dirty.extend(dirty);
-        }
     }
 
     /// Records `key`'s entry before its first change in the running script.
@@ -70,8 +61,7 @@ impl Keyspace {
         }
     }
 
-    /// Records every key before FLUSHALL inside a script, and what was waiting to be
-    /// persisted.
+    /// Records every key before FLUSHALL inside a script.
     pub(super) fn note_clear(&mut self) {
         if self.undo.is_none() {
             return;
@@ -80,15 +70,10 @@ impl Keyspace {
         for key in keys {
             self.note_change(&key);
         }
-        if let Some(undo) = self.undo.as_mut() {
-            if undo.dirty_before_clear.is_none() {
-                undo.dirty_before_clear = Some(self.dirty.clone());
-            }
-        }
     }
 
     /// Sets `key` to exactly `entry` (or nothing), keeping the expiry and lock indexes
-    /// right and marking the key for persistence.
+    /// right.
     fn replace_entry(&mut self, key: Bytes, entry: Option<Entry>) {
         if let Some(current) = self.entries.swap_remove(&key) {
             if let Some(deadline) = current.deadline_ms {
@@ -105,8 +90,7 @@ impl Keyspace {
             if let Some(deadline) = entry.as_lock().and_then(|l| l.next_deadline_ms()) {
                 self.lock_timers.insert((deadline, key.clone()));
             }
-            self.entries.insert(key.clone(), entry);
+            self.entries.insert(key, entry);
         }
-        self.dirty.insert(key);
     }
 }

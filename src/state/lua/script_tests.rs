@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::reply::Reply;
-use crate::state::tests::{bulk, err, int, Harness};
+use crate::state::tests::{argv, bulk, err, int, Harness};
 
 const RELEASE: &str =
     "if redis.call('get',KEYS[1]) == ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end";
@@ -603,11 +603,9 @@ fn a_failed_script_leaves_no_trace() {
     h.write("set next 1");
     // keep, other and the lock took tokens 1 to 3; the failed script's are given back.
     assert_eq!(h.token("next"), keep_token + 3);
-    // What the store persists holds the rolled-back keys, not the script's.
-    let changes = h.ks.take_changes();
-    assert!(!changes.cleared);
-    let upserted: Vec<&[u8]> = changes.upserts.iter().map(|(k, _)| k.as_ref()).collect();
-    assert!(!upserted.contains(&&b"after-flush"[..]) && !upserted.contains(&&b"fresh"[..]));
+    // A snapshot holds the rolled-back keys, not the script's.
+    let restored = crate::state::Keyspace::from_snapshot(&h.ks.to_snapshot()).unwrap();
+    assert_eq!(restored.query(h.now_ms, &argv("exists after-flush fresh")), int(0));
 }
 
 #[test]
@@ -805,16 +803,7 @@ fn script_cache_survives_snapshots_and_restores_byte_exact() {
     eval0(&mut h, "return 'evaluated'");
     h.write("set lock me");
     let snapshot = h.ks.to_snapshot();
-    let mut copy = crate::state::Keyspace::from_snapshot(&snapshot).unwrap();
-    assert_eq!(copy.to_snapshot(), snapshot);
-    let changes = copy.take_changes();
-    assert!(changes.scripts.cleared);
-    assert_eq!(changes.scripts.upserts.len(), 2);
-    // What the store keeps from take_changes rebuilds the same state.
-    let changes = h.ks.take_changes();
-    let mut restored =
-        crate::state::Keyspace::restore(Some(&changes.meta), changes.upserts).unwrap();
-    restored.restore_scripts(changes.scripts.upserts).unwrap();
+    let restored = crate::state::Keyspace::from_snapshot(&snapshot).unwrap();
     assert_eq!(restored.to_snapshot(), snapshot);
     let mut h2 = Harness {
         ks: restored,
@@ -828,18 +817,12 @@ fn script_cache_survives_snapshots_and_restores_byte_exact() {
         h2.write_args(&["evalsha", &sha("return 'evaluated'"), "0"]),
         bulk("evaluated")
     );
-    // A record under another sha is refused.
-    h2.write_args(&["script", "load", "return 'x'"]);
-    let record = h2.ks.take_changes().scripts.upserts.remove(0).1;
-    let mut bad = crate::state::Keyspace::new();
-    assert!(bad.restore_scripts(vec![("0".repeat(40), record)]).is_err());
 }
 
 #[test]
 fn script_flush_empties_the_cache_and_is_persisted() {
     let mut h = Harness::new();
     h.write_args(&["script", "load", RELEASE]);
-    h.ks.take_changes();
     assert_eq!(h.write("script flush"), Reply::Ok);
     assert_eq!(h.write("script flush async"), Reply::Ok);
     assert_eq!(
@@ -850,9 +833,11 @@ fn script_flush_empties_the_cache_and_is_persisted() {
         h.read(&format!("script exists {}", sha(RELEASE))),
         array(vec![int(0)])
     );
-    let changes = h.ks.take_changes();
-    assert!(changes.scripts.cleared);
-    assert!(changes.scripts.upserts.is_empty());
+    let restored = crate::state::Keyspace::from_snapshot(&h.ks.to_snapshot()).unwrap();
+    assert_eq!(
+        restored.query(h.now_ms, &argv(&format!("script exists {}", sha(RELEASE)))),
+        array(vec![int(0)])
+    );
     assert_eq!(
         h.read("script kill"),
         err("NOTBUSY No scripts in execution right now.")
