@@ -547,7 +547,7 @@ async fn relay_rx(
         .as_ref()
         .is_none_or(|up| up.leader != leader || up.is_closed());
     if stale {
-        let metrics = Some(node.group.raft.metrics());
+        let metrics = Some(node.group.raft.server_metrics());
         match Upstream::connect(leader, node.config.requirepass.as_deref(), metrics).await {
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {

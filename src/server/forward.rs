@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use openraft::RaftMetrics;
+use openraft::metrics::RaftServerMetrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,11 +28,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Relayed = (Vec<Bytes>, oneshot::Sender<Reply>);
 
-/// This node's view of its Raft group.
-pub type Metrics = watch::Receiver<RaftMetrics<NodeId, NodeAddr>>;
+/// This node's view of its Raft group's leader and members (openraft's server metrics,
+/// which change with the role, the vote and the membership, not with every entry).
+pub type Metrics = watch::Receiver<RaftServerMetrics<NodeId, NodeAddr>>;
 
 /// The client address of the leader `metrics` name, if any.
-fn leader_client_addr(metrics: &RaftMetrics<NodeId, NodeAddr>) -> Option<SocketAddr> {
+fn leader_client_addr(metrics: &RaftServerMetrics<NodeId, NodeAddr>) -> Option<SocketAddr> {
     let leader = metrics.current_leader?;
     metrics
         .membership_config
