@@ -26,7 +26,8 @@ mod script_tests;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -101,6 +102,56 @@ impl Budget {
     }
 }
 
+/// What redis.call, redis.pcall and the `ctx` functions work on during one run.
+struct Run<'a> {
+    access: RefCell<Access<'a>>,
+    inv: &'a Invocation<'a>,
+    /// `redis.setresp(3)` was called.
+    resp3: Cell<bool>,
+    /// `math.random`'s state, reseeded with 0 for every run.
+    rng: Cell<Rand48>,
+    /// The prelude's `ctx` table, where redis.call leaves the error table it raises.
+    ctx: &'a Table,
+}
+
+/// Where the functions made once in `Engine::build` find the current run: a `Run` whose
+/// lifetime is erased, non-null only while `Engine::call` is on the stack.
+#[derive(Default)]
+struct RunSlot(AtomicPtr<()>);
+
+/// Clears the `RunSlot` when `Engine::call` returns, unwinds or fails.
+struct RunGuard<'s>(&'s RunSlot);
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.0 .0.store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+impl RunSlot {
+    /// Publishes `run` until the guard drops. The guard must drop before `run` does.
+    fn enter<'s>(&'s self, run: &Run<'_>) -> RunGuard<'s> {
+        let run = run as *const Run<'_> as *mut ();
+        let previous = self.0.swap(run, Ordering::Release);
+        debug_assert!(previous.is_null(), "script runs do not nest");
+        RunGuard(self)
+    }
+
+    /// Calls `f` with the current run; a Lua error when no script is running.
+    fn with<R>(&self, f: impl FnOnce(&Run<'_>) -> mlua::Result<R>) -> mlua::Result<R> {
+        let run = self.0.load(Ordering::Acquire) as *const Run<'_>;
+        if run.is_null() {
+            return Err(mlua::Error::runtime("no script is running"));
+        }
+        // SAFETY: the slot holds a pointer only between `enter` and the drop of its guard,
+        // and `Engine::call` keeps the `Run` (and all it borrows) alive on its stack for
+        // that whole span; the functions reading it are only called by Lua code that
+        // `Engine::call` runs, on its thread, while it holds the engine exclusively.
+        // `f` is generic over the `Run`'s lifetime, so nothing borrowed from it escapes.
+        f(unsafe { &*run })
+    }
+}
+
 /// A node's Lua state with its compiled scripts.
 pub(crate) struct Engine {
     lua: Lua,
@@ -108,13 +159,14 @@ pub(crate) struct Engine {
     env: Table,
     /// `xpcall(f, handler)` from the prelude.
     runner: Function,
-    /// Where each run's scoped functions (setresp, random) are put.
+    /// The prelude's per-run context table (`ctx.pending`).
     ctx: Table,
-    /// The real `redis` table behind the scripts' read-only proxy: each run's redis.call
-    /// and redis.pcall go here.
-    redis: Table,
+    /// The real globals, where each run's KEYS and ARGV go.
+    globals: Table,
     compiled: HashMap<String, Function>,
     budget: Arc<Budget>,
+    /// The run redis.call and friends work on, set by `call`.
+    slot: Arc<RunSlot>,
 }
 
 /// The engine's place in the keyspace. A mutex, because EVAL_RO runs beside other reads;
@@ -169,7 +221,9 @@ impl Engine {
         )?;
         lua.set_memory_limit(MAX_SCRIPT_MEMORY_BYTES)?;
         let budget = Arc::new(Budget::default());
+        let run = Arc::new(RunSlot::default());
         let ctx = lua.create_table()?;
+        register_run_functions(&lua, &ctx, &run)?;
         let rust = lua.create_table()?;
         rust.raw_set("ctx", &ctx)?;
         let b = budget.clone();
@@ -209,6 +263,7 @@ impl Engine {
         cjson::register(&lua, &rust)?;
         let (env, runner, redis): (Table, Function, Table) =
             lua.load(PRELUDE).set_name(PRELUDE_SOURCE).call(rust)?;
+        register_redis_call(&lua, &redis, &run)?;
         let b = budget.clone();
         lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY_INSTRUCTIONS),
@@ -218,13 +273,14 @@ impl Engine {
             },
         )?;
         Ok(Engine {
+            globals: lua.globals(),
             lua,
             env,
             runner,
             ctx,
-            redis,
             compiled: HashMap::new(),
             budget,
+            slot: run,
         })
     }
 
@@ -265,7 +321,7 @@ impl Engine {
     /// Runs a compiled script. `Ok`: it returned (its reply may be an error it chose to
     /// return); `Err`: it raised an error or was stopped, and its writes must be undone.
     pub(crate) fn run(&mut self, access: Access<'_>, inv: &Invocation<'_>) -> Result<Reply, Reply> {
-        let Some(function) = self.compiled.get(inv.sha).cloned() else {
+        let Some(function) = self.compiled.get(inv.sha) else {
             return Err(Reply::error(
                 "NOSCRIPT No matching script. Please use EVAL.",
             ));
@@ -278,14 +334,9 @@ impl Engine {
         self.lua.gc_stop();
         let outcome = self.call(function, access, inv);
         self.lua.gc_restart();
-        for name in ["setresp", "rand", "srand", "pending"] {
-            let _ = self.ctx.raw_set(name, Value::Nil);
-        }
-        for name in ["call", "pcall"] {
-            let _ = self.redis.raw_set(name, Value::Nil);
-        }
-        let _ = self.lua.globals().raw_set("KEYS", Value::Nil);
-        let _ = self.lua.globals().raw_set("ARGV", Value::Nil);
+        let _ = self.ctx.raw_set("pending", Value::Nil);
+        let _ = self.globals.raw_set("KEYS", Value::Nil);
+        let _ = self.globals.raw_set("ARGV", Value::Nil);
         let killed = self.budget.killed.load(Ordering::Relaxed);
         let failed = !matches!(outcome, Ok((true, _)));
         if failed || self.lua.used_memory() > base.saturating_add(COLLECT_AFTER_BYTES) {
@@ -310,10 +361,10 @@ impl Engine {
     }
 
     /// Calls the script under the prelude's error handler with this run's KEYS, ARGV and
-    /// scoped functions. `(true, reply)` on return, `(false, error reply)` on error.
+    /// context. `(true, reply)` on return, `(false, error reply)` on error.
     fn call(
-        &mut self,
-        function: Function,
+        &self,
+        function: &Function,
         access: Access<'_>,
         inv: &Invocation<'_>,
     ) -> mlua::Result<(bool, Reply)> {
@@ -330,78 +381,107 @@ impl Engine {
                 .map(|a| lua.create_string(a))
                 .collect::<mlua::Result<Vec<_>>>()?,
         )?;
-        lua.globals().raw_set("KEYS", keys)?;
-        lua.globals().raw_set("ARGV", args)?;
-        let resp3 = Cell::new(false);
-        let rng = Cell::new(Rand48::seeded(0));
-        let access = RefCell::new(access);
-        let ctx = &self.ctx;
-        let runner = &self.runner;
-        let run_command = |lua: &Lua, argv: MultiValue| -> mlua::Result<(Reply, Value)> {
-            let reply = match script_argv(&argv) {
-                Ok(argv) => call_command(&mut access.borrow_mut(), inv, &argv),
-                Err(reply) => reply,
-            };
-            let value = reply_to_lua(lua, &reply, resp3.get())?;
-            Ok((reply, value))
+        self.globals.raw_set("KEYS", keys)?;
+        self.globals.raw_set("ARGV", args)?;
+        let run = Run {
+            access: RefCell::new(access),
+            inv,
+            resp3: Cell::new(false),
+            rng: Cell::new(Rand48::seeded(0)),
+            ctx: &self.ctx,
         };
-        lua.scope(|scope| {
-            self.redis.raw_set(
-                "call",
-                scope.create_function(|lua, argv: MultiValue| {
-                    let (reply, value) = run_command(lua, argv)?;
-                    let Reply::Error(text) = reply else {
-                        return Ok(value);
-                    };
-                    // Raise Redis's error table, located at the calling line.
-                    if let Value::Table(error) = &value {
-                        if let (Some(source), Some(line)) = error_location(lua) {
-                            error.raw_set("source", source)?;
-                            error.raw_set("line", line)?;
-                        }
-                    }
-                    ctx.raw_set("pending", value)?;
-                    Err(mlua::Error::runtime(text))
-                })?,
-            )?;
-            self.redis.raw_set(
-                "pcall",
-                scope.create_function(|lua, argv: MultiValue| Ok(run_command(lua, argv)?.1))?,
-            )?;
-            ctx.raw_set(
-                "setresp",
-                scope.create_function(|_, resp: i64| {
-                    resp3.set(resp == 3);
-                    Ok(())
-                })?,
-            )?;
-            ctx.raw_set(
-                "rand",
-                scope.create_function(|_, ()| {
-                    let mut state = rng.get();
-                    let r = state.next_unit();
-                    rng.set(state);
-                    Ok(r)
-                })?,
-            )?;
-            ctx.raw_set(
-                "srand",
-                scope.create_function(|_, seed: f64| {
-                    // luaL_checkint: a C int.
-                    rng.set(Rand48::seeded(seed as i64 as i32));
-                    Ok(())
-                })?,
-            )?;
-            let (ok, value): (bool, Value) = runner.call(function)?;
-            if ok {
-                let mut budget = ReplyBudget {
-                    left: MAX_REPLY_ELEMENTS,
-                };
-                return Ok((true, lua_to_reply(&value, resp3.get(), 0, &mut budget)));
-            }
-            Ok((false, script_error(&value, inv.sha)))
-        })
+        // Dropped before `run`: the slot never outlives what it points to.
+        let _guard = self.slot.enter(&run);
+        let (ok, value): (bool, Value) = self.runner.call(function)?;
+        if ok {
+            let mut budget = ReplyBudget {
+                left: MAX_REPLY_ELEMENTS,
+            };
+            return Ok((true, lua_to_reply(&value, run.resp3.get(), 0, &mut budget)));
+        }
+        Ok((false, script_error(&value, inv.sha)))
     }
+}
+
+/// `ctx.setresp`, `ctx.rand` and `ctx.srand`, made once per Lua state; each acts on the
+/// current run.
+fn register_run_functions(lua: &Lua, ctx: &Table, slot: &Arc<RunSlot>) -> mlua::Result<()> {
+    let s = slot.clone();
+    ctx.raw_set(
+        "setresp",
+        lua.create_function(move |_, resp: i64| {
+            s.with(|run| {
+                run.resp3.set(resp == 3);
+                Ok(())
+            })
+        })?,
+    )?;
+    let s = slot.clone();
+    ctx.raw_set(
+        "rand",
+        lua.create_function(move |_, ()| {
+            s.with(|run| {
+                let mut state = run.rng.get();
+                let r = state.next_unit();
+                run.rng.set(state);
+                Ok(r)
+            })
+        })?,
+    )?;
+    let s = slot.clone();
+    ctx.raw_set(
+        "srand",
+        lua.create_function(move |_, seed: f64| {
+            s.with(|run| {
+                // luaL_checkint: a C int.
+                run.rng.set(Rand48::seeded(seed as i64 as i32));
+                Ok(())
+            })
+        })?,
+    )
+}
+
+/// redis.call and redis.pcall, made once per Lua state and put in the real `redis` table;
+/// each runs its command against the current run's keyspace.
+fn register_redis_call(lua: &Lua, redis: &Table, slot: &Arc<RunSlot>) -> mlua::Result<()> {
+    let s = slot.clone();
+    redis.raw_set(
+        "call",
+        lua.create_function(move |lua, argv: MultiValue| {
+            s.with(|run| {
+                let (reply, value) = run_command(lua, run, &argv)?;
+                let Reply::Error(text) = reply else {
+                    return Ok(value);
+                };
+                // Raise Redis's error table, located at the calling line.
+                if let Value::Table(error) = &value {
+                    if let (Some(source), Some(line)) = error_location(lua) {
+                        error.raw_set("source", source)?;
+                        error.raw_set("line", line)?;
+                    }
+                }
+                run.ctx.raw_set("pending", value)?;
+                Err(mlua::Error::runtime(text))
+            })
+        })?,
+    )?;
+    let s = slot.clone();
+    redis.raw_set(
+        "pcall",
+        lua.create_function(move |lua, argv: MultiValue| {
+            s.with(|run| Ok(run_command(lua, run, &argv)?.1))
+        })?,
+    )
+}
+
+/// One redis.call or redis.pcall: the command's reply, and the reply as the script sees it.
+fn run_command(lua: &Lua, run: &Run<'_>, argv: &MultiValue) -> mlua::Result<(Reply, Value)> {
+    let reply = match script_argv(argv) {
+        Ok(argv) => call_command(&mut run.access.borrow_mut(), run.inv, &argv),
+        Err(reply) => reply,
+    };
+    let value = reply_to_lua(lua, &reply, run.resp3.get())?;
+    Ok((reply, value))
 }
 
 /// Redis's reply for an error that ended a script: the error table's message, with
@@ -596,6 +676,26 @@ mod tests {
         let max = f64::from(i32::MAX);
         let first = (rng.next_unit() * max).round() as i64;
         assert_eq!(first, 366_850_414);
+    }
+
+    #[test]
+    fn run_functions_outside_a_run_raise_an_error() {
+        let engine = Engine::new();
+        let error = engine
+            .lua
+            .load("return redis.call('ping')")
+            .eval::<Value>()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("no script is running"),
+            "{error}"
+        );
+        let rand: Function = engine.ctx.raw_get("rand").unwrap();
+        let error = rand.call::<f64>(()).unwrap_err();
+        assert!(
+            error.to_string().contains("no script is running"),
+            "{error}"
+        );
     }
 
     #[test]
