@@ -10,10 +10,11 @@
 //!   behind for the next one (a node that restarted has a fresh state and must agree);
 //! - an instruction budget, counted by a Lua count hook, stops a runaway script at the
 //!   same instruction on every node; bytes built by `string.rep` count against it too;
-//! - the garbage collector does not run while a script runs: weak tables cannot show a
-//!   node's collection timing, and the memory a script may allocate is counted from its
-//!   start, the same bytes on every node (give or take strings the script shares with the
-//!   node's earlier scripts, which Lua does not allocate twice);
+//! - the garbage collector never runs on its own, only as a full collection between
+//!   scripts: weak tables cannot show a node's collection timing, and the memory a script
+//!   may allocate is counted from its start, the same bytes on every node (give or take
+//!   strings the script shares with the node's earlier scripts, which Lua does not
+//!   allocate twice);
 //! - `tostring` of a table, function or coroutine hides its address.
 //!
 //! One source of difference is left to script authors, as in Redis: the order in which
@@ -55,8 +56,9 @@ const REP_BYTES_PER_INSTRUCTION: f64 = 64.0;
 const MAX_COMPILED_SCRIPTS: usize = 1000;
 /// Most elements in one script reply.
 const MAX_REPLY_ELEMENTS: usize = 1 << 20;
-/// A script that left more than this much garbage behind gets a full collection after
-/// it, so the heap a node carries between scripts stays small.
+/// Once the heap has grown this much since the last full collection (one script's
+/// garbage, or many scripts' together), a full collection follows the script, so the
+/// heap a node carries between scripts stays small.
 const COLLECT_AFTER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The keyspace as a script may touch it: EVAL runs in apply with the keyspace to itself;
@@ -165,6 +167,8 @@ pub(crate) struct Engine {
     globals: Table,
     compiled: HashMap<String, Function>,
     budget: Arc<Budget>,
+    /// The heap's size after the last full collection (or the state's creation).
+    collected_at: usize,
     /// The run redis.call and friends work on, set by `call`.
     slot: Arc<RunSlot>,
 }
@@ -272,7 +276,10 @@ impl Engine {
                 Ok(VmState::Continue)
             },
         )?;
+        // For good: `collect` is the only collector.
+        lua.gc_stop();
         Ok(Engine {
+            collected_at: lua.used_memory(),
             globals: lua.globals(),
             lua,
             env,
@@ -292,7 +299,7 @@ impl Engine {
         }
         if self.compiled.len() >= MAX_COMPILED_SCRIPTS {
             self.compiled.clear();
-            let _ = self.lua.gc_collect();
+            self.collect();
         }
         let compiled = self
             .lua
@@ -304,11 +311,14 @@ impl Engine {
         match compiled {
             Ok(function) => {
                 self.compiled.insert(sha.to_string(), function);
+                if self.lua.used_memory() > self.collected_at.saturating_add(COLLECT_AFTER_BYTES) {
+                    self.collect();
+                }
                 Ok(())
             }
             Err(error) => {
                 if matches!(error, mlua::Error::MemoryError(_)) {
-                    let _ = self.lua.gc_collect();
+                    self.collect();
                 }
                 Err(Reply::Error(format!(
                     "ERR Error compiling script (new function): {}",
@@ -331,17 +341,16 @@ impl Engine {
         let _ = self
             .lua
             .set_memory_limit(base.saturating_add(MAX_SCRIPT_MEMORY_BYTES));
-        self.lua.gc_stop();
         let outcome = self.call(function, access, inv);
-        self.lua.gc_restart();
         let _ = self.ctx.raw_set("pending", Value::Nil);
         let _ = self.globals.raw_set("KEYS", Value::Nil);
         let _ = self.globals.raw_set("ARGV", Value::Nil);
         let killed = self.budget.killed.load(Ordering::Relaxed);
         let failed = !matches!(outcome, Ok((true, _)));
-        if failed || self.lua.used_memory() > base.saturating_add(COLLECT_AFTER_BYTES) {
+        let since = base.min(self.collected_at);
+        if failed || self.lua.used_memory() > since.saturating_add(COLLECT_AFTER_BYTES) {
             // After a memory error especially: the heap must not stay at its limit.
-            let _ = self.lua.gc_collect();
+            self.collect();
         }
         match outcome {
             Ok((true, reply)) => Ok(reply),
@@ -358,6 +367,14 @@ impl Engine {
                 )))
             }
         }
+    }
+
+    /// A full collection; the collector stays stopped after it.
+    fn collect(&mut self) {
+        let _ = self.lua.gc_collect();
+        // A full collection restarts Lua 5.1's collector.
+        self.lua.gc_stop();
+        self.collected_at = self.lua.used_memory();
     }
 
     /// Calls the script under the prelude's error handler with this run's KEYS, ARGV and
@@ -696,6 +713,21 @@ mod tests {
             error.to_string().contains("no script is running"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_collector_stays_stopped_after_a_full_collection() {
+        let mut engine = Engine::new();
+        engine.collect();
+        let before = engine.lua.used_memory();
+        // 100k empty tables of garbage: a running collector would keep the heap near its
+        // size after the collection.
+        engine
+            .lua
+            .load("for i = 1, 100000 do local t = {} end")
+            .exec()
+            .unwrap();
+        assert!(engine.lua.used_memory() > before + 100_000 * 32);
     }
 
     #[test]
