@@ -338,13 +338,15 @@ impl Engine {
         };
         self.budget.reset();
         let base = self.lua.used_memory();
-        let _ = self
-            .lua
-            .set_memory_limit(base.saturating_add(MAX_SCRIPT_MEMORY_BYTES));
-        let outcome = self.call(function, access, inv);
+        let limit = base.saturating_add(MAX_SCRIPT_MEMORY_BYTES);
+        let outcome = self.call(function, access, inv, limit);
+        // No limit while Rust clears up: mlua then skips guarding each call against a
+        // memory error. Compiles until the next run get this run's limit.
+        let _ = self.lua.set_memory_limit(0);
         let _ = self.ctx.raw_set("pending", Value::Nil);
         let _ = self.globals.raw_set("KEYS", Value::Nil);
         let _ = self.globals.raw_set("ARGV", Value::Nil);
+        let _ = self.lua.set_memory_limit(limit);
         let killed = self.budget.killed.load(Ordering::Relaxed);
         let failed = !matches!(outcome, Ok((true, _)));
         let since = base.min(self.collected_at);
@@ -378,28 +380,27 @@ impl Engine {
     }
 
     /// Calls the script under the prelude's error handler with this run's KEYS, ARGV and
-    /// context. `(true, reply)` on return, `(false, error reply)` on error.
+    /// context, with the heap limited to `limit` bytes. `(true, reply)` on return,
+    /// `(false, error reply)` on error.
     fn call(
         &self,
         function: &Function,
         access: Access<'_>,
         inv: &Invocation<'_>,
+        limit: usize,
     ) -> mlua::Result<(bool, Reply)> {
         let lua = &self.lua;
-        let keys = lua.create_sequence_from(
-            inv.keys
-                .iter()
-                .map(|k| lua.create_string(k))
-                .collect::<mlua::Result<Vec<_>>>()?,
-        )?;
-        let args = lua.create_sequence_from(
-            inv.args
-                .iter()
-                .map(|a| lua.create_string(a))
-                .collect::<mlua::Result<Vec<_>>>()?,
-        )?;
-        self.globals.raw_set("KEYS", keys)?;
-        self.globals.raw_set("ARGV", args)?;
+        // KEYS and ARGV are built with no limit set, so mlua need not guard each call
+        // against a memory error; their bytes still count against `limit`, checked once.
+        lua.set_memory_limit(0)?;
+        self.globals
+            .raw_set("KEYS", sequence_of_strings(lua, inv.keys)?)?;
+        self.globals
+            .raw_set("ARGV", sequence_of_strings(lua, inv.args)?)?;
+        if lua.used_memory() > limit {
+            return Err(mlua::Error::MemoryError("not enough memory".to_string()));
+        }
+        lua.set_memory_limit(limit)?;
         let run = Run {
             access: RefCell::new(access),
             inv,
@@ -418,6 +419,15 @@ impl Engine {
         }
         Ok((false, script_error(&value, inv.sha)))
     }
+}
+
+/// A fresh Lua array of `items` (KEYS or ARGV).
+fn sequence_of_strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let table = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        table.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(table)
 }
 
 /// `ctx.setresp`, `ctx.rand` and `ctx.srand`, made once per Lua state; each acts on the
@@ -728,6 +738,35 @@ mod tests {
             .exec()
             .unwrap();
         assert!(engine.lua.used_memory() > before + 100_000 * 32);
+    }
+
+    #[test]
+    fn keys_and_argv_count_against_the_memory_limit() {
+        let ks = Keyspace::new();
+        let mut engine = Engine::new();
+        let sha = sha1_hex(b"return #ARGV");
+        engine.compile(&sha, b"return #ARGV").unwrap();
+        // 17 distinct 4 MiB arguments: past the 64 MiB a script may allocate.
+        let args: Vec<Bytes> = (0..17u8)
+            .map(|i| Bytes::from(vec![b'a' + i; 4 << 20]))
+            .collect();
+        let inv = |args| Invocation {
+            sha: &sha,
+            keys: &[],
+            args,
+            now_ms: 0,
+            read_only: true,
+        };
+        assert_eq!(
+            engine.run(Access::Read(&ks), &inv(&args)),
+            Err(Reply::Error(format!(
+                "ERR Error running script {sha}, not enough memory"
+            )))
+        );
+        assert_eq!(
+            engine.run(Access::Read(&ks), &inv(&args[..2])),
+            Ok(Reply::Int(2))
+        );
     }
 
     #[test]
