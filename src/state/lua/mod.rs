@@ -117,26 +117,29 @@ struct Run<'a> {
 }
 
 /// Where the functions made once in `Engine::build` find the current run: a `Run` whose
-/// lifetime is erased, non-null only while `Engine::call` is on the stack.
+/// lifetime is erased, non-null only inside `RunSlot::scoped`.
 #[derive(Default)]
 struct RunSlot(AtomicPtr<()>);
 
-/// Clears the `RunSlot` when `Engine::call` returns, unwinds or fails.
-struct RunGuard<'s>(&'s RunSlot);
+/// Clears the `RunSlot` when `scoped` returns or unwinds.
+struct ClearOnDrop<'s>(&'s RunSlot);
 
-impl Drop for RunGuard<'_> {
+impl Drop for ClearOnDrop<'_> {
     fn drop(&mut self) {
         self.0 .0.store(ptr::null_mut(), Ordering::Release);
     }
 }
 
 impl RunSlot {
-    /// Publishes `run` until the guard drops. The guard must drop before `run` does.
-    fn enter<'s>(&'s self, run: &Run<'_>) -> RunGuard<'s> {
-        let run = run as *const Run<'_> as *mut ();
-        let previous = self.0.swap(run, Ordering::Release);
+    /// Runs `f` with `run` published in the slot; the slot is null again once this
+    /// returns, by value or by panic.
+    fn scoped<R>(&self, run: &Run<'_>, f: impl FnOnce() -> R) -> R {
+        let previous = self
+            .0
+            .swap(run as *const Run<'_> as *mut (), Ordering::Release);
         debug_assert!(previous.is_null(), "script runs do not nest");
-        RunGuard(self)
+        let _clear = ClearOnDrop(self);
+        f()
     }
 
     /// Calls `f` with the current run; a Lua error when no script is running.
@@ -145,11 +148,12 @@ impl RunSlot {
         if run.is_null() {
             return Err(mlua::Error::runtime("no script is running"));
         }
-        // SAFETY: the slot holds a pointer only between `enter` and the drop of its guard,
-        // and `Engine::call` keeps the `Run` (and all it borrows) alive on its stack for
-        // that whole span; the functions reading it are only called by Lua code that
-        // `Engine::call` runs, on its thread, while it holds the engine exclusively.
-        // `f` is generic over the `Run`'s lifetime, so nothing borrowed from it escapes.
+        // SAFETY: the slot is non-null only inside `scoped`, which borrows the `Run` for
+        // its whole span and nulls the slot before returning or unwinding, so the `Run`
+        // and everything it borrows are alive here. The functions that call this are
+        // only called by Lua code that `scoped`'s caller (`Engine::call`) runs, on its
+        // thread, while it holds the engine exclusively. `f` is generic over the `Run`'s
+        // lifetime, so nothing borrowed from it escapes.
         f(unsafe { &*run })
     }
 }
@@ -408,9 +412,7 @@ impl Engine {
             rng: Cell::new(Rand48::seeded(0)),
             ctx: &self.ctx,
         };
-        // Dropped before `run`: the slot never outlives what it points to.
-        let _guard = self.slot.enter(&run);
-        let (ok, value): (bool, Value) = self.runner.call(function)?;
+        let (ok, value): (bool, Value) = self.slot.scoped(&run, || self.runner.call(function))?;
         if ok {
             let mut budget = ReplyBudget {
                 left: MAX_REPLY_ELEMENTS,
@@ -707,7 +709,20 @@ mod tests {
 
     #[test]
     fn run_functions_outside_a_run_raise_an_error() {
-        let engine = Engine::new();
+        let ks = Keyspace::new();
+        let mut engine = Engine::new();
+        // A run that ends in an error leaves no run behind either.
+        let sha = sha1_hex(b"error('boom')");
+        engine.compile(&sha, b"error('boom')").unwrap();
+        let inv = Invocation {
+            sha: &sha,
+            keys: &[],
+            args: &[],
+            now_ms: 0,
+            read_only: true,
+        };
+        assert!(engine.run(Access::Read(&ks), &inv).is_err());
+        assert!(engine.slot.0.load(Ordering::Relaxed).is_null());
         let error = engine
             .lua
             .load("return redis.call('ping')")
