@@ -10,10 +10,11 @@
 //!   behind for the next one (a node that restarted has a fresh state and must agree);
 //! - an instruction budget, counted by a Lua count hook, stops a runaway script at the
 //!   same instruction on every node; bytes built by `string.rep` count against it too;
-//! - the garbage collector does not run while a script runs: weak tables cannot show a
-//!   node's collection timing, and the memory a script may allocate is counted from its
-//!   start, the same bytes on every node (give or take strings the script shares with the
-//!   node's earlier scripts, which Lua does not allocate twice);
+//! - the garbage collector never runs on its own, only as a full collection between
+//!   scripts: weak tables cannot show a node's collection timing, and the memory a script
+//!   may allocate is counted from its start, the same bytes on every node (give or take
+//!   strings the script shares with the node's earlier scripts, which Lua does not
+//!   allocate twice);
 //! - `tostring` of a table, function or coroutine hides its address.
 //!
 //! One source of difference is left to script authors, as in Redis: the order in which
@@ -26,7 +27,8 @@ mod script_tests;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -54,8 +56,9 @@ const REP_BYTES_PER_INSTRUCTION: f64 = 64.0;
 const MAX_COMPILED_SCRIPTS: usize = 1000;
 /// Most elements in one script reply.
 const MAX_REPLY_ELEMENTS: usize = 1 << 20;
-/// A script that left more than this much garbage behind gets a full collection after
-/// it, so the heap a node carries between scripts stays small.
+/// Once the heap has grown this much since the last full collection (one script's
+/// garbage, or many scripts' together), a full collection follows the script, so the
+/// heap a node carries between scripts stays small.
 const COLLECT_AFTER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The keyspace as a script may touch it: EVAL runs in apply with the keyspace to itself;
@@ -101,6 +104,60 @@ impl Budget {
     }
 }
 
+/// What redis.call, redis.pcall and the `ctx` functions work on during one run.
+struct Run<'a> {
+    access: RefCell<Access<'a>>,
+    inv: &'a Invocation<'a>,
+    /// `redis.setresp(3)` was called.
+    resp3: Cell<bool>,
+    /// `math.random`'s state, reseeded with 0 for every run.
+    rng: Cell<Rand48>,
+    /// The prelude's `ctx` table, where redis.call leaves the error table it raises.
+    ctx: &'a Table,
+}
+
+/// Where the functions made once in `Engine::build` find the current run: a `Run` whose
+/// lifetime is erased, non-null only inside `RunSlot::scoped`.
+#[derive(Default)]
+struct RunSlot(AtomicPtr<()>);
+
+/// Clears the `RunSlot` when `scoped` returns or unwinds.
+struct ClearOnDrop<'s>(&'s RunSlot);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0 .0.store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+impl RunSlot {
+    /// Runs `f` with `run` published in the slot; the slot is null again once this
+    /// returns, by value or by panic.
+    fn scoped<R>(&self, run: &Run<'_>, f: impl FnOnce() -> R) -> R {
+        let previous = self
+            .0
+            .swap(run as *const Run<'_> as *mut (), Ordering::Release);
+        debug_assert!(previous.is_null(), "script runs do not nest");
+        let _clear = ClearOnDrop(self);
+        f()
+    }
+
+    /// Calls `f` with the current run; a Lua error when no script is running.
+    fn with<R>(&self, f: impl FnOnce(&Run<'_>) -> mlua::Result<R>) -> mlua::Result<R> {
+        let run = self.0.load(Ordering::Acquire) as *const Run<'_>;
+        if run.is_null() {
+            return Err(mlua::Error::runtime("no script is running"));
+        }
+        // SAFETY: the slot is non-null only inside `scoped`, which borrows the `Run` for
+        // its whole span and nulls the slot before returning or unwinding, so the `Run`
+        // and everything it borrows are alive here. The functions that call this are
+        // only called by Lua code that `scoped`'s caller (`Engine::call`) runs, on its
+        // thread, while it holds the engine exclusively. `f` is generic over the `Run`'s
+        // lifetime, so nothing borrowed from it escapes.
+        f(unsafe { &*run })
+    }
+}
+
 /// A node's Lua state with its compiled scripts.
 pub(crate) struct Engine {
     lua: Lua,
@@ -108,13 +165,16 @@ pub(crate) struct Engine {
     env: Table,
     /// `xpcall(f, handler)` from the prelude.
     runner: Function,
-    /// Where each run's scoped functions (setresp, random) are put.
+    /// The prelude's per-run context table (`ctx.pending`).
     ctx: Table,
-    /// The real `redis` table behind the scripts' read-only proxy: each run's redis.call
-    /// and redis.pcall go here.
-    redis: Table,
+    /// The real globals, where each run's KEYS and ARGV go.
+    globals: Table,
     compiled: HashMap<String, Function>,
     budget: Arc<Budget>,
+    /// The heap's size after the last full collection (or the state's creation).
+    collected_at: usize,
+    /// The run redis.call and friends work on, set by `call`.
+    slot: Arc<RunSlot>,
 }
 
 /// The engine's place in the keyspace. A mutex, because EVAL_RO runs beside other reads;
@@ -169,7 +229,9 @@ impl Engine {
         )?;
         lua.set_memory_limit(MAX_SCRIPT_MEMORY_BYTES)?;
         let budget = Arc::new(Budget::default());
+        let run = Arc::new(RunSlot::default());
         let ctx = lua.create_table()?;
+        register_run_functions(&lua, &ctx, &run)?;
         let rust = lua.create_table()?;
         rust.raw_set("ctx", &ctx)?;
         let b = budget.clone();
@@ -209,6 +271,7 @@ impl Engine {
         cjson::register(&lua, &rust)?;
         let (env, runner, redis): (Table, Function, Table) =
             lua.load(PRELUDE).set_name(PRELUDE_SOURCE).call(rust)?;
+        register_redis_call(&lua, &redis, &run)?;
         let b = budget.clone();
         lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY_INSTRUCTIONS),
@@ -217,14 +280,18 @@ impl Engine {
                 Ok(VmState::Continue)
             },
         )?;
+        // For good: `collect` is the only collector.
+        lua.gc_stop();
         Ok(Engine {
+            collected_at: lua.used_memory(),
+            globals: lua.globals(),
             lua,
             env,
             runner,
             ctx,
-            redis,
             compiled: HashMap::new(),
             budget,
+            slot: run,
         })
     }
 
@@ -236,7 +303,7 @@ impl Engine {
         }
         if self.compiled.len() >= MAX_COMPILED_SCRIPTS {
             self.compiled.clear();
-            let _ = self.lua.gc_collect();
+            self.collect();
         }
         let compiled = self
             .lua
@@ -248,11 +315,14 @@ impl Engine {
         match compiled {
             Ok(function) => {
                 self.compiled.insert(sha.to_string(), function);
+                if self.lua.used_memory() > self.collected_at.saturating_add(COLLECT_AFTER_BYTES) {
+                    self.collect();
+                }
                 Ok(())
             }
             Err(error) => {
                 if matches!(error, mlua::Error::MemoryError(_)) {
-                    let _ = self.lua.gc_collect();
+                    self.collect();
                 }
                 Err(Reply::Error(format!(
                     "ERR Error compiling script (new function): {}",
@@ -265,32 +335,28 @@ impl Engine {
     /// Runs a compiled script. `Ok`: it returned (its reply may be an error it chose to
     /// return); `Err`: it raised an error or was stopped, and its writes must be undone.
     pub(crate) fn run(&mut self, access: Access<'_>, inv: &Invocation<'_>) -> Result<Reply, Reply> {
-        let Some(function) = self.compiled.get(inv.sha).cloned() else {
+        let Some(function) = self.compiled.get(inv.sha) else {
             return Err(Reply::error(
                 "NOSCRIPT No matching script. Please use EVAL.",
             ));
         };
         self.budget.reset();
         let base = self.lua.used_memory();
-        let _ = self
-            .lua
-            .set_memory_limit(base.saturating_add(MAX_SCRIPT_MEMORY_BYTES));
-        self.lua.gc_stop();
-        let outcome = self.call(function, access, inv);
-        self.lua.gc_restart();
-        for name in ["setresp", "rand", "srand", "pending"] {
-            let _ = self.ctx.raw_set(name, Value::Nil);
-        }
-        for name in ["call", "pcall"] {
-            let _ = self.redis.raw_set(name, Value::Nil);
-        }
-        let _ = self.lua.globals().raw_set("KEYS", Value::Nil);
-        let _ = self.lua.globals().raw_set("ARGV", Value::Nil);
+        let limit = base.saturating_add(MAX_SCRIPT_MEMORY_BYTES);
+        let outcome = self.call(function, access, inv, limit);
+        // No limit while Rust clears up: mlua then skips guarding each call against a
+        // memory error. Compiles until the next run get this run's limit.
+        let _ = self.lua.set_memory_limit(0);
+        let _ = self.ctx.raw_set("pending", Value::Nil);
+        let _ = self.globals.raw_set("KEYS", Value::Nil);
+        let _ = self.globals.raw_set("ARGV", Value::Nil);
+        let _ = self.lua.set_memory_limit(limit);
         let killed = self.budget.killed.load(Ordering::Relaxed);
         let failed = !matches!(outcome, Ok((true, _)));
-        if failed || self.lua.used_memory() > base.saturating_add(COLLECT_AFTER_BYTES) {
+        let since = base.min(self.collected_at);
+        if failed || self.lua.used_memory() > since.saturating_add(COLLECT_AFTER_BYTES) {
             // After a memory error especially: the heap must not stay at its limit.
-            let _ = self.lua.gc_collect();
+            self.collect();
         }
         match outcome {
             Ok((true, reply)) => Ok(reply),
@@ -309,99 +375,142 @@ impl Engine {
         }
     }
 
+    /// A full collection; the collector stays stopped after it.
+    fn collect(&mut self) {
+        let _ = self.lua.gc_collect();
+        // A full collection restarts Lua 5.1's collector.
+        self.lua.gc_stop();
+        self.collected_at = self.lua.used_memory();
+    }
+
     /// Calls the script under the prelude's error handler with this run's KEYS, ARGV and
-    /// scoped functions. `(true, reply)` on return, `(false, error reply)` on error.
+    /// context, with the heap limited to `limit` bytes. `(true, reply)` on return,
+    /// `(false, error reply)` on error.
     fn call(
-        &mut self,
-        function: Function,
+        &self,
+        function: &Function,
         access: Access<'_>,
         inv: &Invocation<'_>,
+        limit: usize,
     ) -> mlua::Result<(bool, Reply)> {
         let lua = &self.lua;
-        let keys = lua.create_sequence_from(
-            inv.keys
-                .iter()
-                .map(|k| lua.create_string(k))
-                .collect::<mlua::Result<Vec<_>>>()?,
-        )?;
-        let args = lua.create_sequence_from(
-            inv.args
-                .iter()
-                .map(|a| lua.create_string(a))
-                .collect::<mlua::Result<Vec<_>>>()?,
-        )?;
-        lua.globals().raw_set("KEYS", keys)?;
-        lua.globals().raw_set("ARGV", args)?;
-        let resp3 = Cell::new(false);
-        let rng = Cell::new(Rand48::seeded(0));
-        let access = RefCell::new(access);
-        let ctx = &self.ctx;
-        let runner = &self.runner;
-        let run_command = |lua: &Lua, argv: MultiValue| -> mlua::Result<(Reply, Value)> {
-            let reply = match script_argv(&argv) {
-                Ok(argv) => call_command(&mut access.borrow_mut(), inv, &argv),
-                Err(reply) => reply,
-            };
-            let value = reply_to_lua(lua, &reply, resp3.get())?;
-            Ok((reply, value))
+        // KEYS and ARGV are built with no limit set, so mlua need not guard each call
+        // against a memory error; their bytes still count against `limit`, checked once.
+        lua.set_memory_limit(0)?;
+        self.globals
+            .raw_set("KEYS", sequence_of_strings(lua, inv.keys)?)?;
+        self.globals
+            .raw_set("ARGV", sequence_of_strings(lua, inv.args)?)?;
+        if lua.used_memory() > limit {
+            return Err(mlua::Error::MemoryError("not enough memory".to_string()));
+        }
+        lua.set_memory_limit(limit)?;
+        let run = Run {
+            access: RefCell::new(access),
+            inv,
+            resp3: Cell::new(false),
+            rng: Cell::new(Rand48::seeded(0)),
+            ctx: &self.ctx,
         };
-        lua.scope(|scope| {
-            self.redis.raw_set(
-                "call",
-                scope.create_function(|lua, argv: MultiValue| {
-                    let (reply, value) = run_command(lua, argv)?;
-                    let Reply::Error(text) = reply else {
-                        return Ok(value);
-                    };
-                    // Raise Redis's error table, located at the calling line.
-                    if let Value::Table(error) = &value {
-                        if let (Some(source), Some(line)) = error_location(lua) {
-                            error.raw_set("source", source)?;
-                            error.raw_set("line", line)?;
-                        }
-                    }
-                    ctx.raw_set("pending", value)?;
-                    Err(mlua::Error::runtime(text))
-                })?,
-            )?;
-            self.redis.raw_set(
-                "pcall",
-                scope.create_function(|lua, argv: MultiValue| Ok(run_command(lua, argv)?.1))?,
-            )?;
-            ctx.raw_set(
-                "setresp",
-                scope.create_function(|_, resp: i64| {
-                    resp3.set(resp == 3);
-                    Ok(())
-                })?,
-            )?;
-            ctx.raw_set(
-                "rand",
-                scope.create_function(|_, ()| {
-                    let mut state = rng.get();
-                    let r = state.next_unit();
-                    rng.set(state);
-                    Ok(r)
-                })?,
-            )?;
-            ctx.raw_set(
-                "srand",
-                scope.create_function(|_, seed: f64| {
-                    // luaL_checkint: a C int.
-                    rng.set(Rand48::seeded(seed as i64 as i32));
-                    Ok(())
-                })?,
-            )?;
-            let (ok, value): (bool, Value) = runner.call(function)?;
-            if ok {
-                let mut budget = ReplyBudget {
-                    left: MAX_REPLY_ELEMENTS,
-                };
-                return Ok((true, lua_to_reply(&value, resp3.get(), 0, &mut budget)));
-            }
-            Ok((false, script_error(&value, inv.sha)))
-        })
+        let (ok, value): (bool, Value) = self.slot.scoped(&run, || self.runner.call(function))?;
+        if ok {
+            let mut budget = ReplyBudget {
+                left: MAX_REPLY_ELEMENTS,
+            };
+            return Ok((true, lua_to_reply(&value, run.resp3.get(), 0, &mut budget)));
+        }
+        Ok((false, script_error(&value, inv.sha)))
     }
+}
+
+/// A fresh Lua array of `items` (KEYS or ARGV).
+fn sequence_of_strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let table = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        table.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(table)
+}
+
+/// `ctx.setresp`, `ctx.rand` and `ctx.srand`, made once per Lua state; each acts on the
+/// current run.
+fn register_run_functions(lua: &Lua, ctx: &Table, slot: &Arc<RunSlot>) -> mlua::Result<()> {
+    let s = slot.clone();
+    ctx.raw_set(
+        "setresp",
+        lua.create_function(move |_, resp: i64| {
+            s.with(|run| {
+                run.resp3.set(resp == 3);
+                Ok(())
+            })
+        })?,
+    )?;
+    let s = slot.clone();
+    ctx.raw_set(
+        "rand",
+        lua.create_function(move |_, ()| {
+            s.with(|run| {
+                let mut state = run.rng.get();
+                let r = state.next_unit();
+                run.rng.set(state);
+                Ok(r)
+            })
+        })?,
+    )?;
+    let s = slot.clone();
+    ctx.raw_set(
+        "srand",
+        lua.create_function(move |_, seed: f64| {
+            s.with(|run| {
+                // luaL_checkint: a C int.
+                run.rng.set(Rand48::seeded(seed as i64 as i32));
+                Ok(())
+            })
+        })?,
+    )
+}
+
+/// redis.call and redis.pcall, made once per Lua state and put in the real `redis` table;
+/// each runs its command against the current run's keyspace.
+fn register_redis_call(lua: &Lua, redis: &Table, slot: &Arc<RunSlot>) -> mlua::Result<()> {
+    let s = slot.clone();
+    redis.raw_set(
+        "call",
+        lua.create_function(move |lua, argv: MultiValue| {
+            s.with(|run| {
+                let (reply, value) = run_command(lua, run, &argv)?;
+                let Reply::Error(text) = reply else {
+                    return Ok(value);
+                };
+                // Raise Redis's error table, located at the calling line.
+                if let Value::Table(error) = &value {
+                    if let (Some(source), Some(line)) = error_location(lua) {
+                        error.raw_set("source", source)?;
+                        error.raw_set("line", line)?;
+                    }
+                }
+                run.ctx.raw_set("pending", value)?;
+                Err(mlua::Error::runtime(text))
+            })
+        })?,
+    )?;
+    let s = slot.clone();
+    redis.raw_set(
+        "pcall",
+        lua.create_function(move |lua, argv: MultiValue| {
+            s.with(|run| Ok(run_command(lua, run, &argv)?.1))
+        })?,
+    )
+}
+
+/// One redis.call or redis.pcall: the command's reply, and the reply as the script sees it.
+fn run_command(lua: &Lua, run: &Run<'_>, argv: &MultiValue) -> mlua::Result<(Reply, Value)> {
+    let reply = match script_argv(argv) {
+        Ok(argv) => call_command(&mut run.access.borrow_mut(), run.inv, &argv),
+        Err(reply) => reply,
+    };
+    let value = reply_to_lua(lua, &reply, run.resp3.get())?;
+    Ok((reply, value))
 }
 
 /// Redis's reply for an error that ended a script: the error table's message, with
@@ -596,6 +705,83 @@ mod tests {
         let max = f64::from(i32::MAX);
         let first = (rng.next_unit() * max).round() as i64;
         assert_eq!(first, 366_850_414);
+    }
+
+    #[test]
+    fn run_functions_outside_a_run_raise_an_error() {
+        let ks = Keyspace::new();
+        let mut engine = Engine::new();
+        // A run that ends in an error leaves no run behind either.
+        let sha = sha1_hex(b"error('boom')");
+        engine.compile(&sha, b"error('boom')").unwrap();
+        let inv = Invocation {
+            sha: &sha,
+            keys: &[],
+            args: &[],
+            now_ms: 0,
+            read_only: true,
+        };
+        assert!(engine.run(Access::Read(&ks), &inv).is_err());
+        assert!(engine.slot.0.load(Ordering::Relaxed).is_null());
+        let error = engine
+            .lua
+            .load("return redis.call('ping')")
+            .eval::<Value>()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("no script is running"),
+            "{error}"
+        );
+        let rand: Function = engine.ctx.raw_get("rand").unwrap();
+        let error = rand.call::<f64>(()).unwrap_err();
+        assert!(
+            error.to_string().contains("no script is running"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_collector_stays_stopped_after_a_full_collection() {
+        let mut engine = Engine::new();
+        engine.collect();
+        let before = engine.lua.used_memory();
+        // 100k empty tables of garbage: a running collector would keep the heap near its
+        // size after the collection.
+        engine
+            .lua
+            .load("for i = 1, 100000 do local t = {} end")
+            .exec()
+            .unwrap();
+        assert!(engine.lua.used_memory() > before + 100_000 * 32);
+    }
+
+    #[test]
+    fn keys_and_argv_count_against_the_memory_limit() {
+        let ks = Keyspace::new();
+        let mut engine = Engine::new();
+        let sha = sha1_hex(b"return #ARGV");
+        engine.compile(&sha, b"return #ARGV").unwrap();
+        // 17 distinct 4 MiB arguments: past the 64 MiB a script may allocate.
+        let args: Vec<Bytes> = (0..17u8)
+            .map(|i| Bytes::from(vec![b'a' + i; 4 << 20]))
+            .collect();
+        let inv = |args| Invocation {
+            sha: &sha,
+            keys: &[],
+            args,
+            now_ms: 0,
+            read_only: true,
+        };
+        assert_eq!(
+            engine.run(Access::Read(&ks), &inv(&args)),
+            Err(Reply::Error(format!(
+                "ERR Error running script {sha}, not enough memory"
+            )))
+        );
+        assert_eq!(
+            engine.run(Access::Read(&ks), &inv(&args[..2])),
+            Ok(Reply::Int(2))
+        );
     }
 
     #[test]

@@ -17,10 +17,11 @@ local floor, ceil = math.floor, math.ceil
 local raw_rep = string.rep
 local raw_insert, raw_remove, raw_sort = table.insert, table.remove, table.sort
 local killed, charge = rust.killed, rust.charge
--- The per-run functions (setresp, math.random's state) live here; the engine fills them
--- before each run and clears them after. redis.call and redis.pcall are Rust functions the
--- engine puts straight into the redis table for each run: a C function keeps its Lua
--- caller's frame even in `return redis.call(...)`, so its errors can name the line.
+-- The functions that act on the current run (setresp, math.random's state) live here;
+-- the engine puts them in once, and they reach whichever run is current. redis.call and
+-- redis.pcall are Rust functions the engine puts straight into the redis table once: a C
+-- function keeps its Lua caller's frame even in `return redis.call(...)`, so its errors
+-- can name the line.
 -- redis.call raises a Lua error Rust cannot shape, and leaves the error table Redis
 -- raises in `ctx.pending`; every place that catches an error swaps the one for the other.
 local ctx = rust.ctx
