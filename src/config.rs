@@ -101,6 +101,10 @@ pub struct Config {
     pub resp: RespLimits,
     /// Most client connections at once (Redis `maxclients`, 10000).
     pub max_clients: usize,
+    /// Threads that run connections and Raft (tokio workers); 0, the default, is one per
+    /// core. 1 keeps every hand-off between a connection, the proposer, Raft and apply on
+    /// one thread, as Redis's one event loop does.
+    pub threads: usize,
     /// Most client commands gathered into one Raft entry (the group commit).
     pub max_ops_per_entry: usize,
     /// Most Raft entries proposed and not yet applied at once. One is the default: with
@@ -146,6 +150,7 @@ impl Default for Config {
             requirepass: None,
             resp: RespLimits::default(),
             max_clients: 10_000,
+            threads: 0,
             max_ops_per_entry: 1024,
             max_inflight_entries: 1,
             proposal_queue_len: 65_536,

@@ -64,6 +64,9 @@ struct ServeArgs {
     /// Most client connections at once.
     #[arg(long)]
     maxclients: Option<usize>,
+    /// Threads running connections and Raft (0: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Largest bulk string a client may send, in bytes.
     #[arg(long)]
     max_bulk_bytes: Option<usize>,
@@ -116,6 +119,7 @@ impl ServeArgs {
             requirepass: self.requirepass,
             resp,
             max_clients: self.maxclients.unwrap_or(defaults.max_clients),
+            threads: self.threads.unwrap_or(defaults.threads),
             max_ops_per_entry: self.max_ops_per_entry.unwrap_or(defaults.max_ops_per_entry),
             max_inflight_entries: self
                 .max_inflight_entries
@@ -151,7 +155,11 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => {
             init_logging(args.log_level.as_deref());
             let result = args.into_config().and_then(|config| {
-                tokio::runtime::Builder::new_multi_thread()
+                let mut runtime = tokio::runtime::Builder::new_multi_thread();
+                if config.threads > 0 {
+                    runtime.worker_threads(config.threads);
+                }
+                runtime
                     .enable_all()
                     .build()?
                     .block_on(raftlock::server::run(config))

@@ -1,14 +1,17 @@
 //! The Raft log of one group, its vote, and its committed and purged marks, in fjall.
 //!
 //! Appends are acknowledged to openraft only after an fsync of fjall's journal: an entry
-//! the leader counts towards a quorum is on disk. The fsync runs on a flusher thread, so
-//! the Raft task never blocks on the disk, and one fsync covers every append that queued
-//! behind the previous one (group commit below openraft).
+//! the leader counts towards a quorum is on disk. openraft 0.9's Raft task waits for that
+//! acknowledgement before it runs its next command, so where the fsync runs only decides
+//! what else can run meanwhile. A leader with peers fsyncs on a flusher thread, leaving
+//! its runtime free to serve connections and apply while the disk works. A single node or
+//! a follower fsyncs inside `append`, which saves two thread hand-offs per entry.
 
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use fjall::{Database, PersistMode};
@@ -34,6 +37,8 @@ pub struct LogStore {
     log: fjall::Keyspace,
     state: fjall::Keyspace,
     flusher: Flusher,
+    /// Set while this node leads peers: fsync on the flusher thread (see the module doc).
+    fsync_on_thread: Arc<AtomicBool>,
 }
 
 /// Reads entries for the replication tasks, concurrently with appends.
@@ -51,7 +56,14 @@ impl LogStore {
             log: db.keyspace(LOG_KEYSPACE, super::keyspace_options)?,
             state: db.keyspace(STATE_KEYSPACE, super::keyspace_options)?,
             flusher: Flusher::spawn(db.clone(), group)?,
+            fsync_on_thread: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The switch between fsyncing inside `append` and on the flusher thread. Either way
+    /// an append is acknowledged only once on disk; the switch only moves the wait.
+    pub fn fsync_on_thread(&self) -> Arc<AtomicBool> {
+        self.fsync_on_thread.clone()
     }
 
     /// True when this group has never voted nor logged anything on this node: the only
@@ -197,6 +209,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Readable from here on; acknowledged to openraft only once fsynced.
         self.commit_buffered(batch)
             .map_err(StorageIOError::write_logs)?;
+        if !self.fsync_on_thread.load(Ordering::Relaxed) {
+            callback.log_io_completed(sync_journal(&self.db));
+            return Ok(());
+        }
         Ok(self
             .flusher
             .request(FlushWaiter::Log(callback))
@@ -261,6 +277,13 @@ fn key_range(group: GroupId, range: impl RangeBounds<u64>) -> (Bound<Vec<u8>>, B
     (start, end)
 }
 
+/// fsyncs fjall's journal. SyncData is enough: fjall preallocates journal files and syncs
+/// their metadata when it creates them.
+fn sync_journal(db: &Database) -> io::Result<()> {
+    db.persist(PersistMode::SyncData)
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
 /// Who waits for the next fsync of the journal.
 enum FlushWaiter {
     Log(LogFlushed<TypeConfig>),
@@ -294,15 +317,13 @@ impl Flusher {
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
                     batch.extend(queue.try_iter());
-                    // SyncData is enough: fjall preallocates journal files and syncs their
-                    // metadata when it creates them.
-                    let result = db.persist(PersistMode::SyncData);
+                    let result = sync_journal(&db);
                     for waiter in batch {
                         waiter.complete(
                             result
                                 .as_ref()
                                 .map(|_| ())
-                                .map_err(|e| io::Error::other(e.to_string())),
+                                .map_err(|e| io::Error::new(e.kind(), e.to_string())),
                         );
                     }
                 }

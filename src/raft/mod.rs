@@ -117,6 +117,7 @@ pub async fn start_group(
 ) -> anyhow::Result<RaftGroup> {
     let raft_config = Arc::new(raft_config(config, group)?);
     let mut log_store = LogStore::open(db, group)?;
+    let fsync_on_thread = log_store.fsync_on_thread();
     let state_machine = StateMachineStore::open(db, group)?.with_event_sink(on_events);
     let state = state_machine.keyspace();
     let applied = state_machine.subscribe_applied();
@@ -131,6 +132,7 @@ pub async fn start_group(
     )
     .await?;
     transport.groups().insert(group, raft.clone());
+    tokio::spawn(switch_fsync_mode(raft.server_metrics(), fsync_on_thread));
 
     if let Some(members) = config.bootstrap_members().filter(|_| fresh) {
         let members: BTreeMap<NodeId, NodeAddr> = members
@@ -150,6 +152,28 @@ pub async fn start_group(
         state,
         applied,
     })
+}
+
+/// Keeps the log store's fsync on its flusher thread exactly while this node leads other
+/// members (`log_store` says why). Server metrics change only with the vote, the role or
+/// the membership, not with every entry.
+async fn switch_fsync_mode(
+    mut metrics: tokio::sync::watch::Receiver<
+        openraft::metrics::RaftServerMetrics<NodeId, NodeAddr>,
+    >,
+    fsync_on_thread: Arc<std::sync::atomic::AtomicBool>,
+) {
+    loop {
+        let leads_peers = {
+            let m = metrics.borrow_and_update();
+            m.state == openraft::ServerState::Leader
+                && m.membership_config.membership().nodes().count() > 1
+        };
+        fsync_on_thread.store(leads_peers, std::sync::atomic::Ordering::Relaxed);
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn raft_config(config: &Config, group: GroupId) -> anyhow::Result<openraft::Config> {
