@@ -279,8 +279,11 @@ targets() {
   check "contended fewest grants of a client, single" "$(field raftlock-single lock-contended 14)" ">=" 1
   check "cluster setnx/redis-always" "$(ratio_of setnx raftlock-cluster/redis-always)" ">=" 0.5
   check "cluster lock/redis-always setnx" "$(ratio_of lock-vs-setnx raftlock-cluster/redis-always)" ">=" 0.5
-  check "lock p99 ms, single" "$(field raftlock-single lock 9)" "<" 3
-  check "lock p99 ms, cluster" "$(field raftlock-cluster lock 9)" "<" 5
+  # The target is the latency of a LOCK; the table's p99 is of the LOCK + UNLOCK pair.
+  acquire_p99() { field "$1" lock 16 | sed -n 's/.*acquire_p99_ms=\([0-9.]*\).*/\1/p'; }
+  check "LOCK p99 ms, single" "$(acquire_p99 raftlock-single)" "<" 3
+  check "LOCK p99 ms, cluster" "$(acquire_p99 raftlock-cluster)" "<" 5
+  echo "- info: LOCK + UNLOCK pair p99 ms: single $(field raftlock-single lock 9), cluster $(field raftlock-cluster lock 9)"
   check "redis-benchmark SET NX PX -P 16 single/redis-always" "$(ratio_of rb-setnx-P16 raftlock-single/redis-always)" ">=" 0.5
   r=$(ratio_of rb-setnx-P16 raftlock-cluster/redis-always)
   echo "- info: redis-benchmark SET NX PX -P 16 cluster/redis-always: ${r:-n/a}"

@@ -9,7 +9,8 @@
 #   scripts/cluster.sh restart I    start node I again on its data dir
 #
 # Environment: CLUSTER_DIR (default ./cluster-data), CLIENT_BASE (7000), RAFT_BASE (8000),
-# RAFTLOCK (the binary; default target/release/raftlock, built if missing).
+# RAFTLOCK (the binary; default target/release/raftlock, built if missing), RAFTLOCK_ARGS
+# (more `serve` flags for every node, e.g. "--threads 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CLUSTER_DIR:-cluster-data}
@@ -33,7 +34,7 @@ start_node() {
   mkdir -p "$dir"
   "$bin" serve --id "$i" --listen "127.0.0.1:$((client_base + i))" \
     --raft-listen "127.0.0.1:$((raft_base + i))" --data-dir "$dir/n$i" \
-    --initial-cluster "$(members "$n")" >>"$dir/n$i.log" 2>&1 &
+    --initial-cluster "$(members "$n")" ${RAFTLOCK_ARGS:-} >>"$dir/n$i.log" 2>&1 &
   echo $! >"$dir/n$i.pid"
 }
 

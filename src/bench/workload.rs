@@ -133,6 +133,8 @@ impl Budget {
 #[derive(Default)]
 pub struct ClientStats {
     pub latencies: Latencies,
+    /// Uncontended workloads: the acquire alone (`SET NX` or `LOCK`), without the release.
+    pub acquire: Latencies,
     /// Ops done (for contended workloads: grants).
     pub ops: u64,
     pub errors: u64,
@@ -308,6 +310,7 @@ impl Plan {
                 ]);
             }
             let replies = client.flush().await?;
+            stats.acquire.record_n(start.elapsed(), n);
             let mut held = Vec::with_capacity(locks.len());
             for (reply, lock) in replies.iter().zip(&locks) {
                 if reply.is_nil() {
@@ -347,6 +350,7 @@ impl Plan {
                 client.queue(&[b"LOCK", resource.as_bytes(), owner.as_bytes(), &self.ttl_ms]);
             }
             let replies = client.flush().await?;
+            stats.acquire.record_n(start.elapsed(), n);
             let mut unlocks = 0;
             for (reply, resource) in replies.iter().zip(&resources) {
                 if reply.is_nil() {
@@ -636,10 +640,12 @@ impl Outcome {
 
     pub fn from_clients(plan: &Plan, elapsed: Duration, results: Vec<ClientStats>) -> Outcome {
         let mut latencies = Latencies::default();
+        let mut acquire = Latencies::default();
         let (mut busy, mut retries, mut timeouts, mut errors) = (0, 0, 0, 0);
         let mut first_error = None;
         for r in &results {
             latencies.merge(&r.latencies);
+            acquire.merge(&r.acquire);
             busy += r.busy;
             retries += r.retries;
             timeouts += r.timeouts;
@@ -674,6 +680,13 @@ impl Outcome {
         }
         if busy > 0 {
             notes.push(format!("busy={busy}"));
+        }
+        if matches!(plan.workload, Workload::Setnx | Workload::Lock) {
+            let a = acquire.summary();
+            notes.push(format!(
+                "acquire_p50_ms={:.3} acquire_p99_ms={:.3}",
+                a.p50_ms, a.p99_ms
+            ));
         }
         Outcome {
             workload: plan.workload,
