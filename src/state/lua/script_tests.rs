@@ -605,7 +605,10 @@ fn a_failed_script_leaves_no_trace() {
     assert_eq!(h.token("next"), keep_token + 3);
     // A snapshot holds the rolled-back keys, not the script's.
     let restored = crate::state::Keyspace::from_snapshot(&h.ks.to_snapshot()).unwrap();
-    assert_eq!(restored.query(h.now_ms, &argv("exists after-flush fresh")), int(0));
+    assert_eq!(
+        restored.query(h.now_ms, &argv("exists after-flush fresh")),
+        int(0)
+    );
 }
 
 #[test]
