@@ -111,6 +111,11 @@ pub struct Config {
     /// openraft 0.9 each entry costs its own append and fsync, so letting writes gather
     /// behind the entry in flight makes fewer, larger entries (measured: 1 beat 4 and 16).
     pub max_inflight_entries: usize,
+    /// Turns (yields) of the runtime the proposer may take, while fewer writes wait than
+    /// the last entry carried, before it proposes the next entry: a few microseconds each,
+    /// enough for clients answered by the last entry to have their next writes read into
+    /// this one. 0 proposes at once.
+    pub proposal_linger_yields: usize,
     /// Most commands waiting for the proposer before new ones are pushed back.
     pub proposal_queue_len: usize,
     /// How often the leader checks for passed deadlines when nothing else is written.
@@ -153,6 +158,7 @@ impl Default for Config {
             threads: 0,
             max_ops_per_entry: 1024,
             max_inflight_entries: 1,
+            proposal_linger_yields: 8,
             proposal_queue_len: 65_536,
             expiry_tick_ms: 50,
             heartbeat_interval_ms: 100,

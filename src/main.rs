@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Raft entries proposed and not yet applied at once.
     #[arg(long)]
     max_inflight_entries: Option<usize>,
+    /// Runtime turns the proposer may wait for more writes before proposing an entry.
+    #[arg(long)]
+    proposal_linger_yields: Option<usize>,
     /// Applied entries between two snapshots.
     #[arg(long)]
     snapshot_every_entries: Option<u64>,
@@ -124,6 +127,9 @@ impl ServeArgs {
             max_inflight_entries: self
                 .max_inflight_entries
                 .unwrap_or(defaults.max_inflight_entries),
+            proposal_linger_yields: self
+                .proposal_linger_yields
+                .unwrap_or(defaults.proposal_linger_yields),
             snapshot_every_entries: self
                 .snapshot_every_entries
                 .unwrap_or(defaults.snapshot_every_entries),

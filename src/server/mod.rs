@@ -212,6 +212,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ProposerLimits {
             max_ops_per_entry: config.max_ops_per_entry,
             max_inflight_entries: config.max_inflight_entries,
+            linger_yields: config.proposal_linger_yields,
             leader_wait: Duration::from_millis(config.leader_wait_ms),
             commit_timeout: Duration::from_millis(config.commit_timeout_ms),
             epoch_grace_ms: config.election_timeout_max_ms,

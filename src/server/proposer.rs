@@ -21,6 +21,9 @@ struct Proposal {
 pub struct ProposerLimits {
     pub max_ops_per_entry: usize,
     pub max_inflight_entries: usize,
+    /// Turns of the runtime the proposer waits for more writes before proposing (see
+    /// `Config::proposal_linger_yields`).
+    pub linger_yields: usize,
     /// How long a write waits for a leader to be known before NOLEADER.
     pub leader_wait: Duration,
     /// How long a proposed entry may take to commit before the write is answered TRYAGAIN.
@@ -76,6 +79,7 @@ pub fn wall_clock_ms() -> u64 {
 async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: ProposerLimits) {
     let inflight = Arc::new(Semaphore::new(limits.max_inflight_entries));
     let mut last_now_ms = 0u64;
+    let mut last_entry_ops = 0usize;
     while let Some(first) = rx.recv().await {
         // While every permit is out, requests keep gathering in the queue: the busier the
         // log, the larger the next entry.
@@ -84,14 +88,31 @@ async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: Propose
         };
         let mut pending: Vec<Proposal> = Vec::with_capacity(limits.max_ops_per_entry.min(1024));
         let mut next = Some(first);
-        while let Some(p) = next.take() {
-            // A tick (no argv) only asks for an entry; it waits for no reply.
-            if !p.argv.is_empty() {
-                pending.push(p);
+        // Before proposing, give the runtime a few turns to read what clients are sending
+        // (each yield lets the connections whose sockets are readable run): an entry that
+        // goes out the moment the previous one is answered carries only the first write of
+        // the next round, and the rest wait a whole entry more.
+        let mut yields = 0;
+        loop {
+            while let Some(p) = next.take() {
+                // A tick (no argv) only asks for an entry; it waits for no reply.
+                if !p.argv.is_empty() {
+                    pending.push(p);
+                }
+                if pending.len() < limits.max_ops_per_entry {
+                    next = rx.try_recv().ok();
+                }
             }
-            if pending.len() < limits.max_ops_per_entry {
-                next = rx.try_recv().ok();
+            // Linger only while fewer writes are waiting than the last entry carried: the
+            // clients that entry answered are likely sending their next writes right now.
+            if yields >= limits.linger_yields
+                || pending.len() >= last_entry_ops.min(limits.max_ops_per_entry)
+            {
+                break;
             }
+            yields += 1;
+            tokio::task::yield_now().await;
+            next = rx.try_recv().ok();
         }
         let state_now = group.state.read().map(|ks| ks.last_now_ms()).unwrap_or(0);
         last_now_ms = last_now_ms.max(state_now).max(wall_clock_ms());
@@ -117,6 +138,7 @@ async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: Propose
             );
         }
         let n = ops.len();
+        last_entry_ops = n;
         let batch = Batch {
             now_ms: last_now_ms,
             ops,
