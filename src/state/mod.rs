@@ -22,6 +22,7 @@ pub mod server;
 pub mod strings;
 #[cfg(test)]
 mod tests;
+mod timers;
 pub mod txn;
 mod undo;
 pub mod zsets;
@@ -192,7 +193,7 @@ pub struct Keyspace {
     last_now_ms: u64,
     /// `(next_deadline_ms, key)` for every lock with a lease or a timed wait, so apply
     /// finds the locks whose time has come without a walk of the keyspace.
-    lock_timers: BTreeSet<(u64, Bytes)>,
+    lock_timers: timers::LockTimers,
     /// What apply did that the node must hear about, since `take_events`.
     events: Vec<Event>,
     /// Scripts by sha1: replicated state, persisted, so EVALSHA works on every node and
@@ -291,7 +292,7 @@ impl Keyspace {
     /// when to propose an entry that carries time past it. Nothing ends inside a hold.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let key = self.expiry.first().map(|(deadline, _)| *deadline);
-        let lock = self.lock_timers.first().map(|(deadline, _)| *deadline);
+        let lock = self.lock_timers.first().map(|(deadline, _)| deadline);
         let due = key.into_iter().chain(lock).min()?;
         Some(due.max(self.hold.until_ms))
     }
@@ -345,18 +346,14 @@ impl Keyspace {
         let after = lock.next_deadline_ms();
         let idle = lock.is_idle();
         self.events.extend(lock_events.into_iter().map(Event::Lock));
-        if let Some(before) = before {
-            self.lock_timers.remove(&(before, stored_key.clone()));
-        }
-        if let Some(after) = after {
-            self.lock_timers.insert((after, stored_key.clone()));
-        }
+        self.lock_timers.retime(&stored_key, before, after);
         if idle {
             self.entries.swap_remove(&stored_key);
             self.modified(stored_key);
         } else if changed {
             self.modified(stored_key);
         }
+        self.settle_lock_timers();
         Ok(Some(result))
     }
 
@@ -440,16 +437,26 @@ impl Keyspace {
 
     /// Ends the leases and waits whose time has come, granting the next waiters.
     fn advance_locks(&mut self, now_ms: u64) {
-        while let Some((deadline, _)) = self.lock_timers.first() {
-            if self.hold.live(*deadline, now_ms) {
+        while let Some((deadline, key)) = self.lock_timers.first() {
+            if self.hold.live(deadline, now_ms) {
                 break;
             }
-            let Some((_, key)) = self.lock_timers.pop_first() else {
-                break;
-            };
-            // `with_lock` re-indexes the lock at its next deadline, if it has one.
+            let key = key.clone();
+            // `with_lock` re-indexes the lock at its next deadline, if it has one, which
+            // is later: the element on top now is stale and goes.
             let _ = self.with_lock(&key, now_ms, false, |lock, fx| lock.advance(now_ms, fx));
         }
+    }
+
+    /// Drops stale lock timers from the top of their heap (see `timers::LockTimers`).
+    fn settle_lock_timers(&mut self) {
+        let entries = &self.entries;
+        self.lock_timers.settle(|key| {
+            entries
+                .get(key)
+                .and_then(Entry::as_lock)
+                .and_then(lock::Lock::next_deadline_ms)
+        });
     }
 
     /// Changes the value at `key` in place (a hash, a sorted set), creating `empty` first
@@ -624,9 +631,8 @@ impl Keyspace {
             self.expiry.remove(&(deadline, key.clone()));
         }
         if let Some(lock) = entry.as_lock() {
-            if let Some(deadline) = lock.next_deadline_ms() {
-                self.lock_timers.remove(&(deadline, key.clone()));
-            }
+            self.lock_timers.retime(&key, lock.next_deadline_ms(), None);
+            self.settle_lock_timers();
             self.end_waits(&key, lock);
         }
         self.modified(key);
@@ -733,12 +739,27 @@ impl Keyspace {
             .entries
             .values()
             .all(|e| e.revision > 0 && e.revision <= self.revision_counter));
+        // Every lock with a next deadline has a timer for it, the first timer is live, and
+        // the stale timers stay within their slack.
         let lock_timers: BTreeSet<(u64, Bytes)> = self
             .entries
             .iter()
             .filter_map(|(key, entry)| Some((entry.as_lock()?.next_deadline_ms()?, key.clone())))
             .collect();
-        assert_eq!(lock_timers, self.lock_timers);
+        assert_eq!(lock_timers.len(), self.lock_timers.live());
+        let held: BTreeSet<(u64, Bytes)> = self
+            .lock_timers
+            .elements()
+            .map(|(deadline, key)| (deadline, key.clone()))
+            .collect();
+        assert!(lock_timers.is_subset(&held), "a lock without its timer");
+        assert_eq!(
+            self.lock_timers.first().map(|(d, k)| (d, k.clone())),
+            lock_timers.first().cloned(),
+            "the first timer is the earliest live one"
+        );
+        let stale = self.lock_timers.elements().count() - lock_timers.len();
+        assert!(stale <= lock_timers.len() + crate::config::state_memory::LOCK_TIMER_STALE_SLACK);
         assert!(
             self.entries
                 .values()

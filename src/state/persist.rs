@@ -120,9 +120,7 @@ impl Keyspace {
             for holder in &lock.holders {
                 self.fence_counter = self.fence_counter.max(holder.token);
             }
-            if let Some(deadline) = lock.next_deadline_ms() {
-                self.lock_timers.insert((deadline, key.clone()));
-            }
+            self.lock_timers.retime(&key, None, lock.next_deadline_ms());
         }
         match self.entries.insert(key.clone(), entry) {
             Some(_) => Err(StateError::DuplicateKey(key)),
