@@ -114,7 +114,7 @@ pub fn expire(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             // A lock ends by its leases, UNLOCK or DEL, not by a key deadline.
             return Err(Reply::wrong_type());
         }
-        let current = entry.deadline_ms.map(|deadline| deadline as i64);
+        let current = entry.deadline_ms().map(|deadline| deadline as i64);
         let refused = (nx && current.is_some())
             || (xx && current.is_none())
             || (gt && current.is_none_or(|current| when <= current))
@@ -136,7 +136,7 @@ pub fn ttl(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let Some(entry) = ks.get(key, now_ms) else {
         return Reply::Int(-2);
     };
-    let Some(deadline) = entry.deadline_ms else {
+    let Some(deadline) = entry.deadline_ms() else {
         return Reply::Int(-1);
     };
     let (in_ms, absolute) = if invoked_as(argv, "pttl") {
@@ -167,7 +167,7 @@ pub fn persist(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         return wrong_arity(argv);
     };
     match ks.get_for_write(key, now_ms) {
-        Some(entry) if entry.deadline_ms.is_some() => {
+        Some(entry) if entry.deadline_ms().is_some() => {
             ks.set_deadline(key, None, now_ms);
             Reply::Int(1)
         }
@@ -320,7 +320,7 @@ pub fn rename(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let Some(entry) = ks.remove(source) else {
         return Reply::error("ERR no such key");
     };
-    let ttl = match entry.deadline_ms {
+    let ttl = match entry.deadline_ms() {
         Some(deadline) => Ttl::At(deadline as i64),
         None => Ttl::Clear,
     };

@@ -29,6 +29,7 @@ pub mod zsets;
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, VecDeque};
+use std::num::NonZeroU64;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -117,8 +118,11 @@ impl Value {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute time in ms since the epoch at which the key stops existing.
-    pub deadline_ms: Option<u64>,
+    /// Absolute time in ms since the epoch at which the key stops existing (read it with
+    /// `deadline_ms`). Never 0, as a deadline at or before the entry's time removes the
+    /// key instead: `None` takes that value, so this costs 8 bytes rather than 16.
+    /// Persisted as the `Option<u64>` it reads as.
+    deadline: Option<NonZeroU64>,
     /// The fencing token of the current value: strictly greater than any token given
     /// before it, by any key.
     pub token: u64,
@@ -130,6 +134,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Absolute time in ms since the epoch at which the key stops existing.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.deadline.map(NonZeroU64::get)
+    }
+
     /// The string value, or Redis's WRONGTYPE error for any other type.
     pub fn as_str(&self) -> Result<&Bytes, Reply> {
         match &self.value {
@@ -154,7 +163,7 @@ impl Entry {
     }
 
     fn is_live(&self, now_ms: u64, hold: &ExpiryHold) -> bool {
-        self.deadline_ms
+        self.deadline_ms()
             .is_none_or(|deadline| hold.live(deadline, now_ms))
     }
 }
@@ -420,7 +429,7 @@ impl Keyspace {
                 };
                 let entry = Entry {
                     value,
-                    deadline_ms: None,
+                    deadline: None,
                     token: 0,
                     revision: 0,
                 };
@@ -558,7 +567,7 @@ impl Keyspace {
         }
         self.note_change(key);
         let (stored_key, old_deadline) = match self.entries.get_key_value(key) {
-            Some((stored, entry)) => (stored.clone(), entry.deadline_ms),
+            Some((stored, entry)) => (stored.clone(), entry.deadline_ms()),
             None => (Bytes::copy_from_slice(key), None),
         };
         let deadline_ms = match ttl {
@@ -575,7 +584,7 @@ impl Keyspace {
         }
         let entry = Entry {
             value,
-            deadline_ms,
+            deadline: deadline_ms.and_then(NonZeroU64::new),
             token: self.fence_counter,
             revision: 0,
         };
@@ -599,12 +608,12 @@ impl Keyspace {
         let Some((stored_key, entry)) = self.entries.get_key_value(key) else {
             return false;
         };
-        let (stored_key, old_deadline) = (stored_key.clone(), entry.deadline_ms);
+        let (stored_key, old_deadline) = (stored_key.clone(), entry.deadline_ms());
         if old_deadline != deadline_ms {
             self.note_change(&stored_key);
             self.reindex(&stored_key, old_deadline, deadline_ms);
             if let Some(entry) = self.entries.get_mut(key) {
-                entry.deadline_ms = deadline_ms;
+                entry.deadline = deadline_ms.and_then(NonZeroU64::new);
             }
             self.modified(stored_key);
         }
@@ -627,7 +636,7 @@ impl Keyspace {
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         self.note_change(key);
         let (key, entry) = self.entries.swap_remove_entry(key)?;
-        if let Some(deadline) = entry.deadline_ms {
+        if let Some(deadline) = entry.deadline_ms() {
             self.expiry.remove(&(deadline, key.clone()));
         }
         if let Some(lock) = entry.as_lock() {
@@ -731,7 +740,7 @@ impl Keyspace {
         let from_entries: BTreeSet<(u64, Bytes)> = self
             .entries
             .iter()
-            .filter_map(|(key, entry)| entry.deadline_ms.map(|d| (d, key.clone())))
+            .filter_map(|(key, entry)| entry.deadline_ms().map(|d| (d, key.clone())))
             .collect();
         assert_eq!(from_entries, self.expiry);
         assert!(self.entries.values().all(|e| e.token <= self.fence_counter));

@@ -113,11 +113,11 @@ impl Keyspace {
         // A counter below a stored token would reuse tokens; trust the larger.
         self.fence_counter = self.fence_counter.max(entry.token);
         self.revision_counter = self.revision_counter.max(entry.revision);
-        if let Some(deadline) = entry.deadline_ms {
+        if let Some(deadline) = entry.deadline_ms() {
             self.expiry.insert((deadline, key.clone()));
         }
         if let Some(lock) = entry.as_lock() {
-            for holder in &lock.holders {
+            for holder in lock.holders.iter() {
                 self.fence_counter = self.fence_counter.max(holder.token);
             }
             self.lock_timers.retime(&key, None, lock.next_deadline_ms());

@@ -78,7 +78,7 @@ impl Keyspace {
         let lock_deadline = |entry: &Entry| entry.as_lock().and_then(|l| l.next_deadline_ms());
         let mut before = None;
         if let Some(current) = self.entries.swap_remove(&key) {
-            if let Some(deadline) = current.deadline_ms {
+            if let Some(deadline) = current.deadline_ms() {
                 self.expiry.remove(&(deadline, key.clone()));
             }
             before = lock_deadline(&current);
@@ -86,7 +86,7 @@ impl Keyspace {
         let after = entry.as_ref().and_then(lock_deadline);
         self.lock_timers.retime(&key, before, after);
         if let Some(entry) = entry {
-            if let Some(deadline) = entry.deadline_ms {
+            if let Some(deadline) = entry.deadline_ms() {
                 self.expiry.insert((deadline, key.clone()));
             }
             self.entries.insert(key, entry);
