@@ -322,7 +322,7 @@ impl<'de> Deserialize<'de> for Queue {
 
 /// Hands out fencing tokens and collects events while one lock operation runs.
 pub struct Effects<'a> {
-    pub resource: &'a Bytes,
+    pub resource: &'a [u8],
     /// Leases and waits end by their deadlines only outside a new leader's hold.
     pub hold: super::ExpiryHold,
     pub fence_counter: &'a mut u64,
@@ -389,7 +389,7 @@ impl Lock {
             fx.changed();
             if self.holders.is_empty() {
                 fx.emit(LockEvent::Released {
-                    resource: fx.resource.clone(),
+                    resource: Bytes::copy_from_slice(fx.resource),
                 });
             }
         }
@@ -404,7 +404,7 @@ impl Lock {
                 if timed_out {
                     fx.changed();
                     fx.emit(LockEvent::WaitTimedOut {
-                        resource: fx.resource.clone(),
+                        resource: Bytes::copy_from_slice(fx.resource),
                         owner: waiter.owner.clone(),
                     });
                 }
@@ -438,7 +438,7 @@ impl Lock {
                 self.holders[i].set_granted_by_wait(Some(UnconfirmedGrant { prior }));
             }
             fx.emit(LockEvent::Granted {
-                resource: fx.resource.clone(),
+                resource: Bytes::copy_from_slice(fx.resource),
                 owner: waiter.owner,
                 token,
             });
@@ -576,7 +576,7 @@ impl Lock {
             self.holders.remove(i);
             if self.holders.is_empty() {
                 fx.emit(LockEvent::Released {
-                    resource: fx.resource.clone(),
+                    resource: Bytes::copy_from_slice(fx.resource),
                 });
             }
         }
@@ -614,7 +614,7 @@ impl Lock {
             self.holders.clear();
             fx.changed();
             fx.emit(LockEvent::Released {
-                resource: fx.resource.clone(),
+                resource: Bytes::copy_from_slice(fx.resource),
             });
         }
         self.advance(now_ms, fx);

@@ -9,6 +9,7 @@
 pub mod glob;
 pub mod hashes;
 pub mod hold;
+mod key;
 pub mod keys;
 pub mod lists;
 pub mod lock;
@@ -39,6 +40,7 @@ use crate::command::{self, Handler};
 use crate::reply::Reply;
 
 pub use hold::ExpiryHold;
+pub(crate) use key::Key;
 pub use lock::LockEvent;
 pub use persist::StateError;
 use revisions::Removals;
@@ -74,10 +76,10 @@ pub struct Batch {
 /// sets is one more variant plus its commands; the persisted encoding of existing variants
 /// does not change when one is added at the end.
 ///
-/// Kept small, as every key's slot holds one: a lock is inline (64 bytes: one holder
-/// inline, the queue boxed), so a held lock costs no allocation of its own beyond its
-/// owner's name; hashes, sorted sets and lists are boxed, costing one allocation next to
-/// the ones they make anyway.
+/// Kept small, as every key's slot holds one: a lock is inline (56 bytes, the variant's
+/// tag included: one holder inline, the queue boxed), so a held lock costs no allocation
+/// of its own beyond its owner's name; hashes, sorted sets and lists are boxed, costing
+/// one allocation next to the ones they make anyway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
     Str(Bytes),
@@ -183,8 +185,10 @@ pub(crate) enum Ttl {
 /// changed since the store last persisted.
 ///
 /// The keys live in an `IndexMap`: a hash table of indices into one dense vector of
-/// `(hash, key, entry)`, so a table kept at most 7/8 full costs 9 bytes a slot rather than
-/// a whole entry a slot, and the vector's unused tail is never touched (nor resident).
+/// `(hash, key, entry)` (112 bytes), so a table kept at most 7/8 full costs 9 bytes a slot
+/// rather than a whole entry a slot, and the vector's unused tail is never touched (nor
+/// resident). Keys are `Key`s, a short one inline; the indexes hold copies of them, so
+/// nothing shares a key and no key needs a reference count.
 ///
 /// The maps use std's randomly seeded hasher (clients choose keys, so a fixed hash would
 /// invite collision attacks). The seed changes only memory layout and iteration order, and
@@ -192,10 +196,10 @@ pub(crate) enum Ttl {
 /// own fixed hash, snapshots sort by key.
 #[derive(Debug, Default)]
 pub struct Keyspace {
-    entries: IndexMap<Bytes, Entry, RandomState>,
+    entries: IndexMap<Key, Entry, RandomState>,
     /// `(deadline_ms, key)` for every key with a deadline, so the next deadline and the
     /// purge of passed ones cost O(log n) per key rather than a walk of the keyspace.
-    expiry: BTreeSet<(u64, Bytes)>,
+    expiry: BTreeSet<(u64, Key)>,
     /// The last fencing token given out; the next is one more.
     fence_counter: u64,
     /// The time of the last applied entry; an entry's time never goes below it.
@@ -327,9 +331,12 @@ impl Keyspace {
             None => Err(Reply::wrong_type()),
         };
         let empty = create.then(|| Value::Lock(lock::Lock::default()));
-        let Some((stored_key, _)) = self.prepare_in_place(key, now_ms, is_lock, empty)? else {
+        if self
+            .prepare_in_place(key, now_ms, is_lock, empty)?
+            .is_none()
+        {
             return Ok(None);
-        };
+        }
         let entry = self.entries.get_mut(key).expect("the lock entry exists");
         let Value::Lock(lock) = &mut entry.value else {
             unreachable!("checked to be a lock above");
@@ -341,7 +348,7 @@ impl Keyspace {
         #[cfg(debug_assertions)]
         let unchanged = lock.clone();
         let mut fx = lock::Effects {
-            resource: &stored_key,
+            resource: key,
             hold: self.hold,
             fence_counter: &mut self.fence_counter,
             events: &mut Vec::new(),
@@ -355,12 +362,12 @@ impl Keyspace {
         let after = lock.next_deadline_ms();
         let idle = lock.is_idle();
         self.events.extend(lock_events.into_iter().map(Event::Lock));
-        self.lock_timers.retime(&stored_key, before, after);
+        self.lock_timers.retime(key, before, after);
         if idle {
-            self.entries.swap_remove(&stored_key);
-            self.modified(stored_key);
+            self.entries.swap_remove(key);
+            self.modified(key);
         } else if changed {
-            self.modified(stored_key);
+            self.modified(key);
         }
         self.settle_lock_timers();
         Ok(Some(result))
@@ -380,9 +387,12 @@ impl Keyspace {
     ) -> Result<Option<R>, Reply> {
         let is_list = |entry: &Entry| entry.as_list().map(|_| ());
         let empty = create.then(|| Value::List(Box::default()));
-        let Some((stored_key, _)) = self.prepare_in_place(key, now_ms, is_list, empty)? else {
+        if self
+            .prepare_in_place(key, now_ms, is_list, empty)?
+            .is_none()
+        {
             return Ok(None);
-        };
+        }
         let entry = self.entries.get_mut(key).expect("the list entry exists");
         let Value::List(list) = &mut entry.value else {
             unreachable!("checked to be a list above");
@@ -396,12 +406,13 @@ impl Keyspace {
             entry.token = self.fence_counter;
         }
         if empty {
-            self.remove(&stored_key);
+            self.remove(key);
         } else if changed {
-            self.modified(stored_key.clone());
+            self.modified(key);
         }
         if grew {
-            self.events.push(Event::ListPushed(stored_key));
+            self.events
+                .push(Event::ListPushed(Bytes::copy_from_slice(key)));
         }
         Ok(Some(result))
     }
@@ -409,14 +420,14 @@ impl Keyspace {
     /// Readies the entry at `key` for a change in place: recorded for a running script's
     /// undo, a passed deadline removed first; an existing entry must pass `check` (its
     /// error, typically WRONGTYPE, otherwise), a missing one is created from `empty` if
-    /// given. The stored key and whether the entry existed; `Ok(None)`: missing, not made.
+    /// given. Whether the entry existed; `Ok(None)`: missing, not made.
     fn prepare_in_place(
         &mut self,
         key: &[u8],
         now_ms: u64,
         check: impl FnOnce(&Entry) -> Result<(), Reply>,
         empty: Option<Value>,
-    ) -> Result<Option<(Bytes, bool)>, Reply> {
+    ) -> Result<Option<bool>, Reply> {
         self.note_change(key);
         let existed = match self.get_for_write(key, now_ms) {
             Some(entry) => {
@@ -433,15 +444,11 @@ impl Keyspace {
                     token: 0,
                     revision: 0,
                 };
-                self.entries.insert(Bytes::copy_from_slice(key), entry);
+                self.entries.insert(Key::from(key), entry);
                 false
             }
         };
-        let stored_key = match self.entries.get_key_value(key) {
-            Some((stored_key, _)) => stored_key.clone(),
-            None => unreachable!("the entry exists or was just inserted"),
-        };
-        Ok(Some((stored_key, existed)))
+        Ok(Some(existed))
     }
 
     /// Ends the leases and waits whose time has come, granting the next waiters.
@@ -481,7 +488,7 @@ impl Keyspace {
         f: impl FnOnce(&mut Value) -> (R, bool),
     ) -> Option<R> {
         // The handlers check the type themselves (their error depends on the command).
-        let (stored_key, existed) = self
+        let existed = self
             .prepare_in_place(key, now_ms, |_| Ok(()), empty)
             .ok()??;
         let entry = self.entries.get_mut(key).expect("the entry exists");
@@ -496,7 +503,7 @@ impl Keyspace {
         } else if changed {
             self.fence_counter += 1;
             entry.token = self.fence_counter;
-            self.modified(stored_key);
+            self.modified(key);
         }
         Some(result)
     }
@@ -546,7 +553,7 @@ impl Keyspace {
     }
 
     /// Every key whose entry exists at `now_ms`, in no particular order.
-    pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Key, &Entry)> {
         self.entries
             .iter()
             .filter(move |(_, entry)| entry.is_live(now_ms, &self.hold))
@@ -566,21 +573,19 @@ impl Keyspace {
             }
         }
         self.note_change(key);
-        let (stored_key, old_deadline) = match self.entries.get_key_value(key) {
-            Some((stored, entry)) => (stored.clone(), entry.deadline_ms()),
-            None => (Bytes::copy_from_slice(key), None),
-        };
+        let old_deadline = self.entries.get(key).and_then(Entry::deadline_ms);
         let deadline_ms = match ttl {
             // A passed deadline belongs to a value that no longer exists.
             Ttl::Keep => old_deadline.filter(|&deadline| self.hold.live(deadline, now_ms)),
             Ttl::Clear => None,
             Ttl::At(at) => Some(at as u64),
         };
-        self.reindex(&stored_key, old_deadline, deadline_ms);
+        self.reindex(key, old_deadline, deadline_ms);
         self.fence_counter += 1;
         if matches!(value, Value::List(_)) {
             // A list arrives whole (RENAME): clients blocked on this key may be served.
-            self.events.push(Event::ListPushed(stored_key.clone()));
+            self.events
+                .push(Event::ListPushed(Bytes::copy_from_slice(key)));
         }
         let entry = Entry {
             value,
@@ -588,8 +593,13 @@ impl Keyspace {
             token: self.fence_counter,
             revision: 0,
         };
-        self.entries.insert(stored_key.clone(), entry);
-        self.modified(stored_key);
+        match self.entries.get_mut(key) {
+            Some(stored) => *stored = entry,
+            None => {
+                self.entries.insert(Key::from(key), entry);
+            }
+        }
+        self.modified(key);
     }
 
     /// Sets or clears the deadline of an existing key without touching its value or token;
@@ -605,30 +615,30 @@ impl Keyspace {
             Some(at) => Some(at as u64),
             None => None,
         };
-        let Some((stored_key, entry)) = self.entries.get_key_value(key) else {
+        let Some(entry) = self.entries.get(key) else {
             return false;
         };
-        let (stored_key, old_deadline) = (stored_key.clone(), entry.deadline_ms());
+        let old_deadline = entry.deadline_ms();
         if old_deadline != deadline_ms {
-            self.note_change(&stored_key);
-            self.reindex(&stored_key, old_deadline, deadline_ms);
+            self.note_change(key);
+            self.reindex(key, old_deadline, deadline_ms);
             if let Some(entry) = self.entries.get_mut(key) {
                 entry.deadline = deadline_ms.and_then(NonZeroU64::new);
             }
-            self.modified(stored_key);
+            self.modified(key);
         }
         true
     }
 
-    fn reindex(&mut self, key: &Bytes, old: Option<u64>, new: Option<u64>) {
+    fn reindex(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
         if old == new {
             return;
         }
         if let Some(old) = old {
-            self.expiry.remove(&(old, key.clone()));
+            self.expiry.remove(&(old, Key::from(key)));
         }
         if let Some(new) = new {
-            self.expiry.insert((new, key.clone()));
+            self.expiry.insert((new, Key::from(key)));
         }
     }
 
@@ -644,7 +654,7 @@ impl Keyspace {
             self.settle_lock_timers();
             self.end_waits(&key, lock);
         }
-        self.modified(key);
+        self.modified(&key);
         Some(entry)
     }
 
@@ -660,7 +670,7 @@ impl Keyspace {
     pub(crate) fn clear(&mut self) {
         self.note_clear();
         // In key order, so every replica reports the ended waits in one order.
-        let mut locks: Vec<(Bytes, lock::Lock)> = self
+        let mut locks: Vec<(Key, lock::Lock)> = self
             .entries
             .iter()
             .filter_map(|(key, entry)| Some((key.clone(), entry.as_lock()?.clone())))
@@ -677,10 +687,10 @@ impl Keyspace {
     }
 
     /// A lock vanishes (FLUSHALL): its queued clients are told their wait is over.
-    fn end_waits(&mut self, key: &Bytes, lock: &lock::Lock) {
+    fn end_waits(&mut self, key: &[u8], lock: &lock::Lock) {
         for waiter in lock.queue.iter() {
             self.events.push(Event::Lock(LockEvent::WaitTimedOut {
-                resource: key.clone(),
+                resource: Bytes::copy_from_slice(key),
                 owner: waiter.owner.clone(),
             }));
         }
@@ -688,11 +698,11 @@ impl Keyspace {
 
     /// Records a change of `key` (written, or removed when it is no longer there): WATCH
     /// sees a new revision.
-    fn modified(&mut self, key: Bytes) {
+    fn modified(&mut self, key: &[u8]) {
         self.revision_counter += 1;
-        match self.entries.get_mut(&key) {
+        match self.entries.get_mut(key) {
             Some(entry) => entry.revision = self.revision_counter,
-            None => self.removals.record(&key, self.revision_counter),
+            None => self.removals.record(key, self.revision_counter),
         }
     }
 
@@ -725,8 +735,8 @@ impl Keyspace {
                 break;
             }
             if let Some((_, key)) = self.expiry.pop_first() {
-                self.entries.swap_remove(&key);
-                self.modified(key);
+                self.entries.swap_remove(&key[..]);
+                self.modified(&key);
             }
         }
     }
@@ -737,7 +747,7 @@ impl Keyspace {
     /// The expiry index holds exactly the deadlines of the entries, and no token is above
     /// the counter.
     pub(crate) fn assert_consistent(&self) {
-        let from_entries: BTreeSet<(u64, Bytes)> = self
+        let from_entries: BTreeSet<(u64, Key)> = self
             .entries
             .iter()
             .filter_map(|(key, entry)| entry.deadline_ms().map(|d| (d, key.clone())))
@@ -750,13 +760,13 @@ impl Keyspace {
             .all(|e| e.revision > 0 && e.revision <= self.revision_counter));
         // Every lock with a next deadline has a timer for it, the first timer is live, and
         // the stale timers stay within their slack.
-        let lock_timers: BTreeSet<(u64, Bytes)> = self
+        let lock_timers: BTreeSet<(u64, Key)> = self
             .entries
             .iter()
             .filter_map(|(key, entry)| Some((entry.as_lock()?.next_deadline_ms()?, key.clone())))
             .collect();
         assert_eq!(lock_timers.len(), self.lock_timers.live());
-        let held: BTreeSet<(u64, Bytes)> = self
+        let held: BTreeSet<(u64, Key)> = self
             .lock_timers
             .elements()
             .map(|(deadline, key)| (deadline, key.clone()))

@@ -4,8 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use bytes::Bytes;
-
+use super::Key;
 use crate::config::state_memory::LOCK_TIMER_STALE_SLACK;
 
 /// A min-heap of `(deadline_ms, key)` with lazy deletion: one element for every lock with
@@ -13,15 +12,16 @@ use crate::config::state_memory::LOCK_TIMER_STALE_SLACK;
 /// and its old one stays behind until it reaches the top (`settle` drops it there) or the
 /// stale ones outnumber the live ones by `LOCK_TIMER_STALE_SLACK` (`settle` compacts).
 ///
-/// A heap is a flat vector, 40 bytes a timer, where a `BTreeSet` of the same pairs costs
-/// about twice that in half-filled nodes (deadlines arrive mostly in increasing order).
+/// A heap is a flat vector, 32 bytes a timer (a short key inline), where a `BTreeSet` of
+/// the same pairs costs about twice that in half-filled nodes (deadlines arrive mostly in
+/// increasing order).
 ///
 /// Which stale elements a heap holds can differ between replicas (one restored from a
 /// snapshot has none), but never what apply does: an element counts only while it names
 /// the lock's current deadline, and the live ones come out in `(deadline_ms, key)` order.
 #[derive(Debug, Default)]
 pub(crate) struct LockTimers {
-    heap: BinaryHeap<Reverse<(u64, Bytes)>>,
+    heap: BinaryHeap<Reverse<(u64, Key)>>,
     /// Locks with a next deadline: the live elements. The rest are stale.
     live: usize,
 }
@@ -29,15 +29,15 @@ pub(crate) struct LockTimers {
 impl LockTimers {
     /// Records that the lock at `key` went from next deadline `before` to `after` (`None`:
     /// no deadline, or no lock). Call `settle` once the change is in the keyspace.
-    pub fn retime(&mut self, key: &Bytes, before: Option<u64>, after: Option<u64>) {
+    pub fn retime(&mut self, key: &[u8], before: Option<u64>, after: Option<u64>) {
         self.live = self.live + usize::from(after.is_some()) - usize::from(before.is_some());
         if let Some(after) = after.filter(|&after| Some(after) != before) {
-            self.heap.push(Reverse((after, key.clone())));
+            self.heap.push(Reverse((after, Key::from(key))));
         }
     }
 
     /// The earliest live timer, once `settle` has run since the last change.
-    pub fn first(&self) -> Option<(u64, &Bytes)> {
+    pub fn first(&self) -> Option<(u64, &Key)> {
         self.heap
             .peek()
             .map(|Reverse((deadline, key))| (*deadline, key))
@@ -78,7 +78,7 @@ impl LockTimers {
 
     /// Every element, stale ones included, in no particular order.
     #[cfg(test)]
-    pub fn elements(&self) -> impl Iterator<Item = (u64, &Bytes)> {
+    pub fn elements(&self) -> impl Iterator<Item = (u64, &Key)> {
         self.heap
             .iter()
             .map(|Reverse((deadline, key))| (*deadline, key))
