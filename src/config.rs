@@ -42,16 +42,6 @@ pub mod state_limits {
     pub const MAX_QUEUED_COMMANDS: usize = 10_000;
 }
 
-/// How the state machine trades memory for work. Compiled in like `state_limits`, though
-/// no reply depends on them: they change only how much memory an index keeps.
-pub mod state_memory {
-    /// Stale elements the lock timer heap may keep beyond one per live timer before it is
-    /// compacted, in elements. A lock whose next deadline changes (RENEW, UNLOCK, a grant)
-    /// leaves its old element behind until it reaches the top of the heap; a compaction
-    /// costs a sort of the heap, so this slack keeps small heaps from compacting often.
-    pub const LOCK_TIMER_STALE_SLACK: usize = 1024;
-}
-
 /// How much memory fjall (the Raft log and the state on disk) may keep. fjall's defaults
 /// (a 64 MiB memtable per keyspace, kept until flushed, plus sealed ones waiting for the
 /// flush, and a 32 MiB block cache) cost well over 100 MB of RSS under a write load; the

@@ -133,6 +133,9 @@ pub struct Entry {
     /// the keyspace's revision counter, so a key removed and created again never comes
     /// back with a revision it had before.
     pub revision: u64,
+    /// Where the lock's timer is in `lock_timers`, for a lock with a next deadline.
+    #[serde(skip)]
+    timer: timers::HeapPos,
 }
 
 impl Entry {
@@ -185,7 +188,7 @@ pub(crate) enum Ttl {
 /// changed since the store last persisted.
 ///
 /// The keys live in an `IndexMap`: a hash table of indices into one dense vector of
-/// `(hash, key, entry)` (112 bytes), so a table kept at most 7/8 full costs 9 bytes a slot
+/// `(hash, key, entry)` (120 bytes), so a table kept at most 7/8 full costs 9 bytes a slot
 /// rather than a whole entry a slot, and the vector's unused tail is never touched (nor
 /// resident). Keys are `Key`s, a short one inline; the indexes hold copies of them, so
 /// nothing shares a key and no key needs a reference count.
@@ -362,14 +365,19 @@ impl Keyspace {
         let after = lock.next_deadline_ms();
         let idle = lock.is_idle();
         self.events.extend(lock_events.into_iter().map(Event::Lock));
-        self.lock_timers.retime(key, before, after);
+        if after != before {
+            let slot = self
+                .entries
+                .get_index_of(key)
+                .expect("the lock entry exists");
+            self.lock_timers.set(&mut self.entries, slot, after);
+        }
         if idle {
-            self.entries.swap_remove(key);
+            self.take_entry(key);
             self.modified(key);
         } else if changed {
             self.modified(key);
         }
-        self.settle_lock_timers();
         Ok(Some(result))
     }
 
@@ -443,6 +451,7 @@ impl Keyspace {
                     deadline: None,
                     token: 0,
                     revision: 0,
+                    timer: Default::default(),
                 };
                 self.entries.insert(Key::from(key), entry);
                 false
@@ -453,26 +462,29 @@ impl Keyspace {
 
     /// Ends the leases and waits whose time has come, granting the next waiters.
     fn advance_locks(&mut self, now_ms: u64) {
-        while let Some((deadline, key)) = self.lock_timers.first() {
+        while let Some((deadline, slot)) = self.lock_timers.first() {
             if self.hold.live(deadline, now_ms) {
                 break;
             }
+            let (key, _) = self.entries.get_index(slot).expect("a timer's entry");
             let key = key.clone();
-            // `with_lock` re-indexes the lock at its next deadline, if it has one, which
-            // is later: the element on top now is stale and goes.
+            // `with_lock` moves the lock's timer to its next deadline, which is later, or
+            // removes it.
             let _ = self.with_lock(&key, now_ms, false, |lock, fx| lock.advance(now_ms, fx));
         }
     }
 
-    /// Drops stale lock timers from the top of their heap (see `timers::LockTimers`).
-    fn settle_lock_timers(&mut self) {
-        let entries = &self.entries;
-        self.lock_timers.settle(|key| {
-            entries
-                .get(key)
-                .and_then(Entry::as_lock)
-                .and_then(lock::Lock::next_deadline_ms)
-        });
+    /// Takes the key's entry out of the map, with its lock timer. The map's last entry
+    /// moves into the freed slot, and its timer follows it: every removal comes here.
+    fn take_entry(&mut self, key: &[u8]) -> Option<(Key, Entry)> {
+        let slot = self.entries.get_index_of(key)?;
+        self.lock_timers.set(&mut self.entries, slot, None);
+        let taken = self.entries.swap_remove_index(slot)?;
+        if slot < self.entries.len() {
+            self.lock_timers
+                .moved(&self.entries, self.entries.len(), slot);
+        }
+        Some(taken)
     }
 
     /// Changes the value at `key` in place (a hash, a sorted set), creating `empty` first
@@ -498,7 +510,7 @@ impl Keyspace {
                 self.remove(key);
             } else {
                 // Created and left empty: it never existed for anyone.
-                self.entries.swap_remove(key);
+                self.take_entry(key);
             }
         } else if changed {
             self.fence_counter += 1;
@@ -592,9 +604,14 @@ impl Keyspace {
             deadline: deadline_ms.and_then(NonZeroU64::new),
             token: self.fence_counter,
             revision: 0,
+            timer: Default::default(),
         };
-        match self.entries.get_mut(key) {
-            Some(stored) => *stored = entry,
+        match self.entries.get_index_of(key) {
+            Some(slot) => {
+                // Callers refuse to replace a lock; were one replaced, its timer goes.
+                self.lock_timers.set(&mut self.entries, slot, None);
+                self.entries[slot] = entry;
+            }
             None => {
                 self.entries.insert(Key::from(key), entry);
             }
@@ -645,13 +662,11 @@ impl Keyspace {
     /// Removes the key (expired or not) and records the removal.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         self.note_change(key);
-        let (key, entry) = self.entries.swap_remove_entry(key)?;
+        let (key, entry) = self.take_entry(key)?;
         if let Some(deadline) = entry.deadline_ms() {
             self.expiry.remove(&(deadline, key.clone()));
         }
         if let Some(lock) = entry.as_lock() {
-            self.lock_timers.retime(&key, lock.next_deadline_ms(), None);
-            self.settle_lock_timers();
             self.end_waits(&key, lock);
         }
         self.modified(&key);
@@ -735,7 +750,7 @@ impl Keyspace {
                 break;
             }
             if let Some((_, key)) = self.expiry.pop_first() {
-                self.entries.swap_remove(&key[..]);
+                self.take_entry(&key);
                 self.modified(&key);
             }
         }
@@ -758,27 +773,14 @@ impl Keyspace {
             .entries
             .values()
             .all(|e| e.revision > 0 && e.revision <= self.revision_counter));
-        // Every lock with a next deadline has a timer for it, the first timer is live, and
-        // the stale timers stay within their slack.
-        let lock_timers: BTreeSet<(u64, Key)> = self
+        // Every lock with a next deadline has its timer, and only those.
+        let locks_with_deadline = self
             .entries
-            .iter()
-            .filter_map(|(key, entry)| Some((entry.as_lock()?.next_deadline_ms()?, key.clone())))
-            .collect();
-        assert_eq!(lock_timers.len(), self.lock_timers.live());
-        let held: BTreeSet<(u64, Key)> = self
-            .lock_timers
-            .elements()
-            .map(|(deadline, key)| (deadline, key.clone()))
-            .collect();
-        assert!(lock_timers.is_subset(&held), "a lock without its timer");
-        assert_eq!(
-            self.lock_timers.first().map(|(d, k)| (d, k.clone())),
-            lock_timers.first().cloned(),
-            "the first timer is the earliest live one"
-        );
-        let stale = self.lock_timers.elements().count() - lock_timers.len();
-        assert!(stale <= lock_timers.len() + crate::config::state_memory::LOCK_TIMER_STALE_SLACK);
+            .values()
+            .filter_map(|entry| entry.as_lock()?.next_deadline_ms())
+            .count();
+        assert_eq!(locks_with_deadline, self.lock_timers.len());
+        self.lock_timers.assert_consistent(&self.entries);
         assert!(
             self.entries
                 .values()

@@ -120,11 +120,14 @@ impl Keyspace {
             for holder in lock.holders.iter() {
                 self.fence_counter = self.fence_counter.max(holder.token);
             }
-            self.lock_timers.retime(&key, None, lock.next_deadline_ms());
         }
-        match self.entries.insert(key.clone(), entry) {
-            Some(_) => Err(StateError::DuplicateKey(Bytes::copy_from_slice(&key))),
-            None => Ok(()),
+        let lock_deadline = entry.as_lock().and_then(|lock| lock.next_deadline_ms());
+        match self.entries.insert_full(key.clone(), entry) {
+            (_, Some(_)) => Err(StateError::DuplicateKey(Bytes::copy_from_slice(&key))),
+            (slot, None) => {
+                self.lock_timers.set(&mut self.entries, slot, lock_deadline);
+                Ok(())
+            }
         }
     }
 }

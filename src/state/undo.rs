@@ -73,22 +73,18 @@ impl Keyspace {
     /// Sets `key` to exactly `entry` (or nothing), keeping the expiry and lock indexes
     /// right.
     fn replace_entry(&mut self, key: Key, entry: Option<Entry>) {
-        let lock_deadline = |entry: &Entry| entry.as_lock().and_then(|l| l.next_deadline_ms());
-        let mut before = None;
-        if let Some(current) = self.entries.swap_remove(&key[..]) {
+        if let Some((_, current)) = self.take_entry(&key) {
             if let Some(deadline) = current.deadline_ms() {
                 self.expiry.remove(&(deadline, key.clone()));
             }
-            before = lock_deadline(&current);
         }
-        let after = entry.as_ref().and_then(lock_deadline);
-        self.lock_timers.retime(&key, before, after);
         if let Some(entry) = entry {
             if let Some(deadline) = entry.deadline_ms() {
                 self.expiry.insert((deadline, key.clone()));
             }
-            self.entries.insert(key, entry);
+            let lock_deadline = entry.as_lock().and_then(|l| l.next_deadline_ms());
+            let (slot, _) = self.entries.insert_full(key, entry);
+            self.lock_timers.set(&mut self.entries, slot, lock_deadline);
         }
-        self.settle_lock_timers();
     }
 }
