@@ -4,7 +4,7 @@ use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 
-use super::{glob, invoked_as, now_i64, run, wrong_arity, Keyspace, Ttl};
+use super::{glob, invoked_as, now_i64, run, wrong_arity, Key, Keyspace, Ttl};
 use crate::command::args::parse_i64;
 use crate::reply::Reply;
 
@@ -114,7 +114,7 @@ pub fn expire(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             // A lock ends by its leases, UNLOCK or DEL, not by a key deadline.
             return Err(Reply::wrong_type());
         }
-        let current = entry.deadline_ms.map(|deadline| deadline as i64);
+        let current = entry.deadline_ms().map(|deadline| deadline as i64);
         let refused = (nx && current.is_some())
             || (xx && current.is_none())
             || (gt && current.is_none_or(|current| when <= current))
@@ -136,7 +136,7 @@ pub fn ttl(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let Some(entry) = ks.get(key, now_ms) else {
         return Reply::Int(-2);
     };
-    let Some(deadline) = entry.deadline_ms else {
+    let Some(deadline) = entry.deadline_ms() else {
         return Reply::Int(-1);
     };
     let (in_ms, absolute) = if invoked_as(argv, "pttl") {
@@ -167,7 +167,7 @@ pub fn persist(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         return wrong_arity(argv);
     };
     match ks.get_for_write(key, now_ms) {
-        Some(entry) if entry.deadline_ms.is_some() => {
+        Some(entry) if entry.deadline_ms().is_some() => {
             ks.set_deadline(key, None, now_ms);
             Reply::Int(1)
         }
@@ -182,7 +182,7 @@ pub fn keys(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         return wrong_arity(argv);
     };
     let all = pattern.as_ref() == b"*";
-    let mut found: Vec<&Bytes> = ks
+    let mut found: Vec<&Key> = ks
         .live_entries(now_ms)
         .map(|(key, _)| key)
         .filter(|key| all || glob::matches(pattern, key))
@@ -191,7 +191,7 @@ pub fn keys(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     Reply::Array(
         found
             .into_iter()
-            .map(|key| Reply::Bulk(key.clone()))
+            .map(|key| Reply::Bulk(Bytes::copy_from_slice(key)))
             .collect(),
     )
 }
@@ -275,7 +275,7 @@ pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let last = last.unwrap_or(u64::MAX);
 
         // Second pass: every key in [cursor, last], ties at `last` included.
-        let mut batch: Vec<(u64, &Bytes)> = ks
+        let mut batch: Vec<(u64, &Key)> = ks
             .live_entries(now_ms)
             .filter(|(key, entry)| {
                 pattern.is_none_or(|pattern| glob::matches(pattern, key))
@@ -289,7 +289,7 @@ pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         batch.sort_unstable();
         let keys = batch
             .into_iter()
-            .map(|(_, key)| Reply::Bulk(key.clone()))
+            .map(|(_, key)| Reply::Bulk(Bytes::copy_from_slice(key)))
             .collect();
         Ok(Reply::Array(vec![
             Reply::Bulk(Bytes::from(next_cursor.to_string())),
@@ -320,7 +320,7 @@ pub fn rename(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let Some(entry) = ks.remove(source) else {
         return Reply::error("ERR no such key");
     };
-    let ttl = match entry.deadline_ms {
+    let ttl = match entry.deadline_ms() {
         Some(deadline) => Ttl::At(deadline as i64),
         None => Ttl::Clear,
     };

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
 /// Lock modes, named as in VMS-style lock managers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,9 +127,122 @@ pub struct Request<'a> {
     pub wait: Option<Option<u64>>,
 }
 
-/// Almost every lock has one holder (exclusive, or a lone reader): it is kept inline,
-/// without an allocation of its own.
-pub type Holders = SmallVec<[Holder; 1]>;
+/// The holders of a lock. Almost every lock has one (exclusive, or a lone reader): it is
+/// kept inline, without an allocation of its own; two or more go to a vector. Read it as
+/// a slice; change it through its methods, which keep each count in one form (none, one,
+/// many), so equal holders compare equal. Persisted as the sequence it reads as.
+///
+/// Unlike a `SmallVec<[Holder; 1]>` (56 bytes: a capacity next to the holder) this is the
+/// holder's 48 bytes, as the vector and the empty form fit in its unused values, and so is
+/// a lock's `Value` around it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Holders(HoldersForm);
+
+#[derive(Clone, Default, PartialEq, Eq)]
+enum HoldersForm {
+    #[default]
+    None,
+    One(Holder),
+    /// Two or more.
+    Many(Vec<Holder>),
+}
+
+impl std::ops::Deref for Holders {
+    type Target = [Holder];
+
+    fn deref(&self) -> &[Holder] {
+        match &self.0 {
+            HoldersForm::None => &[],
+            HoldersForm::One(holder) => std::slice::from_ref(holder),
+            HoldersForm::Many(holders) => holders,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Holders {
+    fn deref_mut(&mut self) -> &mut [Holder] {
+        match &mut self.0 {
+            HoldersForm::None => &mut [],
+            HoldersForm::One(holder) => std::slice::from_mut(holder),
+            HoldersForm::Many(holders) => holders,
+        }
+    }
+}
+
+impl Holders {
+    fn from_vec(mut holders: Vec<Holder>) -> Holders {
+        Holders(match holders.len() {
+            0 => HoldersForm::None,
+            1 => HoldersForm::One(holders.pop().expect("one holder")),
+            _ => HoldersForm::Many(holders),
+        })
+    }
+
+    pub fn push(&mut self, holder: Holder) {
+        self.0 = match std::mem::take(&mut self.0) {
+            HoldersForm::None => HoldersForm::One(holder),
+            HoldersForm::One(first) => HoldersForm::Many(vec![first, holder]),
+            HoldersForm::Many(mut holders) => {
+                holders.push(holder);
+                HoldersForm::Many(holders)
+            }
+        };
+    }
+
+    pub fn remove(&mut self, index: usize) -> Holder {
+        match std::mem::take(&mut self.0) {
+            HoldersForm::One(holder) if index == 0 => holder,
+            HoldersForm::Many(mut holders) if index < holders.len() => {
+                let removed = holders.remove(index);
+                *self = Holders::from_vec(holders);
+                removed
+            }
+            form => {
+                self.0 = form;
+                panic!("no holder at index {index}");
+            }
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&Holder) -> bool) {
+        match &mut self.0 {
+            HoldersForm::None => {}
+            HoldersForm::One(holder) => {
+                if !keep(holder) {
+                    self.0 = HoldersForm::None;
+                }
+            }
+            HoldersForm::Many(holders) => {
+                holders.retain(keep);
+                if holders.len() < 2 {
+                    *self = Holders::from_vec(std::mem::take(holders));
+                }
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = HoldersForm::None;
+    }
+}
+
+impl std::fmt::Debug for Holders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Holders {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Holders {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Holders, D::Error> {
+        Vec::deserialize(deserializer).map(Holders::from_vec)
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -210,7 +322,7 @@ impl<'de> Deserialize<'de> for Queue {
 
 /// Hands out fencing tokens and collects events while one lock operation runs.
 pub struct Effects<'a> {
-    pub resource: &'a Bytes,
+    pub resource: &'a [u8],
     /// Leases and waits end by their deadlines only outside a new leader's hold.
     pub hold: super::ExpiryHold,
     pub fence_counter: &'a mut u64,
@@ -277,7 +389,7 @@ impl Lock {
             fx.changed();
             if self.holders.is_empty() {
                 fx.emit(LockEvent::Released {
-                    resource: fx.resource.clone(),
+                    resource: Bytes::copy_from_slice(fx.resource),
                 });
             }
         }
@@ -292,7 +404,7 @@ impl Lock {
                 if timed_out {
                     fx.changed();
                     fx.emit(LockEvent::WaitTimedOut {
-                        resource: fx.resource.clone(),
+                        resource: Bytes::copy_from_slice(fx.resource),
                         owner: waiter.owner.clone(),
                     });
                 }
@@ -326,7 +438,7 @@ impl Lock {
                 self.holders[i].set_granted_by_wait(Some(UnconfirmedGrant { prior }));
             }
             fx.emit(LockEvent::Granted {
-                resource: fx.resource.clone(),
+                resource: Bytes::copy_from_slice(fx.resource),
                 owner: waiter.owner,
                 token,
             });
@@ -464,7 +576,7 @@ impl Lock {
             self.holders.remove(i);
             if self.holders.is_empty() {
                 fx.emit(LockEvent::Released {
-                    resource: fx.resource.clone(),
+                    resource: Bytes::copy_from_slice(fx.resource),
                 });
             }
         }
@@ -502,7 +614,7 @@ impl Lock {
             self.holders.clear();
             fx.changed();
             fx.emit(LockEvent::Released {
-                resource: fx.resource.clone(),
+                resource: Bytes::copy_from_slice(fx.resource),
             });
         }
         self.advance(now_ms, fx);
@@ -913,5 +1025,41 @@ mod tests {
         token(h.acquire("a", EX, 1000, None, 0));
         h.acquire("b", EX, 1000, Some(Some(300)), 0);
         assert_eq!(h.lock.next_deadline_ms(), Some(300));
+    }
+
+    #[test]
+    fn holders_keep_one_form_per_count_and_persist_as_a_sequence() {
+        let holder = |name: &str, token: u64| Holder {
+            owner: Box::from(name.as_bytes()),
+            token,
+            lease_deadline_ms: 100,
+            prior_token: 0,
+            count: 1,
+            mode: PR,
+            unconfirmed: false,
+            prior_mode: None,
+        };
+        let mut built = Holders::default();
+        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+            built.push(holder(name, i as u64));
+        }
+        assert_eq!(built.remove(1).owner[..], *b"b");
+        built.retain(|h| &h.owner[..] != b"c");
+        // One holder left, reached by way of the vector: the same as one pushed alone.
+        let mut alone = Holders::default();
+        alone.push(holder("a", 0));
+        assert_eq!(built, alone);
+        assert!(matches!(built.0, HoldersForm::One(_)));
+        let codec = bincode::DefaultOptions::new();
+        use bincode::Options;
+        let as_vec = codec.serialize(&vec![holder("a", 0)]).unwrap();
+        assert_eq!(codec.serialize(&built).unwrap(), as_vec);
+        assert_eq!(codec.deserialize::<Holders>(&as_vec).unwrap(), built);
+        built.remove(0);
+        assert_eq!(built, Holders::default());
+        assert_eq!(
+            std::mem::size_of::<Holders>(),
+            std::mem::size_of::<Holder>()
+        );
     }
 }

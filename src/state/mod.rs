@@ -9,6 +9,7 @@
 pub mod glob;
 pub mod hashes;
 pub mod hold;
+mod key;
 pub mod keys;
 pub mod lists;
 pub mod lock;
@@ -22,12 +23,14 @@ pub mod server;
 pub mod strings;
 #[cfg(test)]
 mod tests;
+mod timers;
 pub mod txn;
 mod undo;
 pub mod zsets;
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, VecDeque};
+use std::num::NonZeroU64;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -37,6 +40,7 @@ use crate::command::{self, Handler};
 use crate::reply::Reply;
 
 pub use hold::ExpiryHold;
+pub(crate) use key::Key;
 pub use lock::LockEvent;
 pub use persist::StateError;
 use revisions::Removals;
@@ -72,10 +76,10 @@ pub struct Batch {
 /// sets is one more variant plus its commands; the persisted encoding of existing variants
 /// does not change when one is added at the end.
 ///
-/// Kept small, as every key's slot holds one: a lock is inline (64 bytes: one holder
-/// inline, the queue boxed), so a held lock costs no allocation of its own beyond its
-/// owner's name; hashes, sorted sets and lists are boxed, costing one allocation next to
-/// the ones they make anyway.
+/// Kept small, as every key's slot holds one: a lock is inline (56 bytes, the variant's
+/// tag included: one holder inline, the queue boxed), so a held lock costs no allocation
+/// of its own beyond its owner's name; hashes, sorted sets and lists are boxed, costing
+/// one allocation next to the ones they make anyway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
     Str(Bytes),
@@ -116,8 +120,11 @@ impl Value {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute time in ms since the epoch at which the key stops existing.
-    pub deadline_ms: Option<u64>,
+    /// Absolute time in ms since the epoch at which the key stops existing (read it with
+    /// `deadline_ms`). Never 0, as a deadline at or before the entry's time removes the
+    /// key instead: `None` takes that value, so this costs 8 bytes rather than 16.
+    /// Persisted as the `Option<u64>` it reads as.
+    deadline: Option<NonZeroU64>,
     /// The fencing token of the current value: strictly greater than any token given
     /// before it, by any key.
     pub token: u64,
@@ -126,9 +133,17 @@ pub struct Entry {
     /// the keyspace's revision counter, so a key removed and created again never comes
     /// back with a revision it had before.
     pub revision: u64,
+    /// Where the lock's timer is in `lock_timers`, for a lock with a next deadline.
+    #[serde(skip)]
+    timer: timers::HeapPos,
 }
 
 impl Entry {
+    /// Absolute time in ms since the epoch at which the key stops existing.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.deadline.map(NonZeroU64::get)
+    }
+
     /// The string value, or Redis's WRONGTYPE error for any other type.
     pub fn as_str(&self) -> Result<&Bytes, Reply> {
         match &self.value {
@@ -153,7 +168,7 @@ impl Entry {
     }
 
     fn is_live(&self, now_ms: u64, hold: &ExpiryHold) -> bool {
-        self.deadline_ms
+        self.deadline_ms()
             .is_none_or(|deadline| hold.live(deadline, now_ms))
     }
 }
@@ -173,8 +188,10 @@ pub(crate) enum Ttl {
 /// changed since the store last persisted.
 ///
 /// The keys live in an `IndexMap`: a hash table of indices into one dense vector of
-/// `(hash, key, entry)`, so a table kept at most 7/8 full costs 9 bytes a slot rather than
-/// a whole entry a slot, and the vector's unused tail is never touched (nor resident).
+/// `(hash, key, entry)` (120 bytes), so a table kept at most 7/8 full costs 9 bytes a slot
+/// rather than a whole entry a slot, and the vector's unused tail is never touched (nor
+/// resident). Keys are `Key`s, a short one inline; the indexes hold copies of them, so
+/// nothing shares a key and no key needs a reference count.
 ///
 /// The maps use std's randomly seeded hasher (clients choose keys, so a fixed hash would
 /// invite collision attacks). The seed changes only memory layout and iteration order, and
@@ -182,17 +199,17 @@ pub(crate) enum Ttl {
 /// own fixed hash, snapshots sort by key.
 #[derive(Debug, Default)]
 pub struct Keyspace {
-    entries: IndexMap<Bytes, Entry, RandomState>,
+    entries: IndexMap<Key, Entry, RandomState>,
     /// `(deadline_ms, key)` for every key with a deadline, so the next deadline and the
     /// purge of passed ones cost O(log n) per key rather than a walk of the keyspace.
-    expiry: BTreeSet<(u64, Bytes)>,
+    expiry: BTreeSet<(u64, Key)>,
     /// The last fencing token given out; the next is one more.
     fence_counter: u64,
     /// The time of the last applied entry; an entry's time never goes below it.
     last_now_ms: u64,
     /// `(next_deadline_ms, key)` for every lock with a lease or a timed wait, so apply
     /// finds the locks whose time has come without a walk of the keyspace.
-    lock_timers: BTreeSet<(u64, Bytes)>,
+    lock_timers: timers::LockTimers,
     /// What apply did that the node must hear about, since `take_events`.
     events: Vec<Event>,
     /// Scripts by sha1: replicated state, persisted, so EVALSHA works on every node and
@@ -291,7 +308,7 @@ impl Keyspace {
     /// when to propose an entry that carries time past it. Nothing ends inside a hold.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let key = self.expiry.first().map(|(deadline, _)| *deadline);
-        let lock = self.lock_timers.first().map(|(deadline, _)| *deadline);
+        let lock = self.lock_timers.first().map(|(deadline, _)| deadline);
         let due = key.into_iter().chain(lock).min()?;
         Some(due.max(self.hold.until_ms))
     }
@@ -317,9 +334,12 @@ impl Keyspace {
             None => Err(Reply::wrong_type()),
         };
         let empty = create.then(|| Value::Lock(lock::Lock::default()));
-        let Some((stored_key, _)) = self.prepare_in_place(key, now_ms, is_lock, empty)? else {
+        if self
+            .prepare_in_place(key, now_ms, is_lock, empty)?
+            .is_none()
+        {
             return Ok(None);
-        };
+        }
         let entry = self.entries.get_mut(key).expect("the lock entry exists");
         let Value::Lock(lock) = &mut entry.value else {
             unreachable!("checked to be a lock above");
@@ -331,7 +351,7 @@ impl Keyspace {
         #[cfg(debug_assertions)]
         let unchanged = lock.clone();
         let mut fx = lock::Effects {
-            resource: &stored_key,
+            resource: key,
             hold: self.hold,
             fence_counter: &mut self.fence_counter,
             events: &mut Vec::new(),
@@ -345,17 +365,18 @@ impl Keyspace {
         let after = lock.next_deadline_ms();
         let idle = lock.is_idle();
         self.events.extend(lock_events.into_iter().map(Event::Lock));
-        if let Some(before) = before {
-            self.lock_timers.remove(&(before, stored_key.clone()));
-        }
-        if let Some(after) = after {
-            self.lock_timers.insert((after, stored_key.clone()));
+        if after != before {
+            let slot = self
+                .entries
+                .get_index_of(key)
+                .expect("the lock entry exists");
+            self.lock_timers.set(&mut self.entries, slot, after);
         }
         if idle {
-            self.entries.swap_remove(&stored_key);
-            self.modified(stored_key);
+            self.take_entry(key);
+            self.modified(key);
         } else if changed {
-            self.modified(stored_key);
+            self.modified(key);
         }
         Ok(Some(result))
     }
@@ -374,9 +395,12 @@ impl Keyspace {
     ) -> Result<Option<R>, Reply> {
         let is_list = |entry: &Entry| entry.as_list().map(|_| ());
         let empty = create.then(|| Value::List(Box::default()));
-        let Some((stored_key, _)) = self.prepare_in_place(key, now_ms, is_list, empty)? else {
+        if self
+            .prepare_in_place(key, now_ms, is_list, empty)?
+            .is_none()
+        {
             return Ok(None);
-        };
+        }
         let entry = self.entries.get_mut(key).expect("the list entry exists");
         let Value::List(list) = &mut entry.value else {
             unreachable!("checked to be a list above");
@@ -390,12 +414,13 @@ impl Keyspace {
             entry.token = self.fence_counter;
         }
         if empty {
-            self.remove(&stored_key);
+            self.remove(key);
         } else if changed {
-            self.modified(stored_key.clone());
+            self.modified(key);
         }
         if grew {
-            self.events.push(Event::ListPushed(stored_key));
+            self.events
+                .push(Event::ListPushed(Bytes::copy_from_slice(key)));
         }
         Ok(Some(result))
     }
@@ -403,14 +428,14 @@ impl Keyspace {
     /// Readies the entry at `key` for a change in place: recorded for a running script's
     /// undo, a passed deadline removed first; an existing entry must pass `check` (its
     /// error, typically WRONGTYPE, otherwise), a missing one is created from `empty` if
-    /// given. The stored key and whether the entry existed; `Ok(None)`: missing, not made.
+    /// given. Whether the entry existed; `Ok(None)`: missing, not made.
     fn prepare_in_place(
         &mut self,
         key: &[u8],
         now_ms: u64,
         check: impl FnOnce(&Entry) -> Result<(), Reply>,
         empty: Option<Value>,
-    ) -> Result<Option<(Bytes, bool)>, Reply> {
+    ) -> Result<Option<bool>, Reply> {
         self.note_change(key);
         let existed = match self.get_for_write(key, now_ms) {
             Some(entry) => {
@@ -423,33 +448,43 @@ impl Keyspace {
                 };
                 let entry = Entry {
                     value,
-                    deadline_ms: None,
+                    deadline: None,
                     token: 0,
                     revision: 0,
+                    timer: Default::default(),
                 };
-                self.entries.insert(Bytes::copy_from_slice(key), entry);
+                self.entries.insert(Key::from(key), entry);
                 false
             }
         };
-        let stored_key = match self.entries.get_key_value(key) {
-            Some((stored_key, _)) => stored_key.clone(),
-            None => unreachable!("the entry exists or was just inserted"),
-        };
-        Ok(Some((stored_key, existed)))
+        Ok(Some(existed))
     }
 
     /// Ends the leases and waits whose time has come, granting the next waiters.
     fn advance_locks(&mut self, now_ms: u64) {
-        while let Some((deadline, _)) = self.lock_timers.first() {
-            if self.hold.live(*deadline, now_ms) {
+        while let Some((deadline, slot)) = self.lock_timers.first() {
+            if self.hold.live(deadline, now_ms) {
                 break;
             }
-            let Some((_, key)) = self.lock_timers.pop_first() else {
-                break;
-            };
-            // `with_lock` re-indexes the lock at its next deadline, if it has one.
+            let (key, _) = self.entries.get_index(slot).expect("a timer's entry");
+            let key = key.clone();
+            // `with_lock` moves the lock's timer to its next deadline, which is later, or
+            // removes it.
             let _ = self.with_lock(&key, now_ms, false, |lock, fx| lock.advance(now_ms, fx));
         }
+    }
+
+    /// Takes the key's entry out of the map, with its lock timer. The map's last entry
+    /// moves into the freed slot, and its timer follows it: every removal comes here.
+    fn take_entry(&mut self, key: &[u8]) -> Option<(Key, Entry)> {
+        let slot = self.entries.get_index_of(key)?;
+        self.lock_timers.set(&mut self.entries, slot, None);
+        let taken = self.entries.swap_remove_index(slot)?;
+        if slot < self.entries.len() {
+            self.lock_timers
+                .moved(&self.entries, self.entries.len(), slot);
+        }
+        Some(taken)
     }
 
     /// Changes the value at `key` in place (a hash, a sorted set), creating `empty` first
@@ -465,7 +500,7 @@ impl Keyspace {
         f: impl FnOnce(&mut Value) -> (R, bool),
     ) -> Option<R> {
         // The handlers check the type themselves (their error depends on the command).
-        let (stored_key, existed) = self
+        let existed = self
             .prepare_in_place(key, now_ms, |_| Ok(()), empty)
             .ok()??;
         let entry = self.entries.get_mut(key).expect("the entry exists");
@@ -475,12 +510,12 @@ impl Keyspace {
                 self.remove(key);
             } else {
                 // Created and left empty: it never existed for anyone.
-                self.entries.swap_remove(key);
+                self.take_entry(key);
             }
         } else if changed {
             self.fence_counter += 1;
             entry.token = self.fence_counter;
-            self.modified(stored_key);
+            self.modified(key);
         }
         Some(result)
     }
@@ -530,7 +565,7 @@ impl Keyspace {
     }
 
     /// Every key whose entry exists at `now_ms`, in no particular order.
-    pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Key, &Entry)> {
         self.entries
             .iter()
             .filter(move |(_, entry)| entry.is_live(now_ms, &self.hold))
@@ -550,30 +585,38 @@ impl Keyspace {
             }
         }
         self.note_change(key);
-        let (stored_key, old_deadline) = match self.entries.get_key_value(key) {
-            Some((stored, entry)) => (stored.clone(), entry.deadline_ms),
-            None => (Bytes::copy_from_slice(key), None),
-        };
+        let old_deadline = self.entries.get(key).and_then(Entry::deadline_ms);
         let deadline_ms = match ttl {
             // A passed deadline belongs to a value that no longer exists.
             Ttl::Keep => old_deadline.filter(|&deadline| self.hold.live(deadline, now_ms)),
             Ttl::Clear => None,
             Ttl::At(at) => Some(at as u64),
         };
-        self.reindex(&stored_key, old_deadline, deadline_ms);
+        self.reindex(key, old_deadline, deadline_ms);
         self.fence_counter += 1;
         if matches!(value, Value::List(_)) {
             // A list arrives whole (RENAME): clients blocked on this key may be served.
-            self.events.push(Event::ListPushed(stored_key.clone()));
+            self.events
+                .push(Event::ListPushed(Bytes::copy_from_slice(key)));
         }
         let entry = Entry {
             value,
-            deadline_ms,
+            deadline: deadline_ms.and_then(NonZeroU64::new),
             token: self.fence_counter,
             revision: 0,
+            timer: Default::default(),
         };
-        self.entries.insert(stored_key.clone(), entry);
-        self.modified(stored_key);
+        match self.entries.get_index_of(key) {
+            Some(slot) => {
+                // Callers refuse to replace a lock; were one replaced, its timer goes.
+                self.lock_timers.set(&mut self.entries, slot, None);
+                self.entries[slot] = entry;
+            }
+            None => {
+                self.entries.insert(Key::from(key), entry);
+            }
+        }
+        self.modified(key);
     }
 
     /// Sets or clears the deadline of an existing key without touching its value or token;
@@ -589,47 +632,44 @@ impl Keyspace {
             Some(at) => Some(at as u64),
             None => None,
         };
-        let Some((stored_key, entry)) = self.entries.get_key_value(key) else {
+        let Some(entry) = self.entries.get(key) else {
             return false;
         };
-        let (stored_key, old_deadline) = (stored_key.clone(), entry.deadline_ms);
+        let old_deadline = entry.deadline_ms();
         if old_deadline != deadline_ms {
-            self.note_change(&stored_key);
-            self.reindex(&stored_key, old_deadline, deadline_ms);
+            self.note_change(key);
+            self.reindex(key, old_deadline, deadline_ms);
             if let Some(entry) = self.entries.get_mut(key) {
-                entry.deadline_ms = deadline_ms;
+                entry.deadline = deadline_ms.and_then(NonZeroU64::new);
             }
-            self.modified(stored_key);
+            self.modified(key);
         }
         true
     }
 
-    fn reindex(&mut self, key: &Bytes, old: Option<u64>, new: Option<u64>) {
+    fn reindex(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
         if old == new {
             return;
         }
         if let Some(old) = old {
-            self.expiry.remove(&(old, key.clone()));
+            self.expiry.remove(&(old, Key::from(key)));
         }
         if let Some(new) = new {
-            self.expiry.insert((new, key.clone()));
+            self.expiry.insert((new, Key::from(key)));
         }
     }
 
     /// Removes the key (expired or not) and records the removal.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         self.note_change(key);
-        let (key, entry) = self.entries.swap_remove_entry(key)?;
-        if let Some(deadline) = entry.deadline_ms {
+        let (key, entry) = self.take_entry(key)?;
+        if let Some(deadline) = entry.deadline_ms() {
             self.expiry.remove(&(deadline, key.clone()));
         }
         if let Some(lock) = entry.as_lock() {
-            if let Some(deadline) = lock.next_deadline_ms() {
-                self.lock_timers.remove(&(deadline, key.clone()));
-            }
             self.end_waits(&key, lock);
         }
-        self.modified(key);
+        self.modified(&key);
         Some(entry)
     }
 
@@ -645,7 +685,7 @@ impl Keyspace {
     pub(crate) fn clear(&mut self) {
         self.note_clear();
         // In key order, so every replica reports the ended waits in one order.
-        let mut locks: Vec<(Bytes, lock::Lock)> = self
+        let mut locks: Vec<(Key, lock::Lock)> = self
             .entries
             .iter()
             .filter_map(|(key, entry)| Some((key.clone(), entry.as_lock()?.clone())))
@@ -662,10 +702,10 @@ impl Keyspace {
     }
 
     /// A lock vanishes (FLUSHALL): its queued clients are told their wait is over.
-    fn end_waits(&mut self, key: &Bytes, lock: &lock::Lock) {
+    fn end_waits(&mut self, key: &[u8], lock: &lock::Lock) {
         for waiter in lock.queue.iter() {
             self.events.push(Event::Lock(LockEvent::WaitTimedOut {
-                resource: key.clone(),
+                resource: Bytes::copy_from_slice(key),
                 owner: waiter.owner.clone(),
             }));
         }
@@ -673,11 +713,11 @@ impl Keyspace {
 
     /// Records a change of `key` (written, or removed when it is no longer there): WATCH
     /// sees a new revision.
-    fn modified(&mut self, key: Bytes) {
+    fn modified(&mut self, key: &[u8]) {
         self.revision_counter += 1;
-        match self.entries.get_mut(&key) {
+        match self.entries.get_mut(key) {
             Some(entry) => entry.revision = self.revision_counter,
-            None => self.removals.record(&key, self.revision_counter),
+            None => self.removals.record(key, self.revision_counter),
         }
     }
 
@@ -710,8 +750,8 @@ impl Keyspace {
                 break;
             }
             if let Some((_, key)) = self.expiry.pop_first() {
-                self.entries.swap_remove(&key);
-                self.modified(key);
+                self.take_entry(&key);
+                self.modified(&key);
             }
         }
     }
@@ -722,10 +762,10 @@ impl Keyspace {
     /// The expiry index holds exactly the deadlines of the entries, and no token is above
     /// the counter.
     pub(crate) fn assert_consistent(&self) {
-        let from_entries: BTreeSet<(u64, Bytes)> = self
+        let from_entries: BTreeSet<(u64, Key)> = self
             .entries
             .iter()
-            .filter_map(|(key, entry)| entry.deadline_ms.map(|d| (d, key.clone())))
+            .filter_map(|(key, entry)| entry.deadline_ms().map(|d| (d, key.clone())))
             .collect();
         assert_eq!(from_entries, self.expiry);
         assert!(self.entries.values().all(|e| e.token <= self.fence_counter));
@@ -733,12 +773,14 @@ impl Keyspace {
             .entries
             .values()
             .all(|e| e.revision > 0 && e.revision <= self.revision_counter));
-        let lock_timers: BTreeSet<(u64, Bytes)> = self
+        // Every lock with a next deadline has its timer, and only those.
+        let locks_with_deadline = self
             .entries
-            .iter()
-            .filter_map(|(key, entry)| Some((entry.as_lock()?.next_deadline_ms()?, key.clone())))
-            .collect();
-        assert_eq!(lock_timers, self.lock_timers);
+            .values()
+            .filter_map(|entry| entry.as_lock()?.next_deadline_ms())
+            .count();
+        assert_eq!(locks_with_deadline, self.lock_timers.len());
+        self.lock_timers.assert_consistent(&self.entries);
         assert!(
             self.entries
                 .values()

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::scripts::StoredScript;
-use super::{Entry, ExpiryHold, Keyspace, Removals};
+use super::{Entry, ExpiryHold, Key, Keyspace, Removals};
 
 /// 5: meta, entries and the script cache. In entries, a lock holder is owner, token, lease,
 /// prior token, count, mode, unconfirmed flag and prior mode; every entry carries a
@@ -49,7 +49,7 @@ fn codec() -> impl Options {
 }
 
 /// One snapshot: the meta, the keys sorted, the scripts sorted by sha1.
-type SnapshotBody = (Meta, Vec<(Bytes, Entry)>, Vec<(String, StoredScript)>);
+type SnapshotBody = (Meta, Vec<(Key, Entry)>, Vec<(String, StoredScript)>);
 
 impl Keyspace {
     fn insert_script(&mut self, sha: String, script: StoredScript) -> Result<(), StateError> {
@@ -80,7 +80,7 @@ impl Keyspace {
 
     /// The whole state, in bytes that depend only on the state: keys and scripts sorted.
     pub fn to_snapshot(&self) -> Vec<u8> {
-        let mut entries: Vec<(&Bytes, &Entry)> = self.entries.iter().collect();
+        let mut entries: Vec<(&Key, &Entry)> = self.entries.iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut scripts: Vec<(&String, &StoredScript)> = self.scripts.scripts.iter().collect();
         scripts.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -109,24 +109,25 @@ impl Keyspace {
         Ok(keyspace)
     }
 
-    fn insert_loaded(&mut self, key: Bytes, entry: Entry) -> Result<(), StateError> {
+    fn insert_loaded(&mut self, key: Key, entry: Entry) -> Result<(), StateError> {
         // A counter below a stored token would reuse tokens; trust the larger.
         self.fence_counter = self.fence_counter.max(entry.token);
         self.revision_counter = self.revision_counter.max(entry.revision);
-        if let Some(deadline) = entry.deadline_ms {
+        if let Some(deadline) = entry.deadline_ms() {
             self.expiry.insert((deadline, key.clone()));
         }
         if let Some(lock) = entry.as_lock() {
-            for holder in &lock.holders {
+            for holder in lock.holders.iter() {
                 self.fence_counter = self.fence_counter.max(holder.token);
             }
-            if let Some(deadline) = lock.next_deadline_ms() {
-                self.lock_timers.insert((deadline, key.clone()));
-            }
         }
-        match self.entries.insert(key.clone(), entry) {
-            Some(_) => Err(StateError::DuplicateKey(key)),
-            None => Ok(()),
+        let lock_deadline = entry.as_lock().and_then(|lock| lock.next_deadline_ms());
+        match self.entries.insert_full(key.clone(), entry) {
+            (_, Some(_)) => Err(StateError::DuplicateKey(Bytes::copy_from_slice(&key))),
+            (slot, None) => {
+                self.lock_timers.set(&mut self.entries, slot, lock_deadline);
+                Ok(())
+            }
         }
     }
 }

@@ -602,3 +602,11 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
     // Enough of the generated writes did something for the history to mean something.
     assert!(succeeded > 300, "only {succeeded} writes succeeded");
 }
+
+/// A million held locks are a million entries: their size is the memory budget (issue 6).
+#[test]
+fn an_entry_stays_small() {
+    assert_eq!(std::mem::size_of::<super::Value>(), 56);
+    // 80, and 8 for the lock timer's position.
+    assert_eq!(std::mem::size_of::<super::Entry>(), 88);
+}

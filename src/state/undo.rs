@@ -5,14 +5,12 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
-
-use super::{Entry, Keyspace, Removals};
+use super::{Entry, Key, Keyspace, Removals};
 
 #[derive(Debug)]
 pub(super) struct UndoLog {
     /// The entry each changed key had before the script's first change of it.
-    before: HashMap<Bytes, Option<Entry>>,
+    before: HashMap<Key, Option<Entry>>,
     fence_counter: u64,
     revision_counter: u64,
     removals: Removals,
@@ -56,7 +54,7 @@ impl Keyspace {
         if let Some(undo) = self.undo.as_mut() {
             if !undo.before.contains_key(key) {
                 let entry = self.entries.get(key).cloned();
-                undo.before.insert(Bytes::copy_from_slice(key), entry);
+                undo.before.insert(Key::from(key), entry);
             }
         }
     }
@@ -66,7 +64,7 @@ impl Keyspace {
         if self.undo.is_none() {
             return;
         }
-        let keys: Vec<Bytes> = self.entries.keys().cloned().collect();
+        let keys: Vec<Key> = self.entries.keys().cloned().collect();
         for key in keys {
             self.note_change(&key);
         }
@@ -74,23 +72,19 @@ impl Keyspace {
 
     /// Sets `key` to exactly `entry` (or nothing), keeping the expiry and lock indexes
     /// right.
-    fn replace_entry(&mut self, key: Bytes, entry: Option<Entry>) {
-        if let Some(current) = self.entries.swap_remove(&key) {
-            if let Some(deadline) = current.deadline_ms {
+    fn replace_entry(&mut self, key: Key, entry: Option<Entry>) {
+        if let Some((_, current)) = self.take_entry(&key) {
+            if let Some(deadline) = current.deadline_ms() {
                 self.expiry.remove(&(deadline, key.clone()));
-            }
-            if let Some(deadline) = current.as_lock().and_then(|l| l.next_deadline_ms()) {
-                self.lock_timers.remove(&(deadline, key.clone()));
             }
         }
         if let Some(entry) = entry {
-            if let Some(deadline) = entry.deadline_ms {
+            if let Some(deadline) = entry.deadline_ms() {
                 self.expiry.insert((deadline, key.clone()));
             }
-            if let Some(deadline) = entry.as_lock().and_then(|l| l.next_deadline_ms()) {
-                self.lock_timers.insert((deadline, key.clone()));
-            }
-            self.entries.insert(key, entry);
+            let lock_deadline = entry.as_lock().and_then(|l| l.next_deadline_ms());
+            let (slot, _) = self.entries.insert_full(key, entry);
+            self.lock_timers.set(&mut self.entries, slot, lock_deadline);
         }
     }
 }
