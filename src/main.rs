@@ -64,7 +64,8 @@ struct ServeArgs {
     /// Most client connections at once.
     #[arg(long)]
     maxclients: Option<usize>,
-    /// Threads running connections and Raft (0: one per core).
+    /// Threads running connections and Raft (0: one for a node alone, one per core for a
+    /// cluster member).
     #[arg(long)]
     threads: Option<usize>,
     /// Largest bulk string a client may send, in bytes.
@@ -161,11 +162,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => {
             init_logging(args.log_level.as_deref());
             let result = args.into_config().and_then(|config| {
-                let mut runtime = tokio::runtime::Builder::new_multi_thread();
-                if config.threads > 0 {
-                    runtime.worker_threads(config.threads);
-                }
-                runtime
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(config.runtime_threads())
                     .enable_all()
                     .build()?
                     .block_on(raftlock::server::run(config))
