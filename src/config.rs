@@ -40,13 +40,30 @@ pub mod state_limits {
     pub const MAX_TRACKED_REMOVALS: usize = 128;
     /// Most commands one MULTI may queue before EXEC.
     pub const MAX_QUEUED_COMMANDS: usize = 10_000;
+    /// Compiled script functions a node keeps; past it the cache starts over (a node-local
+    /// cost only).
+    pub const MAX_COMPILED_SCRIPTS: usize = 1000;
+    /// Most elements in one script reply.
+    pub const MAX_SCRIPT_REPLY_ELEMENTS: usize = 1 << 20;
+    /// Once the Lua heap has grown this much since the last full collection (one script's
+    /// garbage, or many scripts' together), a full collection follows the script, so the
+    /// heap a node carries between scripts stays small.
+    pub const LUA_COLLECT_AFTER_BYTES: usize = 4 * 1024 * 1024;
+    /// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
+    pub const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+    /// Deepest glob nesting (one level per `*` that had to be tried): deeper fails the
+    /// match, as in Redis, so a hostile pattern cannot exhaust the stack.
+    pub const MAX_GLOB_NESTING: u32 = 1000;
+    /// The longest expiry grace one epoch op may ask for: a bound on how long a wrong value
+    /// could freeze expiry.
+    pub const MAX_EPOCH_GRACE_MS: u64 = 60_000;
 }
 
-/// How much memory fjall (the Raft log and the state on disk) may keep. fjall's defaults
-/// (a 64 MiB memtable per keyspace, kept until flushed, plus sealed ones waiting for the
-/// flush, and a 32 MiB block cache) cost well over 100 MB of RSS under a write load; the
-/// state machine never reads the state keyspace outside start-up and the log is read
-/// back while still in the memtable, so small buffers cost little.
+/// How much memory fjall (the Raft log, its marks and the latest snapshot) may keep.
+/// fjall's defaults (a 64 MiB memtable per keyspace, kept until flushed, plus sealed ones
+/// waiting for the flush, and a 32 MiB block cache) cost well over 100 MB of RSS under a
+/// write load; the snapshot is read only at start-up and the log is read back while
+/// still in the memtable, so small buffers cost little.
 pub mod storage_memory {
     /// Block cache shared by every keyspace, in bytes.
     pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;

@@ -8,9 +8,7 @@ pub fn matches(pattern: &[u8], string: &[u8]) -> bool {
     match_from(pattern, string, &mut skip_longer, 0)
 }
 
-/// Deeper nesting (one level per `*` that had to be tried) fails the match, as in Redis,
-/// so a hostile pattern cannot exhaust the stack.
-const MAX_NESTING: u32 = 1000;
+use crate::config::state_limits::MAX_GLOB_NESTING as MAX_NESTING;
 
 /// `skip_longer` is Redis's `skipLongerMatches`: once the rest of the pattern after a `*`
 /// failed to match anywhere in the rest of the string, an earlier `*` taking more bytes

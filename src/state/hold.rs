@@ -22,9 +22,7 @@ use crate::reply::Reply;
 /// The internal op a leader proposes first in each new term.
 pub const EPOCH_OP: &str = "raftlock.epoch";
 
-/// The longest grace one epoch op may ask for: a bound on how long a wrong value could
-/// freeze expiry.
-pub const MAX_EPOCH_GRACE_MS: u64 = 60_000;
+pub use crate::config::state_limits::MAX_EPOCH_GRACE_MS;
 
 /// The hold the latest leader placed, persisted with the keyspace's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

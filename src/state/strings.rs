@@ -7,8 +7,7 @@ use super::{command_name, invoked_as, now_i64, run, wrong_arity, Keyspace, Ttl, 
 use crate::command::args::parse_i64;
 use crate::reply::Reply;
 
-/// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
-const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+use crate::config::state_limits::MAX_STRING_BYTES;
 
 /// A value to store, copied out of the argument so it does not pin the buffer the
 /// argument was sliced from (see `Keyspace::store`).

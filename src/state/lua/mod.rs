@@ -52,14 +52,10 @@ const SCRIPT_CHUNK_NAME: &str = "@user_script";
 const HOOK_EVERY_INSTRUCTIONS: u32 = 1000;
 /// Bytes `string.rep` may build per instruction of budget it is charged.
 const REP_BYTES_PER_INSTRUCTION: f64 = 64.0;
-/// Compiled functions a node keeps; past it the cache starts over (a node-local cost only).
-const MAX_COMPILED_SCRIPTS: usize = 1000;
-/// Most elements in one script reply.
-const MAX_REPLY_ELEMENTS: usize = 1 << 20;
-/// Once the heap has grown this much since the last full collection (one script's
-/// garbage, or many scripts' together), a full collection follows the script, so the
-/// heap a node carries between scripts stays small.
-const COLLECT_AFTER_BYTES: usize = 4 * 1024 * 1024;
+use crate::config::state_limits::{
+    LUA_COLLECT_AFTER_BYTES as COLLECT_AFTER_BYTES, MAX_COMPILED_SCRIPTS,
+    MAX_SCRIPT_REPLY_ELEMENTS as MAX_REPLY_ELEMENTS,
+};
 
 /// The keyspace as a script may touch it: EVAL runs in apply with the keyspace to itself;
 /// EVAL_RO runs as a read, beside other readers.
