@@ -49,6 +49,10 @@ pub mod state_limits {
     /// garbage, or many scripts' together), a full collection follows the script, so the
     /// heap a node carries between scripts stays small.
     pub const LUA_COLLECT_AFTER_BYTES: usize = 4 * 1024 * 1024;
+    /// Once the Lua heap has grown this much since the collector's last incremental step,
+    /// the next script is followed by one step (Lua 5.1's step works through about twice
+    /// this, as its own pacing would). Scripts that leave less garbage share a step.
+    pub const LUA_STEP_AFTER_BYTES: usize = 1024;
     /// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
     pub const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
     /// Deepest glob nesting (one level per `*` that had to be tried): deeper fails the

@@ -10,8 +10,8 @@
 //!   behind for the next one (a node that restarted has a fresh state and must agree);
 //! - an instruction budget, counted by a Lua count hook, stops a runaway script at the
 //!   same instruction on every node; bytes built by `string.rep` count against it too;
-//! - the garbage collector never runs on its own, only between scripts (one incremental
-//!   step after each, a full collection now and then): weak tables cannot show a node's
+//! - the garbage collector never runs on its own, only between scripts (an incremental
+//!   step after every KB or so of garbage, a full collection now and then): weak tables cannot show a node's
 //!   collection timing, and the memory a script
 //!   may allocate is counted from its start, the same bytes on every node (give or take
 //!   strings the script shares with the node's earlier scripts, which Lua does not
@@ -54,8 +54,8 @@ const HOOK_EVERY_INSTRUCTIONS: u32 = 1000;
 /// Bytes `string.rep` may build per instruction of budget it is charged.
 const REP_BYTES_PER_INSTRUCTION: f64 = 64.0;
 use crate::config::state_limits::{
-    LUA_COLLECT_AFTER_BYTES as COLLECT_AFTER_BYTES, MAX_COMPILED_SCRIPTS,
-    MAX_SCRIPT_REPLY_ELEMENTS as MAX_REPLY_ELEMENTS,
+    LUA_COLLECT_AFTER_BYTES as COLLECT_AFTER_BYTES, LUA_STEP_AFTER_BYTES as STEP_AFTER_BYTES,
+    MAX_COMPILED_SCRIPTS, MAX_SCRIPT_REPLY_ELEMENTS as MAX_REPLY_ELEMENTS,
 };
 
 /// The keyspace as a script may touch it: EVAL runs in apply with the keyspace to itself;
@@ -170,6 +170,8 @@ pub(crate) struct Engine {
     budget: Arc<Budget>,
     /// The heap's size after the last full collection (or the state's creation).
     collected_at: usize,
+    /// The heap's size after the collector's last step or full collection.
+    stepped_at: usize,
     /// The run redis.call and friends work on, set by `call`.
     slot: Arc<RunSlot>,
 }
@@ -281,6 +283,7 @@ impl Engine {
         lua.gc_stop();
         Ok(Engine {
             collected_at: lua.used_memory(),
+            stepped_at: lua.used_memory(),
             globals: lua.globals(),
             lua,
             env,
@@ -354,7 +357,7 @@ impl Engine {
         if failed || self.lua.used_memory() > since.saturating_add(COLLECT_AFTER_BYTES) {
             // After a memory error especially: the heap must not stay at its limit.
             self.collect();
-        } else {
+        } else if self.lua.used_memory() >= self.stepped_at.saturating_add(STEP_AFTER_BYTES) {
             self.step();
         }
         match outcome {
@@ -374,14 +377,17 @@ impl Engine {
         }
     }
 
-    /// One incremental step of the collector (about twice the garbage a small script
-    /// leaves), so garbage is freed a little after every script rather than all at once:
-    /// a full collection of several MB stalls the node's thread for milliseconds, which
-    /// every client in flight then waits out. The collector stays stopped after it.
+    /// One incremental step of the collector, taken once scripts have left about
+    /// `STEP_AFTER_BYTES` of garbage, so garbage is freed a little at a time rather than
+    /// all at once: a full collection of several MB stalls the node's thread for
+    /// milliseconds, which every client in flight then waits out. A step after every
+    /// script did twice or more the work the garbage needed. The collector stays
+    /// stopped after it.
     fn step(&mut self) {
         let _ = self.lua.gc_step();
         // A step rearms Lua 5.1's collector.
         self.lua.gc_stop();
+        self.stepped_at = self.lua.used_memory();
     }
 
     /// A full collection; the collector stays stopped after it.
@@ -390,6 +396,7 @@ impl Engine {
         // A full collection restarts Lua 5.1's collector.
         self.lua.gc_stop();
         self.collected_at = self.lua.used_memory();
+        self.stepped_at = self.collected_at;
     }
 
     /// Calls the script under the prelude's error handler with this run's KEYS, ARGV and
@@ -766,6 +773,47 @@ mod tests {
         for _ in 0..50 {
             assert!(engine.run(Access::Read(&ks), &inv).is_ok());
         }
+        assert_collector_stopped(&engine);
+    }
+
+    /// Scripts that each leave a few hundred bytes of garbage share steps, and the steps
+    /// keep up: after 20k of them the heap is back near where it started, though no
+    /// full collection ran (it would take 4 MB of growth).
+    #[test]
+    fn steps_paced_by_garbage_keep_the_heap_small() {
+        let ks = Keyspace::new();
+        let mut engine = Engine::new();
+        let source = b"local t = {KEYS[1], ARGV[1], {}} return #t";
+        let sha = sha1_hex(source);
+        engine.compile(&sha, source).unwrap();
+        engine.collect();
+        let start = engine.lua.used_memory();
+        let collected_at = engine.collected_at;
+        let mut steps = 0;
+        for i in 0..20_000u32 {
+            let keys = [Bytes::from(format!("lock:{i}"))];
+            let args = [Bytes::from(format!("token-{i}"))];
+            let inv = Invocation {
+                sha: &sha,
+                keys: &keys,
+                args: &args,
+                now_ms: 0,
+                read_only: true,
+            };
+            let stepped_at = engine.stepped_at;
+            assert_eq!(engine.run(Access::Read(&ks), &inv), Ok(Reply::Int(3)));
+            steps += usize::from(engine.stepped_at != stepped_at);
+        }
+        assert_eq!(engine.collected_at, collected_at, "no full collection ran");
+        assert!(
+            steps > 100 && steps < 20_000 / 2,
+            "{steps} steps for 20k scripts"
+        );
+        assert!(
+            engine.lua.used_memory() < start + 512 * 1024,
+            "heap {} after 20k scripts, from {start}",
+            engine.lua.used_memory()
+        );
         assert_collector_stopped(&engine);
     }
 
