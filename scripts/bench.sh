@@ -7,10 +7,14 @@
 # comparison. Writes bench-results.md and refreshes README's results section.
 #
 # This machine is shared and noisy: compare the ratios of one run, not absolute figures.
+# The whole comparison runs BENCH_ROUNDS times; each ratio is taken within a round (the
+# systems ran minutes apart at most) and the median of the rounds is reported, with every
+# round's value beside it. Fairness is checked against the worst round.
 #
 # Environment (all optional):
 #   RAFTLOCK_BIN       the raftlock binary [target/release/raftlock, built if missing]
 #   BENCH_DURATION     seconds per raftlock-bench workload and system [5]
+#   BENCH_ROUNDS       rounds of the whole comparison [3]
 #   BENCH_CLIENTS      connections [64]
 #   BENCH_RESOURCES    resources shared in the contended workloads [8]
 #   BENCH_RB_REQUESTS  requests per redis-benchmark test [100000]
@@ -21,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 CLIENTS=${BENCH_CLIENTS:-64}
 RESOURCES=${BENCH_RESOURCES:-8}
 RB_REQUESTS=${BENCH_RB_REQUESTS:-100000}
@@ -163,8 +168,8 @@ declare -A PORT=(
 
 # --- raftlock bench: workload by workload, each against every system in turn ----------------
 
-RESULTS=$TMP/results.csv # system,workload,clients,pipeline,ops,seconds,ops_per_sec,...
-: >"$RESULTS"
+# Round R's rows: results.R.csv (system,workload,clients,pipeline,ops,seconds,ops_per_sec,
+# ...) and rb.R.csv (system,test,rps,p50_ms,p99_ms).
 FAILED=()
 bench() {
   local system=$1 workload=$2 rows
@@ -178,19 +183,6 @@ bench() {
   printf '%s\n' "$rows" | tail -n +2 | tr -d '"' | sed "s/^/$system,/" >>"$RESULTS"
 }
 
-for workload in setnx lock lock-contended setnx-contended get; do
-  for system in "${SYSTEMS[@]}"; do
-    case "$system:$workload" in
-      redis-*:lock | redis-*:lock-contended) continue ;;
-    esac
-    bench "$system" "$workload"
-  done
-done
-
-# --- redis-benchmark ----------------------------------------------------------------------
-
-RB=$TMP/redis-benchmark.csv # system,test,rps,p50_ms,p99_ms
-: >"$RB"
 redis_benchmark() {
   local system=$1 name=$2
   shift 2
@@ -202,33 +194,58 @@ redis_benchmark() {
       printf "%s,%s,%s,%s,%s\n", sys, test, $2, $5, $7
     }' >>"$RB" || FAILED+=("redis-benchmark $name on $system")
 }
-for system in "${SYSTEMS[@]}"; do redis_benchmark "$system" "" -t set,get; done
-for pipeline in 1 16; do
-  for system in "${SYSTEMS[@]}"; do
-    redis_benchmark "$system" "setnx-P$pipeline" -P "$pipeline" -r 1000000 \
-      SET 'lock:__rand_int__' token NX PX 10000
+
+for round in $(seq 1 "$ROUNDS"); do
+  say "round $round of $ROUNDS"
+  RESULTS=$TMP/results.$round.csv
+  RB=$TMP/rb.$round.csv
+  : >"$RESULTS"
+  : >"$RB"
+  for workload in setnx lock lock-contended setnx-contended get; do
+    for system in "${SYSTEMS[@]}"; do
+      case "$system:$workload" in
+        redis-*:lock | redis-*:lock-contended) continue ;;
+      esac
+      bench "$system" "$workload"
+    done
+  done
+  for system in "${SYSTEMS[@]}"; do redis_benchmark "$system" "" -t set,get; done
+  for pipeline in 1 16; do
+    for system in "${SYSTEMS[@]}"; do
+      redis_benchmark "$system" "setnx-P$pipeline" -P "$pipeline" -r 1000000 \
+        SET 'lock:__rand_int__' token NX PX 10000
+    done
   done
 done
 
 # --- report ---------------------------------------------------------------------------------
 
-# The rate of one run: rate FILE SYSTEM WORKLOAD (field 7 of results.csv, 3 of rb).
-rate() {
-  local file=$1 system=$2 workload=$3 field=7
-  [ "$file" = "$RB" ] && field=3
-  awk -F, -v s="$system" -v w="$workload" -v f="$field" '$1 == s && $2 == w { print $f }' "$file"
+# A field of one round's row: value KIND ROUND SYSTEM WORKLOAD FIELD (KIND: results or rb).
+value() {
+  awk -F, -v s="$3" -v w="$4" -v f="$5" '$1 == s && $2 == w { print $f }' "$TMP/$1.$2.csv"
+}
+# The median of numbers on stdin, one per line ("" if none).
+median() {
+  sort -g | awk '{ v[NR] = $1 } END {
+    if (NR) printf "%s\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
 RATIOS=$TMP/ratios.txt
 : >"$RATIOS"
-# ratio NAME FILE RAFTLOCK-SYSTEM RAFTLOCK-WORKLOAD REDIS-SYSTEM REDIS-WORKLOAD
+# ratio NAME KIND RAFTLOCK-SYSTEM RAFTLOCK-WORKLOAD REDIS-SYSTEM REDIS-WORKLOAD: the median
+# over the rounds of the ratio within each round, then each round's ratio.
 ratio() {
-  local name=$1 file=$2 a b
-  a=$(rate "$file" "$3" "$4")
-  b=$(rate "$file" "$5" "$6")
-  if [ -n "$a" ] && [ -n "$b" ]; then
-    awk -v n="$name" -v x="$3" -v y="$5" -v a="$a" -v b="$b" \
-      'BEGIN { printf "RATIO %s %s/%s = %.2f\n", n, x, y, (b > 0 ? a / b : 0) }' >>"$RATIOS"
+  local name=$1 kind=$2 round a b each=()
+  for round in $(seq 1 "$ROUNDS"); do
+    a=$(value "$kind" "$round" "$3" "$4" 7)
+    b=$(value "$kind" "$round" "$5" "$6" 7)
+    [ "$kind" = rb ] && a=$(value rb "$round" "$3" "$4" 3) && b=$(value rb "$round" "$5" "$6" 3)
+    if [ -n "$a" ] && [ -n "$b" ]; then
+      each+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")
+    fi
+  done
+  if [ ${#each[@]} -gt 0 ]; then
+    echo "RATIO $name $3/$5 = $(printf '%s\n' "${each[@]}" | median | xargs printf '%.2f') (rounds: ${each[*]})" >>"$RATIOS"
   else
     echo "RATIO $name $3/$5 = n/a" >>"$RATIOS"
   fi
@@ -236,27 +253,32 @@ ratio() {
 for pair in "raftlock-single redis-always" "raftlock-single redis-none" \
   "raftlock-cluster redis-always"; do
   read -r ours theirs <<<"$pair"
-  ratio setnx "$RESULTS" "$ours" setnx "$theirs" setnx
-  ratio lock-vs-setnx "$RESULTS" "$ours" lock "$theirs" setnx
-  ratio contended "$RESULTS" "$ours" lock-contended "$theirs" setnx-contended
-  ratio setnx-contended "$RESULTS" "$ours" setnx-contended "$theirs" setnx-contended
-  ratio get "$RESULTS" "$ours" get "$theirs" get
-  ratio rb-set "$RB" "$ours" set "$theirs" set
-  ratio rb-get "$RB" "$ours" get "$theirs" get
-  ratio rb-setnx-P1 "$RB" "$ours" setnx-P1 "$theirs" setnx-P1
-  ratio rb-setnx-P16 "$RB" "$ours" setnx-P16 "$theirs" setnx-P16
+  ratio setnx results "$ours" setnx "$theirs" setnx
+  ratio lock-vs-setnx results "$ours" lock "$theirs" setnx
+  ratio contended results "$ours" lock-contended "$theirs" setnx-contended
+  ratio setnx-contended results "$ours" setnx-contended "$theirs" setnx-contended
+  ratio get results "$ours" get "$theirs" get
+  ratio rb-set rb "$ours" set "$theirs" set
+  ratio rb-get rb "$ours" get "$theirs" get
+  ratio rb-setnx-P1 rb "$ours" setnx-P1 "$theirs" setnx-P1
+  ratio rb-setnx-P16 rb "$ours" setnx-P16 "$theirs" setnx-P16
 done
 
 bench_table() {
-  echo "| system | workload | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | jain | min/max per client | errors | notes |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-  awk -F, '{ printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s/%s | %s | %s |\n",
-    $1, $2, $7, $8, $9, $10, $11, $13, $14, $15, $12, $16 }' "$RESULTS"
+  echo "| round | system | workload | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | jain | min/max per client | errors | notes |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  for round in $(seq 1 "$ROUNDS"); do
+    awk -F, -v r="$round" '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s/%s | %s | %s |\n",
+      r, $1, $2, $7, $8, $9, $10, $11, $13, $14, $15, $12, $16 }' "$TMP/results.$round.csv"
+  done
 }
 rb_table() {
-  echo "| system | test | requests/s | p50 ms | p99 ms |"
-  echo "|---|---|---:|---:|---:|"
-  awk -F, '{ printf "| %s | %s | %.0f | %s | %s |\n", $1, $2, $3, $4, $5 }' "$RB"
+  echo "| round | system | test | requests/s | p50 ms | p99 ms |"
+  echo "|---|---|---|---:|---:|---:|"
+  for round in $(seq 1 "$ROUNDS"); do
+    awk -F, -v r="$round" '{ printf "| %s | %s | %s | %.0f | %s | %s |\n", r, $1, $2, $3, $4, $5 }' \
+      "$TMP/rb.$round.csv"
+  done
 }
 
 # Issue 6's targets, checked against this run.
@@ -268,22 +290,28 @@ targets() {
       ok = (op == ">=" ? v + 0 >= l + 0 : v + 0 < l + 0)
       printf "- %s %s: %s (target %s %s)\n", (ok ? "PASS" : "FAIL"), t, v, op, l }'
   }
-  ratio_of() { awk -v n="$1 $2 " 'index($0, "RATIO " n) == 1 { print $NF }' "$RATIOS"; }
-  field() { awk -F, -v s="$1" -v w="$2" -v f="$3" '$1 == s && $2 == w { print $f }' "$RESULTS"; }
+  ratio_of() { awk -v n="$1 $2 " 'index($0, "RATIO " n) == 1 { print $5 }' "$RATIOS"; }
+  # A field of every round's row, one per line.
+  rounds_of() {
+    local round
+    for round in $(seq 1 "$ROUNDS"); do value results "$round" "$1" "$2" "$3"; done
+  }
+  field() { rounds_of "$@" | median; }
+  worst() { rounds_of "$@" | sort -g | head -n 1; }
   check "setnx single/redis-always" "$(ratio_of setnx raftlock-single/redis-always)" ">=" 1.0
   check "setnx single/redis-none" "$(ratio_of setnx raftlock-single/redis-none)" ">=" 0.5
   check "lock single/redis-always setnx" "$(ratio_of lock-vs-setnx raftlock-single/redis-always)" ">=" 1.0
   check "lock single/redis-none setnx" "$(ratio_of lock-vs-setnx raftlock-single/redis-none)" ">=" 0.5
   check "contended single/redis-always" "$(ratio_of contended raftlock-single/redis-always)" ">=" 2.0
-  check "contended jain, single" "$(field raftlock-single lock-contended 13)" ">=" 0.99
-  check "contended fewest grants of a client, single" "$(field raftlock-single lock-contended 14)" ">=" 1
+  check "contended jain, single (worst round)" "$(worst raftlock-single lock-contended 13)" ">=" 0.99
+  check "contended fewest grants of a client, single (worst round)" "$(worst raftlock-single lock-contended 14)" ">=" 1
   check "cluster setnx/redis-always" "$(ratio_of setnx raftlock-cluster/redis-always)" ">=" 0.5
   check "cluster lock/redis-always setnx" "$(ratio_of lock-vs-setnx raftlock-cluster/redis-always)" ">=" 0.5
   # The target is the latency of a LOCK; the table's p99 is of the LOCK + UNLOCK pair.
-  acquire_p99() { field "$1" lock 16 | sed -n 's/.*acquire_p99_ms=\([0-9.]*\).*/\1/p'; }
+  acquire_p99() { rounds_of "$1" lock 16 | sed -n 's/.*acquire_p99_ms=\([0-9.]*\).*/\1/p' | median; }
   check "LOCK p99 ms, single" "$(acquire_p99 raftlock-single)" "<" 3
   check "LOCK p99 ms, cluster" "$(acquire_p99 raftlock-cluster)" "<" 5
-  echo "- info: LOCK + UNLOCK pair p99 ms: single $(field raftlock-single lock 9), cluster $(field raftlock-cluster lock 9)"
+  echo "- info: LOCK + UNLOCK pair p99 ms (median of rounds): single $(field raftlock-single lock 9), cluster $(field raftlock-cluster lock 9)"
   check "redis-benchmark SET NX PX -P 16 single/redis-always" "$(ratio_of rb-setnx-P16 raftlock-single/redis-always)" ">=" 0.5
   r=$(ratio_of rb-setnx-P16 raftlock-cluster/redis-always)
   echo "- info: redis-benchmark SET NX PX -P 16 cluster/redis-always: ${r:-n/a}"
@@ -300,8 +328,9 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
   echo "Written by \`scripts/bench.sh\` on $DATE. Machine: $MACHINE. $VERSIONS."
   echo "$SETUP. Systems: \`raftlock-single\` (one node, fsync on), \`raftlock-cluster\` (3 nodes"
   echo "on this machine, the bench talks to the leader), \`redis-none\` (\`--save '' --appendonly no\`),"
-  echo "\`redis-always\` (\`--appendonly yes --appendfsync always\`). One run, systems interleaved;"
-  echo "the machine is shared and noisy, so read the ratios, not the absolute figures. Load"
+  echo "\`redis-always\` (\`--appendonly yes --appendfsync always\`). $ROUNDS rounds, systems interleaved"
+  echo "in each; a ratio is taken within each round and the median of the rounds is shown, each"
+  echo "round's value in parentheses. The machine is shared and noisy, so read the ratios, not the absolute figures. Load"
   echo "average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "## Ratios"
