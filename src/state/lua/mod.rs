@@ -26,6 +26,7 @@ pub(crate) mod convert;
 #[cfg(test)]
 mod script_tests;
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ptr;
@@ -657,10 +658,11 @@ fn read_only_refusal() -> Reply {
     Reply::error("ERR Write commands are not allowed from read-only scripts.")
 }
 
-/// LOCK/RLOCK without their `WAIT timeout` option: a try-lock.
-fn without_wait(name: &str, argv: &[Bytes]) -> Vec<Bytes> {
+/// LOCK/RLOCK without their `WAIT timeout` option: a try-lock. Other commands' arguments
+/// come back as they are, uncopied.
+fn without_wait<'a>(name: &str, argv: &'a [Bytes]) -> Cow<'a, [Bytes]> {
     if !matches!(name, "lock" | "rlock") {
-        return argv.to_vec();
+        return Cow::Borrowed(argv);
     }
     let mut out = Vec::with_capacity(argv.len());
     let mut rest = argv.iter();
@@ -673,7 +675,7 @@ fn without_wait(name: &str, argv: &[Bytes]) -> Vec<Bytes> {
             out.push(arg.clone());
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The node-served commands a script may call, answered from the script's own context.
@@ -878,9 +880,16 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            without_wait("lock", &argv("lock r o 100 WAIT 5 MODE PR")),
+            *without_wait("lock", &argv("lock r o 100 WAIT 5 MODE PR")),
             argv("lock r o 100 MODE PR")
         );
-        assert_eq!(without_wait("set", &argv("set k WAIT")), argv("set k WAIT"));
+        assert_eq!(
+            *without_wait("set", &argv("set k WAIT")),
+            argv("set k WAIT")
+        );
+        assert!(matches!(
+            without_wait("del", &argv("del k")),
+            Cow::Borrowed(_)
+        ));
     }
 }
