@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::reply::Reply;
-use crate::state::{Event, Keyspace};
+use crate::state::{Event, Keyspace, SnapshotImage};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 type Membership = StoredMembership<NodeId, NodeAddr>;
@@ -78,8 +78,9 @@ pub struct SnapshotBuilder {
     disk: Disk,
     last_applied: Option<LogId<NodeId>>,
     last_membership: Membership,
-    /// `Keyspace::to_snapshot`, or `None` if a panic in apply left the keyspace unusable.
-    keyspace: Option<Vec<u8>>,
+    /// The state at `last_applied`, or `None` if a panic in apply left the keyspace
+    /// unusable.
+    keyspace: Option<SnapshotImage>,
 }
 
 impl StateMachineStore {
@@ -186,13 +187,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        // Captured now, under the read lock, so the snapshot is exactly the state at
-        // `last_applied` however far apply has moved on when the builder runs.
+        // Copied now, under the read lock, so the snapshot is exactly the state at
+        // `last_applied` however far apply has moved on when the builder runs. Apply waits
+        // only for the copy; the builder encodes it.
         let keyspace = self
             .keyspace
             .read()
             .ok()
-            .map(|keyspace| keyspace.to_snapshot());
+            .map(|keyspace| keyspace.snapshot_image());
         SnapshotBuilder {
             disk: self.disk.clone(),
             last_applied: self.last_applied,
@@ -260,43 +262,64 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    /// Sorting, serializing and storing a million locks takes about a second here: it runs
+    /// on a blocking thread, so the node's runtime (a single thread on a single node) goes
+    /// on serving and applying meanwhile.
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let payload = SnapshotPayload {
-            last_applied: self.last_applied,
-            last_membership: self.last_membership.clone(),
-            keyspace: self.keyspace.take().ok_or_else(keyspace_poisoned)?,
-        };
-        let data = bincode::serialize(&payload)
-            .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
-        let meta = SnapshotMeta {
-            last_log_id: self.last_applied,
-            last_membership: self.last_membership.clone(),
-            snapshot_id: snapshot_id(self.disk.group, self.last_applied),
-        };
-        let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);
+        let image = self.keyspace.take().ok_or_else(keyspace_poisoned)?;
+        let disk = self.disk.clone();
+        let (last_applied, last_membership) = (self.last_applied, self.last_membership.clone());
+        tokio::task::spawn_blocking(move || {
+            build_snapshot(&disk, last_applied, last_membership, image)
+        })
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(None, AnyError::error(e)))?
+    }
+}
 
-        let mut stored_last = self.disk.lock_snapshot();
-        if *stored_last <= meta.last_log_id {
-            let stored = StoredSnapshot {
-                meta: meta.clone(),
-                data,
-            };
-            let mut batch = self.disk.db.batch();
-            self.disk
-                .add_record(&mut batch, SNAPSHOT, &stored)
-                .map_err(write_error)?;
-            self.disk.commit(batch).map_err(write_error)?;
-            *stored_last = meta.last_log_id;
-            Ok(Snapshot {
-                meta,
-                snapshot: Box::new(Cursor::new(stored.data)),
-            })
-        } else {
-            Ok(Snapshot {
-                meta,
-                snapshot: Box::new(Cursor::new(data)),
-            })
-        }
+/// Encodes `image`, the state at `last_applied`, and stores it as the node's snapshot
+/// unless a newer one was stored (installed) meanwhile.
+fn build_snapshot(
+    disk: &Disk,
+    last_applied: Option<LogId<NodeId>>,
+    last_membership: Membership,
+    image: SnapshotImage,
+) -> StorageResult<Snapshot<TypeConfig>> {
+    let payload = SnapshotPayload {
+        last_applied,
+        last_membership: last_membership.clone(),
+        keyspace: image.encode(),
+    };
+    let data = bincode::serialize(&payload)
+        .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+    drop(payload);
+    let meta = SnapshotMeta {
+        last_log_id: last_applied,
+        last_membership,
+        snapshot_id: snapshot_id(disk.group, last_applied),
+    };
+    let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);
+
+    let mut stored_last = disk.lock_snapshot();
+    if *stored_last <= meta.last_log_id {
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        let mut batch = disk.db.batch();
+        disk.add_record(&mut batch, SNAPSHOT, &stored)
+            .map_err(write_error)?;
+        disk.commit(batch).map_err(write_error)?;
+        *stored_last = meta.last_log_id;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        })
+    } else {
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 

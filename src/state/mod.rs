@@ -42,7 +42,7 @@ use crate::reply::Reply;
 pub use hold::ExpiryHold;
 pub(crate) use key::Key;
 pub use lock::LockEvent;
-pub use persist::StateError;
+pub use persist::{SnapshotImage, StateError};
 use revisions::Removals;
 
 /// Something apply did that the node must act on outside the state machine: wake a

@@ -338,6 +338,7 @@ fn snapshot_round_trip_keeps_state_counters_and_bytes() {
     let mut h = Harness::new();
     history(&mut h);
     let snapshot = h.ks.to_snapshot();
+    let image = h.ks.snapshot_image();
     let restored = Keyspace::from_snapshot(&snapshot).unwrap();
     assert_eq!(restored.to_snapshot(), snapshot);
     assert_eq!(restored.last_now_ms(), h.ks.last_now_ms());
@@ -359,6 +360,9 @@ fn snapshot_round_trip_keeps_state_counters_and_bytes() {
     h.write("set z 1");
     restored.write("set z 1");
     assert_eq!(restored.token("z"), h.token("z"));
+    // The copy a node snapshots is the state when it was taken, whatever apply does next.
+    h.write("set a changed-after-the-copy");
+    assert_eq!(image.encode(), snapshot);
 }
 
 #[test]
@@ -594,6 +598,8 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
         one.assert_consistent();
         let snapshot = one.to_snapshot();
         assert_eq!(two.to_snapshot(), snapshot);
+        // What a node snapshots: a copy taken under the lock, encoded later.
+        assert_eq!(one.snapshot_image().encode(), snapshot);
         let from_snapshot = Keyspace::from_snapshot(&snapshot).unwrap();
         from_snapshot.assert_consistent();
         assert_eq!(from_snapshot.to_snapshot(), snapshot);
