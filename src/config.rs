@@ -63,6 +63,23 @@ pub mod state_limits {
     pub const MAX_EPOCH_GRACE_MS: u64 = 60_000;
 }
 
+/// Time limits of cluster administration (RAFT.NODE, RAFT.TRANSFER-LEADER).
+pub mod cluster_admin {
+    use std::time::Duration;
+
+    /// How long a new node may take to catch up before RAFT.NODE ADD makes it a voter.
+    pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+    /// How long a leadership transfer may take; also the longest RAFT.HOLD-ELECTIONS.
+    pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+    /// How often a node asked to lead starts a new election while it has not won.
+    pub const ELECT_RETRY: Duration = Duration::from_millis(100);
+    /// How long a leader waits for another follower to take up RAFT.HOLD-ELECTIONS.
+    pub const HOLD_REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+    /// How long a transferring leader waits for the target to have every entry before it
+    /// asks it to stand anyway.
+    pub const TRANSFER_CATCH_UP: Duration = Duration::from_secs(1);
+}
+
 /// How much memory fjall (the Raft log, its marks and the latest snapshot) may keep.
 /// fjall's defaults (a 64 MiB memtable per keyspace, kept until flushed, plus sealed ones
 /// waiting for the flush, and a 32 MiB block cache) cost well over 100 MB of RSS under a

@@ -661,6 +661,57 @@ fn transfer_leader_moves_leadership_to_another_voter() {
     assert_eq!(cluster.wait_leader(FAILOVER_BOUND), target, "{attempts:?}");
 }
 
+/// RAFT.HOLD-ELECTIONS (what RAFT.TRANSFER-LEADER asks of the other voters): a held
+/// follower does not stand, so when the leader dies the other follower is elected, every
+/// time; a bad argument is refused.
+#[test]
+fn a_follower_holding_its_elections_does_not_stand() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3, &[]);
+    let old = cluster.wait_leader(Duration::from_secs(20));
+    let held = cluster.other_than(&[old]);
+    let free = cluster.other_than(&[old, held]);
+    let mut con = cluster.node(held).connect();
+    for bad in ["-1", "soon"] {
+        let err = cmd(&["RAFT.HOLD-ELECTIONS", bad])
+            .query::<String>(&mut con)
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid hold"), "{err}");
+    }
+    let ok: String = run(&mut con, &["RAFT.HOLD-ELECTIONS", "5000"]);
+    assert_eq!(ok, "OK");
+    // `free` has every entry: the held follower would refuse its vote to a shorter log.
+    let last: u64 = cluster.node(old).raft_info()["last_log_index"]
+        .parse()
+        .unwrap();
+    eventually(
+        "the free follower to catch up",
+        Duration::from_secs(10),
+        || {
+            let info = cluster.node(free).raft_info();
+            info["last_log_index"].parse::<u64>().unwrap_or(0) >= last
+        },
+    );
+    cluster.kill(old);
+    assert_eq!(cluster.wait_new_leader(old, FAILOVER_BOUND), free);
+    // Ending the hold lets it stand again: with the other two gone it cannot win, but it
+    // campaigns (its term moves on).
+    let ok: String = run(&mut con, &["RAFT.HOLD-ELECTIONS", "0"]);
+    assert_eq!(ok, "OK");
+    let term = |cluster: &Cluster| -> u64 {
+        cluster.node(held).raft_info()["current_term"]
+            .parse()
+            .unwrap()
+    };
+    let before = term(&cluster);
+    cluster.kill(free);
+    eventually(
+        "the released follower to stand",
+        Duration::from_secs(10),
+        || term(&cluster) > before,
+    );
+}
+
 #[test]
 fn a_sentinel_following_client_keeps_locking_across_a_leader_kill() {
     let _serial = serial();

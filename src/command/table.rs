@@ -133,6 +133,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("raft.node", -3, ADMIN, NONE, "cluster", "Adds (as a learner, then a voter) or removes a cluster member.", Server),
     cmd("raft.transfer-leader", -1, ADMIN, NONE, "cluster", "Hands leadership to another voter (best effort).", Server),
     cmd("raft.elect", 1, ADMIN, NONE, "cluster", "Makes this node stand for election now.", Server),
+    cmd("raft.hold-elections", 2, ADMIN, NONE, "cluster", "Keeps this node from standing for election for a while (leadership transfers).", Server),
     cmd("raft.info", 1, &["loading", "stale"], NONE, "cluster", "Returns this node's view of the Raft group.", Server),
     cmd("sentinel", -2, &["admin", "loading", "stale"], NONE, "sentinel", "Sentinel-compatible discovery of the current leader.", Server),
     cmd("dbsize", 1, RF, NONE, "server", "Returns the number of keys in the database.", Read(sm::dbsize)),

@@ -1,5 +1,5 @@
 //! Cluster administration in the style RedisRaft users know: `RAFT.NODE ADD|REMOVE`,
-//! `RAFT.TRANSFER-LEADER`, `RAFT.ELECT` and `RAFT.INFO`.
+//! `RAFT.TRANSFER-LEADER` (with `RAFT.ELECT` and `RAFT.HOLD-ELECTIONS`) and `RAFT.INFO`.
 //!
 //! Membership changes run on the leader; a follower relays them there and relays the
 //! answer back. A new node joins as a learner, and becomes a voter once it has caught up.
@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,15 +18,11 @@ use openraft::{ChangeMembers, ServerState};
 use super::forward::Upstream;
 use super::{Node, Route};
 use crate::command::args::parse_i64;
+use crate::config::cluster_admin::{
+    CATCH_UP_TIMEOUT, ELECT_RETRY, HOLD_REQUEST_TIMEOUT, TRANSFER_CATCH_UP, TRANSFER_TIMEOUT,
+};
 use crate::raft::{NodeAddr, NodeId};
 use crate::reply::Reply;
-
-/// How long a new node may take to catch up before it is made a voter.
-const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a leadership transfer may take.
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a node asked to lead starts a new election while it has not won.
-const ELECT_RETRY: Duration = Duration::from_millis(100);
 
 /// RAFT.NODE ADD id client_addr raft_addr | RAFT.NODE REMOVE id
 pub(super) async fn raft_node(node: Arc<Node>, argv: Vec<Bytes>) -> Reply {
@@ -175,10 +172,11 @@ async fn remove_node(node: &Node, id: NodeId) -> Reply {
     }
 }
 
-/// RAFT.TRANSFER-LEADER [id]: the leader stops its heartbeats, so the followers' leader
-/// leases run out, and asks the target (by default the most caught-up voter) to stand for
-/// election (RAFT.ELECT). Openraft 0.9 has no TimeoutNow message, so this is best effort:
-/// another follower may win the election instead, which the reply reports.
+/// RAFT.TRANSFER-LEADER [id]: the leader asks the other voters to hold their elections
+/// (RAFT.HOLD-ELECTIONS), holds its own, stops its heartbeats, so the followers' leader leases run out,
+/// and asks the target (by default the most caught-up voter) to stand for election
+/// (RAFT.ELECT). Openraft 0.9 has no TimeoutNow message, so this is best effort: a
+/// follower the hold did not reach may win the election instead, which the reply reports.
 pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply {
     let target = match argv.get(1).map(|arg| parse_id(arg)) {
         None => None,
@@ -206,20 +204,103 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
     else {
         return Reply::Error(format!("ERR node {target} has no client address"));
     };
+    // Without the hold, a follower whose election timer fires as the leases run out races
+    // the target, and wins about half the time.
+    let others: Vec<SocketAddr> = membership
+        .voter_ids()
+        .filter(|id| *id != me && *id != target)
+        .filter_map(|id| membership.get_node(&id)?.client_addr.parse().ok())
+        .collect();
+    let hold_ms = TRANSFER_TIMEOUT.as_millis().to_string();
+    hold_on(&node, &others, &hold_ms).await;
+    // This node too: once the target's candidacy makes it step down, it must not stand.
+    hold_elections(node.clone(), hold_ms.as_bytes());
     let runtime = node.group.raft.runtime_config();
     runtime.heartbeat(false);
+    wait_caught_up(&node, target).await;
     let asked = tokio::time::timeout(
         TRANSFER_TIMEOUT,
         send_to(&node, addr, vec![Bytes::from_static(b"RAFT.ELECT")]),
     )
     .await;
-    // Whatever happened, heartbeats resume: a leader without them loses its followers.
+    // Whatever happened, heartbeats resume (a leader without them loses its followers),
+    // and so do the other followers' elections.
     runtime.heartbeat(true);
+    hold_on(&node, &others, "0").await;
+    hold_elections(node.clone(), b"0");
     match asked {
         Ok(Reply::Ok) => Reply::Ok,
         Ok(other) => other,
         Err(_) => Reply::error("ERR leadership transfer timed out"),
     }
+}
+
+/// Waits (at most `TRANSFER_CATCH_UP`) until `target` has every entry this leader has: a
+/// voter with a longer log refuses its vote, and the held ones would not stand either.
+async fn wait_caught_up(node: &Node, target: NodeId) {
+    let mut metrics = node.group.raft.metrics();
+    let deadline = tokio::time::Instant::now() + TRANSFER_CATCH_UP;
+    loop {
+        {
+            let m = metrics.borrow_and_update();
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&target).copied().flatten());
+            if matched.map(|id| id.index) >= m.last_log_index {
+                return;
+            }
+        }
+        if tokio::time::timeout_at(deadline, metrics.changed())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Sends RAFT.HOLD-ELECTIONS `ms` to every node in `addrs` at once. Best effort: a node
+/// that does not answer within `HOLD_REQUEST_TIMEOUT` only competes in the election.
+async fn hold_on(node: &Arc<Node>, addrs: &[SocketAddr], ms: &str) {
+    let requests = addrs.iter().map(|addr| {
+        let (node, addr) = (node.clone(), *addr);
+        let argv = vec![
+            Bytes::from_static(b"RAFT.HOLD-ELECTIONS"),
+            Bytes::copy_from_slice(ms.as_bytes()),
+        ];
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(HOLD_REQUEST_TIMEOUT, send_to(&node, addr, argv)).await;
+        })
+    });
+    for request in requests.collect::<Vec<_>>() {
+        let _ = request.await;
+    }
+}
+
+/// RAFT.HOLD-ELECTIONS ms: this node's election timer stays off for `ms` milliseconds (at
+/// most `TRANSFER_TIMEOUT`; 0 ends a hold now), so that during a leadership transfer it
+/// does not stand against the node asked to. It still votes. When the hold ends on its own
+/// (the leader that asked for it died, say), elections resume as usual.
+pub(super) fn hold_elections(node: Arc<Node>, ms: &[u8]) -> Reply {
+    let Some(ms) = parse_i64(ms).filter(|ms| *ms >= 0) else {
+        return Reply::error("ERR invalid hold: milliseconds, 0 or more, are expected");
+    };
+    let hold = Duration::from_millis(ms as u64).min(TRANSFER_TIMEOUT);
+    let this_hold = node.election_holds.fetch_add(1, Ordering::SeqCst) + 1;
+    let runtime = node.group.raft.runtime_config();
+    if hold.is_zero() {
+        runtime.elect(true);
+        return Reply::Ok;
+    }
+    runtime.elect(false);
+    tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        if node.election_holds.load(Ordering::SeqCst) == this_hold {
+            node.group.raft.runtime_config().elect(true);
+        }
+    });
+    Reply::Ok
 }
 
 fn most_caught_up_follower(

@@ -58,6 +58,9 @@ pub struct Node {
     pub stats: Stats,
     pub started_at: Instant,
     pub run_id: String,
+    /// Counts RAFT.HOLD-ELECTIONS calls, so a hold's timer resumes elections only if no
+    /// later call changed the hold.
+    election_holds: std::sync::atomic::AtomicU64,
 }
 
 impl Node {
@@ -228,6 +231,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         pubsub,
         stats: Stats::default(),
         started_at: Instant::now(),
+        election_holds: Default::default(),
         run_id: format!(
             "{:040x}",
             wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128
