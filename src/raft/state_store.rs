@@ -269,36 +269,39 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let image = self.keyspace.take().ok_or_else(keyspace_poisoned)?;
         let disk = self.disk.clone();
         let (last_applied, last_membership) = (self.last_applied, self.last_membership.clone());
-        tokio::task::spawn_blocking(move || {
+        let built = tokio::task::spawn_blocking(move || {
             build_snapshot(&disk, last_applied, last_membership, image)
         })
         .await
-        .map_err(|e| StorageIOError::write_snapshot(None, AnyError::error(e)))?
+        .map_err(|e| StorageIOError::write_snapshot(None, AnyError::error(e)))?;
+        built.map_err(|e| StorageError::from(*e))
     }
 }
 
 /// Encodes `image`, the state at `last_applied`, and stores it as the node's snapshot
-/// unless a newer one was stored (installed) meanwhile.
+/// unless a newer one was stored (installed) meanwhile. The error is boxed: it crosses
+/// from the blocking thread by value.
 fn build_snapshot(
     disk: &Disk,
     last_applied: Option<LogId<NodeId>>,
     last_membership: Membership,
     image: SnapshotImage,
-) -> StorageResult<Snapshot<TypeConfig>> {
+) -> Result<Snapshot<TypeConfig>, Box<StorageIOError<NodeId>>> {
     let payload = SnapshotPayload {
         last_applied,
         last_membership: last_membership.clone(),
         keyspace: image.encode(),
     };
     let data = bincode::serialize(&payload)
-        .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
+        .map_err(|e| Box::new(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
     drop(payload);
     let meta = SnapshotMeta {
         last_log_id: last_applied,
         last_membership,
         snapshot_id: snapshot_id(disk.group, last_applied),
     };
-    let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);
+    let write_error =
+        |e: AnyError| Box::new(StorageIOError::write_snapshot(Some(meta.signature()), e));
 
     let mut stored_last = disk.lock_snapshot();
     if *stored_last <= meta.last_log_id {
