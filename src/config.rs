@@ -69,8 +69,12 @@ pub mod cluster_admin {
 
     /// How long a new node may take to catch up before RAFT.NODE ADD makes it a voter.
     pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
-    /// How long a leadership transfer may take; also the longest RAFT.HOLD-ELECTIONS.
+    /// How long a leadership transfer may take.
     pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The longest RAFT.HOLD-ELECTIONS, and the hold a transfer asks for (as long as the
+    /// transfer may take). A hold that outlives its transfer (the leader that asked died,
+    /// say) delays an election by at most this much.
+    pub const MAX_ELECTION_HOLD: Duration = Duration::from_secs(5);
     /// How often a node asked to lead starts a new election while it has not won.
     pub const ELECT_RETRY: Duration = Duration::from_millis(100);
     /// How long a leader waits for another follower to take up RAFT.HOLD-ELECTIONS.

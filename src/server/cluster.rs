@@ -19,7 +19,8 @@ use super::forward::Upstream;
 use super::{Node, Route};
 use crate::command::args::parse_i64;
 use crate::config::cluster_admin::{
-    CATCH_UP_TIMEOUT, ELECT_RETRY, HOLD_REQUEST_TIMEOUT, TRANSFER_CATCH_UP, TRANSFER_TIMEOUT,
+    CATCH_UP_TIMEOUT, ELECT_RETRY, HOLD_REQUEST_TIMEOUT, MAX_ELECTION_HOLD, TRANSFER_CATCH_UP,
+    TRANSFER_TIMEOUT,
 };
 use crate::raft::{NodeAddr, NodeId};
 use crate::reply::Reply;
@@ -213,7 +214,7 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
         .filter(|id| *id != me && *id != target)
         .filter_map(|id| membership.get_node(&id)?.client_addr.parse().ok())
         .collect();
-    let hold_ms = TRANSFER_TIMEOUT.as_millis().to_string();
+    let hold_ms = MAX_ELECTION_HOLD.as_millis().to_string();
     hold_on(&node, &others, &hold_ms).await;
     // This node too: once the target's candidacy makes it step down, it must not stand.
     hold_elections(node.clone(), hold_ms.as_bytes());
@@ -281,14 +282,14 @@ async fn hold_on(node: &Arc<Node>, addrs: &[SocketAddr], ms: &str) {
 }
 
 /// RAFT.HOLD-ELECTIONS ms: this node's election timer stays off for `ms` milliseconds (at
-/// most `TRANSFER_TIMEOUT`; 0 ends a hold now), so that during a leadership transfer it
+/// most `MAX_ELECTION_HOLD`; 0 ends a hold now), so that during a leadership transfer it
 /// does not stand against the node asked to. It still votes. When the hold ends on its own
 /// (the leader that asked for it died, say), elections resume as usual.
 pub(super) fn hold_elections(node: Arc<Node>, ms: &[u8]) -> Reply {
     let Some(ms) = parse_i64(ms).filter(|ms| *ms >= 0) else {
         return Reply::error("ERR invalid hold: milliseconds, 0 or more, are expected");
     };
-    let hold = Duration::from_millis(ms as u64).min(TRANSFER_TIMEOUT);
+    let hold = Duration::from_millis(ms as u64).min(MAX_ELECTION_HOLD);
     let this_hold = node.election_holds.fetch_add(1, Ordering::SeqCst) + 1;
     let runtime = node.group.raft.runtime_config();
     if hold.is_zero() {
