@@ -716,6 +716,17 @@ impl Rand48 {
 mod tests {
     use super::*;
 
+    /// A read-only run of the script `sha` with these keys and arguments, at time 0.
+    fn read_run<'a>(sha: &'a str, keys: &'a [Bytes], args: &'a [Bytes]) -> Invocation<'a> {
+        Invocation {
+            sha,
+            keys,
+            args,
+            now_ms: 0,
+            read_only: true,
+        }
+    }
+
     #[test]
     fn rand48_matches_libc_lrand48_from_seed_zero() {
         // srand48(0); lrand48() x3 with glibc: 366850414, 1610402721, 1293319190.
@@ -732,13 +743,7 @@ mod tests {
         // A run that ends in an error leaves no run behind either.
         let sha = sha1_hex(b"error('boom')");
         engine.compile(&sha, b"error('boom')").unwrap();
-        let inv = Invocation {
-            sha: &sha,
-            keys: &[],
-            args: &[],
-            now_ms: 0,
-            read_only: true,
-        };
+        let inv = read_run(&sha, &[], &[]);
         assert!(engine.run(Access::Read(&ks), &inv).is_err());
         assert!(engine.slot.0.load(Ordering::Relaxed).is_null());
         let error = engine
@@ -765,13 +770,7 @@ mod tests {
         let source = b"local t = {} for i = 1, 1000 do t[i] = {} end return 1";
         let sha = sha1_hex(source);
         engine.compile(&sha, source).unwrap();
-        let inv = Invocation {
-            sha: &sha,
-            keys: &[],
-            args: &[],
-            now_ms: 0,
-            read_only: true,
-        };
+        let inv = read_run(&sha, &[], &[]);
         for _ in 0..50 {
             assert!(engine.run(Access::Read(&ks), &inv).is_ok());
         }
@@ -795,13 +794,7 @@ mod tests {
         for i in 0..20_000u32 {
             let keys = [Bytes::from(format!("lock:{i}"))];
             let args = [Bytes::from(format!("token-{i}"))];
-            let inv = Invocation {
-                sha: &sha,
-                keys: &keys,
-                args: &args,
-                now_ms: 0,
-                read_only: true,
-            };
+            let inv = read_run(&sha, &keys, &args);
             let stepped_at = engine.stepped_at;
             assert_eq!(engine.run(Access::Read(&ks), &inv), Ok(Reply::Int(3)));
             steps += usize::from(engine.stepped_at != stepped_at);
@@ -848,13 +841,7 @@ mod tests {
         let args: Vec<Bytes> = (0..17u8)
             .map(|i| Bytes::from(vec![b'a' + i; 4 << 20]))
             .collect();
-        let inv = |args| Invocation {
-            sha: &sha,
-            keys: &[],
-            args,
-            now_ms: 0,
-            read_only: true,
-        };
+        let inv = |args| read_run(&sha, &[], args);
         assert_eq!(
             engine.run(Access::Read(&ks), &inv(&args)),
             Err(Reply::Error(format!(
