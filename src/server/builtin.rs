@@ -85,7 +85,7 @@ pub(super) fn run(
         }
         "raft.transfer-leader" => Reply::wrong_arity("raft.transfer-leader"),
         "raft.elect" => return later(cluster::elect(node.clone())),
-        "raft.hold-elections" => cluster::hold_elections(node.clone(), &argv[1]),
+        "raft.hold-elections" => cluster::hold_elections(node, &argv[1]),
         _ => command::unknown_command(argv),
     };
     Step::Reply(reply)

@@ -217,7 +217,7 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
     let hold_ms = MAX_ELECTION_HOLD.as_millis().to_string();
     hold_on(&node, &others, &hold_ms).await;
     // This node too: once the target's candidacy makes it step down, it must not stand.
-    hold_elections(node.clone(), hold_ms.as_bytes());
+    hold_own_elections(&node, MAX_ELECTION_HOLD);
     let runtime = node.group.raft.runtime_config();
     runtime.heartbeat(false);
     wait_caught_up(&node, target).await;
@@ -230,7 +230,7 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
     // and so do the other followers' elections.
     runtime.heartbeat(true);
     hold_on(&node, &others, "0").await;
-    hold_elections(node.clone(), b"0");
+    hold_own_elections(&node, Duration::ZERO);
     match asked {
         Ok(Reply::Ok) => Reply::Ok,
         Ok(other) => other,
@@ -285,25 +285,32 @@ async fn hold_on(node: &Arc<Node>, addrs: &[SocketAddr], ms: &str) {
 /// most `MAX_ELECTION_HOLD`; 0 ends a hold now), so that during a leadership transfer it
 /// does not stand against the node asked to. It still votes. When the hold ends on its own
 /// (the leader that asked for it died, say), elections resume as usual.
-pub(super) fn hold_elections(node: Arc<Node>, ms: &[u8]) -> Reply {
+pub(super) fn hold_elections(node: &Arc<Node>, ms: &[u8]) -> Reply {
     let Some(ms) = parse_i64(ms).filter(|ms| *ms >= 0) else {
         return Reply::error("ERR invalid hold: milliseconds, 0 or more, are expected");
     };
-    let hold = Duration::from_millis(ms as u64).min(MAX_ELECTION_HOLD);
+    hold_own_elections(node, Duration::from_millis(ms as u64));
+    Reply::Ok
+}
+
+/// Turns this node's election timer off for `hold` (at most `MAX_ELECTION_HOLD`), or back
+/// on now if `hold` is zero. A later call replaces the hold.
+fn hold_own_elections(node: &Arc<Node>, hold: Duration) {
+    let hold = hold.min(MAX_ELECTION_HOLD);
     let this_hold = node.election_holds.fetch_add(1, Ordering::SeqCst) + 1;
     let runtime = node.group.raft.runtime_config();
     if hold.is_zero() {
         runtime.elect(true);
-        return Reply::Ok;
+        return;
     }
     runtime.elect(false);
+    let node = node.clone();
     tokio::spawn(async move {
         tokio::time::sleep(hold).await;
         if node.election_holds.load(Ordering::SeqCst) == this_hold {
             node.group.raft.runtime_config().elect(true);
         }
     });
-    Reply::Ok
 }
 
 fn most_caught_up_follower(

@@ -716,6 +716,14 @@ impl Rand48 {
 mod tests {
     use super::*;
 
+    /// A fresh engine with `source` compiled, and its sha1.
+    fn compiled(source: &[u8]) -> (Engine, String) {
+        let mut engine = Engine::new();
+        let sha = sha1_hex(source);
+        engine.compile(&sha, source).unwrap();
+        (engine, sha)
+    }
+
     /// A read-only run of the script `sha` with these keys and arguments, at time 0.
     fn read_run<'a>(sha: &'a str, keys: &'a [Bytes], args: &'a [Bytes]) -> Invocation<'a> {
         Invocation {
@@ -739,10 +747,8 @@ mod tests {
     #[test]
     fn run_functions_outside_a_run_raise_an_error() {
         let ks = Keyspace::new();
-        let mut engine = Engine::new();
         // A run that ends in an error leaves no run behind either.
-        let sha = sha1_hex(b"error('boom')");
-        engine.compile(&sha, b"error('boom')").unwrap();
+        let (mut engine, sha) = compiled(b"error('boom')");
         let inv = read_run(&sha, &[], &[]);
         assert!(engine.run(Access::Read(&ks), &inv).is_err());
         assert!(engine.slot.0.load(Ordering::Relaxed).is_null());
@@ -766,10 +772,7 @@ mod tests {
     #[test]
     fn the_collector_stays_stopped_after_a_run_and_its_step() {
         let ks = Keyspace::new();
-        let mut engine = Engine::new();
-        let source = b"local t = {} for i = 1, 1000 do t[i] = {} end return 1";
-        let sha = sha1_hex(source);
-        engine.compile(&sha, source).unwrap();
+        let (mut engine, sha) = compiled(b"local t = {} for i = 1, 1000 do t[i] = {} end return 1");
         let inv = read_run(&sha, &[], &[]);
         for _ in 0..50 {
             assert!(engine.run(Access::Read(&ks), &inv).is_ok());
@@ -783,10 +786,7 @@ mod tests {
     #[test]
     fn steps_paced_by_garbage_keep_the_heap_small() {
         let ks = Keyspace::new();
-        let mut engine = Engine::new();
-        let source = b"local t = {KEYS[1], ARGV[1], {}} return #t";
-        let sha = sha1_hex(source);
-        engine.compile(&sha, source).unwrap();
+        let (mut engine, sha) = compiled(b"local t = {KEYS[1], ARGV[1], {}} return #t");
         engine.collect();
         let start = engine.lua.used_memory();
         let collected_at = engine.collected_at;
@@ -834,9 +834,7 @@ mod tests {
     #[test]
     fn keys_and_argv_count_against_the_memory_limit() {
         let ks = Keyspace::new();
-        let mut engine = Engine::new();
-        let sha = sha1_hex(b"return #ARGV");
-        engine.compile(&sha, b"return #ARGV").unwrap();
+        let (mut engine, sha) = compiled(b"return #ARGV");
         // 17 distinct 4 MiB arguments: past the 64 MiB a script may allocate.
         let args: Vec<Bytes> = (0..17u8)
             .map(|i| Bytes::from(vec![b'a' + i; 4 << 20]))
