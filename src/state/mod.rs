@@ -425,10 +425,11 @@ impl Keyspace {
         Ok(Some(result))
     }
 
-    /// Readies the entry at `key` for a change in place: recorded for a running script's
-    /// undo, a passed deadline removed first; an existing entry must pass `check` (its
-    /// error, typically WRONGTYPE, otherwise), a missing one is created from `empty` if
-    /// given. Whether the entry existed; `Ok(None)`: missing, not made.
+    /// Readies the entry at `key` for a change in place: an existing entry must pass
+    /// `check` (its error, typically WRONGTYPE, otherwise), and only then is the key
+    /// recorded for a running script's undo and a passed deadline removed; a missing one
+    /// is created from `empty` if given. Whether the entry existed; `Ok(None)`: missing,
+    /// not made.
     fn prepare_in_place(
         &mut self,
         key: &[u8],
@@ -436,12 +437,14 @@ impl Keyspace {
         check: impl FnOnce(&Entry) -> Result<(), Reply>,
         empty: Option<Value>,
     ) -> Result<Option<bool>, Reply> {
+        // A refusal changes nothing, so it records nothing (a script's DEL of a string
+        // tries the key as a lock first).
+        if let Some(entry) = self.get(key, now_ms) {
+            check(entry)?;
+        }
         self.note_change(key);
         let existed = match self.get_for_write(key, now_ms) {
-            Some(entry) => {
-                check(entry)?;
-                true
-            }
+            Some(_) => true,
             None => {
                 let Some(value) = empty else {
                     return Ok(None);

@@ -345,13 +345,17 @@ impl Engine {
         let base = self.lua.used_memory();
         let limit = base.saturating_add(MAX_SCRIPT_MEMORY_BYTES);
         let outcome = self.call(function, access, inv, limit);
-        // No limit while Rust clears up: mlua then skips guarding each call against a
-        // memory error. Compiles until the next run get this run's limit.
-        let _ = self.lua.set_memory_limit(0);
-        let _ = self.ctx.raw_set("pending", Value::Nil);
-        let _ = self.globals.raw_set("KEYS", Value::Nil);
-        let _ = self.globals.raw_set("ARGV", Value::Nil);
-        let _ = self.lua.set_memory_limit(limit);
+        if outcome.is_err() {
+            // The runner clears KEYS, ARGV and a pending error table itself, unless it
+            // failed before the script ran. No limit while Rust clears up: mlua then
+            // skips guarding each call against a memory error. Compiles until the next
+            // run get this run's limit.
+            let _ = self.lua.set_memory_limit(0);
+            let _ = self.ctx.raw_set("pending", Value::Nil);
+            let _ = self.globals.raw_set("KEYS", Value::Nil);
+            let _ = self.globals.raw_set("ARGV", Value::Nil);
+            let _ = self.lua.set_memory_limit(limit);
+        }
         let killed = self.budget.killed.load(Ordering::Relaxed);
         let failed = !matches!(outcome, Ok((true, _)));
         let since = base.min(self.collected_at);
@@ -414,10 +418,8 @@ impl Engine {
         // KEYS and ARGV are built with no limit set, so mlua need not guard each call
         // against a memory error; their bytes still count against `limit`, checked once.
         lua.set_memory_limit(0)?;
-        self.globals
-            .raw_set("KEYS", sequence_of_strings(lua, inv.keys)?)?;
-        self.globals
-            .raw_set("ARGV", sequence_of_strings(lua, inv.args)?)?;
+        let keys = sequence_of_strings(lua, inv.keys)?;
+        let argv = sequence_of_strings(lua, inv.args)?;
         if lua.used_memory() > limit {
             return Err(mlua::Error::MemoryError("not enough memory".to_string()));
         }
@@ -429,7 +431,9 @@ impl Engine {
             rng: Cell::new(Rand48::seeded(0)),
             ctx: &self.ctx,
         };
-        let (ok, value): (bool, Value) = self.slot.scoped(&run, || self.runner.call(function))?;
+        let (ok, value): (bool, Value) = self
+            .slot
+            .scoped(&run, || self.runner.call((function, keys, argv)))?;
         if ok {
             let mut budget = ReplyBudget {
                 left: MAX_REPLY_ELEMENTS,
@@ -440,8 +444,17 @@ impl Engine {
     }
 }
 
-/// A fresh Lua array of `items` (KEYS or ARGV).
+/// A fresh Lua array of `items` (KEYS or ARGV). mlua pushes a `str` straight onto the Lua
+/// stack, and other bytes through a string handle each, which costs about as much again:
+/// text, the usual case, takes the short road. Lua sees the same bytes either way.
 fn sequence_of_strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    if items.iter().all(|item| std::str::from_utf8(item).is_ok()) {
+        return lua.create_sequence_from(
+            items
+                .iter()
+                .map(|item| std::str::from_utf8(item).unwrap_or_default()),
+        );
+    }
     let table = lua.create_table_with_capacity(items.len(), 0)?;
     for (i, item) in items.iter().enumerate() {
         table.raw_set(i + 1, lua.create_string(item)?)?;

@@ -348,6 +348,14 @@ local function handler(e)
     return e
 end
 
-return env, function(f)
-    return raw_xpcall(f, handler)
+-- The runner gives the script its KEYS and ARGV and takes them back after, with any
+-- error table redis.call left behind: nothing of one run is seen by the next.
+return env, function(f, keys, argv)
+    rawset(G, "KEYS", keys)
+    rawset(G, "ARGV", argv)
+    local ok, result = raw_xpcall(f, handler)
+    rawset(G, "KEYS", nil)
+    rawset(G, "ARGV", nil)
+    rawset(ctx, "pending", nil)
+    return ok, result
 end, redis

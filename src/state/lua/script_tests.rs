@@ -113,6 +113,62 @@ fn argv_keeps_binary() {
     assert_eq!(reply, vec![Reply::Bulk(Bytes::from(vec![0u8, 255, 10]))]);
 }
 
+#[test]
+fn each_run_sees_only_its_own_keys_and_argv() {
+    let mut h = Harness::new();
+    assert_eq!(
+        eval(
+            &mut h,
+            "KEYS[5] = 'x'; return #KEYS + #ARGV",
+            &["a", "b"],
+            &["c"]
+        ),
+        int(3)
+    );
+    assert_eq!(
+        eval(&mut h, "return #KEYS * 10 + #ARGV", &["a"], &[]),
+        int(10)
+    );
+    // A run that ends in redis.call's error, then one with neither KEYS nor ARGV.
+    assert!(matches!(
+        eval(
+            &mut h,
+            "return redis.call('nosuch', KEYS[1])",
+            &["a"],
+            &["b"]
+        ),
+        Reply::Error(_)
+    ));
+    assert_eq!(
+        eval0(
+            &mut h,
+            "return {#KEYS, #ARGV, type(redis.pcall('get', 'k'))}"
+        ),
+        Reply::Array(vec![int(0), int(0), Reply::Bulk(Bytes::from("boolean"))])
+    );
+    // Text and other bytes in one table keep their order and their bytes.
+    let reply = h.ks.apply_batch(&crate::state::Batch {
+        now_ms: h.now_ms,
+        ops: vec![vec![
+            Bytes::from("eval"),
+            Bytes::from("return {KEYS[1], KEYS[2], KEYS[3], #KEYS}"),
+            Bytes::from("3"),
+            Bytes::from("k1"),
+            Bytes::from(vec![0xffu8, 0]),
+            Bytes::from("k3"),
+        ]],
+    });
+    assert_eq!(
+        reply,
+        vec![Reply::Array(vec![
+            bulk("k1"),
+            Reply::Bulk(Bytes::from(vec![0xffu8, 0])),
+            bulk("k3"),
+            int(3)
+        ])]
+    );
+}
+
 fn sha(script: &str) -> String {
     super::sha1_hex(script.as_bytes())
 }
