@@ -82,8 +82,9 @@ pub mod cluster_admin {
     pub const ELECT_RETRY: Duration = Duration::from_millis(100);
     /// How long a leader waits for another follower to take up RAFT.HOLD-ELECTIONS.
     pub const HOLD_REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
-    /// How long a transferring leader waits for the target to have every entry before it
-    /// asks it to stand anyway.
+    /// How long a transferring leader waits for the writes in flight to commit (longer,
+    /// and the transfer is refused), and then for the target to have every entry (longer,
+    /// and it asks the target to stand anyway).
     pub const TRANSFER_CATCH_UP: Duration = Duration::from_secs(1);
 }
 

@@ -661,6 +661,67 @@ fn transfer_leader_moves_leadership_to_another_voter() {
     assert_eq!(cluster.wait_leader(FAILOVER_BOUND), target, "{attempts:?}");
 }
 
+/// Leadership moves while clients keep writing: each RAFT.TRANSFER-LEADER reaches the voter
+/// asked at the first attempt (the leader stops proposing meanwhile, so no other voter's
+/// log is longer than the target's and refuses it its vote), and every acknowledged write
+/// is there afterwards.
+#[test]
+fn transfers_under_writes_reach_their_target_and_keep_every_acknowledged_write() {
+    let _serial = serial();
+    let cluster = Cluster::start(3, &[]);
+    cluster.wait_leader(Duration::from_secs(20));
+    let ports: Vec<u16> = (1..=3).map(|id| cluster.node(id).port).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (ports, stop) = (ports.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut client = Roaming::new(ports, w);
+                let mut acknowledged = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{w}:{}", acknowledged.len());
+                    match client.query::<String>(&["SET", &key, "v"]) {
+                        Ok(_) => acknowledged.push(key),
+                        Err(_) => thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut moves = Vec::new();
+    for _ in 0..4 {
+        let leader = cluster.wait_leader(FAILOVER_BOUND);
+        let target = cluster.other_than(&[leader]);
+        // Writes flow to the leader before each move.
+        thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let reply = cmd(&["RAFT.TRANSFER-LEADER", &target.to_string()])
+            .query::<String>(&mut cluster.node(leader).connect());
+        moves.push(format!(
+            "{leader} -> {target}: {reply:?} after {} ms",
+            started.elapsed().as_millis()
+        ));
+        assert!(reply.is_ok(), "{moves:?}");
+        assert_eq!(cluster.wait_leader(FAILOVER_BOUND), target, "{moves:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged: Vec<String> = writers
+        .into_iter()
+        .flat_map(|writer| writer.join().unwrap())
+        .collect();
+    println!("{moves:?}; {} writes acknowledged", acknowledged.len());
+    assert!(acknowledged.len() > 100, "{} writes", acknowledged.len());
+    let leader = cluster.wait_leader(FAILOVER_BOUND);
+    let mut con = cluster.node(leader).connect();
+    for keys in acknowledged.chunks(500) {
+        let mut exists = cmd(&["EXISTS"]);
+        exists.arg(keys);
+        let found: usize = exists.query(&mut con).unwrap();
+        assert_eq!(found, keys.len(), "an acknowledged write is missing");
+    }
+}
+
 /// RAFT.HOLD-ELECTIONS (what RAFT.TRANSFER-LEADER asks of the other voters): a held
 /// follower does not stand while the hold lasts, and stands again once it ends; a bad
 /// argument is refused. The leader is paused, so nothing else can make the follower's term

@@ -173,12 +173,13 @@ async fn remove_node(node: &Node, id: NodeId) -> Reply {
     }
 }
 
-/// RAFT.TRANSFER-LEADER [id]: the leader asks the other voters to hold their elections
-/// (RAFT.HOLD-ELECTIONS), holds its own, stops its heartbeats so that the followers' leader
-/// leases run out, waits for the target (by default the most caught-up voter) to have every
-/// entry, and asks it to stand for election (RAFT.ELECT). Openraft 0.9 has no TimeoutNow
-/// message, so this is best effort: a voter the hold did not reach may win the election
-/// instead, which the reply reports.
+/// RAFT.TRANSFER-LEADER [id]: the leader stops proposing (the writes in flight commit
+/// first; new ones wait, much as etcd's leader refuses proposals during a transfer), asks
+/// the other voters to hold their elections (RAFT.HOLD-ELECTIONS), holds its own, stops its
+/// heartbeats so that the followers' leader leases run out, waits for the target (by
+/// default the most caught-up voter) to have every entry, and asks it to stand for
+/// election (RAFT.ELECT). Openraft 0.9 has no TimeoutNow message, so this is best effort:
+/// a voter the hold did not reach may win the election instead, which the reply reports.
 pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply {
     let target = match argv.get(1).map(|arg| parse_id(arg)) {
         None => None,
@@ -206,6 +207,14 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
     else {
         return Reply::Error(format!("ERR node {target} has no client address"));
     };
+    // No new entries from here on: writes wait for the transfer, and those in flight
+    // commit first. Once the target has this leader's last entry, then, no other voter's
+    // log is longer than its own. (Without the pause, 3 of 26 test runs saw the target
+    // stand while an entry proposed just before was on its way: the other voters got it,
+    // the candidate no longer took it, and nobody would vote for the target.)
+    let Ok(paused) = tokio::time::timeout(TRANSFER_CATCH_UP, node.proposer.pause()).await else {
+        return Reply::error("ERR the writes in flight did not commit in time; leadership stays");
+    };
     // Without the hold, a follower whose election timer fires as the leases run out races
     // the target and sometimes wins: a test that allows three attempts failed about one
     // run in eight.
@@ -227,8 +236,9 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
     )
     .await;
     // Whatever happened, heartbeats resume (a leader without them loses its followers),
-    // and so do the other followers' elections.
+    // and so do writes and the other followers' elections.
     runtime.heartbeat(true);
+    drop(paused);
     hold_on(&node, &others, "0").await;
     hold_own_elections(&node, Duration::ZERO);
     match asked {

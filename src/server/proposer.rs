@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use openraft::error::ClientWriteError;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::raft::RaftGroup;
 use crate::reply::Reply;
@@ -38,14 +38,39 @@ pub struct ProposerLimits {
 #[derive(Clone)]
 pub struct Proposer {
     queue: mpsc::Sender<Proposal>,
+    /// One permit per entry that may be in flight; an entry holds its permit from before
+    /// it is proposed until it commits (or its commit times out).
+    inflight: Arc<Semaphore>,
+    max_inflight: u32,
 }
 
 impl Proposer {
     /// Starts the proposer task for `group`.
     pub fn start(group: RaftGroup, queue_len: usize, limits: ProposerLimits) -> Proposer {
         let (queue, rx) = mpsc::channel(queue_len);
-        tokio::spawn(run(group, rx, limits));
-        Proposer { queue }
+        let max_inflight = u32::try_from(limits.max_inflight_entries)
+            .unwrap_or(u32::MAX)
+            .min(Semaphore::MAX_PERMITS as u32);
+        let inflight = Arc::new(Semaphore::new(max_inflight as usize));
+        tokio::spawn(run(group, rx, inflight.clone(), limits));
+        Proposer {
+            queue,
+            inflight,
+            max_inflight,
+        }
+    }
+
+    /// Waits until every entry in flight has committed, then stops proposing until the
+    /// returned permits are dropped: writes queue meanwhile and go out together after.
+    /// A leadership transfer pauses so that the leader's log stops growing, and no voter
+    /// can get an entry the target has not (such a voter refuses the target its vote,
+    /// and openraft then delays the target's next attempt by twice the election timeout).
+    pub async fn pause(&self) -> Option<OwnedSemaphorePermit> {
+        self.inflight
+            .clone()
+            .acquire_many_owned(self.max_inflight)
+            .await
+            .ok()
     }
 
     /// Queues a write; the receiver yields its reply once the entry is committed and applied.
@@ -76,8 +101,12 @@ pub fn wall_clock_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn run(group: RaftGroup, mut rx: mpsc::Receiver<Proposal>, limits: ProposerLimits) {
-    let inflight = Arc::new(Semaphore::new(limits.max_inflight_entries));
+async fn run(
+    group: RaftGroup,
+    mut rx: mpsc::Receiver<Proposal>,
+    inflight: Arc<Semaphore>,
+    limits: ProposerLimits,
+) {
     let mut last_now_ms = 0u64;
     let mut last_entry_ops = 0usize;
     while let Some(first) = rx.recv().await {
