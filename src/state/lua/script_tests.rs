@@ -98,19 +98,26 @@ fn an_infinite_loop_is_stopped_by_the_budget() {
     assert_eq!(eval0(&mut h, "return 1"), int(1));
 }
 
+/// EVAL with arguments that need not be text: `script`, `numkeys`, then `rest` as given.
+fn eval_bytes(h: &mut Harness, script: &str, numkeys: usize, rest: &[&[u8]]) -> Reply {
+    let mut op = vec![
+        Bytes::from("eval"),
+        Bytes::copy_from_slice(script.as_bytes()),
+        Bytes::from(numkeys.to_string()),
+    ];
+    op.extend(rest.iter().map(|arg| Bytes::copy_from_slice(arg)));
+    let mut replies = h.ks.apply_batch(&crate::state::Batch {
+        now_ms: h.now_ms,
+        ops: vec![op],
+    });
+    replies.pop().expect("one reply")
+}
+
 #[test]
 fn argv_keeps_binary() {
     let mut h = Harness::new();
-    let reply = h.ks.apply_batch(&crate::state::Batch {
-        now_ms: h.now_ms,
-        ops: vec![vec![
-            Bytes::from("eval"),
-            Bytes::from("return ARGV[1]"),
-            Bytes::from("0"),
-            Bytes::from(vec![0u8, 255, 10]),
-        ]],
-    });
-    assert_eq!(reply, vec![Reply::Bulk(Bytes::from(vec![0u8, 255, 10]))]);
+    let reply = eval_bytes(&mut h, "return ARGV[1]", 0, &[&[0u8, 255, 10]]);
+    assert_eq!(reply, Reply::Bulk(Bytes::from(vec![0u8, 255, 10])));
 }
 
 #[test]
@@ -147,25 +154,20 @@ fn each_run_sees_only_its_own_keys_and_argv() {
         Reply::Array(vec![int(0), int(0), Reply::Bulk(Bytes::from("boolean"))])
     );
     // Text and other bytes in one table keep their order and their bytes.
-    let reply = h.ks.apply_batch(&crate::state::Batch {
-        now_ms: h.now_ms,
-        ops: vec![vec![
-            Bytes::from("eval"),
-            Bytes::from("return {KEYS[1], KEYS[2], KEYS[3], #KEYS}"),
-            Bytes::from("3"),
-            Bytes::from("k1"),
-            Bytes::from(vec![0xffu8, 0]),
-            Bytes::from("k3"),
-        ]],
-    });
+    let reply = eval_bytes(
+        &mut h,
+        "return {KEYS[1], KEYS[2], KEYS[3], #KEYS}",
+        3,
+        &[b"k1", &[0xff, 0], b"k3"],
+    );
     assert_eq!(
         reply,
-        vec![Reply::Array(vec![
+        Reply::Array(vec![
             bulk("k1"),
             Reply::Bulk(Bytes::from(vec![0xffu8, 0])),
             bulk("k3"),
             int(3)
-        ])]
+        ])
     );
 }
 
