@@ -425,11 +425,12 @@ impl Keyspace {
         Ok(Some(result))
     }
 
-    /// Readies the entry at `key` for a change in place: an existing entry must pass
-    /// `check` (its error, typically WRONGTYPE, otherwise), and only then is the key
-    /// recorded for a running script's undo and a passed deadline removed; a missing one
-    /// is created from `empty` if given. Whether the entry existed; `Ok(None)`: missing,
-    /// not made.
+    /// Readies the entry at `key` for a change in place: a live entry must pass `check`
+    /// (its error, typically WRONGTYPE, otherwise), and only then is the key recorded for
+    /// a running script's undo; an entry whose deadline passed is removed, and a missing
+    /// one is created from `empty` if given. Whether the entry existed; `Ok(None)`:
+    /// missing, not made. A refusal records nothing: a script's DEL of a string tries the
+    /// key as a lock first.
     fn prepare_in_place(
         &mut self,
         key: &[u8],
@@ -437,30 +438,32 @@ impl Keyspace {
         check: impl FnOnce(&Entry) -> Result<(), Reply>,
         empty: Option<Value>,
     ) -> Result<Option<bool>, Reply> {
-        // A refusal changes nothing, so it records nothing (a script's DEL of a string
-        // tries the key as a lock first).
-        if let Some(entry) = self.get(key, now_ms) {
-            check(entry)?;
-        }
-        self.note_change(key);
-        let existed = match self.get_for_write(key, now_ms) {
-            Some(_) => true,
-            None => {
-                let Some(value) = empty else {
-                    return Ok(None);
-                };
-                let entry = Entry {
-                    value,
-                    deadline: None,
-                    token: 0,
-                    revision: 0,
-                    timer: Default::default(),
-                };
-                self.entries.insert(Key::from(key), entry);
-                false
+        let expired = match self.entries.get(key) {
+            Some(entry) if entry.is_live(now_ms, &self.hold) => {
+                check(entry)?;
+                self.note_change(key);
+                return Ok(Some(true));
             }
+            Some(_) => true,
+            None => false,
         };
-        Ok(Some(existed))
+        if expired {
+            // Recorded for undo by `remove`.
+            self.remove(key);
+        }
+        let Some(value) = empty else {
+            return Ok(None);
+        };
+        self.note_change(key);
+        let entry = Entry {
+            value,
+            deadline: None,
+            token: 0,
+            revision: 0,
+            timer: Default::default(),
+        };
+        self.entries.insert(Key::from(key), entry);
+        Ok(Some(false))
     }
 
     /// Ends the leases and waits whose time has come, granting the next waiters.
