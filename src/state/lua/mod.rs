@@ -11,9 +11,9 @@
 //! - an instruction budget, counted by a Lua count hook, stops a runaway script at the
 //!   same instruction on every node; bytes built by `string.rep` count against it too;
 //! - the garbage collector never runs on its own, only between scripts (an incremental
-//!   step after every KB or so of garbage, a full collection now and then): weak tables cannot show a node's
-//!   collection timing, and the memory a script
-//!   may allocate is counted from its start, the same bytes on every node (give or take
+//!   step after every `LUA_STEP_AFTER_BYTES` of garbage, a full collection now and then):
+//!   weak tables cannot show a node's collection timing, and the memory a script may
+//!   allocate is counted from its start, the same bytes on every node (give or take
 //!   strings the script shares with the node's earlier scripts, which Lua does not
 //!   allocate twice);
 //! - `tostring` of a table, function or coroutine hides its address.
