@@ -900,14 +900,21 @@ fn cut_off_then_heal(cluster: &Cluster, cut: u64, round: u32) {
     // Heal: the node follows the majority's leader and catches up.
     let healed_at = Instant::now();
     cluster.heal(cut);
-    let leader = cluster.wait_leader(FAILOVER_BOUND);
+    let mut leader = cluster.wait_leader(FAILOVER_BOUND);
     let commit: u64 = cluster.node(leader).raft_info()["commit_index"]
         .parse()
         .unwrap();
+    // A follower cut off stands for election over and over; healed, its higher term makes
+    // the majority elect again, and the other node may win (its log is the shorter, so
+    // not the healed node). It must follow whichever node leads now.
     eventually(
         "the healed node to follow the leader and catch up",
         Duration::from_secs(30),
         || {
+            let Some(now) = cluster.leader().filter(|id| *id != cut) else {
+                return false;
+            };
+            leader = now;
             let info = cluster.node(cut).raft_info();
             info["leader_id"] == leader.to_string()
                 && info["last_applied_index"].parse::<u64>().unwrap_or(0) >= commit
