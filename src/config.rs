@@ -168,6 +168,11 @@ pub struct Config {
     pub expiry_tick_ms: u64,
     /// Raft heartbeat interval.
     pub heartbeat_interval_ms: u64,
+    /// How long the leader holds back a follower's news of a new commit index when it has
+    /// no entries to send it, so that the next entry carries it rather than a message of
+    /// its own. Under load that halves the messages per entry; when writes stop, followers
+    /// apply the last entry (and their subscribers hear its messages) this much later.
+    pub commit_notify_delay_ms: u64,
     /// Raft election timeout range.
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
@@ -208,6 +213,7 @@ impl Default for Config {
             proposal_queue_len: 65_536,
             expiry_tick_ms: 50,
             heartbeat_interval_ms: 100,
+            commit_notify_delay_ms: 2,
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
             snapshot_every_entries: 50_000,
@@ -293,6 +299,9 @@ impl Config {
             || self.election_timeout_max_ms <= self.election_timeout_min_ms
         {
             bail!("need heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms");
+        }
+        if self.commit_notify_delay_ms >= self.heartbeat_interval_ms {
+            bail!("need commit_notify_delay_ms < heartbeat_interval_ms");
         }
         if self.max_ops_per_entry == 0
             || self.max_inflight_entries == 0

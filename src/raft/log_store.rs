@@ -1,11 +1,12 @@
 //! The Raft log of one group, its vote, and its committed and purged marks, in fjall.
 //!
 //! Appends are acknowledged to openraft only after an fsync of fjall's journal: an entry
-//! the leader counts towards a quorum is on disk. openraft 0.9's Raft task waits for that
-//! acknowledgement before it runs its next command, so where the fsync runs only decides
-//! what else can run meanwhile. A leader with peers fsyncs on a flusher thread, leaving
-//! its runtime free to serve connections and apply while the disk works. A single node or
-//! a follower fsyncs inside `append`, which saves two thread hand-offs per entry.
+//! the leader counts towards a quorum is on disk. A leader with peers fsyncs on a flusher
+//! thread: our openraft (vendor/openraft/PATCHES.md) does not wait for a leader's own
+//! fsync, so the entries go to the followers while the leader's disk writes them, and the
+//! leader counts itself only once the flusher reports them on disk. A single node or a
+//! follower fsyncs inside `append` (openraft waits for it there), which saves two thread
+//! hand-offs per entry.
 
 use std::fmt::Debug;
 use std::io;

@@ -180,6 +180,7 @@ fn raft_config(config: &Config, group: GroupId) -> anyhow::Result<openraft::Conf
     openraft::Config {
         cluster_name: format!("raftlock-group-{group}"),
         heartbeat_interval: config.heartbeat_interval_ms,
+        commit_notify_delay: config.commit_notify_delay_ms,
         election_timeout_min: config.election_timeout_min_ms,
         election_timeout_max: config.election_timeout_max_ms,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every_entries),

@@ -128,6 +128,12 @@ pub struct Config {
     #[clap(long, default_value = "50")]
     pub heartbeat_interval: u64,
 
+    /// How long, in milliseconds, a leader holds back telling a follower a new commit index
+    /// when it has no entries to send it, so that the next entries carry it. 0 sends it at
+    /// once, in a message of its own (openraft's behaviour). (raftlock patch, PATCHES.md.)
+    #[clap(long, default_value = "0")]
+    pub commit_notify_delay: u64,
+
     /// The timeout for sending then installing the last snapshot segment,
     /// in millisecond. It is also used as the timeout for sending a non-last segment, if
     /// `send_snapshot_timeout` is 0.

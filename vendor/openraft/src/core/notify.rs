@@ -1,7 +1,10 @@
+use std::io;
+
 use crate::core::sm;
 use crate::raft::VoteResponse;
 use crate::replication;
 use crate::MessageSummary;
+use crate::LogId;
 use crate::RaftTypeConfig;
 use crate::Vote;
 
@@ -34,6 +37,15 @@ where C: RaftTypeConfig
         // TODO: need this?
         // /// The cluster this replication works for.
         // membership_log_id: Option<LogId<C::NodeId>>,
+    },
+
+    /// A leader's own append reached its storage (raftlock patch, see PATCHES.md).
+    LocalLogFlushed {
+        /// The leader vote the entries were appended under.
+        vote: Vote<C::NodeId>,
+        /// The last entry of the append.
+        log_id: Option<LogId<C::NodeId>>,
+        result: Result<(), io::Error>,
     },
 
     /// Result of executing a command sent from network worker.
@@ -78,6 +90,9 @@ where C: RaftTypeConfig
                     "Seen a higher vote: target: {}, vote: {}, server_state_vote: {}",
                     target, new_vote, vote
                 )
+            }
+            Self::LocalLogFlushed { vote, log_id, result } => {
+                format!("Local log flushed: vote: {}, upto: {:?}, result: {:?}", vote, log_id, result)
             }
             Self::Network { response } => {
                 format!("Replication command done: {}", response.summary())

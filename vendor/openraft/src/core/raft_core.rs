@@ -1327,6 +1327,19 @@ where
                 }
             }
 
+            Notify::LocalLogFlushed { vote, log_id, result } => {
+                if let Err(e) = result {
+                    let err: StorageError<C::NodeId> = StorageIOError::write_logs(AnyError::error(e)).into();
+                    return Err(Fatal::from(err));
+                }
+                // Entries appended under an earlier leadership of this node count for nothing now.
+                if self.does_vote_match(&vote, "LocalLogFlushed") {
+                    if let Ok(mut lh) = self.engine.leader_handler() {
+                        lh.replication_handler().update_local_progress(log_id);
+                    }
+                }
+            }
+
             Notify::Network { response } => {
                 //
                 match response {
@@ -1636,6 +1649,19 @@ where
             Command::AppendInputEntries { vote, entries } => {
                 let last_log_id = entries.last().unwrap().get_log_id().clone();
                 tracing::debug!("AppendInputEntries: {}", DisplaySlice::<_>(&entries),);
+
+                // raftlock patch (PATCHES.md): a leader that replicates to other nodes does
+                // not wait here for its own entries to reach its storage. Its next commands,
+                // the `Replicate` ones above all, run at once, so that followers write while
+                // the leader's storage does. The leader counts itself towards a quorum only
+                // when `Notify::LocalLogFlushed` reports the append done.
+                let leads_others = self.engine.leader.as_ref().is_some_and(|l| l.vote == vote && l.progress.iter().count() > 1);
+                if leads_others {
+                    let log_io_id = LogIOId::new(vote.clone(), Some(last_log_id));
+                    let callback = LogFlushed::notify(log_io_id, vote, self.tx_notify.clone());
+                    self.log_store.append(entries, callback).await?;
+                    return Ok(None);
+                }
 
                 self.append_to_log(entries, vote, last_log_id.clone()).await?;
 

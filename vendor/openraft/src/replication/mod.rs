@@ -145,6 +145,10 @@ where
     /// Appropriate number of entries to send.
     /// This is only used by AppendEntries RPC.
     entries_hint: ReplicationHint,
+
+    /// When a `committed` not yet sent must go out on its own, if no entries to carry it
+    /// come first (raftlock patch, see PATCHES.md and `Config::commit_notify_delay`).
+    commit_due: Option<InstantOf<C>>,
 }
 
 impl<C, N, LS> ReplicationCore<C, N, LS>
@@ -198,6 +202,7 @@ where
             weak_tx_event: tx_event.downgrade(),
             next_action: None,
             entries_hint: Default::default(),
+            commit_due: None,
         };
 
         let join_handle = C::AsyncRuntime::spawn(this.main().instrument(span));
@@ -443,6 +448,8 @@ where
             leader_commit: self.committed.clone(),
             entries: logs,
         };
+        // This request carries the latest `committed`.
+        self.commit_due = None;
 
         // Send the payload.
         tracing::debug!(
@@ -630,12 +637,28 @@ where
         // If there is next action to run, do not block waiting for events,
         // instead, just try the best to drain all events.
         if self.next_action.is_none() {
-            let event =
-                self.rx_event.recv().await.ok_or(ReplicationClosed::new("rx_repl is closed in drain_event()"))?;
-            self.process_event(event);
+            if let Some(due) = self.commit_due {
+                // A `committed` is waiting for entries to ride with; send it alone once due.
+                let sleep = C::sleep_until(due);
+                let recv = self.rx_event.recv();
+                select! {
+                    _ = sleep => {
+                        self.next_action = Some(Data::new_heartbeat());
+                    }
+                    recv_res = recv => {
+                        let event = recv_res.ok_or(ReplicationClosed::new("rx_repl is closed in drain_event()"))?;
+                        self.process_event(event);
+                    }
+                }
+            } else {
+                let event =
+                    self.rx_event.recv().await.ok_or(ReplicationClosed::new("rx_repl is closed in drain_event()"))?;
+                self.process_event(event);
+            }
         }
 
-        // Returning from process_event(), next_action is never None.
+        // Returning from process_event(), next_action is None only while a `committed` waits
+        // for entries to carry it; the main loop then comes back here.
 
         self.try_drain_events().await?;
 
@@ -679,9 +702,16 @@ where
 
                 self.committed = c;
 
-                // If there is no action, fill in an heartbeat action to send committed index.
+                // If there is no action, fill in an heartbeat action to send committed index:
+                // at once, or, with `commit_notify_delay` set, once that delay has passed
+                // without entries to send (raftlock patch, see PATCHES.md).
                 if self.next_action.is_none() {
-                    self.next_action = Some(Data::new_heartbeat());
+                    let delay = self.config.commit_notify_delay;
+                    if delay == 0 {
+                        self.next_action = Some(Data::new_heartbeat());
+                    } else if self.commit_due.is_none() {
+                        self.commit_due = Some(C::now() + Duration::from_millis(delay));
+                    }
                 }
             }
             Replicate::Heartbeat => {
