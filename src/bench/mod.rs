@@ -12,6 +12,8 @@ mod resp;
 mod stats;
 mod workload;
 
+pub use workload::RELEASE_SCRIPT;
+
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -226,6 +226,10 @@ pub struct Keyspace {
     removals: Removals,
     /// While a new leader's grace lasts, nothing expires.
     hold: ExpiryHold,
+    /// Every script runs in Lua, the known release scripts too (`lua::native`): tests set
+    /// it to compare the two.
+    #[cfg(test)]
+    lua_only: bool,
 }
 
 impl Keyspace {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::lua::{sha1_hex, Access, Invocation};
+use super::lua::{native, sha1_hex, Access, Invocation};
 use super::{invoked_as, run, wrong_arity, Keyspace};
 use crate::command::args::parse_i64;
 use crate::config::state_limits::{MAX_EVAL_SCRIPTS, MAX_LOADED_SCRIPTS, MAX_SCRIPT_BYTES};
@@ -231,6 +231,19 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             (sha1_hex(call.script), call.script.clone())
         };
         let shebang = parse_shebang(&source)?;
+        let invocation = Invocation {
+            sha: &sha,
+            keys: call.keys,
+            args: call.args,
+            now_ms,
+            read_only: shebang.no_writes,
+        };
+        if let Some(reply) = run_natively(ks, &shebang, &source, &invocation) {
+            if !by_sha {
+                ks.scripts.add_eval(&sha, &source);
+            }
+            return Ok(reply);
+        }
         let mut engine = ks.lua.take();
         if let Err(error) = engine.compile(&sha, &source[shebang.body_offset..]) {
             ks.lua.put(engine);
@@ -239,13 +252,6 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         if !by_sha {
             ks.scripts.add_eval(&sha, &source);
         }
-        let invocation = Invocation {
-            sha: &sha,
-            keys: call.keys,
-            args: call.args,
-            now_ms,
-            read_only: shebang.no_writes,
-        };
         ks.begin_undo();
         let outcome = engine.run(Access::Write(ks), &invocation);
         if outcome.is_ok() {
@@ -256,6 +262,24 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         ks.lua.put(engine);
         outcome
     })
+}
+
+/// A known lock-release script, run without Lua (`lua::native`); None runs it in Lua.
+fn run_natively(
+    ks: &mut Keyspace,
+    shebang: &Shebang,
+    source: &[u8],
+    invocation: &Invocation<'_>,
+) -> Option<Reply> {
+    #[cfg(test)]
+    if ks.lua_only {
+        return None;
+    }
+    if shebang.present {
+        return None;
+    }
+    let release = native::recognize(source)?;
+    native::run(release, ks, invocation)
 }
 
 /// EVAL_RO and EVALSHA_RO: a read; write commands inside are refused. A body EVAL_RO

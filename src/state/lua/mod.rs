@@ -23,6 +23,7 @@
 
 pub(crate) mod cjson;
 pub(crate) mod convert;
+pub(crate) mod native;
 #[cfg(test)]
 mod script_tests;
 
