@@ -174,17 +174,21 @@ fn contend(
     }
 }
 
-/// Writes through `port` until one succeeds; the time it took.
-fn time_until_a_write_succeeds(ports: Vec<u16>, start: Instant) -> Duration {
+/// Writes through `ports` until one succeeds; the time it took. On failure it names the
+/// last error and shows the nodes' logs.
+fn time_until_a_write_succeeds(cluster: &Cluster, ports: Vec<u16>, start: Instant) -> Duration {
     let mut client = Roaming::new(ports, 0);
     let deadline = start + FAILOVER_BOUND;
     loop {
-        if client.query::<i64>(&["INCR", "failover_probe"]).is_ok() {
-            return start.elapsed();
-        }
+        let err = match client.query::<i64>(&["INCR", "failover_probe"]) {
+            Ok(_) => return start.elapsed(),
+            Err(e) => e,
+        };
         assert!(
             Instant::now() < deadline,
-            "no write succeeded within {FAILOVER_BOUND:?} of the leader's death"
+            "no write succeeded within {FAILOVER_BOUND:?} of the leader's loss; last error: \
+             {err}; logs:\n{}",
+            cluster.logs()
         );
         thread::sleep(Duration::from_millis(5));
     }
@@ -332,7 +336,7 @@ fn leader_kill_under_lock_contention_loses_no_grant_and_never_overlaps_owners() 
     let killed_at_us = killed_at.duration_since(began).as_micros() as u64;
     cluster.kill(old);
     let survivors: Vec<u16> = cluster.running().map(|n| n.port).collect();
-    let failover = time_until_a_write_succeeds(survivors, killed_at);
+    let failover = time_until_a_write_succeeds(&cluster, survivors, killed_at);
     let new = cluster.wait_new_leader(old, FAILOVER_BOUND);
     println!(
         "failover: node {old} killed, node {new} leads; first write acknowledged {} ms after the kill",
@@ -860,7 +864,7 @@ fn cut_off_then_heal(cluster: &Cluster, cut: u64, round: u32) {
         .filter(|n| n.id != cut)
         .map(|n| n.port)
         .collect();
-    let serving = time_until_a_write_succeeds(majority.clone(), cut_at);
+    let serving = time_until_a_write_succeeds(cluster, majority.clone(), cut_at);
     let mut client = Roaming::new(majority.clone(), 1);
     let deadline = Instant::now() + FAILOVER_BOUND;
     while let Err(e) = client.query::<()>(&["SET", key, &fresh]) {

@@ -16,7 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::proxy::Proxy;
-use super::{free_port, CLIENT_TIMEOUT};
+
+/// How much of each node's log a failing test shows.
+const LOG_TAIL_LINES: usize = 200;
+use super::{free_ports, CLIENT_TIMEOUT};
 
 pub struct ClusterNode {
     pub id: u64,
@@ -148,11 +151,12 @@ impl Cluster {
 
     fn start_with(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(2 * n as usize);
         let mut nodes: Vec<ClusterNode> = (1..=n)
             .map(|id| ClusterNode {
                 id,
-                port: free_port(),
-                raft_port: free_port(),
+                port: ports[2 * (id as usize - 1)],
+                raft_port: ports[2 * (id as usize - 1) + 1],
                 data_dir: dir.path().join(format!("n{id}")),
                 args: Vec::new(),
                 child: None,
@@ -303,12 +307,13 @@ impl Cluster {
             .expect("another running node")
     }
 
+    /// The last `LOG_TAIL_LINES` lines of every node's log.
     pub fn logs(&self) -> String {
         self.nodes
             .iter()
             .map(|n| {
                 let log = n.log();
-                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                let tail: Vec<&str> = log.lines().rev().take(LOG_TAIL_LINES).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 format!("--- node {} ---\n{}\n", n.id, tail.join("\n"))
             })
@@ -344,10 +349,11 @@ impl Cluster {
         let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
         let mut args = vec!["--join".to_string()];
         args.extend(self.extra_args.iter().cloned());
+        let ports = free_ports(2);
         let mut node = ClusterNode {
             id,
-            port: free_port(),
-            raft_port: free_port(),
+            port: ports[0],
+            raft_port: ports[1],
             data_dir: self.dir.path().join(format!("n{id}")),
             args,
             child: None,

@@ -14,10 +14,25 @@ use std::time::{Duration, Instant};
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    free_ports(1)[0]
+}
+
+/// `n` distinct loopback ports that were free a moment ago (each stays bound until all
+/// are chosen: ports asked for one by one may repeat, as the kernel hands a port it just
+/// got back out again).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a bound address").port())
+        .collect()
+}
+
+fn two_free_ports() -> [u16; 2] {
+    let ports = free_ports(2);
+    [ports[0], ports[1]]
 }
 
 /// How long a test client waits for one reply before the test fails.
@@ -43,9 +58,10 @@ impl Server {
     pub fn start_with(extra_args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
+        let [port, raft_port] = two_free_ports();
         let mut server = Server {
-            port: free_port(),
-            raft_port: free_port(),
+            port,
+            raft_port,
             data_dir,
             child: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
@@ -63,8 +79,7 @@ impl Server {
                 // Something else took a port between free_port() and the bind (client
                 // connections of parallel tests use ephemeral ports too): new ports.
                 Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => {
-                    server.port = free_port();
-                    server.raft_port = free_port();
+                    [server.port, server.raft_port] = two_free_ports();
                 }
                 Err(log) => panic!("raftlock exited before it was ready: {log}"),
             }
