@@ -25,6 +25,8 @@ fn serial() -> MutexGuard<'static, ()> {
 /// How long a new leader may take to serve after the old one is gone. Generous: debug
 /// builds on a shared machine; the measured time is printed.
 const FAILOVER_BOUND: Duration = Duration::from_secs(15);
+/// A log filter that adds openraft's election steps to the default.
+const ELECTION_LOG: &str = "warn,raftlock=info,openraft::engine=info";
 
 /// Polls `done` every 20 ms for up to `within`.
 fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
@@ -175,19 +177,26 @@ fn contend(
 }
 
 /// Writes through `ports` until one succeeds; the time it took. On failure it names the
-/// last error and shows the nodes' logs.
+/// errors met (each change of error, with when) and shows the nodes' logs.
 fn time_until_a_write_succeeds(cluster: &Cluster, ports: Vec<u16>, start: Instant) -> Duration {
     let mut client = Roaming::new(ports, 0);
     let deadline = start + FAILOVER_BOUND;
+    let mut errors: Vec<String> = Vec::new();
+    let mut last = String::new();
     loop {
         let err = match client.query::<i64>(&["INCR", "failover_probe"]) {
             Ok(_) => return start.elapsed(),
             Err(e) => e,
         };
+        if err != last {
+            errors.push(format!("{} ms: {err}", start.elapsed().as_millis()));
+            last = err;
+        }
         assert!(
             Instant::now() < deadline,
-            "no write succeeded within {FAILOVER_BOUND:?} of the leader's loss; last error: \
-             {err}; logs:\n{}",
+            "no write succeeded within {FAILOVER_BOUND:?} of the leader's loss; errors:\n{}\n\
+             logs:\n{}",
+            errors.join("\n"),
             cluster.logs()
         );
         thread::sleep(Duration::from_millis(5));
@@ -948,7 +957,8 @@ fn cut_off_then_heal(cluster: &Cluster, cut: u64, round: u32) {
 #[test]
 fn a_node_cut_off_serves_nothing_while_the_majority_serves_and_it_catches_up_when_healed() {
     let _serial = serial();
-    let cluster = Cluster::start_partitionable(3, &[]);
+    // openraft's election steps are logged, for a failure's diagnosis.
+    let cluster = Cluster::start_partitionable(3, &["--log-level", ELECTION_LOG]);
     let leader = cluster.wait_leader(Duration::from_secs(20));
     // First the leader is cut off (it must stop serving), then a follower.
     cut_off_then_heal(&cluster, leader, 1);

@@ -307,15 +307,26 @@ impl Cluster {
             .expect("another running node")
     }
 
-    /// The last `LOG_TAIL_LINES` lines of every node's log.
+    /// The last `LOG_TAIL_LINES` lines of every node's log, leaving out the RPC timeouts
+    /// that a node cut off or killed makes its peers log ten times a second.
     pub fn logs(&self) -> String {
         self.nodes
             .iter()
             .map(|n| {
                 let log = n.log();
-                let tail: Vec<&str> = log.lines().rev().take(LOG_TAIL_LINES).collect();
+                let timeouts = log.lines().filter(|l| l.contains("timeout after")).count();
+                let tail: Vec<&str> = log
+                    .lines()
+                    .filter(|l| !l.contains("timeout after"))
+                    .rev()
+                    .take(LOG_TAIL_LINES)
+                    .collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                format!("--- node {} ---\n{}\n", n.id, tail.join("\n"))
+                format!(
+                    "--- node {} ({timeouts} lines about RPC timeouts left out) ---\n{}\n",
+                    n.id,
+                    tail.join("\n")
+                )
             })
             .collect()
     }
