@@ -8,6 +8,7 @@
 //! EVALSHA works on every node and after restarts. Compiled functions are per node.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,42 @@ pub struct StoredScript {
     pub loaded: bool,
     /// When EVAL added it, for that order.
     pub seq: u64,
+    /// Which known release script it is, if any: worked out on first use, not persisted.
+    #[serde(skip)]
+    pub native: NativeMemo,
 }
+
+impl StoredScript {
+    fn new(source: &Bytes, loaded: bool, seq: u64) -> StoredScript {
+        StoredScript {
+            source: Bytes::copy_from_slice(source),
+            loaded,
+            seq,
+            native: NativeMemo::default(),
+        }
+    }
+
+    /// The known release script this is (`lua::native`), if it is one.
+    fn release(&self) -> Option<native::Release> {
+        *self
+            .native
+            .0
+            .get_or_init(|| native::recognize(&self.source))
+    }
+}
+
+/// `native::recognize` of a cached script, kept so that an EVALSHA does not tokenize the
+/// text again. A cache, not part of the script: any two compare equal.
+#[derive(Clone, Debug, Default)]
+pub struct NativeMemo(OnceLock<Option<native::Release>>);
+
+impl PartialEq for NativeMemo {
+    fn eq(&self, _: &NativeMemo) -> bool {
+        true
+    }
+}
+
+impl Eq for NativeMemo {}
 
 /// The replicated script cache and what changed in it since the store last persisted.
 #[derive(Debug, Default)]
@@ -55,14 +91,7 @@ impl ScriptStore {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.eval_order.insert(seq, sha.to_string());
-        self.put(
-            sha.to_string(),
-            StoredScript {
-                source: Bytes::copy_from_slice(source),
-                loaded: false,
-                seq,
-            },
-        );
+        self.put(sha.to_string(), StoredScript::new(source, false, seq));
         while self.eval_order.len() > MAX_EVAL_SCRIPTS {
             if let Some((_, oldest)) = self.eval_order.pop_first() {
                 self.scripts.remove(&oldest);
@@ -85,14 +114,7 @@ impl ScriptStore {
                 "ERR too many loaded scripts (max {MAX_LOADED_SCRIPTS}): SCRIPT FLUSH first"
             )));
         }
-        self.put(
-            sha.to_string(),
-            StoredScript {
-                source: Bytes::copy_from_slice(source),
-                loaded: true,
-                seq: 0,
-            },
-        );
+        self.put(sha.to_string(), StoredScript::new(source, true, 0));
         Ok(())
     }
 
@@ -222,13 +244,19 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {
         let call = parse_eval(argv)?;
         let by_sha = invoked_as(argv, "evalsha");
-        let (sha, source) = if by_sha {
+        let (sha, source, release) = if by_sha {
             let sha = normalize_sha(call.script).ok_or_else(noscript)?;
-            let source = ks.scripts.get(&sha).ok_or_else(noscript)?.source.clone();
-            (sha, source)
+            let script = ks.scripts.get(&sha).ok_or_else(noscript)?;
+            let (source, release) = (script.source.clone(), script.release());
+            (sha, source, release)
         } else {
             check_size(call.script)?;
-            (sha1_hex(call.script), call.script.clone())
+            let sha = sha1_hex(call.script);
+            let release = match ks.scripts.get(&sha) {
+                Some(script) => script.release(),
+                None => native::recognize(call.script),
+            };
+            (sha, call.script.clone(), release)
         };
         let shebang = parse_shebang(&source)?;
         let invocation = Invocation {
@@ -238,7 +266,7 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             now_ms,
             read_only: shebang.no_writes,
         };
-        if let Some(reply) = run_natively(ks, &shebang, &source, &invocation) {
+        if let Some(reply) = run_natively(ks, &shebang, release, &invocation) {
             if !by_sha {
                 ks.scripts.add_eval(&sha, &source);
             }
@@ -268,7 +296,7 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 fn run_natively(
     ks: &mut Keyspace,
     shebang: &Shebang,
-    source: &[u8],
+    release: Option<native::Release>,
     invocation: &Invocation<'_>,
 ) -> Option<Reply> {
     #[cfg(test)]
@@ -278,8 +306,7 @@ fn run_natively(
     if shebang.present {
         return None;
     }
-    let release = native::recognize(source)?;
-    native::run(release, ks, invocation)
+    native::run(release?, ks, invocation)
 }
 
 /// EVAL_RO and EVALSHA_RO: a read; write commands inside are refused. A body EVAL_RO
