@@ -16,10 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::proxy::Proxy;
+use super::{free_ports, CLIENT_TIMEOUT};
 
 /// How much of each node's log a failing test shows.
 const LOG_TAIL_LINES: usize = 200;
-use super::{free_ports, CLIENT_TIMEOUT};
 
 pub struct ClusterNode {
     pub id: u64,
