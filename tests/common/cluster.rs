@@ -10,7 +10,7 @@
 //! membership afterwards, so each node keeps reaching its peers through its proxies.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -149,7 +149,54 @@ impl Cluster {
         Cluster::start_with(n, extra_args, true)
     }
 
+    /// Starts the nodes and waits for a leader. A node that could not bind its ports
+    /// (another process took one after `free_ports` chose it) would leave a cluster one
+    /// member short, whose tests fail far from the cause: the whole cluster starts again
+    /// on new ports instead.
     fn start_with(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            let mut cluster = Cluster::spawn_all(n, extra_args, proxied);
+            match cluster.all_listening(Duration::from_secs(20)) {
+                Ok(()) => {
+                    cluster.wait_leader(Duration::from_secs(30));
+                    return cluster;
+                }
+                // Dropping the cluster ends the nodes that did start.
+                Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => {}
+                Err(log) => panic!("a cluster node did not start: {log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Waits until every node accepts connections on its client and Raft ports; the
+    /// exit status and log of a node that ended first.
+    fn all_listening(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        for node in &mut self.nodes {
+            loop {
+                let child = node.child.as_mut().expect("just spawned");
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("node {} {status}: {}", node.id, node.log()));
+                }
+                let listening = [node.port, node.raft_port].iter().all(|&port| {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+                });
+                if listening {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("node {} is not listening: {}", node.id, node.log()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_all(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(2 * n as usize);
         let mut nodes: Vec<ClusterNode> = (1..=n)
@@ -200,14 +247,12 @@ impl Cluster {
             node.args.extend(extra_args.iter().cloned());
             node.spawn();
         }
-        let cluster = Cluster {
+        Cluster {
             nodes,
             extra_args,
             links,
             dir,
-        };
-        cluster.wait_leader(Duration::from_secs(30));
-        cluster
+        }
     }
 
     /// Cuts every link to and from `id` (Raft and relayed client traffic between nodes;
