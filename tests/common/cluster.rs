@@ -44,6 +44,12 @@ impl ClusterNode {
         self.child.is_some()
     }
 
+    /// How the node's process ended, with its log, if it has.
+    fn exited(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        Some(format!("node {} {status}: {}", self.id, self.log()))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
     }
@@ -176,9 +182,8 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         for node in &mut self.nodes {
             loop {
-                let child = node.child.as_mut().expect("just spawned");
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("node {} {status}: {}", node.id, node.log()));
+                if let Some(exit) = node.exited() {
+                    return Err(exit);
                 }
                 let listening = [node.port, node.raft_port].iter().all(|&port| {
                     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -193,7 +198,11 @@ impl Cluster {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        Ok(())
+        // A port another server listens on answers too: its node has exited by now.
+        match self.nodes.iter_mut().find_map(ClusterNode::exited) {
+            Some(exit) => Err(exit),
+            None => Ok(()),
+        }
     }
 
     fn spawn_all(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
