@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::proxy::Proxy;
-use super::{free_ports, CLIENT_TIMEOUT};
+use super::{free_ports, retry_port_clash, CLIENT_TIMEOUT};
 
 /// How much of each node's log a failing test shows.
 const LOG_TAIL_LINES: usize = 200;
@@ -160,20 +160,14 @@ impl Cluster {
     /// member short, whose tests fail far from the cause: the whole cluster starts again
     /// on new ports instead.
     fn start_with(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
-        const ATTEMPTS: usize = 5;
-        for attempt in 1..=ATTEMPTS {
+        let cluster = retry_port_clash("a cluster node did not start", || {
+            // Each attempt takes new ports; dropping a failed cluster ends its nodes.
             let mut cluster = Cluster::spawn_all(n, extra_args, proxied);
-            match cluster.all_listening(Duration::from_secs(20)) {
-                Ok(()) => {
-                    cluster.wait_leader(Duration::from_secs(30));
-                    return cluster;
-                }
-                // Dropping the cluster ends the nodes that did start.
-                Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => {}
-                Err(log) => panic!("a cluster node did not start: {log}"),
-            }
-        }
-        unreachable!("the last attempt returns or panics")
+            cluster.all_listening(Duration::from_secs(20))?;
+            Ok(cluster)
+        });
+        cluster.wait_leader(Duration::from_secs(30));
+        cluster
     }
 
     /// Waits until every node accepts connections on its client and Raft ports; the

@@ -49,6 +49,22 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// Runs `start` until it succeeds, again (up to 5 times) while it fails with "Address
+/// already in use": something else took a port between `free_ports` and the bind (client
+/// connections of parallel tests use ephemeral ports too), so `start` must choose new
+/// ports after a failure. Panics with `what` and the log of any other failure.
+pub fn retry_port_clash<T>(what: &str, mut start: impl FnMut() -> Result<T, String>) -> T {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        match start() {
+            Ok(started) => return started,
+            Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => {}
+            Err(log) => panic!("{what}: {log}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
 impl Server {
     /// A fresh single-node server.
     pub fn start() -> Server {
@@ -72,19 +88,14 @@ impl Server {
                 .map(|p| p.to_string()),
             _tmp: Some(tmp),
         };
-        const ATTEMPTS: usize = 5;
-        for attempt in 1..=ATTEMPTS {
-            match server.try_spawn() {
-                Ok(()) => return server,
-                // Something else took a port between free_port() and the bind (client
-                // connections of parallel tests use ephemeral ports too): new ports.
-                Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => {
-                    [server.port, server.raft_port] = two_free_ports();
-                }
-                Err(log) => panic!("raftlock exited before it was ready: {log}"),
+        retry_port_clash("raftlock exited before it was ready", || {
+            let started = server.try_spawn();
+            if started.is_err() {
+                [server.port, server.raft_port] = two_free_ports();
             }
-        }
-        unreachable!("the last attempt returns or panics")
+            started
+        });
+        server
     }
 
     fn spawn(&mut self) {
