@@ -14,13 +14,21 @@ pub fn del(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let removed = keys
         .iter()
         .filter(|key| {
-            // DEL of a lock ends every hold; the queue stays and is served in order.
-            match ks.with_lock(key, now_ms, false, |lock, fx| {
-                lock.force_release(now_ms, fx)
-            }) {
-                Ok(Some(())) => true,
-                _ => ks.remove_live(key, now_ms).is_some(),
+            // DEL of a lock ends every hold; the queue stays and is served in order. The
+            // type is checked first: most keys deleted are strings, and `with_lock` on one
+            // builds a WRONGTYPE reply only to drop it.
+            let is_lock = ks
+                .get(key, now_ms)
+                .is_some_and(|entry| entry.as_lock().is_some());
+            if is_lock {
+                let released = ks.with_lock(key, now_ms, false, |lock, fx| {
+                    lock.force_release(now_ms, fx)
+                });
+                if let Ok(Some(())) = released {
+                    return true;
+                }
             }
+            ks.remove_live(key, now_ms).is_some()
         })
         .count();
     Reply::Int(removed as i64)
