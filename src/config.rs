@@ -99,6 +99,16 @@ pub mod storage_memory {
     /// Memtable size of each keyspace (log, state) at which it is sealed and flushed to a
     /// table on disk, in bytes.
     pub const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+    /// Most bytes (as encoded in the log) of recently appended Raft entries each group
+    /// keeps in memory, so that applying them does not read them back from fjall and
+    /// decode them again. Entries beyond it are read from the log, as before.
+    pub const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
+    /// How long memory the allocator (mimalloc) has freed stays mapped for reuse before it
+    /// is returned to the operating system, in milliseconds (mimalloc's `purge_delay`,
+    /// 1000 by default). At 1 s a busy node returned and faulted back in (zeroed) several
+    /// hundred pages a second, about 3% of its CPU; the environment variable
+    /// `MIMALLOC_PURGE_DELAY` overrides it.
+    pub const ALLOCATOR_PURGE_DELAY_MS: i64 = 60_000;
 }
 
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.

@@ -7,7 +7,11 @@
 //! leader counts itself only once the flusher reports them on disk. A single node or a
 //! follower fsyncs inside `append` (openraft waits for it there), which saves two thread
 //! hand-offs per entry.
+//!
+//! The entries an append writes also stay in memory (`RecentEntries`) until they are read
+//! for apply, which so skips reading them back from fjall and decoding them.
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
@@ -27,6 +31,7 @@ use super::keys::{
     group_prefix, log_key, record_key, COMMITTED, LAST_PURGED, LOG_KEYSPACE, STATE_KEYSPACE, VOTE,
 };
 use super::{GroupId, NodeId, TypeConfig};
+use crate::config::storage_memory;
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -40,6 +45,10 @@ pub struct LogStore {
     flusher: Flusher,
     /// Set while this node leads peers: fsync on the flusher thread (see the module doc).
     fsync_on_thread: Arc<AtomicBool>,
+    recent: RecentEntries,
+    /// The committed mark openraft last reported, not yet written: it goes into the next
+    /// append's batch (one journal write per entry, not two), or is written on drop.
+    unsaved_committed: Option<Option<LogId<NodeId>>>,
 }
 
 /// Reads entries for the replication tasks, concurrently with appends.
@@ -58,6 +67,8 @@ impl LogStore {
             state: db.keyspace(STATE_KEYSPACE, super::keyspace_options)?,
             flusher: Flusher::spawn(db.clone(), group)?,
             fsync_on_thread: Arc::new(AtomicBool::new(false)),
+            recent: RecentEntries::new(storage_memory::LOG_CACHE_BYTES),
+            unsaved_committed: None,
         })
     }
 
@@ -102,6 +113,15 @@ impl LogStore {
             .map_err(|e| AnyError::new(&e))
     }
 
+    /// Adds to `batch` the committed mark not yet written, if any.
+    fn add_unsaved_committed(&mut self, batch: &mut fjall::OwnedWriteBatch) -> Result<(), AnyError> {
+        if let Some(committed) = self.unsaved_committed.take() {
+            let bytes = bincode::serialize(&committed).map_err(|e| AnyError::new(&e))?;
+            batch.insert(&self.state, record_key(self.group, COMMITTED), bytes);
+        }
+        Ok(())
+    }
+
     /// Adds to `batch` the removal of this group's entries with index in `range`.
     fn remove_entries(
         &self,
@@ -116,6 +136,23 @@ impl LogStore {
     }
 }
 
+impl Drop for LogStore {
+    /// Writes the last committed mark (buffered, as `save_committed` would have), so that
+    /// a node shut down cleanly re-applies its whole committed log when it starts again.
+    fn drop(&mut self) {
+        if self.unsaved_committed.is_none() {
+            return;
+        }
+        let mut batch = self.db.batch();
+        let written = self
+            .add_unsaved_committed(&mut batch)
+            .and_then(|()| self.commit_buffered(batch));
+        if let Err(err) = written {
+            tracing::warn!(group = self.group, "saving the committed mark on shutdown: {err}");
+        }
+    }
+}
+
 impl RaftLogReader<TypeConfig> for LogReader {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
@@ -125,11 +162,17 @@ impl RaftLogReader<TypeConfig> for LogReader {
     }
 }
 
+/// openraft reads through the log store itself only to apply committed entries (and to
+/// re-apply them at start-up), in order and each once: those come from `recent` when it
+/// holds the whole range.
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        if let Some(entries) = self.recent.take(&range) {
+            return Ok(entries);
+        }
         Ok(read_entries(&self.log, self.group, range).map_err(StorageIOError::read_logs)?)
     }
 }
@@ -181,16 +224,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.read_record(VOTE).map_err(StorageIOError::read_vote)?)
     }
 
-    /// Saved without an fsync: `committed` is a hint for re-applying entries at start-up,
-    /// and whatever reaches the disk is never ahead of the fsynced log it points into.
+    /// Written later and without an fsync (`unsaved_committed`): `committed` is a hint for
+    /// re-applying entries at start-up. A mark lost in a crash only leaves the last
+    /// entries to be applied once a leader commits again (before any read or write is
+    /// served), and a mark that reaches the disk is never ahead of the fsynced log.
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
-        let bytes = bincode::serialize(&committed).map_err(|e| StorageIOError::write(&e))?;
-        let mut batch = self.db.batch();
-        batch.insert(&self.state, record_key(self.group, COMMITTED), bytes);
-        Ok(self.commit_buffered(batch).map_err(StorageIOError::write)?)
+        self.unsaved_committed = Some(committed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {
+        if let Some(committed) = self.unsaved_committed {
+            return Ok(committed);
+        }
         let committed: Option<Option<LogId<NodeId>>> =
             self.read_record(COMMITTED).map_err(StorageIOError::read)?;
         Ok(committed.flatten())
@@ -202,14 +248,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut batch = self.db.batch();
+        self.add_unsaved_committed(&mut batch)
+            .map_err(StorageIOError::write_logs)?;
+        let mut appended = Vec::new();
         for entry in entries {
             let bytes = bincode::serialize(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
+            let size = bytes.len();
             batch.insert(&self.log, log_key(self.group, entry.log_id.index), bytes);
+            appended.push((entry, size));
         }
         // Readable from here on; acknowledged to openraft only once fsynced.
         self.commit_buffered(batch)
             .map_err(StorageIOError::write_logs)?;
+        for (entry, size) in appended {
+            self.recent.push(entry, size);
+        }
         if !self.fsync_on_thread.load(Ordering::Relaxed) {
             callback.log_io_completed(sync_journal(&self.db));
             return Ok(());
@@ -224,6 +278,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// uncommitted suffix it already had, which the leader truncates again. The entries
     /// appended after it are fsynced, and fjall's journal reaches the disk in order.
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.recent.drop_from(log_id.index);
         let mut batch = self.db.batch();
         self.remove_entries(&mut batch, log_id.index..)
             .map_err(StorageIOError::write_logs)?;
@@ -234,6 +289,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// The purge mark and the removals go in one batch, so a crash keeps both or neither.
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.recent.drop_through(log_id.index);
         let bytes = bincode::serialize(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
         let mut batch = self.db.batch();
         batch.insert(&self.state, record_key(self.group, LAST_PURGED), bytes);
@@ -242,6 +298,94 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self
             .commit_buffered(batch)
             .map_err(StorageIOError::write_logs)?)
+    }
+}
+
+/// Recently appended entries, contiguous by index, oldest first, with their encoded sizes;
+/// at most `max_bytes` of them (by encoded size), the oldest dropped first.
+struct RecentEntries {
+    entries: VecDeque<(Entry<TypeConfig>, usize)>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl RecentEntries {
+    fn new(max_bytes: usize) -> RecentEntries {
+        RecentEntries {
+            entries: VecDeque::new(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|(e, _)| e.log_id.index)
+    }
+
+    fn last_index(&self) -> Option<u64> {
+        self.entries.back().map(|(e, _)| e.log_id.index)
+    }
+
+    /// Adds an entry just appended. One that replaces entries (a follower's conflicting
+    /// suffix) drops them; one after a gap (a snapshot installed) drops everything older.
+    fn push(&mut self, entry: Entry<TypeConfig>, size: usize) {
+        let index = entry.log_id.index;
+        self.drop_from(index);
+        if self.last_index().is_some_and(|last| last + 1 != index) {
+            self.drop_from(0);
+        }
+        self.entries.push_back((entry, size));
+        self.bytes += size;
+        while self.bytes > self.max_bytes {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some((_, size)) = self.entries.pop_front() {
+            self.bytes -= size;
+        }
+    }
+
+    /// Drops the entries with index `index` and above.
+    fn drop_from(&mut self, index: u64) {
+        while self.last_index().is_some_and(|last| last >= index) {
+            if let Some((_, size)) = self.entries.pop_back() {
+                self.bytes -= size;
+            }
+        }
+    }
+
+    /// Drops the entries with index `index` and below.
+    fn drop_through(&mut self, index: u64) {
+        while self.first_index().is_some_and(|first| first <= index) {
+            self.pop_front();
+        }
+    }
+
+    /// Takes out the entries of `range` if all of them are here, dropping any older ones
+    /// on the way (reads for apply come in order); `None` sends the read to fjall.
+    fn take(&mut self, range: &impl RangeBounds<u64>) -> Option<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i.checked_add(1)?,
+            Bound::Unbounded => return None,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&i) => i.checked_add(1)?,
+            Bound::Excluded(&i) => i,
+            Bound::Unbounded => return None,
+        };
+        if start > 0 {
+            self.drop_through(start - 1);
+        }
+        let count = usize::try_from(end.checked_sub(start)?).ok()?;
+        if count == 0 || self.first_index() != Some(start) || self.entries.len() < count {
+            return None;
+        }
+        let taken: Vec<_> = self.entries.drain(..count).collect();
+        self.bytes -= taken.iter().map(|(_, size)| size).sum::<usize>();
+        Some(taken.into_iter().map(|(entry, _)| entry).collect())
     }
 }
 
@@ -336,5 +480,82 @@ impl Flusher {
         self.waiters
             .send(waiter)
             .map_err(|_| AnyError::error("the fsync thread stopped"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+
+    fn entry(term: u64, index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    fn filled(max_bytes: usize, indexes: std::ops::RangeInclusive<u64>) -> RecentEntries {
+        let mut recent = RecentEntries::new(max_bytes);
+        for index in indexes {
+            recent.push(entry(1, index), 10);
+        }
+        recent
+    }
+
+    fn indexes(entries: Option<Vec<Entry<TypeConfig>>>) -> Option<Vec<u64>> {
+        entries.map(|entries| entries.iter().map(|e| e.log_id.index).collect())
+    }
+
+    #[test]
+    fn reads_for_apply_take_entries_in_order_once() {
+        let mut recent = filled(1000, 1..=5);
+        assert_eq!(indexes(recent.take(&(1..3))), Some(vec![1, 2]));
+        assert_eq!(indexes(recent.take(&(3..=4))), Some(vec![3, 4]));
+        // Taken entries are gone: a second read goes to fjall.
+        assert_eq!(indexes(recent.take(&(3..5))), None);
+        assert_eq!(recent.first_index(), Some(5));
+        assert_eq!(recent.bytes, 10);
+    }
+
+    #[test]
+    fn a_range_not_wholly_held_is_left_to_fjall() {
+        let mut recent = filled(1000, 3..=5);
+        assert_eq!(indexes(recent.take(&(2..4))), None, "starts before the first");
+        assert_eq!(indexes(recent.take(&(3..7))), None, "ends past the last");
+        assert_eq!(indexes(recent.take(&(3..3))), None, "empty");
+        assert_eq!(indexes(recent.take(&(..4))), None, "unbounded");
+        assert_eq!(indexes(recent.take(&(4..6))), Some(vec![4, 5]), "older ones dropped");
+        assert_eq!(recent.bytes, 0);
+    }
+
+    #[test]
+    fn the_oldest_entries_go_past_the_byte_bound() {
+        let recent = filled(35, 1..=10);
+        assert_eq!(recent.first_index(), Some(8));
+        assert_eq!(recent.last_index(), Some(10));
+        assert_eq!(recent.bytes, 30);
+    }
+
+    #[test]
+    fn a_conflicting_append_replaces_the_suffix_and_a_gap_starts_afresh() {
+        let mut recent = filled(1000, 1..=5);
+        recent.push(entry(2, 3), 10);
+        assert_eq!(recent.last_index(), Some(3));
+        assert_eq!(recent.entries.back().unwrap().0.log_id.leader_id.term, 2);
+        assert_eq!(recent.bytes, 30);
+        recent.push(entry(2, 9), 10);
+        assert_eq!(recent.first_index(), Some(9));
+        assert_eq!(recent.bytes, 10);
+    }
+
+    #[test]
+    fn truncate_and_purge_drop_their_ranges() {
+        let mut recent = filled(1000, 1..=6);
+        recent.drop_from(5);
+        recent.drop_through(2);
+        assert_eq!((recent.first_index(), recent.last_index()), (Some(3), Some(4)));
+        assert_eq!(recent.bytes, 20);
     }
 }
