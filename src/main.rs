@@ -156,7 +156,20 @@ fn init_logging(level: Option<&str>) {
         .init();
 }
 
+/// mimalloc's option number for `purge_delay` (`mi_option_purge_delay` in mimalloc.h, which
+/// libmimalloc-sys does not name).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> std::process::ExitCode {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option; mimalloc reads it when it next purges.
+        unsafe {
+            libmimalloc_sys::mi_option_set(
+                MI_OPTION_PURGE_DELAY,
+                config::storage_memory::ALLOCATOR_PURGE_DELAY_MS as _,
+            )
+        };
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
