@@ -14,7 +14,7 @@
 # Environment (all optional):
 #   RAFTLOCK_BIN       the raftlock binary [target/release/raftlock, built if missing]
 #   BENCH_DURATION     seconds per raftlock-bench workload and system [5]
-#   BENCH_ROUNDS       rounds of the whole comparison [3]
+#   BENCH_ROUNDS       rounds of the whole comparison [5]
 #   BENCH_CLIENTS      connections [64]
 #   BENCH_RESOURCES    resources shared in the contended workloads [8]
 #   BENCH_RB_REQUESTS  requests per redis-benchmark test [100000]
@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-5}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 CLIENTS=${BENCH_CLIENTS:-64}
 RESOURCES=${BENCH_RESOURCES:-8}
 RB_REQUESTS=${BENCH_RB_REQUESTS:-100000}
@@ -160,7 +160,10 @@ fi
 wait_writable "$LEADER"
 say "cluster leader on port $LEADER"
 
-SYSTEMS=(raftlock-single raftlock-cluster redis-none redis-always)
+# In this order every compared pair runs back to back within a workload (single against
+# both redis-servers, the cluster against redis-always): this machine's speed drifts over
+# tens of seconds, and a pair that ran further apart measured the drift as well.
+SYSTEMS=(redis-none raftlock-single redis-always raftlock-cluster)
 declare -A PORT=(
   [raftlock-single]=$SINGLE [raftlock-cluster]=$LEADER
   [redis-none]=$REDIS_NONE [redis-always]=$REDIS_ALWAYS
