@@ -9,14 +9,15 @@
 //! hand-offs per entry.
 //!
 //! The entries an append writes also stay in memory (`RecentEntries`) until they are read
-//! for apply, which so skips reading them back from fjall and decoding them.
+//! for apply, which so skips reading them back from fjall and decoding them; a leader's
+//! replication tasks copy the entries they send from there too.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 
 use fjall::{Database, PersistMode};
@@ -45,7 +46,7 @@ pub struct LogStore {
     flusher: Flusher,
     /// Set while this node leads peers: fsync on the flusher thread (see the module doc).
     fsync_on_thread: Arc<AtomicBool>,
-    recent: RecentEntries,
+    recent: Arc<Mutex<RecentEntries>>,
     /// The committed mark openraft last reported, not yet written: it goes into the next
     /// append's batch (one journal write per entry, not two), or is written on drop.
     unsaved_committed: Option<Option<LogId<NodeId>>>,
@@ -56,6 +57,7 @@ pub struct LogStore {
 pub struct LogReader {
     group: GroupId,
     log: fjall::Keyspace,
+    recent: Arc<Mutex<RecentEntries>>,
 }
 
 impl LogStore {
@@ -67,7 +69,9 @@ impl LogStore {
             state: db.keyspace(STATE_KEYSPACE, super::keyspace_options)?,
             flusher: Flusher::spawn(db.clone(), group)?,
             fsync_on_thread: Arc::new(AtomicBool::new(false)),
-            recent: RecentEntries::new(storage_memory::LOG_CACHE_BYTES),
+            recent: Arc::new(Mutex::new(RecentEntries::new(
+                storage_memory::LOG_CACHE_BYTES,
+            ))),
             unsaved_committed: None,
         })
     }
@@ -88,7 +92,12 @@ impl LogStore {
         LogReader {
             group: self.group,
             log: self.log.clone(),
+            recent: self.recent.clone(),
         }
+    }
+
+    fn recent(&self) -> MutexGuard<'_, RecentEntries> {
+        lock_recent(&self.recent)
     }
 
     fn read_record<T: DeserializeOwned>(&self, tag: u8) -> Result<Option<T>, AnyError> {
@@ -153,11 +162,16 @@ impl Drop for LogStore {
     }
 }
 
+/// A replication task reads the entries it sends: copies of them from `recent` while it
+/// holds the whole range (a follower that keeps up), from fjall otherwise.
 impl RaftLogReader<TypeConfig> for LogReader {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        if let Some(entries) = lock_recent(&self.recent).copy(&range) {
+            return Ok(entries);
+        }
         Ok(read_entries(&self.log, self.group, range).map_err(StorageIOError::read_logs)?)
     }
 }
@@ -170,7 +184,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> StorageResult<Vec<Entry<TypeConfig>>> {
-        if let Some(entries) = self.recent.take(&range) {
+        if let Some(entries) = self.recent().take(&range) {
             return Ok(entries);
         }
         Ok(read_entries(&self.log, self.group, range).map_err(StorageIOError::read_logs)?)
@@ -261,9 +275,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Readable from here on; acknowledged to openraft only once fsynced.
         self.commit_buffered(batch)
             .map_err(StorageIOError::write_logs)?;
+        let mut recent = self.recent();
         for (entry, size) in appended {
-            self.recent.push(entry, size);
+            recent.push(entry, size);
         }
+        drop(recent);
         if !self.fsync_on_thread.load(Ordering::Relaxed) {
             callback.log_io_completed(sync_journal(&self.db));
             return Ok(());
@@ -278,7 +294,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// uncommitted suffix it already had, which the leader truncates again. The entries
     /// appended after it are fsynced, and fjall's journal reaches the disk in order.
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
-        self.recent.drop_from(log_id.index);
+        self.recent().drop_from(log_id.index);
         let mut batch = self.db.batch();
         self.remove_entries(&mut batch, log_id.index..)
             .map_err(StorageIOError::write_logs)?;
@@ -289,7 +305,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// The purge mark and the removals go in one batch, so a crash keeps both or neither.
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
-        self.recent.drop_through(log_id.index);
+        self.recent().drop_through(log_id.index);
         let bytes = bincode::serialize(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
         let mut batch = self.db.batch();
         batch.insert(&self.state, record_key(self.group, LAST_PURGED), bytes);
@@ -363,30 +379,59 @@ impl RecentEntries {
         }
     }
 
+    /// Where the entries of `range` sit in `entries` (their offset and count), if all of
+    /// them are here.
+    fn locate(&self, range: &impl RangeBounds<u64>) -> Option<(usize, usize)> {
+        let (start, end) = bounded(range)?;
+        let first = self.first_index()?;
+        let offset = usize::try_from(start.checked_sub(first)?).ok()?;
+        let count = usize::try_from(end.checked_sub(start)?).ok()?;
+        (count > 0 && offset + count <= self.entries.len()).then_some((offset, count))
+    }
+
+    /// Copies of the entries of `range`, if all of them are here.
+    fn copy(&self, range: &impl RangeBounds<u64>) -> Option<Vec<Entry<TypeConfig>>> {
+        let (offset, count) = self.locate(range)?;
+        Some(
+            self.entries
+                .range(offset..offset + count)
+                .map(|(entry, _)| entry.clone())
+                .collect(),
+        )
+    }
+
     /// Takes out the entries of `range` if all of them are here, dropping any older ones
     /// on the way (reads for apply come in order); `None` sends the read to fjall.
     fn take(&mut self, range: &impl RangeBounds<u64>) -> Option<Vec<Entry<TypeConfig>>> {
-        let start = match range.start_bound() {
-            Bound::Included(&i) => i,
-            Bound::Excluded(&i) => i.checked_add(1)?,
-            Bound::Unbounded => return None,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(&i) => i.checked_add(1)?,
-            Bound::Excluded(&i) => i,
-            Bound::Unbounded => return None,
-        };
+        let (start, _) = bounded(range)?;
         if start > 0 {
             self.drop_through(start - 1);
         }
-        let count = usize::try_from(end.checked_sub(start)?).ok()?;
-        if count == 0 || self.first_index() != Some(start) || self.entries.len() < count {
-            return None;
-        }
-        let taken: Vec<_> = self.entries.drain(..count).collect();
+        let (offset, count) = self.locate(range)?;
+        let taken: Vec<_> = self.entries.drain(offset..offset + count).collect();
         self.bytes -= taken.iter().map(|(_, size)| size).sum::<usize>();
         Some(taken.into_iter().map(|(entry, _)| entry).collect())
     }
+}
+
+/// `range` as `start..end`; `None` for an unbounded one.
+fn bounded(range: &impl RangeBounds<u64>) -> Option<(u64, u64)> {
+    let start = match range.start_bound() {
+        Bound::Included(&i) => i,
+        Bound::Excluded(&i) => i.checked_add(1)?,
+        Bound::Unbounded => return None,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&i) => i.checked_add(1)?,
+        Bound::Excluded(&i) => i,
+        Bound::Unbounded => return None,
+    };
+    Some((start, end))
+}
+
+fn lock_recent(recent: &Mutex<RecentEntries>) -> MutexGuard<'_, RecentEntries> {
+    // The cache is consistent between calls; a panic while holding it leaves it usable.
+    recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read_entries(
@@ -528,6 +573,19 @@ mod tests {
         assert_eq!(indexes(recent.take(&(..4))), None, "unbounded");
         assert_eq!(indexes(recent.take(&(4..6))), Some(vec![4, 5]), "older ones dropped");
         assert_eq!(recent.bytes, 0);
+    }
+
+    #[test]
+    fn replication_copies_entries_and_leaves_them_for_apply() {
+        let mut recent = filled(1000, 4..=8);
+        assert_eq!(indexes(recent.copy(&(5..7))), Some(vec![5, 6]));
+        assert_eq!(indexes(recent.copy(&(4..=8))), Some(vec![4, 5, 6, 7, 8]));
+        assert_eq!(indexes(recent.copy(&(3..5))), None, "starts before the first");
+        assert_eq!(indexes(recent.copy(&(8..10))), None, "ends past the last");
+        assert_eq!(indexes(recent.copy(&(6..6))), None, "empty");
+        assert_eq!(recent.bytes, 50, "copying removes nothing");
+        assert_eq!(indexes(recent.take(&(4..6))), Some(vec![4, 5]));
+        assert_eq!(indexes(recent.copy(&(4..6))), None, "taken for apply");
     }
 
     #[test]
