@@ -65,7 +65,7 @@ impl LogStore {
         Ok(LogStore {
             group,
             db: db.clone(),
-            log: db.keyspace(LOG_KEYSPACE, super::keyspace_options)?,
+            log: db.keyspace(LOG_KEYSPACE, super::log_keyspace_options)?,
             state: db.keyspace(STATE_KEYSPACE, super::keyspace_options)?,
             flusher: Flusher::spawn(db.clone(), group)?,
             fsync_on_thread: Arc::new(AtomicBool::new(false)),

@@ -97,10 +97,15 @@ pub fn open_database(data_dir: &Path) -> anyhow::Result<fjall::Database> {
         .with_context(|| format!("opening the database in {}", path.display()))
 }
 
-/// How every keyspace of the database is created: memtables bounded by
-/// `storage_memory::MEMTABLE_BYTES`.
+/// How the state keyspace is created: memtables bounded by `storage_memory::MEMTABLE_BYTES`.
 fn keyspace_options() -> fjall::KeyspaceCreateOptions {
     fjall::KeyspaceCreateOptions::default().max_memtable_size(storage_memory::MEMTABLE_BYTES)
+}
+
+/// How the Raft log's keyspace is created: memtables bounded by
+/// `storage_memory::LOG_MEMTABLE_BYTES`.
+fn log_keyspace_options() -> fjall::KeyspaceCreateOptions {
+    fjall::KeyspaceCreateOptions::default().max_memtable_size(storage_memory::LOG_MEMTABLE_BYTES)
 }
 
 /// Starts group `group` of this node from its storage in `db`, registers it with the
