@@ -499,3 +499,62 @@ async fn rpc_to_a_closed_port_is_unreachable() {
         "{err:?}"
     );
 }
+
+/// The journal files of the database in `data_dir`.
+fn journal_files(data_dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![data_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for dirent in std::fs::read_dir(&dir).unwrap() {
+            let path = dirent.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "jnl") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// vendor/fjall/PATCHES.md, patch 1: the journal's blocks are written (with zeros) ahead of
+/// its data, so an fdatasync need not allocate blocks nor write metadata; and what was
+/// written is read back after the database is opened again.
+#[test]
+fn the_journal_is_written_ahead_of_its_data_and_recovers() {
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let value = vec![7u8; 3000];
+    {
+        let db = open_database(dir.path()).unwrap();
+        let ks = db
+            .keyspace("t", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        for i in 0..10u32 {
+            ks.insert(i.to_be_bytes(), value.clone()).unwrap();
+        }
+        db.persist(fjall::PersistMode::SyncData).unwrap();
+        let journals = journal_files(dir.path());
+        assert_eq!(journals.len(), 1, "one active journal: {journals:?}");
+        let meta = std::fs::metadata(&journals[0]).unwrap();
+        let allocated = meta.blocks() * 512;
+        assert!(
+            allocated >= 1024 * 1024,
+            "a chunk written ahead of ~30 KB of data: {allocated} bytes allocated"
+        );
+        assert!(
+            allocated < meta.len(),
+            "not the whole file: {allocated} of {} bytes",
+            meta.len()
+        );
+    }
+    let db = open_database(dir.path()).unwrap();
+    let ks = db
+        .keyspace("t", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    for i in 0..10u32 {
+        assert_eq!(ks.get(i.to_be_bytes()).unwrap().as_deref(), Some(&value[..]));
+    }
+    assert_eq!(ks.get(10u32.to_be_bytes()).unwrap(), None);
+}

@@ -20,6 +20,10 @@ pub const PRE_ALLOCATED_BYTES: u64 = 64 * 1_024 * 1_024;
 
 pub const JOURNAL_BUFFER_BYTES: usize = 8 * 1_024;
 
+/// raftlock patch: how much of a new journal file is written with zeros at a time, ahead of
+/// the data (see `Writer::zero_ahead`).
+pub const ZERO_AHEAD_CHUNK_BYTES: u64 = 1_024 * 1_024;
+
 pub struct Writer {
     pub(crate) path: PathBuf,
     file: BufWriter<File>,
@@ -28,6 +32,11 @@ pub struct Writer {
 
     compression: CompressionType,
     compression_threshold: usize,
+
+    /// raftlock patch: in a file this writer created (sized with `set_len`, so sparse),
+    /// the end of the region already written, with data or with zeros; `None` for a file
+    /// opened to append to, which grows instead.
+    zeroed_until: Option<u64>,
 }
 
 /// The persist mode allows setting the durability guarantee of previous writes
@@ -146,6 +155,7 @@ impl Writer {
             is_buffer_dirty: false,
             compression: CompressionType::None,
             compression_threshold: 0,
+            zeroed_until: Some(0),
         })
     }
 
@@ -179,6 +189,7 @@ impl Writer {
                 is_buffer_dirty: false,
                 compression: CompressionType::None,
                 compression_threshold: 0,
+                zeroed_until: Some(0),
             });
         }
 
@@ -196,6 +207,7 @@ impl Writer {
             is_buffer_dirty: false,
             compression: CompressionType::None,
             compression_threshold: 0,
+            zeroed_until: None,
         })
     }
 
@@ -214,6 +226,7 @@ impl Writer {
                 );
             })?;
             self.is_buffer_dirty = false;
+            self.zero_ahead()?;
         }
 
         match mode {
@@ -231,6 +244,33 @@ impl Writer {
             }),
             PersistMode::Buffer => Ok(()),
         }
+    }
+
+    /// raftlock patch: keeps the next chunk of a sparse journal file written with zeros
+    /// before any data reaches it. Writing into a hole makes the filesystem allocate blocks,
+    /// and every `fdatasync` after such a write must also write the file's metadata (one
+    /// more synchronous disk write); into blocks already written it need not. Measured on
+    /// ext4 in a VM: fdatasync of 3 KB appends took 113-126 µs and 52-57 µs of CPU in a
+    /// zeroed file, 161-189 µs and 68-81 µs in a sparse one. The zeros go beyond the data
+    /// (which the buffer has just flushed) and data is only ever appended after it, so no
+    /// data is overwritten; recovery reads zeros there, as it read the holes before.
+    fn zero_ahead(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+
+        let Some(zeroed_until) = self.zeroed_until else {
+            return Ok(());
+        };
+        let pos = self.file.get_mut().stream_position()?;
+        if pos + ZERO_AHEAD_CHUNK_BYTES / 4 <= zeroed_until || pos >= PRE_ALLOCATED_BYTES {
+            return Ok(());
+        }
+        let start = zeroed_until.max(pos);
+        let end = (start + ZERO_AHEAD_CHUNK_BYTES).min(PRE_ALLOCATED_BYTES);
+        #[expect(clippy::cast_possible_truncation)]
+        let zeros = vec![0u8; (end - start) as usize];
+        self.file.get_ref().write_all_at(&zeros, start)?;
+        self.zeroed_until = Some(end);
+        Ok(())
     }
 
     /// Writes a batch start marker to the journal
