@@ -123,7 +123,10 @@ impl LogStore {
     }
 
     /// Adds to `batch` the committed mark not yet written, if any.
-    fn add_unsaved_committed(&mut self, batch: &mut fjall::OwnedWriteBatch) -> Result<(), AnyError> {
+    fn add_unsaved_committed(
+        &mut self,
+        batch: &mut fjall::OwnedWriteBatch,
+    ) -> Result<(), AnyError> {
         if let Some(committed) = self.unsaved_committed.take() {
             let bytes = bincode::serialize(&committed).map_err(|e| AnyError::new(&e))?;
             batch.insert(&self.state, record_key(self.group, COMMITTED), bytes);
@@ -157,7 +160,10 @@ impl Drop for LogStore {
             .add_unsaved_committed(&mut batch)
             .and_then(|()| self.commit_buffered(batch));
         if let Err(err) = written {
-            tracing::warn!(group = self.group, "saving the committed mark on shutdown: {err}");
+            tracing::warn!(
+                group = self.group,
+                "saving the committed mark on shutdown: {err}"
+            );
         }
     }
 }
@@ -431,7 +437,9 @@ fn bounded(range: &impl RangeBounds<u64>) -> Option<(u64, u64)> {
 
 fn lock_recent(recent: &Mutex<RecentEntries>) -> MutexGuard<'_, RecentEntries> {
     // The cache is consistent between calls; a panic while holding it leaves it usable.
-    recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    recent
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read_entries(
@@ -567,11 +575,19 @@ mod tests {
     #[test]
     fn a_range_not_wholly_held_is_left_to_fjall() {
         let mut recent = filled(1000, 3..=5);
-        assert_eq!(indexes(recent.take(&(2..4))), None, "starts before the first");
+        assert_eq!(
+            indexes(recent.take(&(2..4))),
+            None,
+            "starts before the first"
+        );
         assert_eq!(indexes(recent.take(&(3..7))), None, "ends past the last");
         assert_eq!(indexes(recent.take(&(3..3))), None, "empty");
         assert_eq!(indexes(recent.take(&(..4))), None, "unbounded");
-        assert_eq!(indexes(recent.take(&(4..6))), Some(vec![4, 5]), "older ones dropped");
+        assert_eq!(
+            indexes(recent.take(&(4..6))),
+            Some(vec![4, 5]),
+            "older ones dropped"
+        );
         assert_eq!(recent.bytes, 0);
     }
 
@@ -580,7 +596,11 @@ mod tests {
         let mut recent = filled(1000, 4..=8);
         assert_eq!(indexes(recent.copy(&(5..7))), Some(vec![5, 6]));
         assert_eq!(indexes(recent.copy(&(4..=8))), Some(vec![4, 5, 6, 7, 8]));
-        assert_eq!(indexes(recent.copy(&(3..5))), None, "starts before the first");
+        assert_eq!(
+            indexes(recent.copy(&(3..5))),
+            None,
+            "starts before the first"
+        );
         assert_eq!(indexes(recent.copy(&(8..10))), None, "ends past the last");
         assert_eq!(indexes(recent.copy(&(6..6))), None, "empty");
         assert_eq!(recent.bytes, 50, "copying removes nothing");
@@ -613,7 +633,10 @@ mod tests {
         let mut recent = filled(1000, 1..=6);
         recent.drop_from(5);
         recent.drop_through(2);
-        assert_eq!((recent.first_index(), recent.last_index()), (Some(3), Some(4)));
+        assert_eq!(
+            (recent.first_index(), recent.last_index()),
+            (Some(3), Some(4))
+        );
         assert_eq!(recent.bytes, 20);
     }
 }

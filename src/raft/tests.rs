@@ -554,7 +554,10 @@ fn the_journal_is_written_ahead_of_its_data_and_recovers() {
         .keyspace("t", fjall::KeyspaceCreateOptions::default)
         .unwrap();
     for i in 0..10u32 {
-        assert_eq!(ks.get(i.to_be_bytes()).unwrap().as_deref(), Some(&value[..]));
+        assert_eq!(
+            ks.get(i.to_be_bytes()).unwrap().as_deref(),
+            Some(&value[..])
+        );
     }
     assert_eq!(ks.get(10u32.to_be_bytes()).unwrap(), None);
 }
