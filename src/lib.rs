@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod command;
 pub mod config;
+pub mod fnv;
 pub mod memory;
 pub mod raft;
 pub mod reply;

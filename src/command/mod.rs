@@ -6,11 +6,12 @@ pub mod args;
 mod table;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
 
+use crate::fnv::Fnv1a;
 use crate::reply::Reply;
 use crate::state::Keyspace;
 
@@ -100,30 +101,11 @@ impl CommandSpec {
     }
 }
 
-/// 64-bit FNV-1a for the command table. Its keys are raftlock's own command names and a
-/// client's name is only looked up, never inserted, so a hasher that resists chosen keys
-/// (std's SipHash) buys nothing here, and it cost about as much as the rest of the lookup.
-struct NameHasher(u64);
-
-impl Default for NameHasher {
-    fn default() -> NameHasher {
-        NameHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type ByName = HashMap<&'static str, &'static CommandSpec, BuildHasherDefault<NameHasher>>;
+/// The command table hashes names with FNV-1a: its keys are raftlock's own command names
+/// and a client's name is only looked up, never inserted, so a hasher that resists chosen
+/// keys (std's SipHash) buys nothing here, and it cost about as much as the rest of the
+/// lookup.
+type ByName = HashMap<&'static str, &'static CommandSpec, BuildHasherDefault<Fnv1a>>;
 
 static BY_NAME: LazyLock<ByName> =
     LazyLock::new(|| COMMANDS.iter().map(|spec| (spec.name, spec)).collect());

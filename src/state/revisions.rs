@@ -48,12 +48,10 @@ impl Removals {
     }
 }
 
-/// 64-bit FNV-1a: fixed across builds and platforms, unlike std's hasher, because the
-/// hashes are persisted and every replica must decide alike.
+/// FNV-1a: fixed across builds and platforms, unlike std's hasher, because the hashes are
+/// persisted and every replica must decide alike.
 fn key_hash(key: &[u8]) -> u64 {
-    key.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    crate::fnv::hash(key)
 }
 
 #[cfg(test)]
