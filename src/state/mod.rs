@@ -679,7 +679,7 @@ impl Keyspace {
         if let Some(lock) = entry.as_lock() {
             self.end_waits(&key, lock);
         }
-        self.modified(&key);
+        self.removed(&key);
         Some(entry)
     }
 
@@ -731,6 +731,13 @@ impl Keyspace {
         }
     }
 
+    /// Records the removal of `key`, just taken out of the map: `modified` without looking
+    /// up a key known to be gone (a mass expiry removes keys by the hundred thousand).
+    fn removed(&mut self, key: &[u8]) {
+        self.revision_counter += 1;
+        self.removals.record(key, self.revision_counter);
+    }
+
     /// The revision WATCH records for `key` at `now_ms`: the live entry's, or 0 when the
     /// key does not exist. With it goes the revision counter (`revision_counter`), the
     /// point after which a removal of a missing key counts as a change.
@@ -761,7 +768,7 @@ impl Keyspace {
             }
             if let Some((_, key)) = self.expiry.pop_first() {
                 self.take_entry(&key);
-                self.modified(&key);
+                self.removed(&key);
             }
         }
     }

@@ -22,7 +22,11 @@ pub(crate) struct Removals {
 impl Removals {
     pub fn record(&mut self, key: &[u8], revision: u64) {
         let hash = key_hash(key);
-        self.recent.retain(|(h, _)| *h != hash);
+        // At most one element per hash; a scan that only reads is cheaper than `retain`,
+        // which moves every element it keeps.
+        if let Some(at) = self.recent.iter().position(|&(h, _)| h == hash) {
+            self.recent.remove(at);
+        }
         self.recent.push_back((hash, revision));
         if self.recent.len() > MAX_TRACKED_REMOVALS {
             if let Some((_, forgotten)) = self.recent.pop_front() {
@@ -80,6 +84,24 @@ mod tests {
         );
         assert!(r.removed_since(b"never", 0));
         assert!(!r.removed_since(b"never", 1));
+    }
+
+    #[test]
+    fn a_key_removed_again_keeps_one_place_at_the_newest_end() {
+        let mut r = Removals::default();
+        r.record(b"a", 1);
+        for i in 0..MAX_TRACKED_REMOVALS as u64 - 1 {
+            r.record(format!("k{i}").as_bytes(), i + 2);
+        }
+        let again = MAX_TRACKED_REMOVALS as u64 + 1;
+        r.record(b"a", again);
+        assert_eq!(r.recent.len(), MAX_TRACKED_REMOVALS, "one element for a");
+        assert_eq!(r.recent.back(), Some(&(key_hash(b"a"), again)));
+        // One more removal forgets the oldest (k0), not a, which moved to the end.
+        r.record(b"b", again + 1);
+        assert_eq!(r.floor, 2);
+        assert!(r.removed_since(b"a", again - 1));
+        assert!(!r.removed_since(b"a", again));
     }
 
     #[test]
