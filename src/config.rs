@@ -118,6 +118,29 @@ pub mod storage_memory {
     pub const ALLOCATOR_PURGE_DELAY_MS: i64 = 60_000;
 }
 
+/// When a group snapshots besides every `Config::snapshot_every_entries` entries: by the
+/// bytes its log grew, while its state is small. Entries behind a snapshot are purged, and
+/// an entry purged while its memtable is still in memory is never written to a table:
+/// fjall's flush keeps only the removal. Otherwise every entry went through a table flush
+/// and later compactions, whose writes made the log's fsync wait 50-95 ms at times (seen in
+/// `scripts/bench.sh`'s later rounds; 6 ms at most with this pace).
+pub mod snapshot_pace {
+    /// A snapshot is built once this many bytes of entries (as encoded in the log) were
+    /// appended since the last one: an eighth of `storage_memory::LOG_MEMTABLE_BYTES`, so
+    /// most entries are purged before their memtable fills.
+    pub const LOG_BYTES: u64 = 4 * 1024 * 1024;
+    /// ... or this many times the last snapshot's size, if more: a state is not written
+    /// out again for a log much smaller than itself.
+    pub const SNAPSHOT_SIZE_FACTOR: u64 = 4;
+    /// Pacing stops when that exceeds this many bytes of log (half of
+    /// `storage_memory::LOG_MEMTABLE_BYTES`): the entries would reach a table before the
+    /// purge anyway, and copying a large state (about 20 ms for 100k keys, on the apply
+    /// path) would cost more than it saves. `Config::snapshot_every_entries` still holds.
+    pub const MAX_PACED_LOG_BYTES: u64 = 16 * 1024 * 1024;
+    /// How often a group checks its log's growth, in milliseconds.
+    pub const CHECK_INTERVAL_MS: u64 = 100;
+}
+
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {

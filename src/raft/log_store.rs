@@ -50,6 +50,8 @@ pub struct LogStore {
     /// The committed mark openraft last reported, not yet written: it goes into the next
     /// append's batch (one journal write per entry, not two), or is written on drop.
     unsaved_committed: Option<Option<LogId<NodeId>>>,
+    /// Counts the bytes appended, for `snapshot_by_log_growth`.
+    pace: Arc<super::LogPace>,
 }
 
 /// Reads entries for the replication tasks, concurrently with appends.
@@ -73,7 +75,13 @@ impl LogStore {
                 storage_memory::LOG_CACHE_BYTES,
             ))),
             unsaved_committed: None,
+            pace: Arc::default(),
         })
+    }
+
+    /// The log's growth, shared with the state machine and the snapshot pacer.
+    pub fn pace(&self) -> Arc<super::LogPace> {
+        self.pace.clone()
     }
 
     /// The switch between fsyncing inside `append` and on the flusher thread. Either way
@@ -283,6 +291,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(StorageIOError::write_logs)?;
         let mut recent = self.recent();
         for (entry, size) in appended {
+            self.pace.appended(size);
             recent.push(entry, size);
         }
         drop(recent);
@@ -313,9 +322,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
         self.recent().drop_through(log_id.index);
         let bytes = bincode::serialize(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
+        // From the entry after the last purge: the range below it holds only removals,
+        // which a scan from the start would step over each time.
+        let purged_before: Option<LogId<NodeId>> = self
+            .read_record(LAST_PURGED)
+            .map_err(StorageIOError::write_logs)?;
+        let from = purged_before.map_or(0, |id| id.index + 1);
         let mut batch = self.db.batch();
         batch.insert(&self.state, record_key(self.group, LAST_PURGED), bytes);
-        self.remove_entries(&mut batch, ..=log_id.index)
+        self.remove_entries(&mut batch, from..=log_id.index)
             .map_err(StorageIOError::write_logs)?;
         Ok(self
             .commit_buffered(batch)

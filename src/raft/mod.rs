@@ -31,7 +31,7 @@ pub use network::{
 pub use state_store::{EventSink, SnapshotBuilder, StateMachineStore};
 pub use wire::MAX_RAFT_FRAME_BYTES;
 
-use crate::config::{storage_memory, Config, Member};
+use crate::config::{snapshot_pace, storage_memory, Config, Member};
 use crate::reply::Reply;
 use crate::state::{Batch, Keyspace};
 
@@ -123,7 +123,10 @@ pub async fn start_group(
     let raft_config = Arc::new(raft_config(config, group)?);
     let mut log_store = LogStore::open(db, group)?;
     let fsync_on_thread = log_store.fsync_on_thread();
-    let state_machine = StateMachineStore::open(db, group)?.with_event_sink(on_events);
+    let pace = log_store.pace();
+    let state_machine = StateMachineStore::open(db, group)?
+        .with_event_sink(on_events)
+        .with_pace(pace.clone());
     let state = state_machine.keyspace();
     let applied = state_machine.subscribe_applied();
     let fresh = log_store.is_fresh().await?;
@@ -138,6 +141,7 @@ pub async fn start_group(
     .await?;
     transport.groups().insert(group, raft.clone());
     tokio::spawn(switch_fsync_mode(raft.server_metrics(), fsync_on_thread));
+    tokio::spawn(snapshot_by_log_growth(raft.clone(), pace));
 
     if let Some(members) = config.bootstrap_members().filter(|_| fresh) {
         let members: BTreeMap<NodeId, NodeAddr> = members
@@ -181,6 +185,84 @@ async fn switch_fsync_mode(
     }
 }
 
+/// The log's growth and the last snapshot's size, as the log and state stores see them.
+#[derive(Debug, Default)]
+pub struct LogPace {
+    /// Bytes of entries appended since the node started (as encoded in the log).
+    appended_bytes: std::sync::atomic::AtomicU64,
+    /// The size of the last snapshot built, installed or restored, in bytes.
+    snapshot_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl LogPace {
+    pub fn appended(&self, bytes: usize) {
+        self.appended_bytes
+            .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn snapshot_built(&self, bytes: usize) {
+        self.snapshot_bytes
+            .store(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn appended_bytes(&self) -> u64 {
+        self.appended_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn snapshot_bytes(&self) -> usize {
+        self.snapshot_bytes
+            .load(std::sync::atomic::Ordering::Relaxed) as usize
+    }
+
+    /// How many bytes the log grows by between two snapshots, or `None` when the state is
+    /// too large to be paced (`config::snapshot_pace`).
+    fn threshold(&self) -> Option<u64> {
+        let snapshot = self.snapshot_bytes() as u64;
+        let threshold = snapshot_pace::LOG_BYTES
+            .max(snapshot.saturating_mul(snapshot_pace::SNAPSHOT_SIZE_FACTOR));
+        (threshold <= snapshot_pace::MAX_PACED_LOG_BYTES).then_some(threshold)
+    }
+}
+
+/// Asks openraft for a snapshot whenever the log has grown by `LogPace::threshold` since
+/// the last one (openraft's own policy counts entries, whatever their size). Ends with the
+/// group.
+async fn snapshot_by_log_growth(raft: openraft::Raft<TypeConfig>, pace: Arc<LogPace>) {
+    let metrics = raft.metrics();
+    let mut seen = metrics.borrow().snapshot;
+    let mut since = pace.appended_bytes();
+    // A snapshot this task asked for and has not seen stored yet.
+    let mut asked = false;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(
+        snapshot_pace::CHECK_INTERVAL_MS,
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let snapshot = metrics.borrow().snapshot;
+        if snapshot != seen {
+            seen = snapshot;
+            // One built by openraft's own policy, or installed: count from it. The one
+            // asked for was counted from when it was asked for.
+            if !asked {
+                since = pace.appended_bytes();
+            }
+            asked = false;
+        }
+        let grown = pace.appended_bytes().saturating_sub(since);
+        if pace.threshold().is_none_or(|threshold| grown < threshold) {
+            continue;
+        }
+        // A snapshot already being built makes this a no-op; it is counted as asked for.
+        if raft.trigger().snapshot().await.is_err() {
+            return;
+        }
+        since = pace.appended_bytes();
+        asked = true;
+    }
+}
+
 fn raft_config(config: &Config, group: GroupId) -> anyhow::Result<openraft::Config> {
     openraft::Config {
         cluster_name: format!("raftlock-group-{group}"),
@@ -194,4 +276,26 @@ fn raft_config(config: &Config, group: GroupId) -> anyhow::Result<openraft::Conf
     }
     .validate()
     .context("invalid Raft configuration")
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::*;
+
+    #[test]
+    fn the_pace_is_the_floor_or_a_multiple_of_a_small_snapshot_and_off_for_a_large_one() {
+        let pace = LogPace::default();
+        assert_eq!(pace.threshold(), Some(snapshot_pace::LOG_BYTES));
+        pace.snapshot_built(1024);
+        assert_eq!(pace.threshold(), Some(snapshot_pace::LOG_BYTES));
+        let paced =
+            (snapshot_pace::MAX_PACED_LOG_BYTES / snapshot_pace::SNAPSHOT_SIZE_FACTOR) as usize;
+        pace.snapshot_built(paced);
+        assert_eq!(pace.threshold(), Some(snapshot_pace::MAX_PACED_LOG_BYTES));
+        pace.snapshot_built(paced + 1);
+        assert_eq!(pace.threshold(), None);
+        pace.appended(5);
+        pace.appended(7);
+        assert_eq!(pace.appended_bytes(), 12);
+    }
 }

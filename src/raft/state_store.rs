@@ -57,6 +57,8 @@ struct Disk {
     /// The last log id of the stored snapshot; held while one is written, so that a
     /// builder that started before an install never replaces a newer snapshot.
     snapshot_last_log_id: Arc<Mutex<Option<LogId<NodeId>>>>,
+    /// Told the size of each snapshot stored.
+    pace: Arc<super::LogPace>,
 }
 
 pub struct StateMachineStore {
@@ -93,11 +95,13 @@ impl StateMachineStore {
             db: db.clone(),
             state,
             snapshot_last_log_id: Arc::new(Mutex::new(None)),
+            pace: Arc::default(),
         };
         let snapshot: Option<StoredSnapshot> = disk.read_record(SNAPSHOT)?;
         let (keyspace, last_applied, last_membership) = match snapshot {
             None => (Keyspace::new(), None, Membership::default()),
             Some(stored) => {
+                disk.pace.snapshot_built(stored.data.len());
                 let payload: SnapshotPayload = bincode::deserialize(&stored.data)?;
                 drop(stored.data);
                 let keyspace = Keyspace::from_snapshot(&payload.keyspace).map_err(|e| {
@@ -122,6 +126,14 @@ impl StateMachineStore {
     /// Where apply's events go (by default nowhere).
     pub fn with_event_sink(mut self, on_events: EventSink) -> StateMachineStore {
         self.on_events = on_events;
+        self
+    }
+
+    /// Where the sizes of snapshots go, for `raft::snapshot_by_log_growth` (by default a
+    /// count of its own).
+    pub fn with_pace(mut self, pace: Arc<super::LogPace>) -> StateMachineStore {
+        pace.snapshot_built(self.disk.pace.snapshot_bytes());
+        self.disk.pace = pace;
         self
     }
 
@@ -229,6 +241,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
         let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);
         let mut guard = self.disk.lock_snapshot();
+        self.disk.pace.snapshot_built(data.len());
         let stored = StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -295,6 +308,7 @@ fn build_snapshot(
     let data = bincode::serialize(&payload)
         .map_err(|e| Box::new(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
     drop(payload);
+    disk.pace.snapshot_built(data.len());
     let meta = SnapshotMeta {
         last_log_id: last_applied,
         last_membership,

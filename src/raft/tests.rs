@@ -316,6 +316,70 @@ async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
     assert_eq!(snapshot.meta.last_log_id, Some(last));
 }
 
+/// With openraft's entry count far off, the log's growth in bytes alone builds snapshots
+/// (`config::snapshot_pace`), and each purge removes what the last one left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_grown_by_its_byte_pace_is_snapshotted_and_purged_again_and_again() {
+    const KEPT: u64 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        snapshot_every_entries: 1_000_000,
+        log_entries_kept_after_snapshot: KEPT,
+        ..node_config(dir.path(), 1, "127.0.0.1:9".parse().unwrap())
+    };
+    let db = open_database(dir.path()).unwrap();
+    let transport = RaftTransport::new(1);
+    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
+    wait_leader(&group).await;
+    // One key overwritten: the state (and so the snapshot) stays at one value, so the
+    // pace is `LOG_BYTES` and each round of writes passes it.
+    let value = "v".repeat(1024 * 1024);
+    let per_round = 2 * crate::config::snapshot_pace::LOG_BYTES / (1024 * 1024) + 2;
+    let mut purged = Vec::new();
+    for _ in 0..2 {
+        let mut last = None;
+        for _ in 0..per_round {
+            let response = group
+                .raft
+                .client_write(batch(&[&["set", "k", &value]]))
+                .await
+                .unwrap();
+            last = Some(response.log_id);
+        }
+        let last = last.unwrap();
+        wait_applied(&mut group, last.index).await;
+        let before = purged.last().copied();
+        let metrics = group
+            .raft
+            .wait(Some(WAIT))
+            .metrics(
+                |m| m.purged.map(|p| p.index) > before,
+                "a snapshot by log growth, and the log purged behind it",
+            )
+            .await
+            .expect("snapshotted by log growth");
+        let now = metrics.purged.unwrap().index;
+        assert!(now < last.index, "entries are kept behind the snapshot");
+        purged.push(now);
+    }
+    group.raft.shutdown().await.unwrap();
+
+    let mut log = LogStore::open(&db, 0).unwrap();
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id.map(|p| p.index), Some(purged[1]));
+    let indexes: Vec<u64> = log
+        .try_get_log_entries(..)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    let last = state.last_log_id.unwrap().index;
+    assert_eq!(indexes, ((purged[1] + 1)..=last).collect::<Vec<_>>());
+}
+
 struct TestNode {
     _dir: TempDir,
     group: RaftGroup,
