@@ -11,7 +11,7 @@ use openraft::network::{RaftNetwork, RaftNetworkFactory};
 use openraft::storage::{RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{
-    CommittedLeaderId, Entry, EntryPayload, LogId, Membership, ServerState, StorageError,
+    CommittedLeaderId, Entry, EntryPayload, LogId, LogState, Membership, ServerState, StorageError,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -253,21 +253,44 @@ async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives
     assert_eq!(kept.meta, built.meta);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
-    const KEPT: u64 = 3;
+/// A single-node group on a fresh data dir, leading, with the given snapshot settings.
+async fn single_node_group(
+    snapshot_every_entries: u64,
+    kept: u64,
+) -> (TempDir, fjall::Database, RaftGroup) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        snapshot_every_entries: 10_000,
-        log_entries_kept_after_snapshot: KEPT,
+        snapshot_every_entries,
+        log_entries_kept_after_snapshot: kept,
         ..node_config(dir.path(), 1, "127.0.0.1:9".parse().unwrap())
     };
     let db = open_database(dir.path()).unwrap();
     let transport = RaftTransport::new(1);
-    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
+    let group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
         .await
         .unwrap();
     wait_leader(&group).await;
+    (dir, db, group)
+}
+
+/// The stored log's state and the indexes of the entries it holds.
+async fn stored_log(db: &fjall::Database) -> (LogState<TypeConfig>, Vec<u64>) {
+    let mut log = LogStore::open(db, 0).unwrap();
+    let state = log.get_log_state().await.unwrap();
+    let indexes = log
+        .try_get_log_entries(..)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    (state, indexes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
+    const KEPT: u64 = 3;
+    let (_dir, db, mut group) = single_node_group(10_000, KEPT).await;
     let mut last = None;
     for i in 0..10 {
         let key = format!("k{i}");
@@ -293,20 +316,12 @@ async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
         .expect("purged");
     group.raft.shutdown().await.unwrap();
 
-    let mut log = LogStore::open(&db, 0).unwrap();
-    let state = log.get_log_state().await.unwrap();
+    let (state, indexes) = stored_log(&db).await;
     assert_eq!(
         state.last_purged_log_id.map(|p| p.index),
         Some(last.index - KEPT)
     );
     assert_eq!(state.last_log_id, Some(last));
-    let indexes: Vec<u64> = log
-        .try_get_log_entries(..)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.log_id.index)
-        .collect();
     assert_eq!(
         indexes,
         ((last.index - KEPT + 1)..=last.index).collect::<Vec<_>>()
@@ -321,18 +336,7 @@ async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_grown_by_its_byte_pace_is_snapshotted_and_purged_again_and_again() {
     const KEPT: u64 = 2;
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        snapshot_every_entries: 1_000_000,
-        log_entries_kept_after_snapshot: KEPT,
-        ..node_config(dir.path(), 1, "127.0.0.1:9".parse().unwrap())
-    };
-    let db = open_database(dir.path()).unwrap();
-    let transport = RaftTransport::new(1);
-    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
-    wait_leader(&group).await;
+    let (_dir, db, mut group) = single_node_group(1_000_000, KEPT).await;
     // One key overwritten: the state (and so the snapshot) stays at one value, so the
     // pace is `LOG_BYTES` and each round of writes passes it.
     let value = "v".repeat(1024 * 1024);
@@ -366,16 +370,8 @@ async fn a_log_grown_by_its_byte_pace_is_snapshotted_and_purged_again_and_again(
     }
     group.raft.shutdown().await.unwrap();
 
-    let mut log = LogStore::open(&db, 0).unwrap();
-    let state = log.get_log_state().await.unwrap();
+    let (state, indexes) = stored_log(&db).await;
     assert_eq!(state.last_purged_log_id.map(|p| p.index), Some(purged[1]));
-    let indexes: Vec<u64> = log
-        .try_get_log_entries(..)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.log_id.index)
-        .collect();
     let last = state.last_log_id.unwrap().index;
     assert_eq!(indexes, ((purged[1] + 1)..=last).collect::<Vec<_>>());
 }
