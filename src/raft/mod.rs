@@ -240,6 +240,10 @@ async fn snapshot_by_log_growth(raft: openraft::Raft<TypeConfig>, pace: Arc<LogP
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // The group shut down: its metrics' sender is gone.
+        if metrics.has_changed().is_err() {
+            return;
+        }
         let snapshot = metrics.borrow().snapshot;
         if snapshot != seen {
             seen = snapshot;
