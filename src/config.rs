@@ -139,6 +139,11 @@ pub mod snapshot_pace {
     pub const MAX_PACED_LOG_BYTES: u64 = 16 * 1024 * 1024;
     /// How often a group checks its log's growth, in milliseconds.
     pub const CHECK_INTERVAL_MS: u64 = 100;
+    /// A purge of at most this many entries removes them by key, without reading them:
+    /// a scan for what exists read the entries already flushed to tables back from disk,
+    /// on the node's one thread. A longer range (a follower that installed a snapshot far
+    /// ahead of its log) is scanned, so it does not write removals for missing entries.
+    pub const PURGE_BY_KEY_MAX_ENTRIES: u64 = 65_536;
 }
 
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.

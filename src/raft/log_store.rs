@@ -32,7 +32,7 @@ use super::keys::{
     group_prefix, log_key, record_key, COMMITTED, LAST_PURGED, LOG_KEYSPACE, STATE_KEYSPACE, VOTE,
 };
 use super::{GroupId, NodeId, TypeConfig};
-use crate::config::storage_memory;
+use crate::config::{snapshot_pace, storage_memory};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -330,8 +330,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let from = purged_before.map_or(0, |id| id.index + 1);
         let mut batch = self.db.batch();
         batch.insert(&self.state, record_key(self.group, LAST_PURGED), bytes);
-        self.remove_entries(&mut batch, from..=log_id.index)
-            .map_err(StorageIOError::write_logs)?;
+        // By key, without reading the entries (`PURGE_BY_KEY_MAX_ENTRIES` says why).
+        if log_id.index.saturating_sub(from) < snapshot_pace::PURGE_BY_KEY_MAX_ENTRIES {
+            for index in from..=log_id.index {
+                batch.remove(&self.log, &log_key(self.group, index)[..]);
+            }
+        } else {
+            self.remove_entries(&mut batch, from..=log_id.index)
+                .map_err(StorageIOError::write_logs)?;
+        }
         Ok(self
             .commit_buffered(batch)
             .map_err(StorageIOError::write_logs)?)
