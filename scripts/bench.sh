@@ -219,6 +219,14 @@ for round in $(seq 1 "$ROUNDS"); do
         SET 'lock:__rand_int__' token NX PX 10000
     done
   done
+  # Every server starts the next round empty. The SET NX PX keys above (about 190,000 a
+  # server) expire 10 s later, which would be during the next round's first workloads:
+  # each server's expiry would run beside another system's measurement, and which system
+  # it slowed depended only on the order (it was raftlock-single's setnx, behind the
+  # cluster's expiry).
+  for system in "${SYSTEMS[@]}"; do
+    [ "$(redis-cli -p "${PORT[$system]}" FLUSHALL 2>&1)" = OK ] || FAILED+=("FLUSHALL on $system")
+  done
 done
 
 # --- report ---------------------------------------------------------------------------------
@@ -332,7 +340,7 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
   echo "$SETUP. Systems: \`raftlock-single\` (one node, fsync on), \`raftlock-cluster\` (3 nodes"
   echo "on this machine, the bench talks to the leader), \`redis-none\` (\`--save '' --appendonly no\`),"
   echo "\`redis-always\` (\`--appendonly yes --appendfsync always\`). $ROUNDS rounds, systems interleaved"
-  echo "in each; a ratio is taken within each round and the median of the rounds is shown, each"
+  echo "in each, every server flushed at the end of a round; a ratio is taken within each round and the median of the rounds is shown, each"
   echo "round's value in parentheses. The machine is shared and noisy, so read the ratios, not the absolute figures. Load"
   echo "average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
