@@ -704,7 +704,9 @@ impl Keyspace {
         for (key, lock) in &locks {
             self.end_waits(key, lock);
         }
-        self.entries.clear();
+        // Fresh maps, not cleared ones: as in Redis, FLUSHALL gives the memory back
+        // (a cleared map keeps its capacity, 120 bytes a slot).
+        self.entries = IndexMap::default();
         self.expiry.clear();
         self.lock_timers.clear();
         self.revision_counter += 1;

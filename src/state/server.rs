@@ -35,7 +35,7 @@ pub fn flushdb(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{err, int, Harness};
+    use super::super::tests::{bulk, err, int, Harness};
     use crate::reply::Reply;
 
     #[test]
@@ -65,5 +65,20 @@ mod tests {
         assert_eq!(h.write("FLUSHALL SYNC"), Reply::Ok);
         assert_eq!(h.write("flushall now"), err("ERR syntax error"));
         assert_eq!(h.write("flushdb sync async"), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn flushall_gives_the_keyspace_memory_back() {
+        let mut h = Harness::new();
+        for i in 0..1000 {
+            h.write(&format!("set k{i} v px 100000"));
+            h.write(&format!("lock l{i} owner 100000"));
+        }
+        assert!(h.ks.entries.capacity() >= 2000);
+        assert_eq!(h.write("flushall"), Reply::Ok);
+        assert_eq!(h.ks.entries.capacity(), 0);
+        assert_eq!(h.ks.lock_timers.heap_capacity(), 0);
+        h.write("set a 1");
+        assert_eq!(h.read("get a"), bulk("1"));
     }
 }

@@ -115,8 +115,14 @@ impl LockTimers {
         }
     }
 
+    #[cfg(test)]
+    pub fn heap_capacity(&self) -> usize {
+        self.heap.capacity()
+    }
+
+    /// Drops every timer and the heap's memory with them.
     pub fn clear(&mut self) {
-        self.heap.clear();
+        self.heap = Vec::new();
     }
 
     /// Whether `a` comes before `b`: the earlier deadline, then the smaller key.
