@@ -160,7 +160,26 @@ fn init_logging(level: Option<&str>) {
 /// libmimalloc-sys does not name).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// Turns transparent huge pages off for this process (see
+/// `storage_memory::TRANSPARENT_HUGE_PAGES`), for the memory mapped already too: the
+/// kernel checks the flag when it faults a page in. mimalloc's own option for it is read
+/// when mimalloc starts, before `main`.
+fn disable_transparent_huge_pages() {
+    if config::storage_memory::TRANSPARENT_HUGE_PAGES
+        || std::env::var_os("MIMALLOC_ALLOW_THP").is_some()
+    {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and reads or writes no memory of ours.
+    unsafe {
+        // On failure (an old kernel) huge pages stay on: slower snapshots, nothing worse.
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    disable_transparent_huge_pages();
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a plain integer option; mimalloc reads it when it next purges.
         unsafe {

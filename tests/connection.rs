@@ -865,3 +865,21 @@ fn role_is_master_on_a_single_node() {
     assert!(matches!(parts[1], Value::Int(n) if n >= 0), "{parts:?}");
     assert!(matches!(&parts[2], Value::Array(_)), "{parts:?}");
 }
+
+/// A node turns transparent huge pages off for itself (`TRANSPARENT_HUGE_PAGES` in
+/// src/config.rs): with them, each snapshot of a large state spent most of its time in the
+/// kernel faulting in and zeroing 2 MiB pages on the node's one thread. Linux reports the
+/// process's setting as `THP_enabled` in /proc/PID/status.
+#[test]
+fn a_node_runs_without_transparent_huge_pages() {
+    let server = Server::start();
+    let mut con = server.connect();
+    run::<()>(&mut con, &["SET", "k", "v"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .expect("the node's /proc status");
+    let thp = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
+}
