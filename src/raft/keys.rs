@@ -6,8 +6,8 @@
 //! - `raft_log`:   `group | index` (both big-endian) -> bincode `Entry`, so key order is
 //!   log order.
 //! - `raft_state`: `group | tag` -> the records below. The state machine itself lives in
-//!   memory; what it keeps on disk is its latest snapshot (`SNAPSHOT`), and the log after
-//!   that snapshot is re-applied at start-up.
+//!   memory; what it keeps on disk is its latest snapshot, in a file of its own (see
+//!   `state_store`), and the log after that snapshot is re-applied at start-up.
 
 use super::GroupId;
 
@@ -18,7 +18,8 @@ pub(super) const STATE_KEYSPACE: &str = "raft_state";
 pub(super) const VOTE: u8 = b'v';
 pub(super) const COMMITTED: u8 = b'c';
 pub(super) const LAST_PURGED: u8 = b'p';
-/// ...and the state machine store's. (Tags `a`, `m`, `d` and `l` held the per-key state of
+/// ...and the state machine store's, read only in a data dir from before snapshot files,
+/// which kept the snapshot here. (Tags `a`, `m`, `d` and `l` held the per-key state of
 /// development versions that wrote every applied change; they are not reused.)
 pub(super) const SNAPSHOT: u8 = b's';
 

@@ -124,7 +124,7 @@ pub async fn start_group(
     let mut log_store = LogStore::open(db, group)?;
     let fsync_on_thread = log_store.fsync_on_thread();
     let pace = log_store.pace();
-    let state_machine = StateMachineStore::open(db, group)?
+    let state_machine = StateMachineStore::open(db, &config.data_dir, group)?
         .with_event_sink(on_events)
         .with_pace(pace.clone());
     let state = state_machine.keyspace();

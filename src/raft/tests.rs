@@ -16,6 +16,7 @@ use openraft::{
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
+use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
 use super::*;
 use crate::config::Member;
 use crate::reply::Reply;
@@ -30,7 +31,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for FjallSto
         let db = open_database(dir.path()).expect("database");
         // A group other than 0, so that a key missing its group prefix shows.
         let log = LogStore::open(&db, 7).expect("log store");
-        let sm = StateMachineStore::open(&db, 7).expect("state machine store");
+        let sm = StateMachineStore::open(&db, dir.path(), 7).expect("state machine store");
         Ok((dir, log, sm))
     }
 }
@@ -134,7 +135,7 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
     {
         // No snapshot was taken: the state machine opens empty, and the log holds
         // everything it must re-apply.
-        let mut sm = StateMachineStore::open(&db, 0).unwrap();
+        let mut sm = StateMachineStore::open(&db, dir.path(), 0).unwrap();
         let (applied, _) = sm.applied_state().await.unwrap();
         assert_eq!(applied, None);
         assert_eq!(*sm.subscribe_applied().borrow(), 0);
@@ -194,7 +195,7 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
 async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives_restart() {
     let leader_dir = tempfile::tempdir().unwrap();
     let leader_db = open_database(leader_dir.path()).unwrap();
-    let mut leader = StateMachineStore::open(&leader_db, 0).unwrap();
+    let mut leader = StateMachineStore::open(&leader_db, leader_dir.path(), 0).unwrap();
     let membership = Membership::new(vec![[1, 2, 3].into()], ());
     let mut entries = vec![Entry::<TypeConfig> {
         log_id: log_id(1, 1),
@@ -224,7 +225,7 @@ async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives
 
     let follower_dir = tempfile::tempdir().unwrap();
     let follower_db = open_database(follower_dir.path()).unwrap();
-    let mut follower = StateMachineStore::open(&follower_db, 0).unwrap();
+    let mut follower = StateMachineStore::open(&follower_db, follower_dir.path(), 0).unwrap();
     let mut received = follower.begin_receiving_snapshot().await.unwrap();
     *received = *current.snapshot;
     follower
@@ -243,7 +244,7 @@ async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives
 
     drop((follower, follower_db));
     let follower_db = reopen_database(follower_dir.path()).await;
-    let mut follower = StateMachineStore::open(&follower_db, 0).unwrap();
+    let mut follower = StateMachineStore::open(&follower_db, follower_dir.path(), 0).unwrap();
     assert_eq!(follower.applied_state().await.unwrap(), expected_state);
     assert_eq!(
         follower.keyspace().read().unwrap().to_snapshot(),
@@ -251,6 +252,58 @@ async fn snapshot_installed_into_a_fresh_store_reproduces_the_state_and_survives
     );
     let kept = follower.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(kept.meta, built.meta);
+}
+
+fn set_entry(index: u64, key: &str) -> Entry<TypeConfig> {
+    Entry {
+        log_id: log_id(1, index),
+        payload: EntryPayload::Normal(batch(&[&["set", key, "v"]])),
+    }
+}
+
+/// A data dir from before snapshot files keeps its snapshot as a record in the state
+/// keyspace: a store opens from it, and the first snapshot file replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_record_from_before_snapshot_files_is_read_then_replaced_by_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_database(dir.path()).unwrap();
+    let mut sm = StateMachineStore::open(&db, dir.path(), 0).unwrap();
+    sm.apply(vec![set_entry(1, "k")]).await.unwrap();
+    let built = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let expected = sm.keyspace().read().unwrap().to_snapshot();
+    drop(sm);
+    // Where an older version kept the same bytes.
+    let file = dir.path().join("snapshots").join("group-0.snapshot");
+    let stored = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let state = db.keyspace(STATE_KEYSPACE, keyspace_options).unwrap();
+    state.insert(record_key(0, SNAPSHOT), stored).unwrap();
+
+    let mut sm = StateMachineStore::open(&db, dir.path(), 0).unwrap();
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 1)));
+    assert_eq!(sm.keyspace().read().unwrap().to_snapshot(), expected);
+    let current = sm.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, built.meta);
+
+    sm.apply(vec![set_entry(2, "k2")]).await.unwrap();
+    let next = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    assert!(file.exists());
+    assert!(!state.contains_key(record_key(0, SNAPSHOT)).unwrap());
+    drop(sm);
+    let mut sm = StateMachineStore::open(&db, dir.path(), 0).unwrap();
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 2)));
+    let current = sm.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, next.meta);
 }
 
 /// A single-node group on a fresh data dir, leading, with the given snapshot settings.
@@ -290,7 +343,7 @@ async fn stored_log(db: &fjall::Database) -> (LogState<TypeConfig>, Vec<u64>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
     const KEPT: u64 = 3;
-    let (_dir, db, mut group) = single_node_group(10_000, KEPT).await;
+    let (dir, db, mut group) = single_node_group(10_000, KEPT).await;
     let mut last = None;
     for i in 0..10 {
         let key = format!("k{i}");
@@ -326,7 +379,7 @@ async fn triggered_snapshot_purges_the_log_except_the_kept_entries() {
         indexes,
         ((last.index - KEPT + 1)..=last.index).collect::<Vec<_>>()
     );
-    let mut sm = StateMachineStore::open(&db, 0).unwrap();
+    let mut sm = StateMachineStore::open(&db, dir.path(), 0).unwrap();
     let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(snapshot.meta.last_log_id, Some(last));
 }
