@@ -261,6 +261,19 @@ fn set_entry(index: u64, key: &str) -> Entry<TypeConfig> {
     }
 }
 
+/// Applies `entry`, then builds a snapshot.
+async fn apply_and_snapshot(
+    sm: &mut StateMachineStore,
+    entry: Entry<TypeConfig>,
+) -> openraft::Snapshot<TypeConfig> {
+    sm.apply(vec![entry]).await.unwrap();
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap()
+}
+
 /// A data dir from before snapshot files keeps its snapshot as a record in the state
 /// keyspace: a store opens from it, and the first snapshot file replaces it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,13 +281,7 @@ async fn a_snapshot_record_from_before_snapshot_files_is_read_then_replaced_by_a
     let dir = tempfile::tempdir().unwrap();
     let db = open_database(dir.path()).unwrap();
     let mut sm = StateMachineStore::open(&db, dir.path(), 0).unwrap();
-    sm.apply(vec![set_entry(1, "k")]).await.unwrap();
-    let built = sm
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let built = apply_and_snapshot(&mut sm, set_entry(1, "k")).await;
     let expected = sm.keyspace().read().unwrap().to_snapshot();
     drop(sm);
     // Where an older version kept the same bytes.
@@ -290,13 +297,7 @@ async fn a_snapshot_record_from_before_snapshot_files_is_read_then_replaced_by_a
     let current = sm.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta, built.meta);
 
-    sm.apply(vec![set_entry(2, "k2")]).await.unwrap();
-    let next = sm
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let next = apply_and_snapshot(&mut sm, set_entry(2, "k2")).await;
     assert!(file.exists());
     assert!(!state.contains_key(record_key(0, SNAPSHOT)).unwrap());
     drop(sm);
