@@ -118,9 +118,10 @@ pub mod storage_memory {
     pub const ALLOCATOR_PURGE_DELAY_MS: i64 = 60_000;
     /// Whether a node lets the kernel back its memory with transparent huge pages (2 MiB
     /// pages, which mimalloc asks for). Off: with a million locks, each snapshot's copy of
-    /// the state (about 120 MB, made on the node's one thread) took 300-430 ms with them,
-    /// most of it the kernel faulting in and zeroing huge pages, and 70-130 ms without.
-    /// `MIMALLOC_ALLOW_THP=1` in the environment turns them back on.
+    /// the state (about 120 MB, made on the node's one thread) took 300-470 ms with them,
+    /// most of it the kernel faulting in and zeroing huge pages, and 80-130 ms without.
+    /// When `MIMALLOC_ALLOW_THP` is set in the environment, mimalloc's option decides
+    /// instead (`MIMALLOC_ALLOW_THP=1` turns them back on).
     pub const TRANSPARENT_HUGE_PAGES: bool = false;
 }
 
