@@ -218,6 +218,15 @@ pub struct Config {
     pub proposal_queue_len: usize,
     /// How often the leader checks for passed deadlines when nothing else is written.
     pub expiry_tick_ms: u64,
+    /// While any key, lease or wait has a deadline, the longest the leader goes without
+    /// stamping an entry. Cluster time stands still between entries as far as a new
+    /// leader knows (it continues from the last entry's time), so this bounds how much
+    /// later than due a failover makes a lease end.
+    pub time_checkpoint_ms: u64,
+    /// How far (ms) the leader's wall clock may move from the wall-clock offset the state
+    /// holds before the next entry carries it again (`state::wall`): the error allowed in
+    /// where an EXPIREAT or PXAT lands. Leases never depend on it.
+    pub wall_offset_tolerance_ms: u64,
     /// Raft heartbeat interval.
     pub heartbeat_interval_ms: u64,
     /// How long the leader holds back a follower's news of a new commit index when it has
@@ -264,6 +273,8 @@ impl Default for Config {
             proposal_linger_yields: 16,
             proposal_queue_len: 65_536,
             expiry_tick_ms: 50,
+            time_checkpoint_ms: 1_000,
+            wall_offset_tolerance_ms: 10,
             heartbeat_interval_ms: 100,
             commit_notify_delay_ms: 2,
             election_timeout_min_ms: 300,

@@ -449,7 +449,7 @@ async fn watch(node: &Arc<Node>, session: &mut Session, keys: &[Bytes]) -> Reply
         Ok(Route::Local) => match node.read_barrier().await {
             Ok(()) => {
                 let ks = node.group.state.read().expect("state lock");
-                txn::revisions(&ks, super::read_time_ms(&ks), &argv)
+                txn::revisions(&ks, node.read_time_ms(&ks), &argv)
             }
             Err(reply) => reply,
         },
@@ -630,7 +630,7 @@ fn leave_list_wait(node: &Node, id: u64) {
     }
     let ready: Vec<Bytes> = {
         let ks = node.group.state.read().expect("state lock");
-        let now = super::read_time_ms(&ks);
+        let now = node.read_time_ms(&ks);
         keys.into_iter()
             .filter(|key| ks.get(key, now).is_some_and(|e| e.as_list().is_ok()))
             .collect()
@@ -714,7 +714,7 @@ async fn resolve(
                 match node.read_barrier().await {
                     Ok(()) => {
                         let ks = node.group.state.read().expect("state lock");
-                        let now = super::read_time_ms(&ks);
+                        let now = node.read_time_ms(&ks);
                         for (argv, read, proto) in &run {
                             encode(&read(&ks, now, argv), *proto, &mut wire.output);
                         }

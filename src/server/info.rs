@@ -10,7 +10,7 @@ use bytes::Bytes;
 use openraft::ServerState;
 
 use super::builtin::REDIS_COMPAT_VERSION;
-use super::{read_time_ms, Node};
+use super::Node;
 use crate::reply::Reply;
 
 const DEFAULT_SECTIONS: &[&str] = &[
@@ -154,7 +154,7 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
         }
         "keyspace" => {
             let ks = node.group.state.read().expect("state lock");
-            let keys = ks.key_count(read_time_ms(&ks));
+            let keys = ks.key_count(node.read_time_ms(&ks));
             out.push_str("# Keyspace\r\n");
             if keys > 0 {
                 write!(out, "db0:keys={keys},expires={},avg_ttl=0\r\n", ks.expires_count())

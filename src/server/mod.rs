@@ -3,6 +3,7 @@
 
 mod builtin;
 mod clients;
+mod clock;
 mod cluster;
 mod conn;
 mod forward;
@@ -29,8 +30,9 @@ use crate::reply::Reply;
 use crate::state::Keyspace;
 
 use clients::Clients;
+pub use clock::wall_clock_ms;
+use clock::ClusterClock;
 use list_waiters::ListWaiters;
-pub use proposer::wall_clock_ms;
 use proposer::{Proposer, ProposerLimits};
 use pubsub::PubSub;
 use waiters::LockWaiters;
@@ -51,6 +53,8 @@ pub struct Node {
     pub config: Config,
     pub group: RaftGroup,
     proposer: Proposer,
+    /// Cluster time, stamped on entries by the proposer and read by reads (`clock`).
+    clock: Arc<ClusterClock>,
     clients: Clients,
     lock_waiters: Arc<LockWaiters>,
     list_waiters: Arc<ListWaiters>,
@@ -154,9 +158,13 @@ impl Node {
     }
 }
 
-/// The time a read runs at: the leader's clock, never behind the last applied entry.
-fn read_time_ms(ks: &Keyspace) -> u64 {
-    wall_clock_ms().max(ks.last_now_ms())
+impl Node {
+    /// The cluster time a read of `ks` runs at: the leader's clock, never behind the last
+    /// applied entry (on a node that does not lead, that entry's time).
+    fn read_time_ms(&self, ks: &Keyspace) -> u64 {
+        let term = self.group.raft.metrics().borrow().current_term;
+        self.clock.read_ms(term, ks.last_now_ms())
+    }
 }
 
 /// Waits until the Raft metrics name some leader, or until `deadline`.
@@ -209,8 +217,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // fills); give their pages back now rather than after the allocator's next purge.
     crate::memory::return_freed_memory();
 
+    let clock = Arc::new(ClusterClock::default());
     let proposer = Proposer::start(
         group.clone(),
+        clock.clone(),
         config.proposal_queue_len,
         ProposerLimits {
             max_ops_per_entry: config.max_ops_per_entry,
@@ -220,11 +230,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             commit_timeout: Duration::from_millis(config.commit_timeout_ms),
             epoch_grace_ms: config.election_timeout_max_ms,
             node_id: config.id,
+            wall_offset_tolerance_ms: config.wall_offset_tolerance_ms,
         },
     );
     let node = Arc::new(Node {
         group,
         proposer,
+        clock,
         clients: Clients::default(),
         lock_waiters,
         list_waiters,
@@ -286,12 +298,23 @@ async fn expiry_tick(node: Arc<Node>) {
         interval.tick().await;
         let due = {
             let ks = node.group.state.read().expect("state lock");
-            ks.next_deadline_ms().is_some_and(|d| d <= wall_clock_ms())
+            let now_ms = node.read_time_ms(&ks);
+            // While anything has a deadline, the leader also stamps an entry at least
+            // every `time_checkpoint_ms`: a new leader continues from the last entry's
+            // time, so this bounds how much later than due a failover makes a lease end.
+            let checkpoint =
+                now_ms.saturating_sub(ks.last_now_ms()) >= node.config.time_checkpoint_ms;
+            ks.next_deadline_ms()
+                .is_some_and(|d| d <= now_ms || checkpoint)
         };
-        let leading = node.group.raft.metrics().borrow().current_leader == Some(node.config.id);
-        // A new leader proposes its first entry (its expiry hold) without waiting for a
-        // client write.
-        if leading && (due || !node.hold_applied()) {
+        let (leading, term) = {
+            let metrics = node.group.raft.metrics();
+            let m = metrics.borrow();
+            (m.current_leader == Some(node.config.id), m.current_term)
+        };
+        // A new leader proposes its first entry (its expiry hold, the start of its clock)
+        // without waiting for a client write.
+        if leading && (due || !node.hold_applied() || !node.clock.anchored_in(term)) {
             node.proposer.tick().await;
         }
     }

@@ -2,15 +2,16 @@
 //! flight the next ones gather, and go out together as one entry (one append, one fsync).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use openraft::error::ClientWriteError;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::clock::{wall_clock_ms, ClusterClock};
 use crate::raft::RaftGroup;
 use crate::reply::Reply;
-use crate::state::{hold, Batch};
+use crate::state::{hold, wall, Batch};
 
 struct Proposal {
     argv: Vec<Bytes>,
@@ -32,6 +33,9 @@ pub struct ProposerLimits {
     pub epoch_grace_ms: u64,
     /// This node's id, named in the epoch op.
     pub node_id: u64,
+    /// How far the leader's wall clock may drift from the state's wall offset before an
+    /// entry carries it again (`state::wall`).
+    pub wall_offset_tolerance_ms: u64,
 }
 
 /// Hands writes to the proposer task.
@@ -45,14 +49,19 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the proposer task for `group`.
-    pub fn start(group: RaftGroup, queue_len: usize, limits: ProposerLimits) -> Proposer {
+    /// Starts the proposer task for `group`, stamping entries with `clock`.
+    pub fn start(
+        group: RaftGroup,
+        clock: Arc<ClusterClock>,
+        queue_len: usize,
+        limits: ProposerLimits,
+    ) -> Proposer {
         let (queue, rx) = mpsc::channel(queue_len);
         let max_inflight = u32::try_from(limits.max_inflight_entries)
             .unwrap_or(u32::MAX)
             .min(Semaphore::MAX_PERMITS as u32);
         let inflight = Arc::new(Semaphore::new(max_inflight as usize));
-        tokio::spawn(run(group, rx, inflight.clone(), limits));
+        tokio::spawn(run(group, clock, rx, inflight.clone(), limits));
         Proposer {
             queue,
             inflight,
@@ -93,21 +102,13 @@ impl Proposer {
     }
 }
 
-/// Milliseconds since the Unix epoch by this node's clock.
-pub fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 async fn run(
     group: RaftGroup,
+    clock: Arc<ClusterClock>,
     mut rx: mpsc::Receiver<Proposal>,
     inflight: Arc<Semaphore>,
     limits: ProposerLimits,
 ) {
-    let mut last_now_ms = 0u64;
     let mut last_entry_ops = 0usize;
     while let Some(first) = rx.recv().await {
         // While every permit is out, requests keep gathering in the queue: the busier the
@@ -143,8 +144,6 @@ async fn run(
             tokio::task::yield_now().await;
             next = rx.try_recv().ok();
         }
-        let state_now = group.state.read().map(|ks| ks.last_now_ms()).unwrap_or(0);
-        last_now_ms = last_now_ms.max(state_now).max(wall_clock_ms());
         let (mut ops, replies): (Vec<_>, Vec<_>) =
             pending.into_iter().map(|p| (p.argv, p.reply)).unzip();
         if !is_leader(&group) {
@@ -155,23 +154,41 @@ async fn run(
                 continue;
             }
         }
+        let term = group.raft.metrics().borrow().current_term;
+        // A new leader's clock starts from the last entry of the terms before its own, so
+        // it waits until those are applied.
+        if !clock.anchored_in(term) && !applied_in_term(&group, term, limits.leader_wait).await {
+            answer_all(replies, Reply::error(NEW_LEADER_CATCHING_UP));
+            continue;
+        }
+        let (applied_ms, hold_term, state_wall_offset) =
+            group.state.read().map_or((0, 0, 0), |ks| {
+                (ks.last_now_ms(), ks.expiry_hold().term, ks.wall_offset_ms())
+            });
+        let now_ms = clock.stamp_ms(term, applied_ms);
+        // Internal ops go first; their replies are not for any client.
+        let mut internal = Vec::new();
         // A leader's first entry in its term holds expiry back (guarantee 4). Until that
         // entry is applied, every entry carries the op again: applying it twice is harmless.
-        let term = group.raft.metrics().borrow().current_term;
-        let hold_term = group.state.read().map_or(0, |ks| ks.expiry_hold().term);
-        let epoch = hold_term < term;
-        if epoch {
-            ops.insert(
-                0,
-                hold::epoch_op(term, limits.node_id, limits.epoch_grace_ms),
-            );
+        if hold_term < term {
+            internal.push(hold::epoch_op(term, limits.node_id, limits.epoch_grace_ms));
+        }
+        let wall_ms = i64::try_from(wall_clock_ms()).unwrap_or(i64::MAX);
+        let wall_offset = wall_ms.saturating_sub(i64::try_from(now_ms).unwrap_or(i64::MAX));
+        if wall::needs_update(
+            wall_offset,
+            state_wall_offset,
+            limits.wall_offset_tolerance_ms,
+        ) {
+            internal.push(wall::wall_op(wall_ms));
+        }
+        let skip = internal.len();
+        if skip > 0 {
+            ops.splice(0..0, internal);
         }
         let n = ops.len();
         last_entry_ops = n;
-        let batch = Batch {
-            now_ms: last_now_ms,
-            ops,
-        };
+        let batch = Batch { now_ms, ops };
         // Handing the entry to Raft in this loop keeps the order of proposals; waiting for
         // its commit happens in a task, so several entries can be in flight at once.
         match group.raft.client_write_ff(batch).await {
@@ -192,7 +209,7 @@ async fn run(
                     };
                     match outcome {
                         Ok(Ok(response)) if response.data.len() == n => {
-                            let client_replies = response.data.into_iter().skip(epoch as usize);
+                            let client_replies = response.data.into_iter().skip(skip);
                             for (tx, reply) in replies.into_iter().zip(client_replies) {
                                 let _ = tx.send(reply);
                             }
@@ -216,6 +233,35 @@ async fn run(
 }
 
 const NO_LEADER: &str = "NOLEADER no Raft leader is known for this shard; try again";
+const NEW_LEADER_CATCHING_UP: &str =
+    "TRYAGAIN the new leader has not applied the log of earlier terms yet; try again";
+
+/// Waits (up to `wait`) until this node, still leading in `term`, has applied every entry
+/// its log holds now: with them every entry of earlier terms (a leader's log holds all
+/// that was committed), so their last time is where its clock starts.
+async fn applied_in_term(group: &RaftGroup, term: u64, wait: Duration) -> bool {
+    let metrics = group.raft.metrics();
+    let target = metrics.borrow().last_log_index.unwrap_or(0);
+    let mut applied = group.applied.clone();
+    let caught_up = tokio::time::timeout(wait, async {
+        loop {
+            {
+                let m = metrics.borrow();
+                if m.current_term != term || m.current_leader != Some(m.id) {
+                    return false;
+                }
+            }
+            if *applied.borrow_and_update() >= target {
+                return true;
+            }
+            if applied.changed().await.is_err() {
+                return false;
+            }
+        }
+    })
+    .await;
+    caught_up.unwrap_or(false)
+}
 
 fn is_leader(group: &RaftGroup) -> bool {
     let metrics = group.raft.metrics();

@@ -112,8 +112,12 @@ pub fn expire(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         } else {
             when
         };
-        let base = if relative { now_i64(now_ms) } else { 0 };
-        let when = when.checked_add(base).ok_or_else(invalid)?;
+        let when = if relative {
+            when.checked_add(now_i64(now_ms)).ok_or_else(invalid)?
+        } else {
+            // A Unix time: where the leader's wall clock puts it in cluster time.
+            ks.cluster_ms_from_wall(when)
+        };
 
         let Some(entry) = ks.get_for_write(key, now_ms) else {
             return Ok(Reply::Int(0));
@@ -157,11 +161,10 @@ pub fn ttl(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         (false, false)
     };
     let ms = if absolute {
-        deadline
+        ks.wall_ms_from_cluster(deadline)
     } else {
-        deadline.saturating_sub(now_ms)
+        now_i64(deadline.saturating_sub(now_ms))
     };
-    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
     Reply::Int(if in_ms {
         ms
     } else {

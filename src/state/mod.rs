@@ -1,7 +1,8 @@
 //! The deterministic state machine: no I/O, no clock, no randomness. The same entries
 //! applied in the same order give the same state and the same replies on every node.
 //!
-//! Time comes only from the entries: each carries the leader's `now_ms`, and a key whose
+//! Time comes only from the entries: each carries the cluster time `now_ms` (advanced by
+//! the leader's monotonic clock, never by a wall clock: `wall`), and a key whose
 //! deadline is at or before that time no longer exists for anyone. Reads simply do not see
 //! it; the next entry removes it for good (a committed removal), so every replica drops it
 //! at the same point of the log.
@@ -26,6 +27,7 @@ mod tests;
 mod timers;
 pub mod txn;
 mod undo;
+pub mod wall;
 pub mod zsets;
 
 use std::collections::hash_map::RandomState;
@@ -226,6 +228,9 @@ pub struct Keyspace {
     removals: Removals,
     /// While a new leader's grace lasts, nothing expires.
     hold: ExpiryHold,
+    /// The leader's wall clock minus cluster time, as of its last `raftlock.wallclock` op:
+    /// translates the Unix times clients send and ask for (`wall`).
+    wall_offset_ms: i64,
     /// Every script runs in Lua, the known release scripts too (`lua::native`): tests set
     /// it to compare the two.
     #[cfg(test)]
@@ -246,8 +251,12 @@ impl Keyspace {
         let log_is_new = self.last_now_ms == 0;
         let now_ms = batch.now_ms.max(self.last_now_ms);
         self.last_now_ms = now_ms;
-        for epoch in batch.ops.iter().take_while(|op| hold::is_epoch_op(op)) {
-            self.hold.begin_epoch(now_ms, log_is_new, epoch);
+        for op in batch.ops.iter().take_while(|op| is_internal_op(op)) {
+            if hold::is_epoch_op(op) {
+                self.hold.begin_epoch(now_ms, log_is_new, op);
+            } else if let Ok(offset) = wall::offset_from_op(op, now_ms) {
+                self.wall_offset_ms = offset;
+            }
         }
         self.purge_expired(now_ms);
         self.advance_locks(now_ms);
@@ -261,6 +270,15 @@ impl Keyspace {
     fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
         if hold::is_epoch_op(argv) {
             return self.hold.begin_epoch(now_ms, false, argv);
+        }
+        if wall::is_wall_op(argv) {
+            return match wall::offset_from_op(argv, now_ms) {
+                Ok(offset) => {
+                    self.wall_offset_ms = offset;
+                    Reply::Ok
+                }
+                Err(reply) => reply,
+            };
         }
         let spec = match command::resolve(argv) {
             Ok(spec) => spec,
@@ -306,6 +324,21 @@ impl Keyspace {
     /// The hold the latest leader placed on expiry.
     pub fn expiry_hold(&self) -> ExpiryHold {
         self.hold
+    }
+
+    /// The leader's wall clock minus cluster time (`wall`).
+    pub fn wall_offset_ms(&self) -> i64 {
+        self.wall_offset_ms
+    }
+
+    /// The cluster time of the Unix time `wall_ms` (EXPIREAT, SET PXAT).
+    pub(crate) fn cluster_ms_from_wall(&self, wall_ms: i64) -> i64 {
+        wall_ms.saturating_sub(self.wall_offset_ms)
+    }
+
+    /// The Unix time of the cluster time `cluster_ms` (EXPIRETIME, TIME in scripts).
+    pub(crate) fn wall_ms_from_cluster(&self, cluster_ms: u64) -> i64 {
+        now_i64(cluster_ms).saturating_add(self.wall_offset_ms)
     }
 
     /// The earliest time at which a key, a lease or a wait can end, so the leader knows
@@ -851,6 +884,11 @@ pub(crate) fn wrong_arity(argv: &[Bytes]) -> Reply {
 
 /// Entry times as Redis's signed millisecond clock. A time past `i64::MAX` cannot come
 /// from a real clock; clamping keeps the arithmetic defined.
+/// Whether `argv` is an op only the proposer writes, applied at the head of its entry.
+pub fn is_internal_op(argv: &[Bytes]) -> bool {
+    hold::is_epoch_op(argv) || wall::is_wall_op(argv)
+}
+
 pub(crate) fn now_i64(now_ms: u64) -> i64 {
     i64::try_from(now_ms).unwrap_or(i64::MAX)
 }

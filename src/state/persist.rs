@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 use super::scripts::StoredScript;
 use super::{Entry, ExpiryHold, Key, Keyspace, Removals};
 
-/// 5: meta, entries and the script cache. In entries, a lock holder is owner, token, lease,
+/// 6: meta, entries and the script cache. In entries, a lock holder is owner, token, lease,
 /// prior token, count, mode, unconfirmed flag and prior mode; every entry carries a
-/// revision; the meta holds the revision counter, recent removals and the expiry hold.
-/// Earlier formats (development versions) are refused, not guessed at.
-const SNAPSHOT_VERSION: u8 = 5;
+/// revision; the meta holds the revision counter, recent removals, the expiry hold and
+/// the wall-clock offset. 5 is 6 without the offset: its entry times were the leaders'
+/// wall clocks, so it reads with an offset of 0. Earlier formats (development versions)
+/// are refused, not guessed at.
+const SNAPSHOT_VERSION: u8 = 6;
+const SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -42,6 +45,30 @@ struct Meta {
     revision_counter: u64,
     removals: Removals,
     expiry_hold: ExpiryHold,
+    wall_offset_ms: i64,
+}
+
+/// Version 5's meta: `Meta` without the wall-clock offset.
+#[derive(Deserialize)]
+struct MetaV5 {
+    fence_counter: u64,
+    last_now_ms: u64,
+    revision_counter: u64,
+    removals: Removals,
+    expiry_hold: ExpiryHold,
+}
+
+impl From<MetaV5> for Meta {
+    fn from(v5: MetaV5) -> Meta {
+        Meta {
+            fence_counter: v5.fence_counter,
+            last_now_ms: v5.last_now_ms,
+            revision_counter: v5.revision_counter,
+            removals: v5.removals,
+            expiry_hold: v5.expiry_hold,
+            wall_offset_ms: 0,
+        }
+    }
 }
 
 /// Little-endian varints; trailing bytes are refused, so a truncated or padded snapshot
@@ -52,6 +79,7 @@ fn codec() -> impl Options {
 
 /// One snapshot: the meta, the keys sorted, the scripts sorted by sha1.
 type SnapshotBody = (Meta, Vec<(Key, Entry)>, Vec<(String, StoredScript)>);
+type SnapshotBodyV5 = (MetaV5, Vec<(Key, Entry)>, Vec<(String, StoredScript)>);
 
 /// The replicated state copied out of a keyspace (`Keyspace::snapshot_image`).
 pub struct SnapshotImage {
@@ -105,6 +133,7 @@ impl Keyspace {
             revision_counter: self.revision_counter,
             removals: self.removals.clone(),
             expiry_hold: self.hold,
+            wall_offset_ms: self.wall_offset_ms,
         }
     }
 
@@ -114,6 +143,7 @@ impl Keyspace {
         self.revision_counter = meta.revision_counter;
         self.removals = meta.removals;
         self.hold = meta.expiry_hold;
+        self.wall_offset_ms = meta.wall_offset_ms;
     }
 
     /// The whole state, in bytes that depend only on the state: keys and scripts sorted.
@@ -145,6 +175,10 @@ impl Keyspace {
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
         let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {
             Some((&SNAPSHOT_VERSION, body)) => codec().deserialize(body)?,
+            Some((&SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET, body)) => {
+                let (meta, entries, scripts): SnapshotBodyV5 = codec().deserialize(body)?;
+                (meta.into(), entries, scripts)
+            }
             Some((&version, _)) => return Err(StateError::UnsupportedVersion(version)),
             None => return Err(StateError::Empty),
         };

@@ -155,7 +155,15 @@ impl<'a> StringOptions<'a> {
 
 /// The absolute deadline in ms an expiry option names (Redis's
 /// `getExpireMillisecondsOrReply`): the number must be positive and the result must fit.
-fn deadline_ms(kind: ExpireKind, arg: &[u8], now_ms: u64, argv: &[Bytes]) -> Result<i64, Reply> {
+/// EXAT and PXAT name Unix times: they land where the leader's wall clock puts them
+/// (`wall`), while EX and PX count cluster time from the entry's.
+fn deadline_ms(
+    ks: &Keyspace,
+    kind: ExpireKind,
+    arg: &[u8],
+    now_ms: u64,
+    argv: &[Bytes],
+) -> Result<i64, Reply> {
     let amount = parse_i64(arg).ok_or_else(Reply::not_integer)?;
     let invalid = || {
         Reply::Error(format!(
@@ -172,7 +180,7 @@ fn deadline_ms(kind: ExpireKind, arg: &[u8], now_ms: u64, argv: &[Bytes]) -> Res
     };
     match kind {
         ExpireKind::Ex | ExpireKind::Px => ms.checked_add(now_i64(now_ms)).ok_or_else(invalid),
-        ExpireKind::ExAt | ExpireKind::PxAt => Ok(ms),
+        ExpireKind::ExAt | ExpireKind::PxAt => Ok(ks.cluster_ms_from_wall(ms)),
     }
 }
 
@@ -191,7 +199,7 @@ pub fn set(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let options = StringOptions::parse(options, true)?;
         let deadline = options
             .expire
-            .map(|(kind, arg)| deadline_ms(kind, arg, now_ms, argv))
+            .map(|(kind, arg)| deadline_ms(ks, kind, arg, now_ms, argv))
             .transpose()?;
         let old = ks.get_for_write(key, now_ms);
         let found = old.is_some();
@@ -250,7 +258,7 @@ pub fn setex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         } else {
             ExpireKind::Ex
         };
-        let deadline = deadline_ms(kind, time, now_ms, argv)?;
+        let deadline = deadline_ms(ks, kind, time, now_ms, argv)?;
         ks.refuse_lock(key, now_ms)?;
         ks.store(key, owned(value), Ttl::At(deadline), now_ms);
         Ok(Reply::Ok)
@@ -333,7 +341,7 @@ pub fn getex(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let options = StringOptions::parse(options, false)?;
         let deadline = options
             .expire
-            .map(|(kind, arg)| deadline_ms(kind, arg, now_ms, argv))
+            .map(|(kind, arg)| deadline_ms(ks, kind, arg, now_ms, argv))
             .transpose()?;
         let Some(entry) = ks.get_for_write(key, now_ms) else {
             return Ok(Reply::Nil);

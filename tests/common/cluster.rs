@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::fake_clock::FakeClock;
 use super::proxy::Proxy;
 use super::{free_ports, retry_port_clash, CLIENT_TIMEOUT};
 
@@ -28,6 +29,8 @@ pub struct ClusterNode {
     pub data_dir: PathBuf,
     /// `--initial-cluster ...` or `--join`, then the cluster's extra flags.
     args: Vec<String>,
+    /// The node's wall clock, when the cluster was started with fake clocks.
+    pub clock: Option<FakeClock>,
     child: Option<Child>,
 }
 
@@ -71,6 +74,7 @@ impl ClusterNode {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
+            .envs(self.clock.iter().flat_map(FakeClock::env))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -126,6 +130,15 @@ pub fn parse_info(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// How a cluster's nodes are connected and clocked.
+#[derive(Clone, Copy, Default)]
+struct Layout {
+    /// Every link between nodes goes through a proxy (`Cluster::isolate`).
+    proxied: bool,
+    /// Every node's wall clock can be moved (`ClusterNode::clock`).
+    fake_clocks: bool,
+}
+
 /// The proxies node `from` reaches node `to` through.
 struct Link {
     from: u64,
@@ -146,23 +159,37 @@ impl Cluster {
     /// `n` nodes bootstrapped with `--initial-cluster`, each started with `extra_args`;
     /// returns once a leader serves writes.
     pub fn start(n: u64, extra_args: &[&str]) -> Cluster {
-        Cluster::start_with(n, extra_args, false)
+        Cluster::start_with(n, extra_args, Layout::default())
+    }
+
+    /// As `start`, with every node's wall clock under the test's control
+    /// (`ClusterNode::clock`).
+    pub fn start_with_fake_clocks(n: u64, extra_args: &[&str]) -> Cluster {
+        let layout = Layout {
+            fake_clocks: true,
+            ..Layout::default()
+        };
+        Cluster::start_with(n, extra_args, layout)
     }
 
     /// As `start`, with every node reaching every peer through a proxy of its own, so
     /// `isolate` can cut a node off and `heal` can connect it again.
     pub fn start_partitionable(n: u64, extra_args: &[&str]) -> Cluster {
-        Cluster::start_with(n, extra_args, true)
+        let layout = Layout {
+            proxied: true,
+            ..Layout::default()
+        };
+        Cluster::start_with(n, extra_args, layout)
     }
 
     /// Starts the nodes and waits for a leader. A node that could not bind its ports
     /// (another process took one after `free_ports` chose it) would leave a cluster one
     /// member short, whose tests fail far from the cause: the whole cluster starts again
     /// on new ports instead.
-    fn start_with(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
+    fn start_with(n: u64, extra_args: &[&str], layout: Layout) -> Cluster {
         let cluster = retry_port_clash("a cluster node did not start", || {
             // Each attempt takes new ports; dropping a failed cluster ends its nodes.
-            let mut cluster = Cluster::spawn_all(n, extra_args, proxied);
+            let mut cluster = Cluster::spawn_all(n, extra_args, layout);
             cluster.all_listening(Duration::from_secs(20))?;
             Ok(cluster)
         });
@@ -199,7 +226,11 @@ impl Cluster {
         }
     }
 
-    fn spawn_all(n: u64, extra_args: &[&str], proxied: bool) -> Cluster {
+    fn spawn_all(n: u64, extra_args: &[&str], layout: Layout) -> Cluster {
+        let Layout {
+            proxied,
+            fake_clocks,
+        } = layout;
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(2 * n as usize);
         let mut nodes: Vec<ClusterNode> = (1..=n)
@@ -209,6 +240,8 @@ impl Cluster {
                 raft_port: ports[2 * (id as usize - 1) + 1],
                 data_dir: dir.path().join(format!("n{id}")),
                 args: Vec::new(),
+                clock: fake_clocks
+                    .then(|| FakeClock::new(dir.path().join(format!("n{id}.faketime")))),
                 child: None,
             })
             .collect();
@@ -415,6 +448,7 @@ impl Cluster {
             raft_port: ports[1],
             data_dir: self.dir.path().join(format!("n{id}")),
             args,
+            clock: None,
             child: None,
         };
         node.spawn();

@@ -649,7 +649,13 @@ fn call_command(access: &mut Access<'_>, inv: &Invocation<'_>, argv: &[Bytes]) -
     let now_ms = inv.now_ms;
     let reply = match (spec.handler, access) {
         // Before the noscript check: PING and ECHO are allowed in Redis scripts.
-        (Handler::Server, _) => server_command(spec.name, now_ms, argv),
+        (Handler::Server, access) => {
+            let wall_ms = match access {
+                Access::Read(ks) => ks.wall_ms_from_cluster(now_ms),
+                Access::Write(ks) => ks.wall_ms_from_cluster(now_ms),
+            };
+            server_command(spec.name, wall_ms, argv)
+        }
         _ if spec.flags.contains(&"noscript") => {
             return Reply::error("ERR This Redis command is not allowed from script")
         }
@@ -693,15 +699,15 @@ fn without_wait<'a>(name: &str, argv: &'a [Bytes]) -> Cow<'a, [Bytes]> {
 }
 
 /// The node-served commands a script may call, answered from the script's own context.
-fn server_command(name: &str, now_ms: u64, argv: &[Bytes]) -> Reply {
+fn server_command(name: &str, wall_ms: i64, argv: &[Bytes]) -> Reply {
     match name {
         "ping" if argv.len() == 1 => Reply::status("PONG"),
         "ping" => Reply::Bulk(argv[1].clone()),
         "echo" => Reply::Bulk(argv[1].clone()),
-        // The entry's time, the same on every node.
+        // The entry's time in the leader's wall clock, the same on every node.
         "time" => Reply::Array(vec![
-            Reply::bulk((now_ms / 1000).to_string()),
-            Reply::bulk((now_ms % 1000 * 1000).to_string()),
+            Reply::bulk(wall_ms.div_euclid(1000).to_string()),
+            Reply::bulk((wall_ms.rem_euclid(1000) * 1000).to_string()),
         ]),
         _ => Reply::error("ERR This Redis command is not allowed from script"),
     }
