@@ -50,6 +50,7 @@ struct Meta {
 
 /// Version 5's meta: `Meta` without the wall-clock offset.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct MetaV5 {
     fence_counter: u64,
     last_now_ms: u64,
@@ -213,5 +214,40 @@ impl Keyspace {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::tests::{int, Harness};
+
+    #[test]
+    fn a_version_5_snapshot_reads_with_no_wall_offset() {
+        let mut h = Harness::new();
+        h.write("set k v px 5000");
+        h.write("lock res owner 60000");
+        let ks = &h.ks;
+        let meta = MetaV5 {
+            fence_counter: ks.fence_counter,
+            last_now_ms: ks.last_now_ms,
+            revision_counter: ks.revision_counter,
+            removals: ks.removals.clone(),
+            expiry_hold: ks.hold,
+        };
+        let mut entries: Vec<(&Key, &Entry)> = ks.entries.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let scripts: Vec<(&String, &StoredScript)> = Vec::new();
+        let mut bytes = vec![SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET];
+        codec()
+            .serialize_into(&mut bytes, &(meta, entries, scripts))
+            .unwrap();
+        let restored = Keyspace::from_snapshot(&bytes).unwrap();
+        assert_eq!(restored.wall_offset_ms(), 0);
+        assert_eq!(restored.to_snapshot(), h.ks.to_snapshot());
+        assert_eq!(
+            restored.query(h.now_ms, &crate::state::tests::argv("pexpiretime k")),
+            int(h.now_ms as i64 + 5000)
+        );
     }
 }
