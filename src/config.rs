@@ -252,6 +252,12 @@ pub struct Config {
     /// Most bytes of messages queued for one subscriber before it is disconnected (Redis
     /// `client-output-buffer-limit pubsub`, whose hard limit is 32 MB).
     pub pubsub_output_limit_bytes: usize,
+    /// Below this many free bytes on the data dir's disk, client writes are refused with
+    /// MISCONF (reads go on) until space is freed: room for the log to reach its next
+    /// flush and a snapshot to be written. 0 turns the check off.
+    pub min_free_disk_bytes: u64,
+    /// How often the data dir's free space is measured.
+    pub disk_check_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -285,6 +291,8 @@ impl Default for Config {
             commit_timeout_ms: 5_000,
             max_pending_replies_per_client: 4_096,
             pubsub_output_limit_bytes: 32 * 1024 * 1024,
+            min_free_disk_bytes: 128 * 1024 * 1024,
+            disk_check_interval_ms: 250,
         }
     }
 }

@@ -87,6 +87,10 @@ struct ServeArgs {
     /// by snapshot).
     #[arg(long)]
     log_entries_kept_after_snapshot: Option<u64>,
+    /// Free bytes the data dir's disk keeps: below them, writes are refused with MISCONF
+    /// until space is freed (0: no check) [default: 134217728].
+    #[arg(long)]
+    min_free_disk_bytes: Option<u64>,
 }
 
 impl ServeArgs {
@@ -137,6 +141,9 @@ impl ServeArgs {
             log_entries_kept_after_snapshot: self
                 .log_entries_kept_after_snapshot
                 .unwrap_or(defaults.log_entries_kept_after_snapshot),
+            min_free_disk_bytes: self
+                .min_free_disk_bytes
+                .unwrap_or(defaults.min_free_disk_bytes),
             ..defaults
         };
         config.validate()?;

@@ -123,11 +123,13 @@ impl LogStore {
 
     /// Buffers a batch in fjall's journal without waiting for the disk; durability comes
     /// from the flusher's fsync (appends, votes) or from a later one (everything else).
+    /// A batch that cannot be written (a full disk, an I/O error) stops the node: fjall's
+    /// journal may hold part of it (`stop_on_storage_failure`).
     fn commit_buffered(&self, batch: fjall::OwnedWriteBatch) -> Result<(), AnyError> {
-        batch
-            .durability(Some(PersistMode::Buffer))
-            .commit()
-            .map_err(|e| AnyError::new(&e))
+        if let Err(err) = batch.durability(Some(PersistMode::Buffer)).commit() {
+            stop_on_storage_failure("a write to the Raft log", &err);
+        }
+        Ok(())
     }
 
     /// Adds to `batch` the committed mark not yet written, if any.
@@ -498,10 +500,31 @@ fn key_range(group: GroupId, range: impl RangeBounds<u64>) -> (Bound<Vec<u8>>, B
 }
 
 /// fsyncs fjall's journal. SyncData is enough: fjall preallocates journal files and syncs
-/// their metadata when it creates them.
+/// their metadata when it creates them. A failed fsync stops the node.
 fn sync_journal(db: &Database) -> io::Result<()> {
-    db.persist(PersistMode::SyncData)
-        .map_err(|e| io::Error::other(e.to_string()))
+    if let Err(err) = db.persist(PersistMode::SyncData) {
+        stop_on_storage_failure("an fsync of the Raft log", &err);
+    }
+    Ok(())
+}
+
+/// The exit status of a node stopped by a storage failure (sysexits' EX_IOERR).
+pub const STORAGE_FAILURE_EXIT_CODE: i32 = 74;
+
+/// Ends the process at once. After a failed fsync the kernel may have dropped the dirty
+/// pages it could not write, and a retried fsync can succeed without them (as PostgreSQL
+/// learned), so a node that went on could acknowledge a write its disk does not hold. Nothing
+/// written since the last good fsync was acknowledged; a restart recovers from what the disk
+/// really holds, and the other nodes carry on meanwhile. A write that fails before its
+/// fsync (a full disk) leaves the journal in a state fjall cannot vouch for, and stops the
+/// node the same way; `server::disk` refuses writes before the disk is that full.
+fn stop_on_storage_failure(what: &str, err: &dyn std::fmt::Display) -> ! {
+    tracing::error!(
+        %err,
+        "{what} failed: stopping this node (exit status {STORAGE_FAILURE_EXIT_CODE}) rather than trust the page cache; restart it once the disk is healthy"
+    );
+    eprintln!("raftlock: {what} failed: {err}; stopping");
+    std::process::exit(STORAGE_FAILURE_EXIT_CODE);
 }
 
 /// Who waits for the next fsync of the journal.

@@ -100,9 +100,12 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
         }
         "persistence" => write!(
             out,
-            "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\nrdb_bgsave_in_progress:0\r\nrdb_changes_since_last_save:0\r\nraft_fsync:always\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\n",
+            "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_changes_since_last_save:0\r\nraft_fsync:always\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\ndisk_free_bytes:{}\r\nmin_free_disk_bytes:{}\r\n",
+            if node.disk.write_refusal().is_some() { "err" } else { "ok" },
             metrics.snapshot.map_or(0, |l| l.index),
             metrics.purged.map_or(0, |l| l.index),
+            node.disk.free_bytes().map_or(-1, |free| free as i64),
+            node.config.min_free_disk_bytes,
         ),
         "stats" => write!(
             out,

@@ -6,6 +6,7 @@ mod clients;
 mod clock;
 mod cluster;
 mod conn;
+mod disk;
 mod forward;
 mod info;
 mod list_waiters;
@@ -32,6 +33,7 @@ use crate::state::Keyspace;
 use clients::Clients;
 pub use clock::wall_clock_ms;
 use clock::ClusterClock;
+use disk::DiskGuard;
 use list_waiters::ListWaiters;
 use proposer::{Proposer, ProposerLimits};
 use pubsub::PubSub;
@@ -55,6 +57,8 @@ pub struct Node {
     proposer: Proposer,
     /// Cluster time, stamped on entries by the proposer and read by reads (`clock`).
     clock: Arc<ClusterClock>,
+    /// The data dir's free space (`disk`).
+    disk: Arc<DiskGuard>,
     clients: Clients,
     lock_waiters: Arc<LockWaiters>,
     list_waiters: Arc<ListWaiters>,
@@ -218,9 +222,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::memory::return_freed_memory();
 
     let clock = Arc::new(ClusterClock::default());
+    let disk = DiskGuard::start(
+        &config.data_dir,
+        config.min_free_disk_bytes,
+        Duration::from_millis(config.disk_check_interval_ms),
+    );
     let proposer = Proposer::start(
         group.clone(),
         clock.clone(),
+        disk.clone(),
         config.proposal_queue_len,
         ProposerLimits {
             max_ops_per_entry: config.max_ops_per_entry,
@@ -237,6 +247,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         group,
         proposer,
         clock,
+        disk,
         clients: Clients::default(),
         lock_waiters,
         list_waiters,

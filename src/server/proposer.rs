@@ -9,6 +9,7 @@ use openraft::error::ClientWriteError;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::clock::{wall_clock_ms, ClusterClock};
+use super::disk::DiskGuard;
 use crate::raft::RaftGroup;
 use crate::reply::Reply;
 use crate::state::{hold, wall, Batch};
@@ -49,10 +50,12 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the proposer task for `group`, stamping entries with `clock`.
+    /// Starts the proposer task for `group`, stamping entries with `clock`, refusing
+    /// client writes while `disk` is nearly full.
     pub fn start(
         group: RaftGroup,
         clock: Arc<ClusterClock>,
+        disk: Arc<DiskGuard>,
         queue_len: usize,
         limits: ProposerLimits,
     ) -> Proposer {
@@ -61,7 +64,7 @@ impl Proposer {
             .unwrap_or(u32::MAX)
             .min(Semaphore::MAX_PERMITS as u32);
         let inflight = Arc::new(Semaphore::new(max_inflight as usize));
-        tokio::spawn(run(group, clock, rx, inflight.clone(), limits));
+        tokio::spawn(run(group, clock, disk, rx, inflight.clone(), limits));
         Proposer {
             queue,
             inflight,
@@ -105,6 +108,7 @@ impl Proposer {
 async fn run(
     group: RaftGroup,
     clock: Arc<ClusterClock>,
+    disk: Arc<DiskGuard>,
     mut rx: mpsc::Receiver<Proposal>,
     inflight: Arc<Semaphore>,
     limits: ProposerLimits,
@@ -143,6 +147,14 @@ async fn run(
             yields += 1;
             tokio::task::yield_now().await;
             next = rx.try_recv().ok();
+        }
+        // A nearly full disk refuses client writes; ticks still go, so leases and
+        // deadlines keep ending and waiters keep being granted.
+        if let (false, Some(refusal)) = (pending.is_empty(), disk.write_refusal()) {
+            for p in pending {
+                let _ = p.reply.send(Reply::Error(refusal.clone()));
+            }
+            continue;
         }
         let (mut ops, replies): (Vec<_>, Vec<_>) =
             pending.into_iter().map(|p| (p.argv, p.reply)).unzip();
