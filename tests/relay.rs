@@ -208,7 +208,7 @@ fn a_mixed_pipeline_split_across_two_writes_to_a_follower_is_answered_in_order()
 
 #[test]
 fn large_values_pipelined_to_a_follower_are_all_answered_in_order() {
-    const VALUES: usize = 100;
+    const VALUES: usize = 32;
     const VALUE_BYTES: usize = 1024 * 1024;
     let (cluster, follower) = cluster_and_follower();
     let value = |i: usize| -> Vec<u8> {
