@@ -152,7 +152,10 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     let max_pending = node.config.max_pending_replies_per_client;
     'serve: loop {
         let mut closing = false;
-        let mut need_input = false;
+        // The bytes left unparsed when the parser asked for more: waiting for a relayed or
+        // blocked reply reads the socket too, so the next read is needed only if nothing
+        // arrived meanwhile.
+        let mut need_input: Option<usize> = None;
         while queue.len() < max_pending {
             // Redis's tighter limits for clients that have not authenticated yet.
             parser.set_auth_required(!session.authenticated);
@@ -188,7 +191,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                     }
                 }
                 Ok(None) => {
-                    need_input = true;
+                    need_input = Some(wire.input.len());
                     break;
                 }
                 Err(err) => {
@@ -205,7 +208,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         if flush(&mut wire).await.is_err() || closing {
             break;
         }
-        if need_input {
+        if need_input == Some(wire.input.len()) {
             if wire.input.capacity() - wire.input.len() < READ_CHUNK_BYTES / 4 {
                 wire.input.reserve(READ_CHUNK_BYTES);
             }
