@@ -47,6 +47,8 @@ pub struct Server {
     extra_args: Vec<String>,
     /// The `--requirepass` value, if the server was started with one.
     password: Option<String>,
+    /// Environment variables the process starts with, besides the test's own.
+    env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -75,6 +77,21 @@ impl Server {
     pub fn start_with(extra_args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
+        Server::start_in(data_dir, Some(tmp), extra_args, &[])
+    }
+
+    /// A server whose data lives in `data_dir` (its log beside it, in `data_dir.log`),
+    /// started (and restarted) with `env` added to its environment.
+    pub fn start_in_dir(data_dir: PathBuf, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_in(data_dir, None, extra_args, env)
+    }
+
+    fn start_in(
+        data_dir: PathBuf,
+        tmp: Option<tempfile::TempDir>,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let [port, raft_port] = two_free_ports();
         let mut server = Server {
             port,
@@ -87,7 +104,11 @@ impl Server {
                 .position(|a| *a == "--requirepass")
                 .and_then(|i| extra_args.get(i + 1))
                 .map(|p| p.to_string()),
-            _tmp: Some(tmp),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            _tmp: tmp,
         };
         retry_port_clash("raftlock exited before it was ready", || {
             let started = server.try_spawn();
@@ -123,6 +144,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -229,6 +251,20 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Waits up to `timeout` for the process to end by itself; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Starts the binary again on the same ports and data dir.
