@@ -433,9 +433,14 @@ fn locks_queues_and_the_token_counter_survive_sigkill() {
     assert_eq!(after.holders.len(), 1);
     let a = &after.holders[0];
     assert_eq!((a.owner.as_str(), a.count, a.token), ("a", 2, held));
-    // The lease did not start over: it lost at most the time the server was down (cluster
-    // time stands still with no leader, so it may have lost none of it).
-    assert!(a.ttl <= before.holders[0].ttl, "{a:?} after {before:?}");
+    // The lease did not start over, and lost at most the time the server was down.
+    // Cluster time stands still with no leader and resumes from the last entry's time:
+    // what a read saw of the time since that entry (under `time_checkpoint_ms`, 1 s) is
+    // given back, so the lease may show up to that much more than it did.
+    assert!(
+        a.ttl <= before.holders[0].ttl + 1_000,
+        "{a:?} after {before:?}"
+    );
     assert!(
         a.ttl >= before.holders[0].ttl - down - 1000,
         "lost more than the time down: {a:?}, down {down} ms"

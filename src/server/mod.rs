@@ -163,11 +163,25 @@ impl Node {
 }
 
 impl Node {
-    /// The cluster time a read of `ks` runs at: the leader's clock, never behind the last
-    /// applied entry (on a node that does not lead, that entry's time).
-    fn read_time_ms(&self, ks: &Keyspace) -> u64 {
+    /// This node's cluster clock now: the leader's clock, never behind the last applied
+    /// entry (on a node that does not lead, that entry's time).
+    fn clock_ms(&self, ks: &Keyspace) -> u64 {
         let term = self.group.raft.metrics().borrow().current_term;
         self.clock.read_ms(term, ks.last_now_ms())
+    }
+
+    /// The cluster time a read of `ks` runs at: the clock, but short of the next deadline
+    /// no committed entry has passed yet. A key, lease or wait then ends for readers
+    /// exactly when an entry ends it, so no read ever sees an end that a crash could undo
+    /// (a restarted or new leader continues from the last entry's time): nothing read as
+    /// gone comes back. The leader commits that entry as the deadline passes
+    /// (`expiry_tick`), so reads see it at most a commit later.
+    fn read_time_ms(&self, ks: &Keyspace) -> u64 {
+        let now_ms = self.clock_ms(ks);
+        match ks.next_deadline_ms() {
+            Some(due) if due <= now_ms => due.saturating_sub(1).max(ks.last_now_ms()),
+            _ => now_ms,
+        }
     }
 }
 
@@ -301,22 +315,27 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<(
 
 /// On the leader, proposes an empty entry when a key's deadline has passed, so expiry is
 /// a committed change even when nothing else is written, and when it has just been
-/// elected.
+/// elected. It wakes at the next deadline (or every `expiry_tick_ms` at the latest), so
+/// an end is committed about one commit after it is due.
 async fn expiry_tick(node: Arc<Node>) {
-    let mut interval = tokio::time::interval(Duration::from_millis(node.config.expiry_tick_ms));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let max_wait = Duration::from_millis(node.config.expiry_tick_ms);
     loop {
-        interval.tick().await;
-        let due = {
+        let (due, wait) = {
             let ks = node.group.state.read().expect("state lock");
-            let now_ms = node.read_time_ms(&ks);
+            let now_ms = node.clock_ms(&ks);
             // While anything has a deadline, the leader also stamps an entry at least
             // every `time_checkpoint_ms`: a new leader continues from the last entry's
             // time, so this bounds how much later than due a failover makes a lease end.
             let checkpoint =
                 now_ms.saturating_sub(ks.last_now_ms()) >= node.config.time_checkpoint_ms;
-            ks.next_deadline_ms()
-                .is_some_and(|d| d <= now_ms || checkpoint)
+            match ks.next_deadline_ms() {
+                Some(deadline) if deadline <= now_ms || checkpoint => (true, max_wait),
+                Some(deadline) => (
+                    false,
+                    max_wait.min(Duration::from_millis(deadline - now_ms)),
+                ),
+                None => (false, max_wait),
+            }
         };
         let (leading, term) = {
             let metrics = node.group.raft.metrics();
@@ -326,7 +345,13 @@ async fn expiry_tick(node: Arc<Node>) {
         // A new leader proposes its first entry (its expiry hold, the start of its clock)
         // without waiting for a client write.
         if leading && (due || !node.hold_applied() || !node.clock.anchored_in(term)) {
+            // Until the entry is applied, the same deadline would ask for another.
+            let mut applied = node.group.applied.clone();
+            applied.borrow_and_update();
             node.proposer.tick().await;
+            let _ = tokio::time::timeout(max_wait, applied.changed()).await;
+        } else {
+            tokio::time::sleep(wait).await;
         }
     }
 }
