@@ -4,7 +4,7 @@
 # (all on loopback, in a temp dir, stopped by PID at the end, on Ctrl-C and on error), runs
 # the same `raftlock bench` workloads and redis-benchmark against each, interleaving the
 # systems, and prints a table and one `RATIO workload raftlock-X/redis-Y = 0.00` line per
-# comparison. Writes bench-results.md and refreshes README's results section.
+# comparison. Writes bench-results.md and refreshes docs/PERFORMANCE.md's results section.
 #
 # This machine is shared and noisy: compare the ratios of one run, not absolute figures.
 # The whole comparison runs BENCH_ROUNDS times; each ratio is taken within a round (the
@@ -19,7 +19,7 @@
 #   BENCH_RESOURCES    resources shared in the contended workloads [8]
 #   BENCH_RB_REQUESTS  requests per redis-benchmark test [100000]
 #   BENCH_PORT_BASE    first loopback port used (the next 6, and these + 100) [17400]
-#   BENCH_OUT          the results file [bench-results.md; README.md shows its ratios]
+#   BENCH_OUT          the results file [bench-results.md; docs/PERFORMANCE.md shows its ratios]
 #   BENCH_TMPDIR       where the servers keep their data [$TMPDIR or /tmp]; not a tmpfs
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,7 +97,7 @@ say "starting raftlock (single node, 3-node cluster) and redis-server (none, alw
   --data-dir "$TMP/single" --log-level warn 2>"$TMP/single.log" &
 PIDS+=($!)
 
-# The nodes are started by the command-line contract of DESIGN.md directly, so the run
+# The nodes are started by the command-line contract (README, "Cluster") directly, so the run
 # does not depend on how scripts/cluster.sh is driven.
 cluster=""
 for i in 1 2 3; do
@@ -372,10 +372,11 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
   rb_table
 } >"$OUT"
 
-# README shows the ratios between these markers (only for the default results file).
-if [ "$OUT" = bench-results.md ] && grep -q '<!-- bench-results:start -->' README.md 2>/dev/null; then
+# docs/PERFORMANCE.md shows the ratios between these markers (only for the default
+# results file).
+if [ "$OUT" = bench-results.md ] && grep -q '<!-- bench-results:start -->' docs/PERFORMANCE.md 2>/dev/null; then
   {
-    echo "Measured on $DATE, $MACHINE ($VERSIONS); full tables in [bench-results.md]($OUT)."
+    echo "Measured on $DATE, $MACHINE ($VERSIONS); full tables in [bench-results.md](../$OUT)."
     echo
     echo '```'
     cat "$RATIOS"
@@ -384,8 +385,8 @@ if [ "$OUT" = bench-results.md ] && grep -q '<!-- bench-results:start -->' READM
   awk -v section="$TMP/readme-section" '
     /<!-- bench-results:start -->/ { print; while ((getline line < section) > 0) print line; skip = 1; next }
     /<!-- bench-results:end -->/ { skip = 0 }
-    !skip { print }' README.md >"$TMP/README.md"
-  cat "$TMP/README.md" >README.md
+    !skip { print }' docs/PERFORMANCE.md >"$TMP/PERFORMANCE.md"
+  cat "$TMP/PERFORMANCE.md" >docs/PERFORMANCE.md
 fi
 
 # A markdown table as aligned plain text.

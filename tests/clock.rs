@@ -1,4 +1,4 @@
-//! Leases against wall-clock steps (DESIGN.md, guarantee 4): the nodes of a real cluster
+//! Leases against wall-clock steps (README, "Guarantees": leases count monotonic time): the nodes of a real cluster
 //! run with libfaketime moving their wall clocks (never their monotonic clocks), as an NTP
 //! step or a VM resume would. A lease granted for `ttl` must hold, for everyone, until at
 //! least `ttl` after its request was sent, whatever any node's wall clock does; Unix times

@@ -1,6 +1,6 @@
 //! Crash safety: SIGKILL the server, start it again on the same data dir, and find every
 //! acknowledged write, deadlines counting on from where they stood (cluster time stands
-//! still while no leader runs: DESIGN.md, guarantee 4), expiry resuming after the
+//! still while no leader runs: README, "Guarantees"), expiry resuming after the
 //! restart, and fencing tokens that keep growing.
 
 mod common;

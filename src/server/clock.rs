@@ -1,4 +1,4 @@
-//! Cluster time: the clock every entry is stamped with (DESIGN.md, guarantee 4).
+//! Cluster time: the clock every entry is stamped with (README, "Guarantees": leases count monotonic time).
 //!
 //! An entry's time is the previous entry's time plus the leader's monotonic time elapsed
 //! since then, so a lease lasts at least its ttl by any monotonic clock: nothing here

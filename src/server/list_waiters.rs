@@ -1,4 +1,4 @@
-//! Clients of this node blocked in BLPOP, BRPOP, BLMOVE or BRPOPLPUSH. DESIGN.md makes
+//! Clients of this node blocked in BLPOP, BRPOP, BLMOVE or BRPOPLPUSH. The design makes
 //! these waits node-local: nothing here is replicated. Each key has a FIFO of the clients
 //! waiting on it; a push that apply reports wakes the first of them, which proposes its
 //! pop again as an ordinary write. A client that finds nothing again keeps its place.

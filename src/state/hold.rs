@@ -1,5 +1,5 @@
 //! The expiry hold: a new leader lets nothing expire until a grace period has passed
-//! (DESIGN.md, guarantee 4).
+//! (README, "Guarantees": leases count monotonic time).
 //!
 //! Leases are counted in the clock of the leader that stamped the entry. A new leader's
 //! clock may run ahead of its predecessor's, so if it judged deadlines by its own clock at

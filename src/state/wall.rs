@@ -2,7 +2,7 @@
 //! scripts), kept apart from the cluster time that leases and TTLs count in.
 //!
 //! An entry's time is cluster time: it advances by the leader's monotonic clock and
-//! never jumps with a wall clock (DESIGN.md, guarantee 4). Clients still send and ask for
+//! never jumps with a wall clock (README, "Guarantees": leases count monotonic time). Clients still send and ask for
 //! Unix times, so the state keeps one offset, `wall - cluster`, taken from the leader's
 //! wall clock: a leader whose wall clock differs from the offset by more than
 //! `WALL_OFFSET_TOLERANCE_MS` puts `raftlock.wallclock WALL_MS` at the head of its next
