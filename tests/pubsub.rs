@@ -227,6 +227,20 @@ fn pubsub_introspection_counts_this_nodes_subscribers() {
             redis::Value::Int(0)
         ]
     );
+    // Under RESP3 as well: a flat array, as Redis answers, not a map.
+    let mut resp3 = server.connect_resp3();
+    let numsub: redis::Value = common::cmd(&["PUBSUB", "NUMSUB", "x", "nobody"])
+        .query(&mut resp3)
+        .unwrap();
+    assert_eq!(
+        numsub,
+        redis::Value::Array(vec![
+            common::bulk("x"),
+            redis::Value::Int(2),
+            common::bulk("nobody"),
+            redis::Value::Int(0)
+        ])
+    );
     assert_eq!(run::<i64>(&mut con, &["PUBSUB", "NUMPAT"]), 1);
     assert_eq!(
         run::<Vec<String>>(&mut con, &["PUBSUB", "SHARDCHANNELS"]),

@@ -147,13 +147,15 @@ pub(super) fn pubsub(node: &Node, argv: &[Bytes]) -> Reply {
             } else {
                 Kind::Shard
             };
-            Reply::Map(
+            // A flat array of channel, count, ... under RESP3 too, as Redis answers (a
+            // map here broke clients that read it as pairs).
+            Reply::Array(
                 args.iter()
-                    .map(|name| {
-                        (
+                    .flat_map(|name| {
+                        [
                             Reply::Bulk(name.clone()),
                             Reply::Int(node.pubsub.count(kind, name) as i64),
-                        )
+                        ]
                     })
                     .collect(),
             )
