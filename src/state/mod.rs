@@ -39,6 +39,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{self, Handler};
+use crate::config::state_limits::MAX_TRACKED_REMOVALS;
 use crate::reply::Reply;
 
 pub use hold::ExpiryHold;
@@ -739,11 +740,27 @@ impl Keyspace {
         }
         // Fresh maps, not cleared ones: as in Redis, FLUSHALL gives the memory back
         // (a cleared map keeps its capacity, 120 bytes a slot).
+        let removed: Option<Vec<Key>> = (self.entries.len() <= MAX_TRACKED_REMOVALS).then(|| {
+            let mut keys: Vec<Key> = self.entries.keys().cloned().collect();
+            // Sorted: replicas (and restored ones) record them in one order.
+            keys.sort_unstable();
+            keys
+        });
         self.entries = IndexMap::default();
         self.expiry.clear();
         self.lock_timers.clear();
         self.revision_counter += 1;
-        self.removals.remove_all(self.revision_counter);
+        // As Redis does, FLUSHALL changes only the watched keys that existed: a WATCH of
+        // a missing key still holds after it. Past what can be remembered one by one,
+        // every missing key counts as removed (an EXEC fails that would have run).
+        match removed {
+            Some(keys) => {
+                for key in &keys {
+                    self.removals.record(key, self.revision_counter);
+                }
+            }
+            None => self.removals.remove_all(self.revision_counter),
+        }
     }
 
     /// A lock vanishes (FLUSHALL): its queued clients are told their wait is over.

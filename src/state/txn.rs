@@ -183,6 +183,7 @@ pub fn revisions(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::state_limits::MAX_TRACKED_REMOVALS;
     use crate::state::tests::{argv, bulk, err, int, Harness};
     use crate::state::Event;
 
@@ -362,6 +363,25 @@ mod tests {
         );
         h.write("set k 1");
         assert_eq!(exec_watching(&mut h, "k", &["flushall"]), Reply::NilArray);
+    }
+
+    #[test]
+    fn flushall_changes_only_watched_keys_that_existed_as_in_redis() {
+        let mut h = Harness::new();
+        h.write("set other 1");
+        // Missing when watched and still missing: FLUSHALL did not change it.
+        assert_eq!(
+            exec_watching(&mut h, "gone", &["flushall"]),
+            Reply::Array(vec![Reply::Ok])
+        );
+        assert_eq!(
+            exec_watching(&mut h, "gone", &["flushdb"]),
+            Reply::Array(vec![Reply::Ok])
+        );
+        // Past the removals remembered one by one, a missing key counts as removed.
+        for i in 0..=MAX_TRACKED_REMOVALS {
+            h.write(&format!("set k{i} v"));
+        }
         assert_eq!(
             exec_watching(&mut h, "gone", &["flushall"]),
             Reply::NilArray
