@@ -529,3 +529,54 @@ fn many_consumers_and_producers_lose_no_element_and_no_wake_up() {
     assert_eq!(run::<i64>(&mut con, &["EXISTS", "work"]), 0);
     assert_eq!(blocked_clients(&mut con), 0);
 }
+
+#[test]
+fn a_client_blocked_first_gets_the_element_a_later_pipelined_push_and_pop_bring() {
+    let server = Server::start();
+    let mut admin = server.connect();
+    let first = spawn_query(server.connect(), &["BLPOP", "q", "0"]);
+    wait_blocked(&mut admin, 1);
+    // LPUSH and BLPOP in one write: Redis serves the client blocked first before it
+    // runs the BLPOP, which then finds the list empty and blocks.
+    let mut second = server.raw_client();
+    second.send(
+        b"*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$1\r\nx\r\n*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n1\r\n",
+    );
+    assert_eq!(
+        first
+            .recv_timeout(GENEROUS)
+            .expect("the first client is served"),
+        bulks(&["q", "x"])
+    );
+    assert_eq!(second.frame_text(), ":1\r\n");
+    assert_eq!(second.frame_text(), "*-1\r\n", "the later BLPOP times out");
+}
+
+#[test]
+fn a_transaction_that_leaves_a_string_behind_its_push_keeps_the_client_blocked() {
+    let server = Server::start();
+    let mut admin = server.connect();
+    let started = Instant::now();
+    let blocked = spawn_query(server.connect(), &["BLPOP", "q", "1"]);
+    wait_blocked(&mut admin, 1);
+    let replies: Value = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg("q")
+        .arg("x")
+        .cmd("DEL")
+        .arg("q")
+        .cmd("SET")
+        .arg("q")
+        .arg("string")
+        .query(&mut admin)
+        .expect("EXEC");
+    assert_eq!(
+        replies,
+        Value::Array(vec![Value::Int(1), Value::Int(1), Value::Okay])
+    );
+    // As in Redis: woken by nothing that is still a list, it times out with nil.
+    assert_eq!(blocked.recv_timeout(GENEROUS).expect("reply"), Value::Nil);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(run::<String>(&mut admin, &["GET", "q"]), "string");
+}

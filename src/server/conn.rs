@@ -69,8 +69,9 @@ enum Pending {
     },
     /// A BLPOP, BRPOP, BLMOVE or BRPOPLPUSH: `reply` answers its first pop; if that finds
     /// nothing, the connection waits on the node's line for its keys and pops again.
+    /// `None`: it waits its turn behind the clients already in line before it pops.
     ListPop {
-        reply: oneshot::Receiver<Reply>,
+        reply: Option<oneshot::Receiver<Reply>>,
         argv: Vec<Bytes>,
         wait: ListWait,
         /// `None`: no limit.
@@ -613,8 +614,22 @@ async fn blocking_pop_request(
         // A timeout too far away to represent is no limit.
         ms => tokio::time::Instant::now().checked_add(Duration::from_millis(ms)),
     };
-    let wait = node.list_waiters.register(&pop.keys);
-    let reply = node.proposer.propose(argv.clone()).await;
+    let (wait, ahead) = node.list_waiters.register(&pop.keys);
+    // Clients already in line on its keys are served first, as Redis serves the clients
+    // blocked on a key before it runs the next command: a pop proposed now could take the
+    // element a push just brought for them. It pops at once only if a key where nobody
+    // is ahead of it holds a list.
+    let pop_now = ahead.is_empty() || {
+        let ks = node.group.state.read().expect("state lock");
+        let now = node.read_time_ms(&ks);
+        pop.keys.iter().any(|key| {
+            !ahead.contains(key) && ks.get(key, now).is_some_and(|e| e.as_list().is_ok())
+        })
+    };
+    let reply = match pop_now {
+        true => Some(node.proposer.propose(argv.clone()).await),
+        false => None,
+    };
     Pending::ListPop {
         reply,
         argv,
@@ -788,18 +803,37 @@ async fn serve_blocking_pop(
     node: &Arc<Node>,
     wire: &mut Wire,
     argv: Vec<Bytes>,
-    first: oneshot::Receiver<Reply>,
+    first: Option<oneshot::Receiver<Reply>>,
     wait: &ListWait,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<Reply, Disconnected> {
+    // What the command answers when its time is up.
+    let timed_out = if command::lookup(&argv[0])
+        .is_some_and(|spec| matches!(spec.name, "blmove" | "brpoplpush"))
+    {
+        Reply::Nil
+    } else {
+        Reply::NilArray
+    };
+    // Only a pop that did not wait answers WRONGTYPE.
+    let mut first_pop = first.is_some();
     let mut in_flight = first;
     loop {
-        let reply = in_flight.await.unwrap_or_else(|_| write_gone());
-        if !matches!(reply, Reply::Nil | Reply::NilArray) {
-            return Ok(reply);
+        if let Some(pop) = in_flight.take() {
+            let reply = pop.await.unwrap_or_else(|_| write_gone());
+            // Once it waits, a key that now holds another type keeps it waiting, as in
+            // Redis, where a wake is judged when the key is served (after a transaction
+            // that pushed, removed and set the key, say), not by the push alone.
+            let wrong_type = matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"));
+            let nothing =
+                matches!(reply, Reply::Nil | Reply::NilArray) || (!first_pop && wrong_type);
+            if !nothing {
+                return Ok(reply);
+            }
+            first_pop = false;
         }
         if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
-            return Ok(reply);
+            return Ok(timed_out);
         }
         if node.list_waiters.park(wait.id) {
             // Replies owed before this one go out now: the client may be waiting for
@@ -818,10 +852,10 @@ async fn serve_blocking_pop(
             })
             .await?;
             if !woken {
-                return Ok(reply);
+                return Ok(timed_out);
             }
         }
-        in_flight = node.proposer.propose(argv.clone()).await;
+        in_flight = Some(node.proposer.propose(argv.clone()).await);
     }
 }
 

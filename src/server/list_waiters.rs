@@ -73,13 +73,19 @@ pub struct ListWaiters {
 
 impl ListWaiters {
     /// Puts a blocking pop at the end of the line of each of its keys, before its first
-    /// pop is proposed, so a push applied meanwhile is not missed.
-    pub fn register(&self, keys: &[Bytes]) -> ListWait {
+    /// pop is proposed, so a push applied meanwhile is not missed. `ahead`: the keys on
+    /// which someone was already waiting.
+    pub fn register(&self, keys: &[Bytes]) -> (ListWait, Vec<Bytes>) {
         let mut inner = self.inner.lock().expect("list waiters lock");
         let id = inner.next_id;
         inner.next_id += 1;
+        let mut ahead = Vec::new();
         for key in keys {
-            inner.queues.entry(key.clone()).or_default().push_back(id);
+            let queue = inner.queues.entry(key.clone()).or_default();
+            if !queue.is_empty() {
+                ahead.push(key.clone());
+            }
+            queue.push_back(id);
         }
         let wake = Arc::new(Notify::new());
         inner.waiters.insert(
@@ -90,7 +96,7 @@ impl ListWaiters {
                 wake: wake.clone(),
             },
         );
-        ListWait { id, wake }
+        (ListWait { id, wake }, ahead)
     }
 
     /// The waiter's pop found nothing. `true`: it is parked, and waits for its wake;
