@@ -193,8 +193,8 @@ mod tests {
     #[test]
     fn a_push_wakes_only_the_first_parked_waiter() {
         let w = ListWaiters::default();
-        let a = w.register(&keys(&["k"]));
-        let b = w.register(&keys(&["k"]));
+        let (a, _) = w.register(&keys(&["k"]));
+        let (b, _) = w.register(&keys(&["k"]));
         assert!(w.park(a.id));
         assert!(w.park(b.id));
         w.deliver(&pushed("k"));
@@ -207,8 +207,8 @@ mod tests {
     #[test]
     fn a_woken_waiter_that_finds_nothing_stays_first() {
         let w = ListWaiters::default();
-        let a = w.register(&keys(&["k"]));
-        let b = w.register(&keys(&["k"]));
+        let (a, _) = w.register(&keys(&["k"]));
+        let (b, _) = w.register(&keys(&["k"]));
         assert!(w.park(a.id));
         assert!(w.park(b.id));
         w.deliver(&pushed("k"));
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn a_push_during_the_pop_makes_the_waiter_pop_again_instead_of_parking() {
         let w = ListWaiters::default();
-        let a = w.register(&keys(&["k"]));
+        let (a, _) = w.register(&keys(&["k"]));
         w.deliver(&pushed("k"));
         assert!(
             !w.park(a.id),
@@ -235,8 +235,8 @@ mod tests {
     #[test]
     fn a_waiter_waits_on_all_its_keys_at_once() {
         let w = ListWaiters::default();
-        let a = w.register(&keys(&["x", "y"]));
-        let b = w.register(&keys(&["y"]));
+        let (a, _) = w.register(&keys(&["x", "y"]));
+        let (b, _) = w.register(&keys(&["y"]));
         assert!(w.park(a.id));
         assert!(w.park(b.id));
         w.deliver(&pushed("y"));
@@ -255,12 +255,21 @@ mod tests {
     #[test]
     fn unregister_forgets_the_waiter_everywhere() {
         let w = ListWaiters::default();
-        let a = w.register(&keys(&["x", "y"]));
+        let (a, _) = w.register(&keys(&["x", "y"]));
         assert_eq!(w.count(), 1);
         w.unregister(a.id);
         assert_eq!(w.count(), 0);
         assert!(w.inner.lock().unwrap().queues.is_empty());
         assert!(w.unregister(a.id).is_empty());
         assert!(!w.park(a.id));
+    }
+
+    #[test]
+    fn registering_tells_on_which_keys_someone_waits_already() {
+        let w = ListWaiters::default();
+        let (_, ahead) = w.register(&keys(&["x"]));
+        assert!(ahead.is_empty());
+        let (_, ahead) = w.register(&keys(&["x", "y"]));
+        assert_eq!(ahead, keys(&["x"]));
     }
 }
