@@ -840,6 +840,15 @@ fn config_get_returns_matching_parameters() {
         run_err(&mut con, &["CONFIG", "GET"]),
         "ERR wrong number of arguments for 'config|get' command"
     );
+    // CONFIG SET is refused in Redis's words.
+    assert_eq!(
+        run_err(&mut con, &["CONFIG", "SET", "foo", "bar"]),
+        "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
+    );
+    assert_eq!(
+        run_err(&mut con, &["CONFIG", "SET", "MAXCLIENTS", "5"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - can't set immutable config"
+    );
 }
 
 #[test]

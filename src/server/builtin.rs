@@ -481,18 +481,32 @@ fn config(node: &Node, argv: &[Bytes]) -> Reply {
             let params = config_params(node);
             let mut out = Vec::new();
             for (name, value) in &params {
-                if argv[2..].iter().any(|p| crate::state::glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
-                    && !out.iter().any(|(n, _): &(Reply, Reply)| n == &Reply::bulk(*name))
+                if argv[2..]
+                    .iter()
+                    .any(|p| crate::state::glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
+                    && !out
+                        .iter()
+                        .any(|(n, _): &(Reply, Reply)| n == &Reply::bulk(*name))
                 {
                     out.push((Reply::bulk(*name), Reply::bulk(value.clone())));
                 }
             }
             Reply::Map(out)
         }
-        "SET" if argv.len() >= 4 && argv.len().is_multiple_of(2) => Reply::Error(format!(
-            "ERR CONFIG SET is not supported by raftlock ('{}'): restart the node with the flag instead",
-            String::from_utf8_lossy(&argv[2])
-        )),
+        "SET" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
+            // In Redis's words: a parameter it does not know, or one that cannot change
+            // while the node runs (raftlock's come from its flags, the same on every node).
+            let name = String::from_utf8_lossy(&argv[2]).to_ascii_lowercase();
+            if config_params(node).iter().any(|(known, _)| *known == name) {
+                Reply::Error(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                ))
+            } else {
+                Reply::Error(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ))
+            }
+        }
         "RESETSTAT" if argv.len() == 2 => {
             node.stats.commands_processed.store(0, Ordering::Relaxed);
             node.stats.connections_received.store(0, Ordering::Relaxed);
