@@ -180,7 +180,8 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                     {
                         break 'serve;
                     }
-                    let (pending, next) = dispatch(&node, &mut session, argv).await;
+                    let behind_write = queue.iter().any(awaits_an_entry);
+                    let (pending, next) = dispatch(&node, &mut session, argv, behind_write).await;
                     queue.push_back(pending);
                     match next {
                         Next::Parse => {}
@@ -241,6 +242,12 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     node.clients.unregister(session.id);
 }
 
+/// Whether `pending` is answered by an entry still to be applied (a write, a lock request,
+/// an EXEC, ...): a read behind it then goes through the log (see `dispatch`).
+fn awaits_an_entry(pending: &Pending) -> bool {
+    !matches!(pending, Pending::Read(..) | Pending::Ready(..))
+}
+
 /// Whether `argv` is a write that would be proposed while reads sent before it still wait
 /// for their barrier: they run when resolved, so they would see it.
 fn write_after_read(queue: &VecDeque<Pending>, argv: &[Bytes]) -> bool {
@@ -290,7 +297,13 @@ async fn flush(wire: &mut Wire) -> Result<(), Disconnected> {
 }
 
 /// Turns one request into the reply it is owed, and says what to do next.
-async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> (Pending, Next) {
+/// `behind_write`: a request pipelined before this one awaits its entry.
+async fn dispatch(
+    node: &Arc<Node>,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+    behind_write: bool,
+) -> (Pending, Next) {
     node.stats
         .commands_processed
         .fetch_add(1, Ordering::Relaxed);
@@ -407,6 +420,14 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
                 Next::Parse,
             ),
         },
+        // A read pipelined behind a write goes into the log with it, as an op of the same
+        // or a later entry: applied in order, it sees exactly what was written before it,
+        // needs no read barrier of its own, and the writes behind it need not wait for
+        // one (SET, GET, SET, GET, ... batches as writes alone do).
+        Handler::Read(_) if behind_write => (
+            Pending::Write(node.proposer.propose(argv).await, proto),
+            Next::Parse,
+        ),
         Handler::Read(read) => (Pending::Read(argv, read, proto), Next::Parse),
         Handler::Server => match super::builtin::run(node, session, spec, &argv) {
             // The reply of HELLO is in the protocol it switched to.

@@ -100,16 +100,21 @@ fn batch(now_ms: u64, lines: &[&str]) -> Batch {
 }
 
 #[test]
-fn batch_gives_one_reply_per_op_in_order() {
+fn batch_gives_one_reply_per_op_in_order_reads_included() {
     let mut ks = Keyspace::new();
-    let replies = ks.apply_batch(&batch(10, &["set a 1", "incr a", "get a", "incr a"]));
+    let replies = ks.apply_batch(&batch(
+        10,
+        &["set a 1", "incr a", "get a", "incr a", "get a", "ping"],
+    ));
     assert_eq!(
         replies,
         vec![
             Reply::Ok,
             int(2),
-            err("ERR 'get' is not a write command"),
-            int(3)
+            bulk("2"),
+            int(3),
+            bulk("3"),
+            err("ERR 'ping' is not a data command")
         ]
     );
 }
