@@ -22,6 +22,15 @@ where C: RaftTypeConfig
         sender_vote: Vote<C::NodeId>,
     },
 
+    /// raftlock patch (PATCHES.md): the answer to a pre-vote request.
+    PreVoteResponse {
+        target: C::NodeId,
+        resp: VoteResponse<C::NodeId>,
+
+        /// The vote the pre-vote asked about: this node's term plus one.
+        sender_vote: Vote<C::NodeId>,
+    },
+
     /// Seen a higher `vote`.
     HigherVote {
         /// The ID of the target node from which the new term was observed.
@@ -80,6 +89,13 @@ where C: RaftTypeConfig
                 sender_vote: vote,
             } => {
                 format!("VoteResponse: from: {}: {}, res-vote: {}", target, resp.summary(), vote)
+            }
+            Self::PreVoteResponse {
+                target,
+                resp,
+                sender_vote: vote,
+            } => {
+                format!("PreVoteResponse: from: {}: {}, res-vote: {}", target, resp.summary(), vote)
             }
             Self::HigherVote {
                 ref target,

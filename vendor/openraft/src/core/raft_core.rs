@@ -1122,6 +1122,53 @@ where
         }
     }
 
+    /// raftlock patch (PATCHES.md): sends a pre-vote to every other voter; their answers
+    /// come back as `Notify::PreVoteResponse`. A voter that does not answer within the
+    /// vote timeout, or whose answer is an error, grants nothing: a node cut off from a
+    /// quorum never collects one.
+    async fn spawn_parallel_pre_vote_requests(&mut self, vote_req: &VoteRequest<C::NodeId>) {
+        let members = self.engine.state.membership_state.effective().voter_ids();
+        let ttl = Duration::from_millis(self.config.election_timeout_min);
+
+        for target in members {
+            if target == self.id {
+                continue;
+            }
+
+            // Safe unwrap(): target must be in membership
+            let target_node = self.engine.state.membership_state.effective().get_node(&target).unwrap().clone();
+            let mut client = self.network.new_client(target.clone(), &target_node).await;
+            let (req, tx) = (vote_req.clone(), self.tx_notify.clone());
+
+            // False positive lint warning(`non-binding `let` on a future`): https://github.com/rust-lang/rust-clippy/issues/9932
+            #[allow(clippy::let_underscore_future)]
+            let _ = C::AsyncRuntime::spawn(
+                {
+                    let target = target.clone();
+                    async move {
+                        let sender_vote = req.vote.clone();
+                        match C::AsyncRuntime::timeout(ttl, client.pre_vote(req, RPCOption::new(ttl))).await {
+                            Ok(Ok(resp)) => {
+                                let _ = tx.send(Notify::PreVoteResponse {
+                                    target,
+                                    resp,
+                                    sender_vote,
+                                });
+                            }
+                            Ok(Err(err)) => tracing::debug!(error = %err, target = display(&target), "pre-vote failed"),
+                            Err(_) => tracing::debug!(target = display(&target), "pre-vote got no answer within {:?}", ttl),
+                        }
+                    }
+                }
+                .instrument(tracing::debug_span!(
+                    parent: &Span::current(),
+                    "send_pre_vote_req",
+                    target = display(&target)
+                )),
+            );
+        }
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     pub(super) fn handle_vote_request(&mut self, req: VoteRequest<C::NodeId>, tx: VoteTx<C>) {
         tracing::info!(req = display(req.summary()), func = func_name!());
@@ -1163,6 +1210,13 @@ where
                 );
 
                 self.handle_vote_request(rpc, tx);
+            }
+            RaftMsg::RequestPreVote { rpc, tx } => {
+                let resp = self.engine.handle_pre_vote_req(rpc);
+                self.engine.output.push_command(Command::Respond {
+                    when: None,
+                    resp: Respond::new(Ok(resp), tx),
+                });
             }
             RaftMsg::BeginReceivingSnapshot { tx } => {
                 self.engine.handle_begin_receiving_snapshot(tx);
@@ -1257,6 +1311,14 @@ where
                 if self.does_vote_match(&sender_vote, "VoteResponse") {
                     self.engine.handle_vote_resp(target, resp);
                 }
+            }
+
+            Notify::PreVoteResponse {
+                target,
+                resp,
+                sender_vote,
+            } => {
+                self.engine.handle_pre_vote_resp(target, resp, sender_vote);
             }
 
             Notify::HigherVote {
@@ -1455,6 +1517,11 @@ where
 
         tracing::debug!("try to trigger election by tick, now: {:?}", now);
 
+        // raftlock patch (PATCHES.md): check-quorum, whether elections are enabled or not.
+        if self.engine.state.server_state == ServerState::Leader {
+            self.engine.step_down_without_quorum();
+        }
+
         // TODO: leader lease should be extended. Or it has to examine if it is leader
         //       before electing.
         if self.engine.state.server_state == ServerState::Leader {
@@ -1482,7 +1549,9 @@ where
             tracing::debug!("there are multiple voter, check election timeout");
 
             let current_vote = self.engine.state.vote_ref();
-            let utime = self.engine.state.vote_last_modified();
+            // raftlock patch (PATCHES.md): a pre-vote round counts as an election begun.
+            let pre_vote_time = self.engine.pre_voting.as_ref().map(|p| p.starting_time());
+            let utime = self.engine.state.vote_last_modified().max(pre_vote_time);
             let timer_config = &self.engine.config.timer_config;
 
             let mut election_timeout = if current_vote.is_committed() {
@@ -1515,8 +1584,14 @@ where
         // Every time elect, reset this flag.
         self.engine.reset_greater_log();
 
-        tracing::info!("do trigger election");
-        self.engine.elect();
+        // raftlock patch (PATCHES.md): with other voters, ask them first (pre-vote).
+        if self.engine.state.membership_state.effective().voter_ids().count() == 1 {
+            tracing::info!("do trigger election");
+            self.engine.elect();
+        } else {
+            tracing::info!("do trigger pre-vote");
+            self.engine.pre_elect();
+        }
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -1711,6 +1786,9 @@ where
             }
             Command::SendVote { vote_req } => {
                 self.spawn_parallel_vote_requests(&vote_req).await;
+            }
+            Command::SendPreVote { vote_req } => {
+                self.spawn_parallel_pre_vote_requests(&vote_req).await;
             }
             Command::ReplicateCommitted { committed } => {
                 for node in self.replications.values() {

@@ -34,6 +34,7 @@ use crate::proposer::leader_state::CandidateState;
 use crate::proposer::Candidate;
 use crate::proposer::LeaderQuorumSet;
 use crate::proposer::LeaderState;
+use crate::progress::Progress;
 use crate::raft::responder::Responder;
 use crate::raft::AppendEntriesResponse;
 use crate::raft::SnapshotResponse;
@@ -42,6 +43,7 @@ use crate::raft::VoteResponse;
 use crate::raft_state::LogStateReader;
 use crate::raft_state::RaftState;
 use crate::summary::MessageSummary;
+use crate::type_config::alias::InstantOf;
 use crate::type_config::alias::ResponderOf;
 use crate::type_config::alias::SnapshotDataOf;
 use crate::type_config::TypeConfigExt;
@@ -54,6 +56,28 @@ use crate::RaftTypeConfig;
 use crate::Snapshot;
 use crate::SnapshotMeta;
 use crate::Vote;
+
+/// raftlock patch (PATCHES.md): a pre-vote round, asking the voters whether they would
+/// grant `candidate`'s vote (this node's term plus one) before this node raises its term.
+#[derive(Debug)]
+pub(crate) struct PreVoting<C>
+where C: RaftTypeConfig
+{
+    /// This node's vote when the round began: if it has changed since (another node
+    /// leads, or this node voted), the round's outcome no longer applies.
+    base_vote: Vote<C::NodeId>,
+
+    candidate: Candidate<C, LeaderQuorumSet<C::NodeId>>,
+}
+
+impl<C> PreVoting<C>
+where C: RaftTypeConfig
+{
+    /// When the round began.
+    pub(crate) fn starting_time(&self) -> InstantOf<C> {
+        self.candidate.starting_time()
+    }
+}
 
 /// Raft protocol algorithm.
 ///
@@ -90,6 +114,9 @@ where C: RaftTypeConfig
     /// without losing leadership status.
     pub(crate) candidate: CandidateState<C>,
 
+    /// raftlock patch (PATCHES.md): the pre-vote round in progress, if any.
+    pub(crate) pre_voting: Option<PreVoting<C>>,
+
     /// Output entry for the runtime.
     pub(crate) output: EngineOutput<C>,
 }
@@ -107,6 +134,7 @@ where C: RaftTypeConfig
             seen_greater_log: false,
             leader: None,
             candidate: None,
+            pre_voting: None,
             output: EngineOutput::new(4096),
         }
     }
@@ -224,6 +252,9 @@ where C: RaftTypeConfig
             "elect() requires leadership to be relinquished: leader.vote({})",
             self.leader.as_ref().map(|l| l.vote.to_string()).unwrap_or_default()
         );
+
+        // raftlock patch (PATCHES.md): a real election supersedes a pre-vote round.
+        self.pre_voting = None;
 
         let new_term = self.state.vote.leader_id().term + 1;
         let new_vote = Vote::new(new_term, self.config.id.clone());
@@ -411,6 +442,192 @@ where C: RaftTypeConfig
 
         // Update if resp.vote is greater.
         let _ = self.vote_handler().update_vote(&vote);
+    }
+
+    /// raftlock patch (PATCHES.md): this node's election timer fired. Rather than raise its
+    /// term at once, it first asks the other voters whether they would vote for it at the
+    /// next term (pre-vote), and stands for election only if a quorum would. A node cut off
+    /// from a quorum so never raises its term, and when it comes back it cannot depose the
+    /// leader the others follow: they refuse while they hear from it.
+    ///
+    /// Its timer fired, so this node no longer knows of a live leader: it stops naming one.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub(crate) fn pre_elect(&mut self) {
+        let now = C::now();
+        self.forget_leader(now);
+
+        let vote = Vote::new(self.state.vote_ref().leader_id().term + 1, self.config.id.clone());
+        let last_log_id = self.state.last_log_id().cloned();
+        let membership = self.state.membership_state.effective().membership();
+        let mut candidate = Candidate::new(
+            now,
+            vote.clone(),
+            last_log_id.clone(),
+            membership.to_quorum_set(),
+            membership.learner_ids(),
+        );
+
+        // This node would vote for itself.
+        if candidate.grant_by(&self.config.id) {
+            self.elect();
+            return;
+        }
+
+        tracing::info!(vote = display(&vote), "pre-vote: would the voters vote for this node?");
+        self.pre_voting = Some(PreVoting {
+            base_vote: self.state.vote_ref().clone(),
+            candidate,
+        });
+        self.output.push_command(Command::SendPreVote {
+            vote_req: VoteRequest::new(vote, last_log_id),
+        });
+    }
+
+    /// raftlock patch (PATCHES.md): whether this node would grant the vote `req` asks for,
+    /// were it a vote request. It changes nothing: neither its vote nor its timers.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(crate) fn handle_pre_vote_req(&mut self, req: VoteRequest<C::NodeId>) -> VoteResponse<C::NodeId> {
+        let refusal = if self.has_live_leader(C::now()) {
+            Some("a leader is alive: it leads with a quorum, or it heard from its leader, within the leader lease")
+        } else if req.last_log_id.as_ref() < self.state.last_log_id() {
+            Some("the candidate's log is behind this node's")
+        } else if !(&req.vote >= self.state.vote_ref()) {
+            Some("the candidate's vote is not above this node's")
+        } else {
+            None
+        };
+
+        tracing::info!(
+            req = display(req.summary()),
+            my_vote = display(self.state.vote_ref().summary()),
+            my_last_log_id = display(self.state.last_log_id().summary()),
+            refused = display(refusal.unwrap_or("no")),
+            "{}",
+            func_name!()
+        );
+
+        VoteResponse::new(
+            self.state.vote_ref(),
+            self.state.last_log_id().cloned(),
+            refusal.is_none(),
+        )
+    }
+
+    /// raftlock patch (PATCHES.md): counts a pre-vote answer. Once a quorum would grant this
+    /// node's vote, it stands for election. A refusal that shows a higher vote makes this
+    /// node take that vote's term, uncommitted, as `handle_vote_resp` does: a term the
+    /// cluster has already reached, not a new one. Without that, a node with the longest
+    /// log but a lower term and a node with a higher term but a shorter log would refuse
+    /// each other forever.
+    #[tracing::instrument(level = "debug", skip(self, resp))]
+    pub(crate) fn handle_pre_vote_resp(
+        &mut self,
+        target: C::NodeId,
+        resp: VoteResponse<C::NodeId>,
+        sender_vote: Vote<C::NodeId>,
+    ) {
+        tracing::info!(
+            resp = display(resp.summary()),
+            target = display(&target),
+            my_vote = display(self.state.vote_ref()),
+            "{}",
+            func_name!()
+        );
+
+        let Some(pre_voting) = self.pre_voting.as_mut() else {
+            return;
+        };
+        // An answer to an earlier round.
+        if pre_voting.candidate.vote_ref() != &sender_vote {
+            return;
+        }
+        // Since the round began this node followed a leader or voted: the round is moot.
+        if self.state.vote_ref() != &pre_voting.base_vote {
+            self.pre_voting = None;
+            return;
+        }
+
+        if resp.vote_granted {
+            // A voter the membership no longer has counts for nothing.
+            if pre_voting.candidate.progress().try_get(&target).is_none() {
+                return;
+            }
+            if pre_voting.candidate.grant_by(&target) {
+                tracing::info!("pre-vote: a quorum would vote for this node; it stands for election");
+                self.elect();
+            }
+            return;
+        }
+
+        if resp.last_log_id.as_ref() > self.state.last_log_id() {
+            self.set_greater_log();
+        }
+
+        let mut vote = resp.vote.clone();
+        vote.committed = false;
+        if &vote > self.state.vote_ref() {
+            self.pre_voting = None;
+            let _ = self.vote_handler().update_vote(&vote);
+        }
+    }
+
+    /// raftlock patch (PATCHES.md): check-quorum. A leader that no quorum has acknowledged
+    /// within the leader lease steps down, as etcd's leader does with CheckQuorum: it can
+    /// commit nothing, and the others may be electing a new leader (their leases have run
+    /// out, or soon will). It then names no leader, sends no heartbeats and takes no
+    /// writes, and becomes a candidate that stands again (after a pre-vote) on its
+    /// election timer.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub(crate) fn step_down_without_quorum(&mut self) {
+        let now = C::now();
+        let leading = self.leader.as_ref().is_some_and(|l| l.vote.is_committed());
+        if !leading || self.has_live_leader(now) {
+            return;
+        }
+
+        tracing::info!(
+            vote = display(self.state.vote_ref()),
+            lease = debug(self.config.timer_config.leader_lease),
+            "check-quorum: no quorum acknowledged this leader within the leader lease; it steps down"
+        );
+
+        self.forget_leader(now);
+        self.leader = None;
+        self.candidate = None;
+        self.server_state_handler().update_server_state_if_changed();
+    }
+
+    /// raftlock patch (PATCHES.md): whether this node knows of a leader that is alive, as
+    /// far as the leader lease tells: it leads and a quorum acknowledged it within the
+    /// lease, or it follows a leader it heard from within the lease.
+    pub(crate) fn has_live_leader(&mut self, now: InstantOf<C>) -> bool {
+        let lease = self.config.timer_config.leader_lease;
+        let since = self.state.vote_last_modified();
+
+        if let Some(leader) = self.leader.as_mut().filter(|l| l.vote.is_committed()) {
+            // A new leader that has not been acknowledged yet was granted at its election.
+            let acked = leader.last_quorum_acked_time().or(since);
+            return acked.is_some_and(|t| now <= t + lease);
+        }
+
+        self.state.vote_ref().is_committed() && since.is_some_and(|t| now <= t + lease)
+    }
+
+    /// raftlock patch (PATCHES.md): this node no longer knows of a live leader, so it
+    /// names none: it keeps its vote, no longer marked committed, which is the vote of a
+    /// node that voted in this term and knows no leader of it.
+    ///
+    /// The change is in memory only: the stored vote stays committed, as no lower vote is
+    /// ever stored. Every vote this node may take from here on is above the stored one
+    /// but for the uncommitted vote itself, which it holds already, so what it stores
+    /// still only grows.
+    fn forget_leader(&mut self, now: InstantOf<C>) {
+        let mut vote = self.state.vote_ref().clone();
+        if !vote.is_committed() {
+            return;
+        }
+        vote.committed = false;
+        self.state.vote.update(now, vote);
     }
 
     /// Append entries to follower/learner.

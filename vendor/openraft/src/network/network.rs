@@ -79,6 +79,19 @@ where C: RaftTypeConfig
         option: RPCOption,
     ) -> Result<VoteResponse<C::NodeId>, RPCError<C::NodeId, C::Node, RaftError<C::NodeId>>>;
 
+    /// raftlock patch (PATCHES.md): send a pre-vote to the target, which answers it with
+    /// [`Raft::pre_vote`](`crate::Raft::pre_vote`).
+    ///
+    /// The default grants it without asking: a network that does not carry pre-votes gets
+    /// elections as they were without them.
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<C::NodeId>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<C::NodeId>, RPCError<C::NodeId, C::Node, RaftError<C::NodeId>>> {
+        Ok(VoteResponse::new(rpc.vote, rpc.last_log_id, true))
+    }
+
     /// Send a complete Snapshot to the target.
     ///
     /// This method is responsible to fragment the snapshot and send it to the target node.

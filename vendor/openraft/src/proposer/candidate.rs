@@ -74,6 +74,11 @@ where
         }
     }
 
+    /// raftlock patch (PATCHES.md): when the voting started.
+    pub(crate) fn starting_time(&self) -> InstantOf<C> {
+        self.starting_time
+    }
+
     pub(crate) fn vote_ref(&self) -> &Vote<C::NodeId> {
         &self.vote
     }

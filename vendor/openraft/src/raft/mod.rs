@@ -420,6 +420,22 @@ where C: RaftTypeConfig
         self.inner.call_core(RaftMsg::RequestVote { rpc, tx }, rx).await
     }
 
+    /// raftlock patch (PATCHES.md): answers a pre-vote, sent by a peer whose election timer
+    /// fired before it stands for election: whether this node would grant `rpc` now. It
+    /// changes nothing on this node, neither its vote nor its timers.
+    ///
+    /// It would not grant while it knows of a live leader: it leads and a quorum
+    /// acknowledged it within the leader lease, or it follows a leader it heard from
+    /// within the lease. Nor to a candidate whose log is behind its own, or whose vote
+    /// is lower than its own.
+    #[tracing::instrument(level = "debug", skip(self, rpc))]
+    pub async fn pre_vote(&self, rpc: VoteRequest<C::NodeId>) -> Result<VoteResponse<C::NodeId>, RaftError<C::NodeId>> {
+        tracing::info!(rpc = display(rpc.summary()), "Raft::pre_vote()");
+
+        let (tx, rx) = C::AsyncRuntime::oneshot();
+        self.inner.call_core(RaftMsg::RequestPreVote { rpc, tx }, rx).await
+    }
+
     /// Get the latest snapshot from the state machine.
     ///
     /// It returns error only when `RaftCore` fails to serve the request, e.g., Encountering a
