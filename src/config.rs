@@ -88,6 +88,26 @@ pub mod cluster_admin {
     pub const TRANSFER_CATCH_UP: Duration = Duration::from_secs(1);
 }
 
+/// How the Raft transport notices a connection that has stalled (a partition that drops
+/// packets closes nothing) and a peer that is out of reach.
+pub mod raft_transport {
+    use std::time::Duration;
+
+    /// A connection to a peer that has received nothing for this long when a call on it
+    /// times out is closed, and the next call connects anew. Left alone, a stalled
+    /// connection resumes only when TCP retransmits, at intervals that double up to
+    /// minutes: after a 10 s partition, 3-6 s later.
+    pub const LINK_STALL: Duration = Duration::from_millis(500);
+    /// TCP_USER_TIMEOUT of every Raft connection, both ends: the kernel drops a connection
+    /// whose sent data stays unacknowledged this long.
+    pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(2);
+    /// TCP keepalive of every Raft connection: a connection idle this long (whole seconds)
+    /// is probed, so one whose peer vanished is dropped too (after `TCP_USER_TIMEOUT`).
+    pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(1);
+    /// Time between keepalive probes (whole seconds: the kernel counts in seconds).
+    pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+}
+
 /// How much memory fjall (the Raft log, its marks and the latest snapshot) may keep.
 /// fjall's defaults (a 64 MiB memtable per keyspace, kept until flushed, plus sealed ones
 /// waiting for the flush, and a 32 MiB block cache) cost well over 100 MB of RSS under a

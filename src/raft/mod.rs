@@ -84,6 +84,8 @@ pub struct RaftGroup {
     /// The index of the last entry applied to `state` (0 before the first), published
     /// after the entry's changes are written; for waking clients blocked on state.
     pub applied: tokio::sync::watch::Receiver<u64>,
+    /// The process's Raft connections, which tell whether the peers answer.
+    pub transport: RaftTransport,
 }
 
 /// Opens (or creates) the process's one fjall database, in `data_dir/db`.
@@ -160,6 +162,7 @@ pub async fn start_group(
         raft,
         state,
         applied,
+        transport: transport.clone(),
     })
 }
 

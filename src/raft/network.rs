@@ -2,13 +2,20 @@
 //! groups; requests on it are matched to responses by request id, so many RPCs (of many
 //! groups) are in flight at once. The server side hands each frame to the Raft handle of
 //! its group.
+//!
+//! A partition that drops packets closes no connection. So a connection that has heard
+//! nothing for `LINK_STALL` when a call on it times out is dropped and made anew by the
+//! next call (one made while the partition lasts just times out), and the kernel drops
+//! one whose data stays unacknowledged (`TCP_USER_TIMEOUT`, with keepalive probes on idle
+//! ones). Each peer's connection also records since when a request to it has gone
+//! unanswered, which tells a node whether it is cut off from a majority.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
@@ -28,6 +35,9 @@ use tokio::task::{AbortHandle, JoinHandle};
 
 use super::wire::{self, FrameError, RaftReply, RaftRequest, RequestFrame, ResponseFrame};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
+use crate::config::raft_transport::{
+    KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, LINK_STALL, TCP_USER_TIMEOUT,
+};
 use crate::config::Config;
 
 /// Frames queued for one connection's writer before senders wait.
@@ -100,6 +110,15 @@ impl RaftTransport {
         }
     }
 
+    /// How long a request to `peer` has gone unanswered: since the oldest request sent
+    /// after its last answer (zero if none is waiting, or it was never asked anything).
+    pub fn unanswered_for(&self, peer: NodeId) -> Duration {
+        let peers = self.inner.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .get(&peer)
+            .map_or(Duration::ZERO, |p| p.contact.unanswered_for(Instant::now()))
+    }
+
     /// The connection to `target`, shared by all groups; a new one if its address changed.
     fn peer(&self, target: NodeId, addr: &str) -> Arc<PeerConnection> {
         let mut peers = self.inner.peers.lock().unwrap_or_else(|p| p.into_inner());
@@ -159,11 +178,10 @@ impl PeerClient {
         action: RPCTypes,
         option: &RPCOption,
     ) -> Result<RaftReply, CallError> {
-        let ttl = option.hard_ttl();
-        let call = self.connection.call(self.group, rpc);
-        let reply = tokio::time::timeout(ttl, call)
-            .await
-            .map_err(|_| CallError::Timeout)??;
+        let reply = self
+            .connection
+            .call(self.group, rpc, option.hard_ttl())
+            .await?;
         match reply {
             RaftReply::UnknownGroup => Err(CallError::Unreachable(io::Error::other(format!(
                 "node {} does not run group {} ({action})",
@@ -267,6 +285,20 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             Err(e) => Err(self.error(e, action, &option)),
         }
     }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
+        let action = RPCTypes::Vote;
+        match self.call(RaftRequest::PreVote(rpc), action, &option).await {
+            Ok(RaftReply::PreVote(Ok(response))) => Ok(response),
+            Ok(RaftReply::PreVote(Err(e))) => Err(self.remote(e)),
+            Ok(_) => Err(self.error(mismatched_reply(action), action, &option)),
+            Err(e) => Err(self.error(e, action, &option)),
+        }
+    }
 }
 
 /// The connection to one peer node, made on first use and remade after it breaks.
@@ -274,6 +306,39 @@ struct PeerConnection {
     addr: String,
     next_request_id: AtomicU64,
     link: tokio::sync::Mutex<Option<Link>>,
+    contact: Arc<Contact>,
+}
+
+/// Whether a peer answers: since when a request to it has waited for an answer, if one
+/// does. Any frame from the peer counts as an answer, even one its caller gave up on.
+#[derive(Default)]
+struct Contact {
+    unanswered_since: Mutex<Option<Instant>>,
+}
+
+impl Contact {
+    fn asked(&self, now: Instant) {
+        let mut since = self
+            .unanswered_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        since.get_or_insert(now);
+    }
+
+    fn answered(&self) {
+        *self
+            .unanswered_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn unanswered_for(&self, now: Instant) -> Duration {
+        let since = self
+            .unanswered_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
 }
 
 /// One live TCP connection: a writer task fed by a queue, and a reader task that hands
@@ -288,6 +353,9 @@ struct Link {
 struct LinkShared {
     pending: Mutex<HashMap<u64, oneshot::Sender<RaftReply>>>,
     closed: AtomicBool,
+    /// When the link last received a frame, or was opened if it has received none.
+    heard_at: Mutex<Instant>,
+    contact: Arc<Contact>,
 }
 
 struct LinkTasks([AbortHandle; 2]);
@@ -318,6 +386,8 @@ impl LinkShared {
     }
 
     fn resolve(&self, frame: ResponseFrame) {
+        *self.heard_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.contact.answered();
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(waiter) = pending.remove(&frame.request_id) {
             // The caller may have timed out and gone; its reply is then dropped.
@@ -334,6 +404,12 @@ impl LinkShared {
 
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// How long the link has received nothing.
+    fn silent_for(&self, now: Instant) -> Duration {
+        let heard_at = *self.heard_at.lock().unwrap_or_else(|p| p.into_inner());
+        now.saturating_duration_since(heard_at)
     }
 }
 
@@ -355,10 +431,18 @@ impl PeerConnection {
             addr,
             next_request_id: AtomicU64::new(1),
             link: tokio::sync::Mutex::new(None),
+            contact: Arc::default(),
         }
     }
 
-    async fn call(&self, group: GroupId, rpc: RaftRequest) -> Result<RaftReply, CallError> {
+    /// Sends `rpc` and waits up to `ttl` for its reply, connecting first if need be.
+    async fn call(
+        &self,
+        group: GroupId,
+        rpc: RaftRequest,
+        ttl: Duration,
+    ) -> Result<RaftReply, CallError> {
+        let deadline = tokio::time::Instant::now() + ttl;
         let request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode(&RequestFrame {
             request_id,
@@ -369,15 +453,37 @@ impl PeerConnection {
             FrameError::TooLarge { .. } => CallError::TooLarge,
             e => CallError::Network(io::Error::other(e)),
         })?;
-        let link = self.link().await?;
+        self.contact.asked(Instant::now());
+        // A connect to a partitioned peer hangs (its SYNs are dropped): it ends with the
+        // call, and the next call tries again.
+        let link = tokio::time::timeout_at(deadline, self.link())
+            .await
+            .map_err(|_| CallError::Timeout)??;
         let closed = || CallError::Network(io::Error::other("connection to peer closed"));
         let reply = link.shared.register(request_id).ok_or_else(closed)?;
         let _guard = PendingGuard {
             shared: &link.shared,
             request_id,
         };
-        link.frames.send(frame).await.map_err(|_| closed())?;
-        reply.await.map_err(|_| closed())
+        let exchange = async {
+            link.frames.send(frame).await.map_err(|_| closed())?;
+            reply.await.map_err(|_| closed())
+        };
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(reply) => reply,
+            Err(_) => {
+                let silent = link.shared.silent_for(Instant::now());
+                if silent >= LINK_STALL && !link.shared.is_closed() {
+                    tracing::info!(
+                        peer = %self.addr,
+                        "raft connection silent for {} ms; reconnecting",
+                        silent.as_millis()
+                    );
+                    link.shared.close();
+                }
+                Err(CallError::Timeout)
+            }
+        }
     }
 
     /// The live link, connecting first if there is none or it broke.
@@ -390,20 +496,22 @@ impl PeerConnection {
         let stream = TcpStream::connect(&self.addr)
             .await
             .map_err(CallError::Unreachable)?;
-        stream.set_nodelay(true).map_err(CallError::Unreachable)?;
-        let link = Link::start(stream);
+        configure(&stream).map_err(CallError::Unreachable)?;
+        let link = Link::start(stream, self.contact.clone());
         *slot = Some(link.clone());
         Ok(link)
     }
 }
 
 impl Link {
-    fn start(stream: TcpStream) -> Link {
+    fn start(stream: TcpStream, contact: Arc<Contact>) -> Link {
         let (mut reader, writer) = stream.into_split();
         let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
         let shared = Arc::new(LinkShared {
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            heard_at: Mutex::new(Instant::now()),
+            contact,
         });
         let writer_task = {
             let shared = shared.clone();
@@ -441,6 +549,20 @@ impl Link {
     }
 }
 
+/// Sets a Raft connection's options, either end: no Nagle (small frames such as votes and
+/// heartbeats must not wait), and keepalive probes and a user timeout, so that the kernel
+/// drops a connection that a partition has stalled.
+fn configure(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let socket = socket2::SockRef::from(stream);
+    socket.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL),
+    )?;
+    socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT))
+}
+
 async fn write_frames(
     mut writer: OwnedWriteHalf,
     mut queue: mpsc::Receiver<Vec<u8>>,
@@ -457,8 +579,7 @@ pub async fn serve_raft(listener: TcpListener, groups: GroupRegistry) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                // Small frames (votes, heartbeats) must not wait for Nagle.
-                if let Err(e) = stream.set_nodelay(true) {
+                if let Err(e) = configure(&stream) {
                     tracing::warn!("raft connection from {peer}: {e}");
                 }
                 tokio::spawn(serve_connection(stream, groups.clone()));
@@ -530,6 +651,7 @@ async fn dispatch(groups: &GroupRegistry, group: GroupId, rpc: RaftRequest) -> R
     match rpc {
         RaftRequest::AppendEntries(rpc) => RaftReply::AppendEntries(raft.append_entries(rpc).await),
         RaftRequest::Vote(rpc) => RaftReply::Vote(raft.vote(rpc).await),
+        RaftRequest::PreVote(rpc) => RaftReply::PreVote(raft.pre_vote(rpc).await),
         RaftRequest::InstallSnapshot(rpc) => {
             RaftReply::InstallSnapshot(raft.install_snapshot(rpc).await)
         }
@@ -587,6 +709,45 @@ mod tests {
             1,
             "one connection per peer"
         );
+        assert_eq!(transport.unanswered_for(2), Duration::ZERO);
+        server.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_that_answers_nothing_is_dropped_and_made_anew() {
+        // A peer that takes connections and never answers: a partition that drops packets.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let server = {
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((stream, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    held.push(stream);
+                }
+            })
+        };
+        let transport = RaftTransport::new(1);
+        let node = NodeAddr {
+            client_addr: String::new(),
+            raft_addr: addr,
+        };
+        let mut client = transport.for_group(0).new_client(2, &node).await;
+        let option = RPCOption::new(Duration::from_millis(100));
+        let started = Instant::now();
+        while started.elapsed() < LINK_STALL + Duration::from_millis(300) {
+            let rpc = VoteRequest::new(Vote::new(1, 1), None);
+            let err = client.vote(rpc, option.clone()).await.unwrap_err();
+            assert!(matches!(err, RPCError::Timeout(_)), "{err:?}");
+        }
+        assert!(
+            accepted.load(Ordering::SeqCst) >= 2,
+            "the silent connection was dropped and made anew"
+        );
+        assert!(transport.unanswered_for(2) >= LINK_STALL);
+        assert_eq!(transport.unanswered_for(3), Duration::ZERO, "never asked");
         server.abort();
     }
 }

@@ -34,6 +34,8 @@ pub(super) enum RaftRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Would the peer grant this vote? (`Raft::pre_vote`; it changes nothing there.)
+    PreVote(VoteRequest<NodeId>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +53,7 @@ pub(super) enum RaftReply {
     ),
     /// The receiving node does not run the request's group.
     UnknownGroup,
+    PreVote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
 }
 
 #[derive(Debug, thiserror::Error)]
