@@ -42,6 +42,13 @@ use waiters::LockWaiters;
 /// The only Raft group until sharding arrives.
 const DEFAULT_GROUP: raft::GroupId = 0;
 
+/// How often a command waiting for a leader looks whether this node is cut off.
+const CUT_OFF_POLL: Duration = Duration::from_millis(50);
+
+const NO_LEADER: &str = "NOLEADER no Raft leader is known for this shard; try again";
+const CUT_OFF: &str =
+    "NOLEADER this node cannot reach a majority of the cluster (partitioned?); try another node";
+
 #[derive(Default)]
 pub struct Stats {
     pub connections_received: AtomicU64,
@@ -92,12 +99,7 @@ impl Node {
                     let _ = tokio::time::timeout_at(deadline, applied.changed()).await;
                 }
                 Err(err) if err.forward_to_leader().is_some() => {
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(Reply::error(
-                            "NOLEADER no Raft leader is known for this shard; try again",
-                        ));
-                    }
-                    wait_for_leader(&self.group.raft, deadline).await;
+                    self.wait_for_leader(deadline).await?;
                 }
                 // No quorum confirmed this node still leads (it may be cut off): never
                 // a stale read; the client retries.
@@ -129,8 +131,47 @@ pub(super) enum Route {
 }
 
 impl Node {
+    /// Whether this node is cut off from a majority of the voters: requests to too many of
+    /// them have gone unanswered for `election_timeout_min_ms` (as long as a vote may
+    /// take). A peer this node has not asked anything counts as reachable: a follower
+    /// asks its peers nothing while it hears from its leader.
+    fn cut_off(&self) -> bool {
+        let metrics = self.group.raft.metrics();
+        let m = metrics.borrow();
+        let voters: Vec<raft::NodeId> = m.membership_config.membership().voter_ids().collect();
+        let patience = Duration::from_millis(self.config.election_timeout_min_ms);
+        let reachable = voters
+            .iter()
+            .filter(|id| {
+                **id == self.config.id || self.group.transport.unanswered_for(**id) < patience
+            })
+            .count();
+        !voters.is_empty() && reachable * 2 <= voters.len()
+    }
+
+    /// Waits until a leader is known (and a moment more, for it to commit its first
+    /// entry): NOLEADER at `deadline`, or at once when no leader is known and this node is
+    /// cut off from a majority (it will see none before the partition heals).
+    async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Result<(), Reply> {
+        let known = || self.group.raft.metrics().borrow().current_leader.is_some();
+        loop {
+            if !known() && self.cut_off() {
+                return Err(Reply::error(CUT_OFF));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Reply::error(NO_LEADER));
+            }
+            wait_for_leader(&self.group.raft, (now + CUT_OFF_POLL).min(deadline)).await;
+            if known() {
+                return Ok(());
+            }
+        }
+    }
+
     /// This node if it leads; the leader's client address if another node does; after
-    /// waiting up to `leader_wait_ms` for an election, NOLEADER.
+    /// waiting up to `leader_wait_ms` for an election, NOLEADER (at once if this node is
+    /// cut off from a majority).
     async fn route(&self) -> Result<Route, Reply> {
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
@@ -152,12 +193,7 @@ impl Node {
             if let Some(route) = target {
                 return Ok(route);
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Reply::error(
-                    "NOLEADER no Raft leader is known for this shard; try again",
-                ));
-            }
-            wait_for_leader(&self.group.raft, deadline).await;
+            self.wait_for_leader(deadline).await?;
         }
     }
 }

@@ -14,13 +14,13 @@ use crate::raft::{NodeAddr, NodeId};
 use crate::reply::Reply;
 
 /// SENTINEL subcommand [args], answered once a leader is known or `leader_wait_ms` has
-/// passed (a node that just started, or a failover in progress).
+/// passed (a node that just started, or a failover in progress); at once by a node cut off
+/// from a majority, which names no master, so that the client asks another sentinel.
 pub(super) async fn sentinel_once_leader_known(node: Arc<Node>, argv: Vec<Bytes>) -> Reply {
-    if node.group.raft.metrics().borrow().current_leader.is_none() {
-        let deadline = tokio::time::Instant::now()
-            + std::time::Duration::from_millis(node.config.leader_wait_ms);
-        super::wait_for_leader(&node.group.raft, deadline).await;
-    }
+    let deadline =
+        tokio::time::Instant::now() + std::time::Duration::from_millis(node.config.leader_wait_ms);
+    // Without a leader it answers what it knows.
+    let _ = node.wait_for_leader(deadline).await;
     sentinel(&node, &argv)
 }
 
