@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod fake_clock;
+pub mod netns;
 pub mod proxy;
 
 use std::io::{Read, Write};
