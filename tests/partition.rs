@@ -1,6 +1,7 @@
-//! Real partitions: three nodes, each in a network namespace of its own, and iptables rules
-//! that drop the packets between chosen nodes without closing anything, as a broken switch
-//! or a firewall does (`common::netns`). Test clients reach every node all along.
+//! Real partitions: three nodes (five in one test), each in a network namespace of its own,
+//! and iptables rules that drop the packets between chosen nodes without closing anything,
+//! as a broken switch or a firewall does (`common::netns`). Test clients reach every node
+//! all along.
 //!
 //! What they prove: a leader cut off from its majority steps down within about an election
 //! timeout and refuses at once what it could not commit; the majority elects another; when

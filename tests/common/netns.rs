@@ -140,8 +140,14 @@ fn sh(args: &[&str]) {
     );
 }
 
-/// Panics, clearly, unless the tools the cluster needs are here and usable.
+/// Panics, clearly, unless this runs as root and the tools the cluster needs are here.
 fn require_tools() {
+    let uid = Command::new("id").arg("-u").output().expect("run id -u");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "partition tests need root, to put nodes in network namespaces and cut links"
+    );
     for (tool, package) in [("ip", "iproute2"), ("iptables", "iptables")] {
         let works = Command::new(tool)
             .arg("-V")
