@@ -138,11 +138,23 @@ fn a_leader_cut_off_steps_down_within_an_election_timeout_and_refuses_at_once() 
     let (mut cluster, old) = cluster_with_every_link_open(3);
     let cut_at = Instant::now();
     cluster.isolate(old);
-
-    let stepped_down = wait_until(
-        "the cut-off leader to stop saying master",
-        STEP_DOWN_BOUND,
-        || cluster.node(old).role() != "master",
+    // A write sent as the cut happens is proposed and cannot commit: once the leader steps
+    // down it is answered at once (it may still be applied), not after the commit timeout.
+    let in_flight = std::thread::scope(|scope| {
+        let write = scope.spawn(|| attempt(&cluster, old, &["SET", "in-flight", "v"]));
+        let stepped_down = wait_until(
+            "the cut-off leader to stop saying master",
+            STEP_DOWN_BOUND,
+            || cluster.node(old).role() != "master",
+        );
+        (stepped_down, write.join().expect("in-flight write"))
+    });
+    let (stepped_down, (in_flight, in_flight_took)) = in_flight;
+    let err = in_flight.expect_err("a write on a cut-off leader was acknowledged");
+    assert!(err.starts_with("TRYAGAIN"), "in-flight write: {err}");
+    assert!(
+        in_flight_took < STEP_DOWN_BOUND + AT_ONCE,
+        "the in-flight write was answered after {in_flight_took:?}"
     );
     // Nor does INFO or SENTINEL name it.
     let info: String = common::run(&mut cluster.node(old).connect(), &["INFO", "replication"]);
@@ -181,9 +193,11 @@ fn a_leader_cut_off_steps_down_within_an_election_timeout_and_refuses_at_once() 
     let (new, elected) = wait_other_leader(&cluster, old, cut_at);
     println!(
         "leader {old} cut off: it stopped saying master {} ms after the cut (election timeout \
-         max {} ms); refused {}; node {new} leads and granted a LOCK {} ms after the cut",
+         max {} ms); a write in flight was answered after {} ms; refused {}; node {new} leads \
+         and granted a LOCK {} ms after the cut",
         stepped_down.as_millis(),
         ELECTION_TIMEOUT_MAX.as_millis(),
+        in_flight_took.as_millis(),
         refusals.join(", "),
         elected.as_millis()
     );

@@ -14,6 +14,8 @@ use crate::raft::RaftGroup;
 use crate::reply::Reply;
 use crate::state::{hold, wall, Batch};
 
+type Metrics = tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, crate::raft::NodeAddr>>;
+
 struct Proposal {
     argv: Vec<Bytes>,
     reply: oneshot::Sender<Reply>,
@@ -206,8 +208,20 @@ async fn run(
         match group.raft.client_write_ff(batch).await {
             Ok(committed) => {
                 let commit_timeout = limits.commit_timeout;
+                let mut metrics = group.raft.metrics();
                 tokio::spawn(async move {
-                    let outcome = tokio::time::timeout(commit_timeout, committed).await;
+                    let outcome = tokio::select! {
+                        outcome = tokio::time::timeout(commit_timeout, committed) => outcome,
+                        () = leadership_lost(&mut metrics, term) => {
+                            drop(permit);
+                            // Stepped down (check-quorum, a higher term): nothing will
+                            // tell this node whether the entry commits.
+                            answer_all(replies, Reply::error(
+                                "TRYAGAIN this node stopped leading before the write was committed; it may still be applied",
+                            ));
+                            return;
+                        }
+                    };
                     drop(permit);
                     let Ok(outcome) = outcome else {
                         // A leader cut off from its majority cannot commit: answer within
@@ -247,6 +261,21 @@ async fn run(
 const NO_LEADER: &str = "NOLEADER no Raft leader is known for this shard; try again";
 const NEW_LEADER_CATCHING_UP: &str =
     "TRYAGAIN the new leader has not applied the log of earlier terms yet; try again";
+
+/// Returns once this node no longer leads in `term` (or is shutting down).
+async fn leadership_lost(metrics: &mut Metrics, term: u64) {
+    loop {
+        {
+            let m = metrics.borrow_and_update();
+            if m.current_term != term || m.current_leader != Some(m.id) {
+                return;
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
 
 /// Waits (up to `wait`) until this node, still leading in `term`, has applied every entry
 /// its log holds now: with them every entry of earlier terms (a leader's log holds all
