@@ -64,6 +64,9 @@ pub mod state_limits {
     /// The longest expiry grace one epoch op may ask for: a bound on how long a wrong value
     /// could freeze expiry.
     pub const MAX_EPOCH_GRACE_MS: u64 = 60_000;
+    /// The longest session timeout an op may carry (`Config::session_timeout_ms`): a bound
+    /// on how long a wrong value could keep a dead client's wait queued.
+    pub const MAX_SESSION_TIMEOUT_MS: u64 = 3_600_000;
 }
 
 /// Time limits of cluster administration (RAFT.NODE, RAFT.TRANSFER-LEADER).
