@@ -27,6 +27,7 @@ use crate::reply::Reply;
 use crate::resp::{encode, Protocol, RequestParser};
 use crate::state::lists::BlockingPop;
 use crate::state::locks::LockArgs;
+use crate::state::session as sessions;
 use crate::state::txn::{self, Transaction, Watch};
 
 /// Replies are flushed to the socket whenever this much output has gathered.
@@ -65,6 +66,8 @@ enum Pending {
         resource: Bytes,
         owner: Bytes,
         waiter_id: u64,
+        /// The session the request was proposed in.
+        session: sessions::Session,
         proto: Protocol,
     },
     /// A BLPOP, BRPOP, BLMOVE or BRPOPLPUSH: `reply` answers its first pop; if that finds
@@ -112,6 +115,9 @@ pub(super) struct Session {
     /// Keys WATCHed since the last EXEC, DISCARD or UNWATCH.
     pub watches: Vec<Watch>,
     pub subs: Subscriptions,
+    /// The session this node last named for this connection's lock commands, while it
+    /// led (`state::session`): closed in the state when the connection ends.
+    lock_session: Option<sessions::SessionId>,
 }
 
 /// The socket's two halves and the bytes read but not yet parsed.
@@ -144,6 +150,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         multi: None,
         watches: Vec::new(),
         subs: Subscriptions::default(),
+        lock_session: None,
     };
     let mut parser = RequestParser::new(node.config.resp.clone());
     let mut queue: VecDeque<Pending> = VecDeque::new();
@@ -227,13 +234,21 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                 resource,
                 owner,
                 waiter_id,
+                session: lock_session,
                 ..
             } => {
                 node.lock_waiters.unregister(&resource, &owner, waiter_id);
-                cancel_wait(&node, resource, owner).await;
+                cancel_wait(&node, &lock_session, resource, owner).await;
             }
             Pending::ListPop { wait, .. } => leave_list_wait(&node, wait.id),
             _ => {}
+        }
+    }
+    // Its holds stay (their leases end them), detached: LOCKINFO shows it. (Once the
+    // term has moved on, the new leader's first entry has closed the session already.)
+    if let Some(id) = session.lock_session {
+        if node.group.raft.metrics().borrow().current_term == id.term {
+            drop(node.proposer.propose(sessions::detach_op(id)).await);
         }
     }
     let _ = wire.writer.shutdown().await;
@@ -396,6 +411,13 @@ async fn dispatch(node: &Arc<Node>, session: &mut Session, argv: Vec<Bytes>) -> 
     }
     match spec.handler {
         Handler::Write(_) if is_lock_request(spec) => lock_request(node, session, argv).await,
+        Handler::Write(_) if spec.name == "renew" => {
+            let (_, op) = in_session(node, session, argv);
+            (
+                Pending::Write(node.proposer.propose(op).await, proto),
+                Next::Parse,
+            )
+        }
         Handler::Write(_) => match BlockingPop::parse(&argv) {
             Some(pop) => (
                 blocking_pop_request(node, argv, pop, proto).await,
@@ -551,7 +573,9 @@ async fn relay_rx(
         .is_none_or(|up| up.leader != leader || up.is_closed());
     if stale {
         let metrics = Some(node.group.raft.server_metrics());
-        match Upstream::connect(leader, node.config.requirepass.as_deref(), metrics).await {
+        let keepalive = Some(node.config.keepalive());
+        let password = node.config.requirepass.as_deref();
+        match Upstream::connect(leader, password, metrics, keepalive).await {
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {
                 session.upstream = None;
@@ -567,6 +591,27 @@ fn is_lock_request(spec: &CommandSpec) -> bool {
     matches!(spec.name, "lock" | "rlock")
 }
 
+/// A lock command (LOCK, RLOCK, RENEW) as this node, the leader, proposes it: in this
+/// connection's session of the current term, which the command's hold or wait moves to
+/// (`state::session`).
+fn in_session(
+    node: &Node,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+) -> (sessions::Session, Vec<Bytes>) {
+    let lock_session = sessions::Session {
+        id: sessions::SessionId {
+            node: node.config.id,
+            term: node.group.raft.metrics().borrow().current_term,
+            conn: session.id,
+        },
+        timeout_ms: node.config.session_timeout_ms,
+    };
+    session.lock_session = Some(lock_session.id);
+    let op = sessions::session_op(&lock_session, argv);
+    (lock_session, op)
+}
+
 /// LOCK/RLOCK: a try-lock is an ordinary write; with WAIT the connection first registers
 /// for the request's outcome, then proposes it.
 /// As in Redis, nothing the client pipelined behind a request that may block runs before
@@ -577,24 +622,27 @@ async fn lock_request(
     argv: Vec<Bytes>,
 ) -> (Pending, Next) {
     let proto = session.protocol;
-    let (resource, owner) = match LockArgs::parse(&argv) {
-        Ok(args) if args.wait_ms.is_some() => (args.resource.clone(), args.owner.clone()),
+    let waits = match LockArgs::parse(&argv) {
+        Ok(args) if args.wait_ms.is_some() => Some((args.resource.clone(), args.owner.clone())),
         // Try-locks, and requests the state machine will refuse with an error.
-        _ => {
-            return (
-                Pending::Write(node.proposer.propose(argv).await, proto),
-                Next::Parse,
-            )
-        }
+        _ => None,
+    };
+    let (lock_session, op) = in_session(node, session, argv);
+    let Some((resource, owner)) = waits else {
+        return (
+            Pending::Write(node.proposer.propose(op).await, proto),
+            Next::Parse,
+        );
     };
     let (waiter_id, outcome) = node.lock_waiters.register(&resource, &owner);
-    let reply = node.proposer.propose(argv).await;
+    let reply = node.proposer.propose(op).await;
     let pending = Pending::LockWait {
         reply,
         outcome,
         resource,
         owner,
         waiter_id,
+        session: lock_session,
         proto,
     };
     (pending, Next::Resolve)
@@ -643,10 +691,45 @@ fn leave_list_wait(node: &Node, id: u64) {
     }
 }
 
-/// Proposes that `owner` leave `resource`'s queue; nobody waits for the answer.
-async fn cancel_wait(node: &Arc<Node>, resource: Bytes, owner: Bytes) {
+/// Proposes that `owner` leave `resource`'s queue, if it is still there in `session` (the
+/// client may have sent its request again from another connection since); nobody waits
+/// for the answer.
+async fn cancel_wait(node: &Arc<Node>, session: &sessions::Session, resource: Bytes, owner: Bytes) {
     let argv = vec![Bytes::from_static(b"lockcancel"), resource, owner];
-    drop(node.proposer.propose(argv).await);
+    let op = sessions::session_op(session, argv);
+    drop(node.proposer.propose(op).await);
+}
+
+/// How a queued request's wait ended.
+enum QueuedEnd {
+    Outcome(Result<LockOutcome, oneshot::error::RecvError>),
+    /// The Raft term moved on: the state detaches the request's session when the new
+    /// leader's first entry applies.
+    TermChanged,
+}
+
+/// Waits for a queued request's outcome, or until the Raft term is no longer `term`.
+async fn queued_outcome(
+    node: &Node,
+    term: u64,
+    mut outcome: oneshot::Receiver<LockOutcome>,
+) -> QueuedEnd {
+    // Server metrics change with elections, not with every entry applied.
+    let mut metrics = node.group.raft.server_metrics();
+    loop {
+        let moved_on = metrics.borrow_and_update().vote.leader_id().term != term;
+        tokio::select! {
+            biased;
+            result = &mut outcome => return QueuedEnd::Outcome(result),
+            () = std::future::ready(()), if moved_on => return QueuedEnd::TermChanged,
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    // The node is shutting down: the outcome's sender goes with it.
+                    return QueuedEnd::Outcome(outcome.await);
+                }
+            }
+        }
+    }
 }
 
 fn write_gone() -> Reply {
@@ -735,6 +818,7 @@ async fn resolve(
                 resource,
                 owner,
                 waiter_id,
+                session,
                 proto,
             } => {
                 let reply = reply.await.unwrap_or_else(|_| write_gone());
@@ -742,16 +826,30 @@ async fn resolve(
                     // Replies owed before this one go out now: the client may be waiting
                     // for them while this request blocks.
                     let outcome = match flush(wire).await {
-                        Ok(()) => wait_watching_socket(wire, outcome).await,
+                        Ok(()) => {
+                            let ended = queued_outcome(node, session.id.term, outcome);
+                            wait_watching_socket(wire, ended).await
+                        }
                         Err(gone) => Err(gone),
                     };
                     match outcome {
-                        Ok(Ok(LockOutcome::Granted(token))) => Reply::Int(token as i64),
-                        Ok(Ok(LockOutcome::TimedOut)) => Reply::Nil,
-                        Ok(Err(_)) => write_gone(),
+                        Ok(QueuedEnd::Outcome(Ok(LockOutcome::Granted(token)))) => {
+                            Reply::Int(token as i64)
+                        }
+                        Ok(QueuedEnd::Outcome(Ok(LockOutcome::TimedOut))) => Reply::Nil,
+                        Ok(QueuedEnd::Outcome(Err(_))) => write_gone(),
+                        Ok(QueuedEnd::TermChanged) => {
+                            // The request stays queued, detached, until the session
+                            // timeout: sent again, through whichever node leads now, it
+                            // keeps its place (or finds its grant).
+                            node.lock_waiters.unregister(&resource, &owner, waiter_id);
+                            Reply::error(
+                                "TRYAGAIN the leader changed while this request was queued; send it again to keep its place",
+                            )
+                        }
                         Err(gone) => {
                             node.lock_waiters.unregister(&resource, &owner, waiter_id);
-                            cancel_wait(node, resource, owner).await;
+                            cancel_wait(node, &session, resource, owner).await;
                             return Err(gone);
                         }
                     }
