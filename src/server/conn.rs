@@ -182,7 +182,9 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                     // so it sees that client's own writes.
                     if !queue.is_empty()
                         && argv[0].eq_ignore_ascii_case(b"watch")
-                        && resolve(&node, &mut queue, &mut wire).await.is_err()
+                        && resolve(&node, &mut queue, &mut wire, &mut session.lock_session)
+                            .await
+                            .is_err()
                     {
                         break 'serve;
                     }
@@ -209,7 +211,10 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                 }
             }
         }
-        if resolve(&node, &mut queue, &mut wire).await.is_err() {
+        if resolve(&node, &mut queue, &mut wire, &mut session.lock_session)
+            .await
+            .is_err()
+        {
             break;
         }
         if flush(&mut wire).await.is_err() || closing {
@@ -247,7 +252,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     // Its holds stay (their leases end them), detached: LOCKINFO shows it. (Once the
     // term has moved on, the new leader's first entry has closed the session already.)
     if let Some(id) = session.lock_session {
-        if node.group.raft.metrics().borrow().current_term == id.term {
+        if current_term(&node) == id.term {
             drop(node.proposer.propose(sessions::detach_op(id)).await);
         }
     }
@@ -602,7 +607,7 @@ fn in_session(
     let lock_session = sessions::Session {
         id: sessions::SessionId {
             node: node.config.id,
-            term: node.group.raft.metrics().borrow().current_term,
+            term: current_term(node),
             conn: session.id,
         },
         timeout_ms: node.config.session_timeout_ms,
@@ -610,6 +615,18 @@ fn in_session(
     session.lock_session = Some(lock_session.id);
     let op = sessions::session_op(&lock_session, argv);
     (lock_session, op)
+}
+
+/// The Raft term as the server metrics tell it, which sessions are named by and
+/// `queued_outcome` watches (the two must agree).
+fn current_term(node: &Node) -> u64 {
+    node.group
+        .raft
+        .server_metrics()
+        .borrow()
+        .vote
+        .leader_id()
+        .term
 }
 
 /// LOCK/RLOCK: a try-lock is an ordinary write; with WAIT the connection first registers
@@ -700,6 +717,25 @@ async fn cancel_wait(node: &Arc<Node>, session: &sessions::Session, resource: By
     drop(node.proposer.propose(op).await);
 }
 
+/// A LOCK ... WAIT that joined the queue, waiting on this connection for its outcome.
+struct QueuedLock {
+    resource: Bytes,
+    owner: Bytes,
+    waiter_id: u64,
+    /// The session it is queued in.
+    session: sessions::Session,
+    outcome: oneshot::Receiver<LockOutcome>,
+}
+
+impl QueuedLock {
+    /// The client left: the request leaves the queue.
+    async fn cancel(self, node: &Arc<Node>) {
+        node.lock_waiters
+            .unregister(&self.resource, &self.owner, self.waiter_id);
+        cancel_wait(node, &self.session, self.resource, self.owner).await;
+    }
+}
+
 /// How a queued request's wait ended.
 enum QueuedEnd {
     Outcome(Result<LockOutcome, oneshot::error::RecvError>),
@@ -708,11 +744,48 @@ enum QueuedEnd {
     TermChanged,
 }
 
-/// Waits for a queued request's outcome, or until the Raft term is no longer `term`.
+/// Waits for a queued request's grant or timeout while watching the socket. When the term
+/// ends, a node that leads the next one moves the request to this connection's session of
+/// that term and waits on; any other answers TRYAGAIN, and the client sends the request
+/// again (to the new leader) to keep its place. A client that leaves cancels it.
+async fn await_queued(
+    node: &Arc<Node>,
+    wire: &mut Wire,
+    lock_session: &mut Option<sessions::SessionId>,
+    mut queued: QueuedLock,
+) -> Result<Reply, Disconnected> {
+    let reply = loop {
+        let ended = queued_outcome(node, queued.session.id.term, &mut queued.outcome);
+        match wait_watching_socket(wire, ended).await {
+            Ok(QueuedEnd::Outcome(Ok(LockOutcome::Granted(token)))) => {
+                break Reply::Int(token as i64)
+            }
+            Ok(QueuedEnd::Outcome(Ok(LockOutcome::TimedOut))) => break Reply::Nil,
+            Ok(QueuedEnd::Outcome(Err(_))) => break write_gone(),
+            Ok(QueuedEnd::TermChanged) => {
+                if let Some(reply) = reattach(node, lock_session, &mut queued).await {
+                    break reply;
+                }
+            }
+            Err(gone) => {
+                queued.cancel(node).await;
+                return Err(gone);
+            }
+        }
+    };
+    node.lock_waiters
+        .unregister(&queued.resource, &queued.owner, queued.waiter_id);
+    Ok(reply)
+}
+
+/// Waits for a queued request's outcome, or until the Raft term is no longer `term`. The
+/// end of the term wins over an outcome ready at the same moment: a grant applied after
+/// the term ended is one the state may give back (its session was detached), so it must
+/// reach the client only through `reattach`, which confirms it.
 async fn queued_outcome(
     node: &Node,
     term: u64,
-    mut outcome: oneshot::Receiver<LockOutcome>,
+    outcome: &mut oneshot::Receiver<LockOutcome>,
 ) -> QueuedEnd {
     // Server metrics change with elections, not with every entry applied.
     let mut metrics = node.group.raft.server_metrics();
@@ -720,8 +793,8 @@ async fn queued_outcome(
         let moved_on = metrics.borrow_and_update().vote.leader_id().term != term;
         tokio::select! {
             biased;
-            result = &mut outcome => return QueuedEnd::Outcome(result),
             () = std::future::ready(()), if moved_on => return QueuedEnd::TermChanged,
+            result = &mut *outcome => return QueuedEnd::Outcome(result),
             changed = metrics.changed() => {
                 if changed.is_err() {
                     // The node is shutting down: the outcome's sender goes with it.
@@ -729,6 +802,61 @@ async fn queued_outcome(
                 }
             }
         }
+    }
+}
+
+/// The term ended while `queued` waited. If this node leads the next term, the request
+/// moves to this connection's session of it, its place and wait unchanged (`None`: it
+/// waits on), or is answered with the grant it got meanwhile; otherwise the client is told
+/// to send it again.
+async fn reattach(
+    node: &Arc<Node>,
+    lock_session: &mut Option<sessions::SessionId>,
+    queued: &mut QueuedLock,
+) -> Option<Reply> {
+    let try_again = || {
+        Reply::error(
+            "TRYAGAIN the leader changed while this request was queued; send it again to keep its place",
+        )
+    };
+    // Until the election is decided.
+    let mut metrics = node.group.raft.server_metrics();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(node.config.leader_wait_ms);
+    let term = loop {
+        {
+            let m = metrics.borrow_and_update();
+            let term = m.vote.leader_id().term;
+            match m.current_leader {
+                Some(leader) if term != queued.session.id.term && leader == node.config.id => {
+                    break term
+                }
+                Some(_) if term != queued.session.id.term => return Some(try_again()),
+                _ => {}
+            }
+        }
+        match tokio::time::timeout_at(deadline, metrics.changed()).await {
+            Ok(Ok(())) => {}
+            _ => return Some(try_again()),
+        }
+    };
+    queued.session.id.term = term;
+    *lock_session = Some(queued.session.id);
+    let argv = vec![
+        Bytes::from_static(sessions::REATTACH_OP.as_bytes()),
+        queued.resource.clone(),
+        queued.owner.clone(),
+    ];
+    let op = sessions::session_op(&queued.session, argv);
+    let reply = node.proposer.propose(op).await;
+    match reply.await.unwrap_or_else(|_| write_gone()) {
+        Reply::Blocked => None,
+        // Its wait ended meanwhile (timed out, reclaimed, cancelled): as the outcome says.
+        Reply::Nil => Some(match queued.outcome.try_recv() {
+            Ok(LockOutcome::Granted(token)) => Reply::Int(token as i64),
+            _ => Reply::Nil,
+        }),
+        // Its grant, or why the move failed (no leader after all).
+        other => Some(other),
     }
 }
 
@@ -743,6 +871,7 @@ async fn resolve(
     node: &Arc<Node>,
     queue: &mut VecDeque<Pending>,
     wire: &mut Wire,
+    lock_session: &mut Option<sessions::SessionId>,
 ) -> Result<(), Disconnected> {
     while let Some(pending) = queue.pop_front() {
         match pending {
@@ -823,33 +952,19 @@ async fn resolve(
             } => {
                 let reply = reply.await.unwrap_or_else(|_| write_gone());
                 let reply = if reply == Reply::Blocked {
+                    let queued = QueuedLock {
+                        resource,
+                        owner,
+                        waiter_id,
+                        session,
+                        outcome,
+                    };
                     // Replies owed before this one go out now: the client may be waiting
                     // for them while this request blocks.
-                    let outcome = match flush(wire).await {
-                        Ok(()) => {
-                            let ended = queued_outcome(node, session.id.term, outcome);
-                            wait_watching_socket(wire, ended).await
-                        }
-                        Err(gone) => Err(gone),
-                    };
-                    match outcome {
-                        Ok(QueuedEnd::Outcome(Ok(LockOutcome::Granted(token)))) => {
-                            Reply::Int(token as i64)
-                        }
-                        Ok(QueuedEnd::Outcome(Ok(LockOutcome::TimedOut))) => Reply::Nil,
-                        Ok(QueuedEnd::Outcome(Err(_))) => write_gone(),
-                        Ok(QueuedEnd::TermChanged) => {
-                            // The request stays queued, detached, until the session
-                            // timeout: sent again, through whichever node leads now, it
-                            // keeps its place (or finds its grant).
-                            node.lock_waiters.unregister(&resource, &owner, waiter_id);
-                            Reply::error(
-                                "TRYAGAIN the leader changed while this request was queued; send it again to keep its place",
-                            )
-                        }
+                    match flush(wire).await {
+                        Ok(()) => await_queued(node, wire, lock_session, queued).await?,
                         Err(gone) => {
-                            node.lock_waiters.unregister(&resource, &owner, waiter_id);
-                            cancel_wait(node, &session, resource, owner).await;
+                            queued.cancel(node).await;
                             return Err(gone);
                         }
                     }

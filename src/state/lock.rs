@@ -89,7 +89,8 @@ pub struct Waiter {
 /// What happened to a lock that someone outside the state machine must hear about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LockEvent {
-    /// A queued request was granted.
+    /// A queued request was granted (unless a new term had detached its session: see
+    /// `Lock::grant_next_waiters`).
     Granted {
         resource: Bytes,
         owner: Bytes,
@@ -540,11 +541,16 @@ impl Lock {
                     reclaim_deadline_ms: waiter.reclaim_deadline_ms,
                 });
             }
-            fx.emit(LockEvent::Granted {
-                resource: Bytes::copy_from_slice(fx.resource),
-                owner: waiter.owner,
-                token,
-            });
+            // A waiter whose session a new term detached has no connection to tell: no
+            // connection of an earlier term may deliver a grant the state can still give
+            // back. Its owner finds the grant by asking again.
+            if waiter.reclaim_deadline_ms.is_none() {
+                fx.emit(LockEvent::Granted {
+                    resource: Bytes::copy_from_slice(fx.resource),
+                    owner: waiter.owner,
+                    token,
+                });
+            }
         }
     }
 
@@ -791,6 +797,37 @@ impl Lock {
         true
     }
 
+    /// A leader elected again moves `owner`'s request, still blocked on one of its
+    /// connections, to that connection's new `session`, wait and lease unchanged: `Queued`
+    /// if it still waits; `Granted` if it was granted meanwhile (confirmed now: the
+    /// connection answers the client with it); `Busy` if it is gone (its wait ended).
+    pub fn reattach_wait(
+        &mut self,
+        owner: &[u8],
+        session: &SessionRef,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Acquire {
+        self.advance(now_ms, fx);
+        if let Some(waiter) = self.queue.find_mut(owner) {
+            if waiter.session.as_ref() != Some(session) || waiter.reclaim_deadline_ms.is_some() {
+                waiter.session = Some(session.clone());
+                waiter.reclaim_deadline_ms = None;
+                fx.changed();
+            }
+            return Acquire::Queued;
+        }
+        match self.holder_index(owner) {
+            Some(i) if self.holders[i].unconfirmed => {
+                let token = self.holders[i].token;
+                self.confirm(owner, fx);
+                self.attach_holder(i, Some(session), fx);
+                Acquire::Granted { token }
+            }
+            _ => Acquire::Busy,
+        }
+    }
+
     /// Gives back the unconfirmed grant of `owner`: its hold goes, or returns to what it
     /// was before the grant (an upgrade to its shared hold and token).
     fn give_back(&mut self, owner: &[u8], fx: &mut Effects) {
@@ -820,42 +857,26 @@ impl Lock {
         }
     }
 
-    /// A new term began: the waiters and unconfirmed grants whose sessions belong to
-    /// earlier terms are detached, and are reclaimed at `now_ms` plus their session's
-    /// timeout unless their owner asks again first. Those without a session (made before
-    /// sessions existed) are left as they are.
+    /// A new term began: the waiters whose sessions belong to earlier terms are detached,
+    /// and leave at `now_ms` plus their session's timeout unless their owner asks again
+    /// first; a grant such a waiter gets meanwhile carries the same deadline (no
+    /// connection of an earlier term delivers a grant made in this one: each answers its
+    /// blocked request TRYAGAIN when it sees the term end, before it can apply an entry
+    /// of the new term). Grants made before are left alone, unconfirmed or not: their
+    /// clients may have them, and only their leases end them. So are waiters without a
+    /// session (made before sessions existed).
     pub fn detach_sessions_before(&mut self, term: u64, now_ms: u64, fx: &mut Effects) {
-        // When a wait or grant in `session` is reclaimed, if the session is of an earlier
-        // term.
-        let reclaim_at = |session: Option<&SessionRef>| {
-            let session = session.filter(|s| s.id.term < term)?;
-            Some(now_ms.saturating_add(session.timeout_ms))
-        };
-        let stale_grants: Vec<(Box<[u8]>, u64)> = self
-            .holders
-            .iter()
-            .filter(|h| h.unconfirmed)
-            .filter_map(|h| Some((h.owner.clone(), reclaim_at(h.session.as_ref())?)))
-            .collect();
         if !self.queue.is_present() {
             return;
         }
         let mut changed = false;
-        self.queue.update(|queue| {
-            for waiter in &mut queue.waiters {
-                if waiter.reclaim_deadline_ms.is_none() {
-                    if let Some(at) = reclaim_at(waiter.session.as_ref()) {
-                        waiter.reclaim_deadline_ms = Some(at);
-                        changed = true;
-                    }
-                }
-            }
-            for grant in &mut queue.grants {
-                if grant.reclaim_deadline_ms.is_some() {
+        self.queue.update_waiters(|waiters| {
+            for waiter in waiters.iter_mut() {
+                let Some(session) = waiter.session.as_ref() else {
                     continue;
-                }
-                if let Some((_, at)) = stale_grants.iter().find(|(o, _)| *o == grant.owner) {
-                    grant.reclaim_deadline_ms = Some(*at);
+                };
+                if session.id.term < term && waiter.reclaim_deadline_ms.is_none() {
+                    waiter.reclaim_deadline_ms = Some(now_ms.saturating_add(session.timeout_ms));
                     changed = true;
                 }
             }

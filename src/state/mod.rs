@@ -331,12 +331,28 @@ impl Keyspace {
     }
 
     /// `raftlock.session ID TIMEOUT_MS command...`: LOCK, RLOCK or RENEW in the client's
-    /// session, which opens it; or the LOCKCANCEL of a connection that closed, which
-    /// touches only what is still in its session.
+    /// session, which opens it; the LOCKCANCEL of a connection that closed, which
+    /// touches only what is still in its session; or `raftlock.reattach resource owner`
+    /// (`session::REATTACH_OP`).
     fn apply_in_session(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
         let Some((session, command)) = session::parse_session_op(argv) else {
             return Reply::error("ERR invalid raftlock.session op");
         };
+        if session::is_op(command, session::REATTACH_OP) {
+            let [_, resource, owner] = command else {
+                return Reply::wrong_arity(session::REATTACH_OP);
+            };
+            let session = self.sessions.open(session, self.hold.term);
+            let reattached = self.with_lock(resource, now_ms, false, |lock, fx| {
+                lock.reattach_wait(owner, &session, now_ms, fx)
+            });
+            return match reattached {
+                Ok(Some(lock::Acquire::Queued)) => Reply::Blocked,
+                Ok(Some(lock::Acquire::Granted { token })) => Reply::Int(token as i64),
+                Ok(_) => Reply::Nil,
+                Err(reply) => reply,
+            };
+        }
         let spec = match command::resolve(command) {
             Ok(spec) => spec,
             Err(reply) => return reply,

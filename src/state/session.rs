@@ -15,10 +15,16 @@
 //! (after a LOCKCANCEL for each of its waits); a new leader's epoch op closes every
 //! session of earlier terms at once. A holder or waiter is attached while its session is
 //! open. Being detached changes nothing for a holder (its lease ends it, as before), but a
-//! waiter detached by a new term (or a grant it received and never confirmed) gets a
-//! reclaim deadline, `TIMEOUT_MS` after the epoch: unless the owner sends its request
-//! again from a live connection before then (which moves it to that session and keeps its
-//! place), it leaves the queue then, as a LOCKCANCEL would make it.
+//! waiter detached by a new term gets a reclaim deadline, `TIMEOUT_MS` after the epoch:
+//! unless the owner sends its request again from a live connection before then (which
+//! moves it to that session and keeps its place), it leaves the queue then, as a
+//! LOCKCANCEL would make it; a grant it gets meanwhile is given back then unless the
+//! owner has confirmed it. No connection of an earlier term can have delivered such a
+//! grant: a node answers a blocked request TRYAGAIN when it sees the term end, before it
+//! applies anything of the new term, and only moves it to the new term itself
+//! (`raftlock.reattach`, when it leads that term too), which confirms a grant it finds.
+//! Grants made before the term ended are never reclaimed: the old leader may have
+//! answered them before it died.
 //!
 //! The timeout travels with the session, so every replica uses the one the node that made
 //! the session was configured with (`session_timeout_ms`), whoever leads later.
@@ -37,6 +43,11 @@ use crate::config::state_limits::MAX_SESSION_TIMEOUT_MS;
 pub const SESSION_OP: &str = "raftlock.session";
 /// The internal op a node proposes when a client connection that used a session closes.
 pub const DETACH_OP: &str = "raftlock.detach";
+/// Run in a session (`raftlock.session ID TIMEOUT_MS raftlock.reattach resource owner`):
+/// a leader elected again moves a request still blocked on one of its connections to
+/// that connection's session of the new term, wait and lease unchanged. Blocked if it
+/// still waits, its token if it was granted meanwhile, nil if its wait ended.
+pub const REATTACH_OP: &str = "raftlock.reattach";
 
 /// A client connection on the leader of a term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -362,7 +373,7 @@ mod tests {
 
     #[test]
     fn clients_cannot_send_the_session_ops() {
-        for op in [SESSION_OP, DETACH_OP] {
+        for op in [SESSION_OP, DETACH_OP, REATTACH_OP] {
             assert!(crate::command::lookup(op.as_bytes()).is_none());
         }
     }
@@ -488,10 +499,11 @@ mod tests {
         let epoch_ms = h.now_ms;
         // This one's client is alive, and asks again through the new leader.
         h.write_argv(in_session("2:2:3", "lock r next 60000 wait 0"));
-        // The holder's lease ends: the dead client's request is granted, unseen.
+        // The holder's lease ends: the dead client's request is granted, unseen (no
+        // connection is told: none of an earlier term may deliver it).
         h.advance(1_000);
         h.tick();
-        assert_eq!(granted(h.ks.take_events()), vec!["dead"]);
+        assert!(granted(h.ks.take_events()).is_empty());
         assert_eq!(listed(&h, "r", "holders"), vec![entry("dead", "1:1:8", 0)]);
         // At its reclaim deadline the grant is given back, and the next waiter served,
         // long before the dead client's 60 s lease would have ended.
@@ -505,6 +517,89 @@ mod tests {
             resource: Bytes::from("r")
         })));
         assert_eq!(granted(events), vec!["next"]);
+        h.ks.assert_consistent();
+    }
+
+    /// A grant made before the term ended may have reached its client (the old leader
+    /// answered it, then died): only its lease ends it, confirmed or not.
+    #[test]
+    fn a_grant_made_before_the_new_term_is_never_reclaimed() {
+        let mut h = harness();
+        h.write_argv(in_session("1:1:7", "lock r holder 1000"));
+        h.write_argv(in_session("1:1:8", "lock r granted 60000 wait 0"));
+        h.write_argv(in_session("1:1:9", "lock r next 60000 wait 0"));
+        h.advance(1_000);
+        h.tick();
+        assert_eq!(granted(h.ks.take_events()), vec!["granted"]);
+        let Reply::Int(token) = h.read("fence r") else {
+            panic!("no grant");
+        };
+        new_term(&mut h, 2, 2);
+        h.write_argv(in_session("2:2:3", "lock r next 60000 wait 0"));
+        assert_eq!(
+            listed(&h, "r", "holders"),
+            vec![entry("granted", "1:1:8", 0)]
+        );
+        h.advance(TIMEOUT_MS * 2);
+        h.tick();
+        assert_eq!(h.read("fence r"), int(token), "still held");
+        assert!(granted(h.ks.take_events()).is_empty());
+        h.now_ms += 60_000;
+        h.tick();
+        assert_eq!(
+            granted(h.ks.take_events()),
+            vec!["next"],
+            "its lease ended it"
+        );
+    }
+
+    #[test]
+    fn a_leader_elected_again_moves_its_blocked_requests_to_the_new_term() {
+        let mut h = harness();
+        h.write_argv(in_session("1:1:7", "lock r holder 1000"));
+        h.write_argv(in_session("1:1:8", "lock r first 60000 wait 0"));
+        h.write_argv(in_session("1:1:9", "lock r second 60000 wait 30000"));
+        h.write_argv(in_session("1:1:10", "lock q holder 60000"));
+        h.write_argv(in_session("1:1:11", "lock q gone 60000 wait 1000"));
+        new_term(&mut h, 2, 1);
+        let epoch_ms = h.now_ms;
+        // Still queued: moved to the connection's new session, place and wait unchanged.
+        let op = |id: &str, resource: &str, owner: &str| {
+            let session = Session {
+                id: SessionId::parse(id.as_bytes()).unwrap(),
+                timeout_ms: TIMEOUT_MS,
+            };
+            let command = [REATTACH_OP, resource, owner]
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            session_op(&session, command)
+        };
+        assert_eq!(h.write_argv(op("1:2:9", "r", "second")), Reply::Blocked);
+        assert_eq!(
+            listed(&h, "r", "waiters"),
+            vec![entry("first", "1:1:8", 0), entry("second", "1:2:9", 1)]
+        );
+        // Granted after the term ended (so with a reclaim deadline): the move confirms the
+        // grant, which its connection then delivers; it is not given back.
+        h.advance(1_000);
+        h.tick();
+        assert!(
+            granted(h.ks.take_events()).is_empty(),
+            "announced to nobody"
+        );
+        assert_eq!(listed(&h, "r", "holders"), vec![entry("first", "1:1:8", 0)]);
+        let Reply::Int(token) = h.read("fence r") else {
+            panic!("no grant");
+        };
+        assert_eq!(h.write_argv(op("1:2:8", "r", "first")), int(token));
+        assert_eq!(listed(&h, "r", "holders"), vec![entry("first", "1:2:8", 1)]);
+        h.now_ms = epoch_ms + TIMEOUT_MS;
+        h.tick();
+        assert_eq!(h.read("fence r"), int(token), "kept");
+        // Its wait ended meanwhile: nil.
+        assert_eq!(h.write_argv(op("1:2:11", "q", "gone")), Reply::Nil);
+        assert_eq!(h.write_argv(op("1:2:12", "none", "x")), Reply::Nil);
         h.ks.assert_consistent();
     }
 
@@ -624,7 +719,8 @@ mod tests {
         h.write_argv(detach_op(id("2:2:6")));
         h.advance(1_000);
         h.tick();
-        assert_eq!(granted(h.ks.take_events()), vec!["dead"]);
+        assert_eq!(listed(&h, "r", "holders"), vec![entry("dead", "1:1:8", 0)]);
+        h.ks.take_events();
         let snapshot = h.ks.to_snapshot();
         let mut restored = Harness {
             ks: Keyspace::from_snapshot(&snapshot).unwrap(),
