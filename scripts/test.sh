@@ -8,6 +8,8 @@ need_apt=()
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 # tests/clock.rs moves the nodes' wall clocks with Debian's libfaketime.
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
+# tests/sessions.rs drops a client's packets with iptables (as root) to silence it.
+command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 # The redis-py compatibility tests run in a venv; Debian's python3 needs python3-venv.
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)
