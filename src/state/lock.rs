@@ -893,10 +893,25 @@ impl Lock {
             .any(|h| h.token == token && hold.live(h.lease_deadline_ms, now_ms))
     }
 
-    /// Every unconfirmed holder has one grant record and every record a holder; sessions
-    /// are where the holder and waiter say.
+    /// Whether every unconfirmed holder has one grant record and every record such a
+    /// holder: what a snapshot must hold (each part is stored on its own).
+    pub(super) fn grants_match_holders(&self) -> bool {
+        let flagged = self.holders.iter().filter(|h| h.unconfirmed).count();
+        let grants = self.queue.grants();
+        flagged == grants.len()
+            && grants.iter().enumerate().all(|(i, grant)| {
+                self.holder(&grant.owner).is_some_and(|h| h.unconfirmed)
+                    && grants[..i].iter().all(|g| g.owner != grant.owner)
+            })
+    }
+
+    /// Every unconfirmed holder has one grant record and every record a holder.
     #[cfg(test)]
     pub fn assert_consistent(&self) {
+        assert!(
+            self.grants_match_holders(),
+            "one record per unconfirmed grant"
+        );
         let flagged = self.holders.iter().filter(|h| h.unconfirmed).count();
         assert_eq!(flagged, self.queue.grants().len(), "one record per grant");
         for grant in self.queue.grants() {
@@ -1408,6 +1423,28 @@ mod tests {
         token(h.acquire("a", EX, 1000, None, 0));
         h.acquire("b", EX, 1000, Some(Some(300)), 0);
         assert_eq!(h.lock.next_deadline_ms(), Some(300));
+    }
+
+    #[test]
+    fn unconfirmed_grants_keep_their_record_in_the_queue_box_and_only_there() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(None), 1);
+        assert!(h.lock.queue.is_present());
+        h.release("a", 2).unwrap();
+        // The waiter left the queue; the box stays for its grant's record.
+        assert!(h.lock.queue.is_empty() && h.lock.queue.is_present());
+        assert!(h.lock.unconfirmed_grant(b"b").is_some());
+        assert!(h.lock.grants_match_holders());
+        token(h.acquire("b", EX, 1000, None, 3));
+        assert!(!h.lock.queue.is_present(), "confirmed: the box goes");
+        // What a corrupt snapshot could hold: a record without its unconfirmed holder.
+        h.lock.queue.push_grant(UnconfirmedGrant {
+            owner: Box::from(&b"b"[..]),
+            prior: None,
+            reclaim_deadline_ms: None,
+        });
+        assert!(!h.lock.grants_match_holders());
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub enum StateError {
     DuplicateKey(Bytes),
     #[error("script {0} is stored under another sha1")]
     ScriptDigest(String),
+    #[error("lock {0:?} has unconfirmed grants that do not match its holders")]
+    LockGrants(Bytes),
 }
 
 /// The keyspace's own counters.
@@ -306,6 +308,9 @@ impl Keyspace {
             }
         }
         if let Value::Lock(lock) = &mut entry.value {
+            if !lock.grants_match_holders() {
+                return Err(StateError::LockGrants(Bytes::copy_from_slice(&key)));
+            }
             lock.share_sessions(sessions);
             if lock.queue.is_present() {
                 self.queued.insert(key.clone());
