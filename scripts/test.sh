@@ -8,7 +8,8 @@ need_apt=()
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 # tests/clock.rs moves the nodes' wall clocks with Debian's libfaketime.
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
-# tests/partition.rs puts nodes in network namespaces and cuts links with iptables.
+# tests/partition.rs puts nodes in network namespaces and cuts links with iptables;
+# tests/sessions.rs drops a client's packets with it to silence the client.
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # The redis-py compatibility tests run in a venv; Debian's python3 needs python3-venv.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -64,6 +65,9 @@ pub mod state_limits {
     /// The longest expiry grace one epoch op may ask for: a bound on how long a wrong value
     /// could freeze expiry.
     pub const MAX_EPOCH_GRACE_MS: u64 = 60_000;
+    /// The longest session timeout an op may carry (`Config::session_timeout_ms`): a bound
+    /// on how long a wrong value could keep a dead client's wait queued.
+    pub const MAX_SESSION_TIMEOUT_MS: u64 = 3_600_000;
 }
 
 /// Time limits of cluster administration (RAFT.NODE, RAFT.TRANSFER-LEADER).
@@ -278,6 +282,26 @@ pub struct Config {
     pub min_free_disk_bytes: u64,
     /// How often the data dir's free space is measured.
     pub disk_check_interval_ms: u64,
+    /// How long a client may be gone before its session ends (README "Locks"): TCP
+    /// keepalive closes a connection whose peer stops answering within about this long
+    /// (`Config::keepalive`), and after a leader change a waiter queued through the old
+    /// leader keeps its place this long for its client to send its request again. Carried
+    /// in each lock op, so the node that made a session decides its timeout.
+    pub session_timeout_ms: u64,
+}
+
+/// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before the first probe.
+    pub idle: Duration,
+    /// Between probes.
+    pub interval: Duration,
+    /// Probes unanswered before the kernel closes the connection.
+    pub retries: u32,
+    /// How long sent data may stay unacknowledged before the kernel closes the connection
+    /// (`TCP_USER_TIMEOUT`): keepalive probes only an idle connection.
+    pub user_timeout: Duration,
 }
 
 impl Default for Config {
@@ -313,9 +337,14 @@ impl Default for Config {
             pubsub_output_limit_bytes: 32 * 1024 * 1024,
             min_free_disk_bytes: 128 * 1024 * 1024,
             disk_check_interval_ms: 250,
+            session_timeout_ms: 10_000,
         }
     }
 }
+
+/// The shortest `session_timeout_ms`: the kernel counts keepalive times in whole seconds,
+/// and needs one of silence and one probe.
+pub const MIN_SESSION_TIMEOUT_MS: u64 = 2_000;
 
 impl Config {
     /// The members that bootstrap the cluster: `--initial-cluster`, or this node alone;
@@ -335,6 +364,23 @@ impl Config {
             1
         } else {
             std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// Keepalive that closes a connection whose peer stopped answering about
+    /// `session_timeout_ms` after it last heard from it: half of it silent, the rest
+    /// probing (at least one probe; the kernel counts whole seconds). 10 s: 5 s, then five
+    /// probes a second apart.
+    pub fn keepalive(&self) -> Keepalive {
+        let total_s = (self.session_timeout_ms / 1000).max(2);
+        let idle_s = total_s / 2;
+        let probing_s = total_s - idle_s;
+        let interval_s = (probing_s / 3).max(1);
+        Keepalive {
+            idle: Duration::from_secs(idle_s),
+            interval: Duration::from_secs(interval_s),
+            retries: u32::try_from(probing_s / interval_s).unwrap_or(u32::MAX),
+            user_timeout: Duration::from_millis(self.session_timeout_ms),
         }
     }
 
@@ -401,6 +447,14 @@ impl Config {
             || self.pubsub_output_limit_bytes == 0
         {
             bail!("max_ops_per_entry, max_inflight_entries, max_clients, max_pending_replies_per_client and pubsub_output_limit_bytes must be positive");
+        }
+        if !(MIN_SESSION_TIMEOUT_MS..=state_limits::MAX_SESSION_TIMEOUT_MS)
+            .contains(&self.session_timeout_ms)
+        {
+            bail!(
+                "--session-timeout-ms must be {MIN_SESSION_TIMEOUT_MS} to {} ms",
+                state_limits::MAX_SESSION_TIMEOUT_MS
+            );
         }
         Ok(())
     }
@@ -491,6 +545,41 @@ mod tests {
         assert!(
             parse_initial_cluster("1=127.0.0.1:1/127.0.0.1:2,1=127.0.0.1:3/127.0.0.1:4").is_err()
         );
+    }
+
+    #[test]
+    fn keepalive_gives_up_on_a_silent_peer_within_the_session_timeout() {
+        let keepalive = |session_timeout_ms| {
+            let k = Config {
+                session_timeout_ms,
+                ..Config::default()
+            }
+            .keepalive();
+            (k.idle.as_secs(), k.interval.as_secs(), k.retries)
+        };
+        assert_eq!(keepalive(10_000), (5, 1, 5));
+        assert_eq!(keepalive(2_000), (1, 1, 1));
+        assert_eq!(keepalive(3_500), (1, 1, 2));
+        assert_eq!(keepalive(60_000), (30, 10, 3));
+        for ms in [2_000, 2_500, 10_000, 61_000, 3_600_000] {
+            let (idle, interval, retries) = keepalive(ms);
+            let gives_up_s = idle + interval * u64::from(retries);
+            // Never later than the timeout, and less than one probe interval earlier.
+            assert!(gives_up_s * 1000 <= ms, "{ms}");
+            assert!((gives_up_s + interval) * 1000 > ms, "{ms}");
+        }
+        for (ms, valid) in [
+            (1_999, false),
+            (2_000, true),
+            (3_600_000, true),
+            (3_600_001, false),
+        ] {
+            let c = Config {
+                session_timeout_ms: ms,
+                ..Config::default()
+            };
+            assert_eq!(c.validate().is_ok(), valid, "{ms}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node (by default a single-node cluster on 127.0.0.1:6379, data in ./raftlock-data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Benchmark a server (raftlock or Redis) with lock workloads, as redis-benchmark does.
     #[command(disable_help_flag = true)]
     Bench(raftlock::bench::BenchArgs),
@@ -91,6 +91,12 @@ struct ServeArgs {
     /// until space is freed (0: no check) [default: 134217728].
     #[arg(long)]
     min_free_disk_bytes: Option<u64>,
+    /// How long a client may be gone before its session ends: a silent peer's connection
+    /// is closed by TCP keepalive within about this long, and after a leader change a
+    /// waiter queued through the old leader keeps its place this long for its client to
+    /// send its request again [default: 10000].
+    #[arg(long)]
+    session_timeout_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -144,6 +150,9 @@ impl ServeArgs {
             min_free_disk_bytes: self
                 .min_free_disk_bytes
                 .unwrap_or(defaults.min_free_disk_bytes),
+            session_timeout_ms: self
+                .session_timeout_ms
+                .unwrap_or(defaults.session_timeout_ms),
             ..defaults
         };
         config.validate()?;

@@ -99,7 +99,14 @@ async fn on_leader(node: &Node, argv: Vec<Bytes>) -> Result<Reply, Here> {
 /// not close when the leader changes (as data relays do): RAFT.TRANSFER-LEADER changes it
 /// on purpose, and its answer comes after.
 async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
-    match Upstream::connect(addr, node.config.requirepass.as_deref(), None).await {
+    match Upstream::connect(
+        addr,
+        node.config.requirepass.as_deref(),
+        None,
+        Some(node.config.keepalive()),
+    )
+    .await
+    {
         Ok(upstream) => upstream.send(argv).await.await.unwrap_or_else(|_| {
             Reply::error("TRYAGAIN the connection to the other node closed; retry")
         }),

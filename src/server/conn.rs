@@ -27,6 +27,7 @@ use crate::reply::Reply;
 use crate::resp::{encode, Protocol, RequestParser};
 use crate::state::lists::BlockingPop;
 use crate::state::locks::LockArgs;
+use crate::state::session as sessions;
 use crate::state::txn::{self, Transaction, Watch};
 
 /// Replies are flushed to the socket whenever this much output has gathered.
@@ -65,6 +66,8 @@ enum Pending {
         resource: Bytes,
         owner: Bytes,
         waiter_id: u64,
+        /// The session the request was proposed in.
+        session: sessions::Session,
         proto: Protocol,
     },
     /// A BLPOP, BRPOP, BLMOVE or BRPOPLPUSH: `reply` answers its first pop; if that finds
@@ -113,6 +116,9 @@ pub(super) struct Session {
     /// Keys WATCHed since the last EXEC, DISCARD or UNWATCH.
     pub watches: Vec<Watch>,
     pub subs: Subscriptions,
+    /// The session this node last named for this connection's lock commands, while it
+    /// led (`state::session`): closed in the state when the connection ends.
+    lock_session: Option<sessions::SessionId>,
 }
 
 /// The socket's two halves and the bytes read but not yet parsed.
@@ -145,6 +151,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
         multi: None,
         watches: Vec::new(),
         subs: Subscriptions::default(),
+        lock_session: None,
     };
     let mut parser = RequestParser::new(node.config.resp.clone());
     let mut queue: VecDeque<Pending> = VecDeque::new();
@@ -176,7 +183,9 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                     // so it sees that client's own writes.
                     if !queue.is_empty()
                         && argv[0].eq_ignore_ascii_case(b"watch")
-                        && resolve(&node, &mut queue, &mut wire).await.is_err()
+                        && resolve(&node, &mut queue, &mut wire, &mut session.lock_session)
+                            .await
+                            .is_err()
                     {
                         break 'serve;
                     }
@@ -204,7 +213,10 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                 }
             }
         }
-        if resolve(&node, &mut queue, &mut wire).await.is_err() {
+        if resolve(&node, &mut queue, &mut wire, &mut session.lock_session)
+            .await
+            .is_err()
+        {
             break;
         }
         if flush(&mut wire).await.is_err() || closing {
@@ -229,13 +241,21 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                 resource,
                 owner,
                 waiter_id,
+                session: lock_session,
                 ..
             } => {
                 node.lock_waiters.unregister(&resource, &owner, waiter_id);
-                cancel_wait(&node, resource, owner).await;
+                cancel_wait(&node, &lock_session, resource, owner).await;
             }
             Pending::ListPop { wait, .. } => leave_list_wait(&node, wait.id),
             _ => {}
+        }
+    }
+    // Its holds stay (their leases end them), detached: LOCKINFO shows it. (Once the
+    // term has moved on, the new leader's first entry has closed the session already.)
+    if let Some(id) = session.lock_session {
+        if current_term(&node) == id.term {
+            drop(node.proposer.propose(sessions::detach_op(id)).await);
         }
     }
     let _ = wire.writer.shutdown().await;
@@ -410,6 +430,13 @@ async fn dispatch(
     }
     match spec.handler {
         Handler::Write(_) if is_lock_request(spec) => lock_request(node, session, argv).await,
+        Handler::Write(_) if spec.name == "renew" => {
+            let (_, op) = in_session(node, session, argv);
+            (
+                Pending::Write(node.proposer.propose(op).await, proto),
+                Next::Parse,
+            )
+        }
         Handler::Write(_) => match BlockingPop::parse(&argv) {
             Some(pop) => (
                 blocking_pop_request(node, argv, pop, proto).await,
@@ -573,7 +600,9 @@ async fn relay_rx(
         .is_none_or(|up| up.leader != leader || up.is_closed());
     if stale {
         let metrics = Some(node.group.raft.server_metrics());
-        match Upstream::connect(leader, node.config.requirepass.as_deref(), metrics).await {
+        let keepalive = Some(node.config.keepalive());
+        let password = node.config.requirepass.as_deref();
+        match Upstream::connect(leader, password, metrics, keepalive).await {
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {
                 session.upstream = None;
@@ -589,6 +618,39 @@ fn is_lock_request(spec: &CommandSpec) -> bool {
     matches!(spec.name, "lock" | "rlock")
 }
 
+/// A lock command (LOCK, RLOCK, RENEW) as this node, the leader, proposes it: in this
+/// connection's session of the current term, which the command's hold or wait moves to
+/// (`state::session`).
+fn in_session(
+    node: &Node,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+) -> (sessions::Session, Vec<Bytes>) {
+    let lock_session = sessions::Session {
+        id: sessions::SessionId {
+            node: node.config.id,
+            term: current_term(node),
+            conn: session.id,
+        },
+        timeout_ms: node.config.session_timeout_ms,
+    };
+    session.lock_session = Some(lock_session.id);
+    let op = sessions::session_op(&lock_session, argv);
+    (lock_session, op)
+}
+
+/// The Raft term as the server metrics tell it, which sessions are named by and
+/// `queued_outcome` watches (the two must agree).
+fn current_term(node: &Node) -> u64 {
+    node.group
+        .raft
+        .server_metrics()
+        .borrow()
+        .vote
+        .leader_id()
+        .term
+}
+
 /// LOCK/RLOCK: a try-lock is an ordinary write; with WAIT the connection first registers
 /// for the request's outcome, then proposes it.
 /// As in Redis, nothing the client pipelined behind a request that may block runs before
@@ -599,24 +661,27 @@ async fn lock_request(
     argv: Vec<Bytes>,
 ) -> (Pending, Next) {
     let proto = session.protocol;
-    let (resource, owner) = match LockArgs::parse(&argv) {
-        Ok(args) if args.wait_ms.is_some() => (args.resource.clone(), args.owner.clone()),
+    let waits = match LockArgs::parse(&argv) {
+        Ok(args) if args.wait_ms.is_some() => Some((args.resource.clone(), args.owner.clone())),
         // Try-locks, and requests the state machine will refuse with an error.
-        _ => {
-            return (
-                Pending::Write(node.proposer.propose(argv).await, proto),
-                Next::Parse,
-            )
-        }
+        _ => None,
+    };
+    let (lock_session, op) = in_session(node, session, argv);
+    let Some((resource, owner)) = waits else {
+        return (
+            Pending::Write(node.proposer.propose(op).await, proto),
+            Next::Parse,
+        );
     };
     let (waiter_id, outcome) = node.lock_waiters.register(&resource, &owner);
-    let reply = node.proposer.propose(argv).await;
+    let reply = node.proposer.propose(op).await;
     let pending = Pending::LockWait {
         reply,
         outcome,
         resource,
         owner,
         waiter_id,
+        session: lock_session,
         proto,
     };
     (pending, Next::Resolve)
@@ -679,10 +744,156 @@ fn leave_list_wait(node: &Node, id: u64) {
     }
 }
 
-/// Proposes that `owner` leave `resource`'s queue; nobody waits for the answer.
-async fn cancel_wait(node: &Arc<Node>, resource: Bytes, owner: Bytes) {
+/// Proposes that `owner` leave `resource`'s queue, if it is still there in `session` (the
+/// client may have sent its request again from another connection since); nobody waits
+/// for the answer.
+async fn cancel_wait(node: &Arc<Node>, session: &sessions::Session, resource: Bytes, owner: Bytes) {
     let argv = vec![Bytes::from_static(b"lockcancel"), resource, owner];
-    drop(node.proposer.propose(argv).await);
+    let op = sessions::session_op(session, argv);
+    drop(node.proposer.propose(op).await);
+}
+
+/// A LOCK ... WAIT that joined the queue, waiting on this connection for its outcome.
+struct QueuedLock {
+    resource: Bytes,
+    owner: Bytes,
+    waiter_id: u64,
+    /// The session it is queued in.
+    session: sessions::Session,
+    outcome: oneshot::Receiver<LockOutcome>,
+}
+
+impl QueuedLock {
+    /// The client left: the request leaves the queue.
+    async fn cancel(self, node: &Arc<Node>) {
+        node.lock_waiters
+            .unregister(&self.resource, &self.owner, self.waiter_id);
+        cancel_wait(node, &self.session, self.resource, self.owner).await;
+    }
+}
+
+/// How a queued request's wait ended.
+enum QueuedEnd {
+    Outcome(Result<LockOutcome, oneshot::error::RecvError>),
+    /// The Raft term moved on: the state detaches the request's session when the new
+    /// leader's first entry applies.
+    TermChanged,
+}
+
+/// Waits for a queued request's grant or timeout while watching the socket. When the term
+/// ends, a node that leads the next one moves the request to this connection's session of
+/// that term and waits on; any other answers TRYAGAIN, and the client sends the request
+/// again (to the new leader) to keep its place. A client that leaves cancels it.
+async fn await_queued(
+    node: &Arc<Node>,
+    wire: &mut Wire,
+    lock_session: &mut Option<sessions::SessionId>,
+    mut queued: QueuedLock,
+) -> Result<Reply, Disconnected> {
+    let reply = loop {
+        let ended = queued_outcome(node, queued.session.id.term, &mut queued.outcome);
+        match wait_watching_socket(wire, ended).await {
+            Ok(QueuedEnd::Outcome(Ok(LockOutcome::Granted(token)))) => {
+                break Reply::Int(token as i64)
+            }
+            Ok(QueuedEnd::Outcome(Ok(LockOutcome::TimedOut))) => break Reply::Nil,
+            Ok(QueuedEnd::Outcome(Err(_))) => break write_gone(),
+            Ok(QueuedEnd::TermChanged) => {
+                if let Some(reply) = reattach(node, lock_session, &mut queued).await {
+                    break reply;
+                }
+            }
+            Err(gone) => {
+                queued.cancel(node).await;
+                return Err(gone);
+            }
+        }
+    };
+    node.lock_waiters
+        .unregister(&queued.resource, &queued.owner, queued.waiter_id);
+    Ok(reply)
+}
+
+/// Waits for a queued request's outcome, or until the Raft term is no longer `term`. The
+/// end of the term wins over an outcome ready at the same moment: a grant applied after
+/// the term ended is one the state may give back (its session was detached), so it must
+/// reach the client only through `reattach`, which confirms it.
+async fn queued_outcome(
+    node: &Node,
+    term: u64,
+    outcome: &mut oneshot::Receiver<LockOutcome>,
+) -> QueuedEnd {
+    // Server metrics change with elections, not with every entry applied.
+    let mut metrics = node.group.raft.server_metrics();
+    loop {
+        let moved_on = metrics.borrow_and_update().vote.leader_id().term != term;
+        tokio::select! {
+            biased;
+            () = std::future::ready(()), if moved_on => return QueuedEnd::TermChanged,
+            result = &mut *outcome => return QueuedEnd::Outcome(result),
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    // The node is shutting down: the outcome's sender goes with it.
+                    return QueuedEnd::Outcome(outcome.await);
+                }
+            }
+        }
+    }
+}
+
+/// The term ended while `queued` waited. If this node leads the next term, the request
+/// moves to this connection's session of it, its place and wait unchanged (`None`: it
+/// waits on), or is answered with the grant it got meanwhile; otherwise the client is told
+/// to send it again.
+async fn reattach(
+    node: &Arc<Node>,
+    lock_session: &mut Option<sessions::SessionId>,
+    queued: &mut QueuedLock,
+) -> Option<Reply> {
+    let try_again = || {
+        Reply::error(
+            "TRYAGAIN the leader changed while this request was queued; send it again to keep its place",
+        )
+    };
+    // Until the election is decided.
+    let mut metrics = node.group.raft.server_metrics();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(node.config.leader_wait_ms);
+    let term = loop {
+        {
+            let m = metrics.borrow_and_update();
+            let term = m.vote.leader_id().term;
+            match m.current_leader {
+                Some(leader) if term != queued.session.id.term && leader == node.config.id => {
+                    break term
+                }
+                Some(_) if term != queued.session.id.term => return Some(try_again()),
+                _ => {}
+            }
+        }
+        match tokio::time::timeout_at(deadline, metrics.changed()).await {
+            Ok(Ok(())) => {}
+            _ => return Some(try_again()),
+        }
+    };
+    queued.session.id.term = term;
+    *lock_session = Some(queued.session.id);
+    let argv = vec![
+        Bytes::from_static(sessions::REATTACH_OP.as_bytes()),
+        queued.resource.clone(),
+        queued.owner.clone(),
+    ];
+    let op = sessions::session_op(&queued.session, argv);
+    let reply = node.proposer.propose(op).await;
+    match reply.await.unwrap_or_else(|_| write_gone()) {
+        Reply::Blocked => None,
+        // Its wait ended meanwhile (timed out, reclaimed, cancelled): as the outcome says.
+        Reply::Nil => Some(match queued.outcome.try_recv() {
+            Ok(LockOutcome::Granted(token)) => Reply::Int(token as i64),
+            _ => Reply::Nil,
+        }),
+        // Its grant, or why the move failed (no leader after all).
+        other => Some(other),
+    }
 }
 
 fn write_gone() -> Reply {
@@ -696,6 +907,7 @@ async fn resolve(
     node: &Arc<Node>,
     queue: &mut VecDeque<Pending>,
     wire: &mut Wire,
+    lock_session: &mut Option<sessions::SessionId>,
 ) -> Result<(), Disconnected> {
     while let Some(pending) = queue.pop_front() {
         match pending {
@@ -771,23 +983,24 @@ async fn resolve(
                 resource,
                 owner,
                 waiter_id,
+                session,
                 proto,
             } => {
                 let reply = reply.await.unwrap_or_else(|_| write_gone());
                 let reply = if reply == Reply::Blocked {
+                    let queued = QueuedLock {
+                        resource,
+                        owner,
+                        waiter_id,
+                        session,
+                        outcome,
+                    };
                     // Replies owed before this one go out now: the client may be waiting
                     // for them while this request blocks.
-                    let outcome = match flush(wire).await {
-                        Ok(()) => wait_watching_socket(wire, outcome).await,
-                        Err(gone) => Err(gone),
-                    };
-                    match outcome {
-                        Ok(Ok(LockOutcome::Granted(token))) => Reply::Int(token as i64),
-                        Ok(Ok(LockOutcome::TimedOut)) => Reply::Nil,
-                        Ok(Err(_)) => write_gone(),
+                    match flush(wire).await {
+                        Ok(()) => await_queued(node, wire, lock_session, queued).await?,
                         Err(gone) => {
-                            node.lock_waiters.unregister(&resource, &owner, waiter_id);
-                            cancel_wait(node, resource, owner).await;
+                            queued.cancel(node).await;
                             return Err(gone);
                         }
                     }

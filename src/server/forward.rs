@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::config::Keepalive;
 use crate::raft::{NodeAddr, NodeId};
 use crate::reply::Reply;
 use crate::resp::{encode_request, parse_reply};
@@ -64,16 +65,22 @@ impl Upstream {
     /// whatever protocol the client speaks) and authenticating with the node's password.
     /// With `metrics`, the relay closes once they stop naming `leader` as the leader;
     /// without, it lasts until either side closes it (for a node that is not the leader).
+    /// With `keepalive`, a leader that stops answering (its host died, a partition) closes
+    /// it too, by TCP keepalive.
     pub async fn connect(
         leader: SocketAddr,
         password: Option<&str>,
         metrics: Option<Metrics>,
+        keepalive: Option<Keepalive>,
     ) -> Result<Upstream, Reply> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(leader))
             .await
             .map_err(|_| relay_error("connect timed out"))?
             .map_err(|e| relay_error(&e.to_string()))?;
         let _ = stream.set_nodelay(true);
+        if let Some(keepalive) = keepalive {
+            super::keepalive::keep_alive(&stream, keepalive);
+        }
         let (requests, rx) = mpsc::channel(MAX_RELAYED_IN_FLIGHT);
         tokio::spawn(relay(stream, rx, leader, metrics));
         let upstream = Upstream { leader, requests };
@@ -305,7 +312,7 @@ mod tests {
             let _ = stream.read_to_end(&mut Vec::new()).await;
         })
         .await;
-        let upstream = Upstream::connect(leader, None, None)
+        let upstream = Upstream::connect(leader, None, None, None)
             .await
             .expect("connect");
         let mut replies = Vec::new();
@@ -333,7 +340,7 @@ mod tests {
             let _ = stream.read_to_end(&mut rest).await;
         })
         .await;
-        let upstream = Upstream::connect(leader, None, None)
+        let upstream = Upstream::connect(leader, None, None, None)
             .await
             .expect("connect");
         let reply = tokio::time::timeout(Duration::from_secs(10), async {

@@ -9,6 +9,7 @@ mod conn;
 mod disk;
 mod forward;
 mod info;
+mod keepalive;
 mod list_waiters;
 mod multi;
 mod proposer;
@@ -330,6 +331,7 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<(
         node.stats
             .connections_received
             .fetch_add(1, Ordering::Relaxed);
+        keepalive::keep_alive(&stream, node.config.keepalive());
         let laddr = stream.local_addr().unwrap_or(node.config.listen);
         match node.clients.register(addr, laddr, node.config.max_clients) {
             Some(client) => {

@@ -1,11 +1,18 @@
 //! One lock: its holders, their leases, and the FIFO queue of waiters. Pure: time comes in
 //! as the entry's `now_ms`, tokens from the keyspace's fencing counter, and what happened
 //! goes out as events the node turns into replies for blocked clients.
+//!
+//! Every holder and waiter records its session (`super::session`): the client connection
+//! that took, renewed or asked for it. A waiter, or a grant from the queue that its owner
+//! has not confirmed, whose session ended with an earlier term gets a reclaim deadline;
+//! past it, it leaves as a LOCKCANCEL would make it leave.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use super::session::{self, SessionId, SessionRef};
 
 /// Lock modes, named as in VMS-style lock managers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,50 +37,38 @@ impl LockMode {
     }
 }
 
-/// One holder of a lock. Laid out for size (a million held locks are a million of these):
-/// the owner is a bare boxed slice rather than a `Bytes` with its 32-byte header, and the
-/// unconfirmed grant is a flag next to its prior mode and token rather than a 16-byte
-/// `Option<UnconfirmedGrant>`. Read the grant with `granted_by_wait`.
+/// One holder of a lock. Laid out for size (a million held locks are a million of these,
+/// 48 bytes each): the owner is a bare boxed slice rather than a `Bytes` with its 32-byte
+/// header, the session a shared pointer, and what an unconfirmed grant needs beyond its
+/// flag is kept in the queue's box (`Queue`), which exists only while there is a queue or
+/// such a grant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub owner: Box<[u8]>,
     pub token: u64,
     pub lease_deadline_ms: u64,
-    /// The token before an unconfirmed grant (0 without one, or without a prior hold).
-    prior_token: u64,
+    /// The session of the last command of the owner that took, renewed or was granted the
+    /// hold; `None` for holds taken inside MULTI or a script, or before sessions existed.
+    pub session: Option<SessionRef>,
     /// Reentrant holds: the lock is released when this drops to zero.
     pub count: u32,
     pub mode: LockMode,
     /// Granted from the queue and not yet confirmed by any command of the owner: if the
-    /// waiting client is gone before it learns of the grant, the grant is given back.
+    /// waiting client is gone before it learns of the grant, the grant is given back. Its
+    /// record (`UnconfirmedGrant`) is in the queue's box.
     unconfirmed: bool,
-    /// The mode before an unconfirmed grant, if the owner held the lock then.
-    prior_mode: Option<LockMode>,
 }
 
-impl Holder {
-    /// The grant from the queue the owner has not confirmed yet, if any.
-    pub fn granted_by_wait(&self) -> Option<UnconfirmedGrant> {
-        self.unconfirmed.then(|| UnconfirmedGrant {
-            prior: self.prior_mode.map(|mode| (mode, self.prior_token)),
-        })
-    }
-
-    /// Sets or clears the unconfirmed grant; cleared, the prior fields are zeroed so equal
-    /// holds compare equal.
-    fn set_granted_by_wait(&mut self, grant: Option<UnconfirmedGrant>) {
-        let prior = grant.and_then(|g| g.prior);
-        self.unconfirmed = grant.is_some();
-        self.prior_mode = prior.map(|(mode, _)| mode);
-        self.prior_token = prior.map_or(0, |(_, token)| token);
-    }
-}
-
-/// What an owner held before a grant from the queue that it has not confirmed yet, so that
-/// giving the grant back restores it exactly (an upgrade returns to shared, with its token).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A grant from the queue its owner has not confirmed yet: what the owner held before, so
+/// that giving the grant back restores it exactly (an upgrade returns to shared, with its
+/// token), and when it is given back by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnconfirmedGrant {
+    pub owner: Box<[u8]>,
     pub prior: Option<(LockMode, u64)>,
+    /// Set while the owner's session is detached by a new term: unless the owner confirms
+    /// the grant before then, it is given back at this time.
+    pub reclaim_deadline_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,18 +79,25 @@ pub struct Waiter {
     pub ttl_ms: u64,
     /// When the wait gives up; `None` waits without limit (`WAIT 0`).
     pub wait_deadline_ms: Option<u64>,
+    /// The session of the client that asked (`None`: before sessions existed).
+    pub session: Option<SessionRef>,
+    /// Set while the session is detached by a new term: unless the owner asks again from
+    /// a live connection before then, the waiter leaves the queue at this time.
+    pub reclaim_deadline_ms: Option<u64>,
 }
 
 /// What happened to a lock that someone outside the state machine must hear about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LockEvent {
-    /// A queued request was granted.
+    /// A queued request was granted (unless a new term had detached its session: see
+    /// `Lock::grant_next_waiters`).
     Granted {
         resource: Bytes,
         owner: Bytes,
         token: u64,
     },
-    /// A queued request reached its WAIT timeout and left the queue.
+    /// A queued request left the queue ungranted: its WAIT timed out, or its session was
+    /// detached past its reclaim deadline.
     WaitTimedOut { resource: Bytes, owner: Bytes },
     /// The last holder let go (UNLOCK, lease expiry or DEL).
     Released { resource: Bytes },
@@ -125,6 +127,9 @@ pub struct Request<'a> {
     pub ttl_ms: u64,
     /// `None`: try-lock. `Some(None)`: wait forever. `Some(Some(t))`: wait until `t`.
     pub wait: Option<Option<u64>>,
+    /// The client's session; `None` inside MULTI or a script (no client connection to
+    /// attach to), which leaves the owner's hold and wait in the session they had.
+    pub session: Option<&'a SessionRef>,
 }
 
 /// The holders of a lock. Almost every lock has one (exclusive, or a lone reader): it is
@@ -250,14 +255,21 @@ pub struct Lock {
     pub queue: Queue,
 }
 
-/// The FIFO queue of waiters: boxed, and absent while empty (as it almost always is), so
-/// a lock without waiters spends 8 bytes on it rather than an empty `VecDeque`'s 32. Read
-/// it as a `VecDeque`; change it through its methods, which keep "absent" and "empty" one
-/// state. Persisted as the `VecDeque` it reads as.
+/// The FIFO queue of waiters, with the grants from it that their owners have not
+/// confirmed yet: boxed, and absent while both are empty (as they almost always are), so
+/// a lock spends 8 bytes on them rather than an empty `VecDeque`'s 32. Read it as the
+/// waiters' `VecDeque`; change it through its methods, which keep "absent" and "empty"
+/// one state. Persisted as the pair it reads as.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 // The box is the point: 8 bytes in every lock rather than an empty deque's 32.
 #[allow(clippy::box_collection)]
-pub struct Queue(Option<Box<VecDeque<Waiter>>>);
+pub struct Queue(Option<Box<QueueBox>>);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct QueueBox {
+    waiters: VecDeque<Waiter>,
+    grants: Vec<UnconfirmedGrant>,
+}
 
 static NO_WAITERS: VecDeque<Waiter> = VecDeque::new();
 
@@ -265,58 +277,96 @@ impl std::ops::Deref for Queue {
     type Target = VecDeque<Waiter>;
 
     fn deref(&self) -> &VecDeque<Waiter> {
-        self.0.as_deref().unwrap_or(&NO_WAITERS)
+        self.0.as_ref().map_or(&NO_WAITERS, |b| &b.waiters)
     }
 }
 
 impl Queue {
-    fn from_deque(waiters: VecDeque<Waiter>) -> Queue {
-        Queue((!waiters.is_empty()).then(|| Box::new(waiters)))
+    fn from_box(queue: QueueBox) -> Queue {
+        let empty = queue.waiters.is_empty() && queue.grants.is_empty();
+        Queue((!empty).then(|| Box::new(queue)))
     }
 
-    /// Changes the waiters in place, then drops the box if none are left.
-    fn update<R>(&mut self, f: impl FnOnce(&mut VecDeque<Waiter>) -> R) -> R {
-        let waiters = self.0.get_or_insert_with(Box::default);
-        let result = f(waiters);
-        if waiters.is_empty() {
+    /// Whether the box exists: there are waiters or unconfirmed grants.
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The grants from the queue not confirmed yet.
+    pub fn grants(&self) -> &[UnconfirmedGrant] {
+        self.0.as_ref().map_or(&[], |b| &b.grants)
+    }
+
+    fn grant_of(&self, owner: &[u8]) -> Option<&UnconfirmedGrant> {
+        self.grants().iter().find(|g| *g.owner == *owner)
+    }
+
+    /// Changes the box in place, then drops it if nothing is left.
+    fn update<R>(&mut self, f: impl FnOnce(&mut QueueBox) -> R) -> R {
+        let queue = self.0.get_or_insert_with(Box::default);
+        let result = f(queue);
+        if queue.waiters.is_empty() && queue.grants.is_empty() {
             self.0 = None;
         }
         result
     }
 
+    /// Changes the waiters in place.
+    fn update_waiters<R>(&mut self, f: impl FnOnce(&mut VecDeque<Waiter>) -> R) -> R {
+        self.update(|queue| f(&mut queue.waiters))
+    }
+
     pub fn push_back(&mut self, waiter: Waiter) {
-        self.update(|waiters| waiters.push_back(waiter));
+        self.update_waiters(|waiters| waiters.push_back(waiter));
     }
 
     pub fn pop_front(&mut self) -> Option<Waiter> {
         self.0.as_ref()?;
-        self.update(VecDeque::pop_front)
+        self.update_waiters(VecDeque::pop_front)
     }
 
     pub fn remove(&mut self, index: usize) -> Option<Waiter> {
         self.0.as_ref()?;
-        self.update(|waiters| waiters.remove(index))
+        self.update_waiters(|waiters| waiters.remove(index))
     }
 
     pub fn extend(&mut self, more: impl IntoIterator<Item = Waiter>) {
-        self.update(|waiters| waiters.extend(more));
+        self.update_waiters(|waiters| waiters.extend(more));
     }
 
     /// The waiter of `owner`, to change in place.
     fn find_mut(&mut self, owner: &[u8]) -> Option<&mut Waiter> {
-        self.0.as_mut()?.iter_mut().find(|w| w.owner == owner)
+        self.0
+            .as_mut()?
+            .waiters
+            .iter_mut()
+            .find(|w| w.owner == owner)
+    }
+
+    fn push_grant(&mut self, grant: UnconfirmedGrant) {
+        self.update(|queue| queue.grants.push(grant));
+    }
+
+    /// Takes the unconfirmed grant of `owner` out, if it has one.
+    fn take_grant(&mut self, owner: &[u8]) -> Option<UnconfirmedGrant> {
+        self.0.as_ref()?;
+        self.update(|queue| {
+            let i = queue.grants.iter().position(|g| *g.owner == *owner)?;
+            Some(queue.grants.remove(i))
+        })
     }
 }
 
 impl Serialize for Queue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (**self).serialize(serializer)
+        (&**self, self.grants()).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Queue {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue, D::Error> {
-        VecDeque::deserialize(deserializer).map(Queue::from_deque)
+        let (waiters, grants) = Deserialize::deserialize(deserializer)?;
+        Ok(Queue::from_box(QueueBox { waiters, grants }))
     }
 }
 
@@ -353,11 +403,21 @@ impl Lock {
         self.holders.is_empty() && self.queue.is_empty()
     }
 
-    /// The next time something happens by itself: a lease ends or a wait times out.
+    /// The next time something happens by itself: a lease ends, a wait times out, or a
+    /// detached waiter or unconfirmed grant is reclaimed.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let leases = self.holders.iter().map(|h| h.lease_deadline_ms);
-        let waits = self.queue.iter().filter_map(|w| w.wait_deadline_ms);
-        leases.chain(waits).min()
+        let waits = self
+            .queue
+            .iter()
+            .flat_map(|w| [w.wait_deadline_ms, w.reclaim_deadline_ms])
+            .flatten();
+        let grants = self
+            .queue
+            .grants()
+            .iter()
+            .filter_map(|g| g.reclaim_deadline_ms);
+        leases.chain(waits).chain(grants).min()
     }
 
     /// The mode the lock is held in, if held.
@@ -379,7 +439,14 @@ impl Lock {
         self.holders.iter().position(|h| *h.owner == *owner)
     }
 
-    /// Ends leases and waits whose time has come, then grants whoever is now at the head.
+    /// The grant from the queue `owner` has not confirmed yet, if any.
+    pub fn unconfirmed_grant(&self, owner: &[u8]) -> Option<&UnconfirmedGrant> {
+        self.queue.grant_of(owner)
+    }
+
+    /// Ends leases and waits whose time has come, gives back the unconfirmed grants of
+    /// detached sessions whose reclaim deadline passed, then grants whoever is now at the
+    /// head.
     pub fn advance(&mut self, now_ms: u64, fx: &mut Effects) {
         let holders_before = self.holders.len();
         let hold = fx.hold;
@@ -387,31 +454,54 @@ impl Lock {
             .retain(|h| hold.live(h.lease_deadline_ms, now_ms));
         if self.holders.len() != holders_before {
             fx.changed();
+            self.drop_orphan_grants();
             if self.holders.is_empty() {
                 fx.emit(LockEvent::Released {
                     resource: Bytes::copy_from_slice(fx.resource),
                 });
             }
         }
-        if self.queue.is_empty() {
+        if !self.queue.is_present() {
             return;
         }
-        self.queue.update(|waiters| {
+        let passed = |deadline: Option<u64>| deadline.is_some_and(|t| hold.passed(t, now_ms));
+        self.queue.update_waiters(|waiters| {
             waiters.retain(|waiter| {
-                let timed_out = waiter
-                    .wait_deadline_ms
-                    .is_some_and(|t| hold.passed(t, now_ms));
-                if timed_out {
+                let leaves = passed(waiter.wait_deadline_ms) || passed(waiter.reclaim_deadline_ms);
+                if leaves {
                     fx.changed();
                     fx.emit(LockEvent::WaitTimedOut {
                         resource: Bytes::copy_from_slice(fx.resource),
                         owner: waiter.owner.clone(),
                     });
                 }
-                !timed_out
+                !leaves
             })
         });
+        let reclaimed: Vec<Box<[u8]>> = self
+            .queue
+            .grants()
+            .iter()
+            .filter(|g| passed(g.reclaim_deadline_ms))
+            .map(|g| g.owner.clone())
+            .collect();
+        for owner in reclaimed {
+            self.give_back(&owner, fx);
+        }
         self.grant_next_waiters(now_ms, fx);
+    }
+
+    /// The records of unconfirmed grants whose holder is gone (its lease ran out, DEL).
+    fn drop_orphan_grants(&mut self) {
+        if self.queue.grants().is_empty() {
+            return;
+        }
+        let holders = &self.holders;
+        self.queue.update(|queue| {
+            queue
+                .grants
+                .retain(|g| holders.iter().any(|h| h.owner == g.owner))
+        });
     }
 
     /// Whether `owner` could hold `mode` next to the other holders.
@@ -433,26 +523,57 @@ impl Lock {
             let waiter = self.queue.pop_front().expect("head exists");
             fx.changed();
             let prior = self.holder(&waiter.owner).map(|h| (h.mode, h.token));
-            let token = self.grant(&waiter.owner, waiter.mode, waiter.ttl_ms, now_ms, fx);
+            let token = self.grant(
+                &waiter.owner,
+                waiter.mode,
+                waiter.ttl_ms,
+                waiter.session.as_ref(),
+                now_ms,
+                fx,
+            );
             if let Some(i) = self.holder_index(&waiter.owner) {
-                self.holders[i].set_granted_by_wait(Some(UnconfirmedGrant { prior }));
+                // A queued owner confirmed any earlier grant when it asked: one record.
+                debug_assert!(!self.holders[i].unconfirmed);
+                self.holders[i].unconfirmed = true;
+                self.queue.push_grant(UnconfirmedGrant {
+                    owner: Box::from(&waiter.owner[..]),
+                    prior,
+                    reclaim_deadline_ms: waiter.reclaim_deadline_ms,
+                });
             }
-            fx.emit(LockEvent::Granted {
-                resource: Bytes::copy_from_slice(fx.resource),
-                owner: waiter.owner,
-                token,
-            });
+            // A waiter whose session a new term detached has no connection to tell: no
+            // connection of an earlier term may deliver a grant the state can still give
+            // back. Its owner finds the grant by asking again.
+            if waiter.reclaim_deadline_ms.is_none() {
+                fx.emit(LockEvent::Granted {
+                    resource: Bytes::copy_from_slice(fx.resource),
+                    owner: waiter.owner,
+                    token,
+                });
+            }
+        }
+    }
+
+    /// Puts the holder at `i` in `session`, if one is given.
+    fn attach_holder(&mut self, i: usize, session: Option<&SessionRef>, fx: &mut Effects) {
+        if let Some(session) = session {
+            if self.holders[i].session.as_ref() != Some(session) {
+                self.holders[i].session = Some(session.clone());
+                fx.changed();
+            }
         }
     }
 
     /// Adds one hold for `owner`: a new holder with a new token, a reentrant hold with the
     /// same token, or an upgrade from shared to exclusive with a new token (the exclusion
-    /// it guarantees is new, so a storage service must see a new sequencer).
+    /// it guarantees is new, so a storage service must see a new sequencer). The hold
+    /// moves to `session`, if one is given.
     fn grant(
         &mut self,
         owner: &Bytes,
         mode: LockMode,
         ttl_ms: u64,
+        session: Option<&SessionRef>,
         now_ms: u64,
         fx: &mut Effects,
     ) -> u64 {
@@ -476,6 +597,7 @@ impl Lock {
                 if upgrade || before != (holder.count, holder.lease_deadline_ms) {
                     fx.changed();
                 }
+                self.attach_holder(i, session, fx);
                 token
             }
             None => {
@@ -485,11 +607,10 @@ impl Lock {
                     owner: Box::from(&owner[..]),
                     token,
                     lease_deadline_ms,
-                    prior_token: 0,
+                    session: session.cloned(),
                     count: 1,
                     mode,
                     unconfirmed: false,
-                    prior_mode: None,
                 });
                 token
             }
@@ -498,7 +619,8 @@ impl Lock {
 
     /// LOCK / RLOCK. Reentrant locking by a holder is granted at once (waiting behind its
     /// own hold would deadlock); everyone else is granted only when nobody is queued ahead
-    /// and the mode is compatible.
+    /// and the mode is compatible. The owner's hold, and its place in the queue if the
+    /// request waits, move to the request's session: a client that reconnects re-attaches.
     pub fn acquire(
         &mut self,
         req: Request,
@@ -509,11 +631,12 @@ impl Lock {
         self.advance(now_ms, fx);
         if let Some(i) = self.holder_index(req.owner) {
             let holder = &self.holders[i];
-            if holder.granted_by_wait().is_some() && holder.mode.covers(req.mode) {
+            if holder.unconfirmed && holder.mode.covers(req.mode) {
                 // The owner's queued request was granted while its client was away (a
                 // reconnect, a failover): asking again finds that grant, not a second hold.
                 let token = holder.token;
                 self.confirm(req.owner, fx);
+                self.attach_holder(i, req.session, fx);
                 return Acquire::Granted { token };
             }
         }
@@ -524,17 +647,33 @@ impl Lock {
         let grantable =
             holds_covering || (self.queue.is_empty() && self.compatible(req.owner, req.mode));
         if grantable {
-            let token = self.grant(req.owner, req.mode, req.ttl_ms, now_ms, fx);
+            let token = self.grant(req.owner, req.mode, req.ttl_ms, req.session, now_ms, fx);
             return Acquire::Granted { token };
+        }
+        if let Some(i) = self.holder_index(req.owner) {
+            // An upgrade that cannot go now: the owner's shared hold is still its own.
+            self.attach_holder(i, req.session, fx);
         }
         let Some(wait_deadline_ms) = req.wait else {
             return Acquire::Busy;
         };
         if let Some(waiter) = self.queue.find_mut(req.owner) {
             // The same owner asking again (a client that reconnected) keeps its place.
+            let mut changed = false;
             if (waiter.wait_deadline_ms, waiter.ttl_ms) != (wait_deadline_ms, req.ttl_ms) {
                 waiter.wait_deadline_ms = wait_deadline_ms;
                 waiter.ttl_ms = req.ttl_ms;
+                changed = true;
+            }
+            if let Some(session) = req.session {
+                if waiter.session.as_ref() != Some(session) || waiter.reclaim_deadline_ms.is_some()
+                {
+                    waiter.session = Some(session.clone());
+                    waiter.reclaim_deadline_ms = None;
+                    changed = true;
+                }
+            }
+            if changed {
                 fx.changed();
             }
             return Acquire::Queued;
@@ -548,6 +687,8 @@ impl Lock {
             mode: req.mode,
             ttl_ms: req.ttl_ms,
             wait_deadline_ms,
+            session: req.session.cloned(),
+            reclaim_deadline_ms: None,
         });
         Acquire::Queued
     }
@@ -583,12 +724,14 @@ impl Lock {
         remaining
     }
 
-    /// RENEW: a new lease of `ttl_ms` from now. `Ok(false)` when nobody holds the lock
-    /// (it expired); `NotOwner` when someone else does.
+    /// RENEW: a new lease of `ttl_ms` from now, the hold moved to `session` if one is
+    /// given. `Ok(false)` when nobody holds the lock (it expired); `NotOwner` when someone
+    /// else does.
     pub fn renew(
         &mut self,
         owner: &[u8],
         ttl_ms: u64,
+        session: Option<&SessionRef>,
         now_ms: u64,
         fx: &mut Effects,
     ) -> Result<bool, NotOwner> {
@@ -601,6 +744,7 @@ impl Lock {
                     self.holders[i].lease_deadline_ms = lease_deadline_ms;
                     fx.changed();
                 }
+                self.attach_holder(i, session, fx);
                 Ok(true)
             }
             None if self.holders.is_empty() => Ok(false),
@@ -612,6 +756,7 @@ impl Lock {
     pub fn force_release(&mut self, now_ms: u64, fx: &mut Effects) {
         if !self.holders.is_empty() {
             self.holders.clear();
+            self.drop_orphan_grants();
             fx.changed();
             fx.emit(LockEvent::Released {
                 resource: Bytes::copy_from_slice(fx.resource),
@@ -621,39 +766,123 @@ impl Lock {
     }
 
     /// The waiting client of `owner` went away: it leaves the queue, or, if its grant
-    /// came while it was leaving, the grant is given back. Returns whether anything changed.
-    pub fn cancel_wait(&mut self, owner: &[u8], now_ms: u64, fx: &mut Effects) -> bool {
+    /// came while it was leaving, the grant is given back. With `session`, only a wait or
+    /// grant of that session (or of none) is touched: the owner may have asked again from
+    /// another connection since. Returns whether anything changed.
+    pub fn cancel_wait(
+        &mut self,
+        owner: &[u8],
+        session: Option<&SessionId>,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> bool {
         self.advance(now_ms, fx);
         if let Some(pos) = self.queue.iter().position(|w| w.owner == owner) {
+            if !session::belongs_to(self.queue[pos].session.as_ref(), session) {
+                return false;
+            }
             self.queue.remove(pos);
             fx.changed();
             self.grant_next_waiters(now_ms, fx);
             return true;
         }
+        let Some(holder) = self.holder(owner) else {
+            return false;
+        };
+        if !holder.unconfirmed || !session::belongs_to(holder.session.as_ref(), session) {
+            return false;
+        }
+        self.give_back(owner, fx);
+        self.grant_next_waiters(now_ms, fx);
+        true
+    }
+
+    /// A leader elected again moves `owner`'s request, still blocked on one of its
+    /// connections, to that connection's new `session`, wait and lease unchanged: `Queued`
+    /// if it still waits; `Granted` if it was granted meanwhile (confirmed now: the
+    /// connection answers the client with it); `Busy` if it is gone (its wait ended).
+    pub fn reattach_wait(
+        &mut self,
+        owner: &[u8],
+        session: &SessionRef,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Acquire {
+        self.advance(now_ms, fx);
+        if let Some(waiter) = self.queue.find_mut(owner) {
+            if waiter.session.as_ref() != Some(session) || waiter.reclaim_deadline_ms.is_some() {
+                waiter.session = Some(session.clone());
+                waiter.reclaim_deadline_ms = None;
+                fx.changed();
+            }
+            return Acquire::Queued;
+        }
+        match self.holder_index(owner) {
+            Some(i) if self.holders[i].unconfirmed => {
+                let token = self.holders[i].token;
+                self.confirm(owner, fx);
+                self.attach_holder(i, Some(session), fx);
+                Acquire::Granted { token }
+            }
+            _ => Acquire::Busy,
+        }
+    }
+
+    /// Gives back the unconfirmed grant of `owner`: its hold goes, or returns to what it
+    /// was before the grant (an upgrade to its shared hold and token).
+    fn give_back(&mut self, owner: &[u8], fx: &mut Effects) {
         let Some(i) = self.holder_index(owner) else {
-            return false;
+            return;
         };
-        let Some(grant) = self.holders[i].granted_by_wait() else {
-            return false;
+        let Some(grant) = self.queue.take_grant(owner) else {
+            return;
         };
-        self.holders[i].set_granted_by_wait(None);
+        self.holders[i].unconfirmed = false;
         if self.drop_hold(i, fx) > 0 {
             if let Some((mode, token)) = grant.prior {
                 self.holders[i].mode = mode;
                 self.holders[i].token = token;
             }
         }
-        self.grant_next_waiters(now_ms, fx);
-        true
     }
 
     /// Any command of the owner shows it knows of its grant.
     fn confirm(&mut self, owner: &[u8], fx: &mut Effects) {
         if let Some(i) = self.holder_index(owner) {
             if self.holders[i].unconfirmed {
-                self.holders[i].set_granted_by_wait(None);
+                self.holders[i].unconfirmed = false;
+                self.queue.take_grant(owner);
                 fx.changed();
             }
+        }
+    }
+
+    /// A new term began: the waiters whose sessions belong to earlier terms are detached,
+    /// and leave at `now_ms` plus their session's timeout unless their owner asks again
+    /// first; a grant such a waiter gets meanwhile carries the same deadline (no
+    /// connection of an earlier term delivers a grant made in this one: each answers its
+    /// blocked request TRYAGAIN when it sees the term end, before it can apply an entry
+    /// of the new term). Grants made before are left alone, unconfirmed or not: their
+    /// clients may have them, and only their leases end them. So are waiters without a
+    /// session (made before sessions existed).
+    pub fn detach_sessions_before(&mut self, term: u64, now_ms: u64, fx: &mut Effects) {
+        if !self.queue.is_present() {
+            return;
+        }
+        let mut changed = false;
+        self.queue.update_waiters(|waiters| {
+            for waiter in waiters.iter_mut() {
+                let Some(session) = waiter.session.as_ref() else {
+                    continue;
+                };
+                if session.id.term < term && waiter.reclaim_deadline_ms.is_none() {
+                    waiter.reclaim_deadline_ms = Some(now_ms.saturating_add(session.timeout_ms));
+                    changed = true;
+                }
+            }
+        });
+        if changed {
+            fx.changed();
         }
     }
 
@@ -662,6 +891,172 @@ impl Lock {
         self.holders
             .iter()
             .any(|h| h.token == token && hold.live(h.lease_deadline_ms, now_ms))
+    }
+
+    /// Whether every unconfirmed holder has one grant record and every record such a
+    /// holder: what a snapshot must hold (each part is stored on its own).
+    pub(super) fn grants_match_holders(&self) -> bool {
+        let flagged = self.holders.iter().filter(|h| h.unconfirmed).count();
+        let grants = self.queue.grants();
+        flagged == grants.len()
+            && grants.iter().enumerate().all(|(i, grant)| {
+                self.holder(&grant.owner).is_some_and(|h| h.unconfirmed)
+                    && grants[..i].iter().all(|g| g.owner != grant.owner)
+            })
+    }
+
+    /// Every unconfirmed holder has one grant record and every record a holder.
+    #[cfg(test)]
+    pub fn assert_consistent(&self) {
+        assert!(
+            self.grants_match_holders(),
+            "one record per unconfirmed grant"
+        );
+        let flagged = self.holders.iter().filter(|h| h.unconfirmed).count();
+        assert_eq!(flagged, self.queue.grants().len(), "one record per grant");
+        for grant in self.queue.grants() {
+            assert!(
+                self.holder(&grant.owner).is_some_and(|h| h.unconfirmed),
+                "a record's holder is unconfirmed"
+            );
+        }
+        if let Some(queue) = &self.queue.0 {
+            assert!(!queue.waiters.is_empty() || !queue.grants.is_empty());
+        }
+    }
+
+    /// Shares one reference per session among the holds and waits of a loaded snapshot.
+    pub(super) fn share_sessions(&mut self, interner: &mut session::Interner) {
+        for holder in self.holders.iter_mut() {
+            interner.share(&mut holder.session);
+        }
+        if let Some(queue) = self.queue.0.as_mut() {
+            for waiter in &mut queue.waiters {
+                interner.share(&mut waiter.session);
+            }
+        }
+    }
+}
+
+/// The lock as snapshot format 6 stored it (before sessions), read into today's form:
+/// holds and waits without a session (detached, never reclaimed), an unconfirmed grant's
+/// record moved into the queue's box.
+pub(super) mod v6 {
+    use std::collections::VecDeque;
+
+    use bytes::Bytes;
+    use serde::Deserialize;
+
+    use super::{Holder, Holders, LockMode, Queue, QueueBox, UnconfirmedGrant, Waiter};
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct HolderV6 {
+        pub owner: Box<[u8]>,
+        pub token: u64,
+        pub lease_deadline_ms: u64,
+        pub prior_token: u64,
+        pub count: u32,
+        pub mode: LockMode,
+        pub unconfirmed: bool,
+        pub prior_mode: Option<LockMode>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct WaiterV6 {
+        pub owner: Bytes,
+        pub mode: LockMode,
+        pub ttl_ms: u64,
+        pub wait_deadline_ms: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct LockV6 {
+        pub holders: Vec<HolderV6>,
+        pub queue: VecDeque<WaiterV6>,
+    }
+
+    impl From<LockV6> for super::Lock {
+        fn from(v6: LockV6) -> super::Lock {
+            let mut grants = Vec::new();
+            let holders = v6
+                .holders
+                .into_iter()
+                .map(|h| {
+                    if h.unconfirmed {
+                        grants.push(UnconfirmedGrant {
+                            owner: h.owner.clone(),
+                            prior: h.prior_mode.map(|mode| (mode, h.prior_token)),
+                            reclaim_deadline_ms: None,
+                        });
+                    }
+                    Holder {
+                        owner: h.owner,
+                        token: h.token,
+                        lease_deadline_ms: h.lease_deadline_ms,
+                        session: None,
+                        count: h.count,
+                        mode: h.mode,
+                        unconfirmed: h.unconfirmed,
+                    }
+                })
+                .collect();
+            let waiters = v6
+                .queue
+                .into_iter()
+                .map(|w| Waiter {
+                    owner: w.owner,
+                    mode: w.mode,
+                    ttl_ms: w.ttl_ms,
+                    wait_deadline_ms: w.wait_deadline_ms,
+                    session: None,
+                    reclaim_deadline_ms: None,
+                })
+                .collect();
+            super::Lock {
+                holders: Holders::from_vec(holders),
+                queue: Queue::from_box(QueueBox { waiters, grants }),
+            }
+        }
+    }
+
+    /// A lock as version 6 wrote it (sessions and reclaim deadlines dropped), to test
+    /// that those snapshots still read.
+    #[cfg(test)]
+    impl From<&super::Lock> for LockV6 {
+        fn from(lock: &super::Lock) -> LockV6 {
+            LockV6 {
+                holders: lock
+                    .holders
+                    .iter()
+                    .map(|h| {
+                        let prior = lock.unconfirmed_grant(&h.owner).and_then(|g| g.prior);
+                        HolderV6 {
+                            owner: h.owner.clone(),
+                            token: h.token,
+                            lease_deadline_ms: h.lease_deadline_ms,
+                            prior_token: prior.map_or(0, |(_, token)| token),
+                            count: h.count,
+                            mode: h.mode,
+                            unconfirmed: h.unconfirmed,
+                            prior_mode: prior.map(|(mode, _)| mode),
+                        }
+                    })
+                    .collect(),
+                queue: lock
+                    .queue
+                    .iter()
+                    .map(|w| WaiterV6 {
+                        owner: w.owner.clone(),
+                        mode: w.mode,
+                        ttl_ms: w.ttl_ms,
+                        wait_deadline_ms: w.wait_deadline_ms,
+                    })
+                    .collect(),
+            }
+        }
     }
 }
 
@@ -718,6 +1113,7 @@ mod tests {
                     mode,
                     ttl_ms: ttl,
                     wait,
+                    session: None,
                 },
                 100,
                 now,
@@ -868,8 +1264,8 @@ mod tests {
         token(h.acquire("a", EX, 1000, None, 0));
         assert_eq!(h.release("b", 1), Err(NotOwner));
         let (lock, mut fx) = h.fx();
-        assert_eq!(lock.renew(b"b", 1000, 1, &mut fx), Err(NotOwner));
-        assert_eq!(lock.renew(b"a", 5000, 1, &mut fx), Ok(true));
+        assert_eq!(lock.renew(b"b", 1000, None, 1, &mut fx), Err(NotOwner));
+        assert_eq!(lock.renew(b"a", 5000, None, 1, &mut fx), Ok(true));
         assert_eq!(lock.holder(b"a").unwrap().lease_deadline_ms, 5001);
         assert_eq!(lock.holders.len(), 1);
     }
@@ -879,7 +1275,7 @@ mod tests {
         let mut h = Harness::new();
         token(h.acquire("a", EX, 100, None, 0));
         let (lock, mut fx) = h.fx();
-        assert_eq!(lock.renew(b"a", 100, 200, &mut fx), Ok(false));
+        assert_eq!(lock.renew(b"a", 100, None, 200, &mut fx), Ok(false));
     }
 
     #[test]
@@ -937,7 +1333,7 @@ mod tests {
         h.release("a", 2).unwrap();
         assert_eq!(h.granted(), vec!["b"]);
         let (lock, mut fx) = h.fx();
-        assert!(lock.cancel_wait(b"b", 3, &mut fx));
+        assert!(lock.cancel_wait(b"b", None, 3, &mut fx));
         assert_eq!(h.granted(), vec!["b", "c"]);
     }
 
@@ -951,7 +1347,7 @@ mod tests {
         h.release("b", 2).unwrap();
         assert_eq!(h.lock.mode(), Some(EX));
         let (lock, mut fx) = h.fx();
-        assert!(lock.cancel_wait(b"a", 3, &mut fx));
+        assert!(lock.cancel_wait(b"a", None, 3, &mut fx));
         let a = h.lock.holder(b"a").unwrap();
         assert_eq!((a.mode, a.count, a.token), (PR, 1, t_a));
         assert_eq!(h.granted(), vec!["a", "r"], "the reader behind is served");
@@ -979,8 +1375,8 @@ mod tests {
         h.acquire("b", EX, 1000, Some(None), 1);
         h.release("a", 2).unwrap();
         let (lock, mut fx) = h.fx();
-        assert_eq!(lock.renew(b"b", 1000, 3, &mut fx), Ok(true));
-        assert!(!lock.cancel_wait(b"b", 4, &mut fx));
+        assert_eq!(lock.renew(b"b", 1000, None, 3, &mut fx), Ok(true));
+        assert!(!lock.cancel_wait(b"b", None, 4, &mut fx));
         assert!(lock.holder(b"b").is_some());
     }
 
@@ -996,6 +1392,7 @@ mod tests {
                 mode: EX,
                 ttl_ms: 10,
                 wait: Some(None),
+                session: None,
             };
             assert_eq!(lock.acquire(req, 2, 1, &mut fx), Acquire::Queued);
         }
@@ -1005,6 +1402,7 @@ mod tests {
             mode: EX,
             ttl_ms: 10,
             wait: Some(None),
+            session: None,
         };
         assert_eq!(lock.acquire(req, 2, 1, &mut fx), Acquire::QueueFull);
     }
@@ -1028,16 +1426,37 @@ mod tests {
     }
 
     #[test]
+    fn unconfirmed_grants_keep_their_record_in_the_queue_box_and_only_there() {
+        let mut h = Harness::new();
+        token(h.acquire("a", EX, 1000, None, 0));
+        h.acquire("b", EX, 1000, Some(None), 1);
+        assert!(h.lock.queue.is_present());
+        h.release("a", 2).unwrap();
+        // The waiter left the queue; the box stays for its grant's record.
+        assert!(h.lock.queue.is_empty() && h.lock.queue.is_present());
+        assert!(h.lock.unconfirmed_grant(b"b").is_some());
+        assert!(h.lock.grants_match_holders());
+        token(h.acquire("b", EX, 1000, None, 3));
+        assert!(!h.lock.queue.is_present(), "confirmed: the box goes");
+        // What a corrupt snapshot could hold: a record without its unconfirmed holder.
+        h.lock.queue.push_grant(UnconfirmedGrant {
+            owner: Box::from(&b"b"[..]),
+            prior: None,
+            reclaim_deadline_ms: None,
+        });
+        assert!(!h.lock.grants_match_holders());
+    }
+
+    #[test]
     fn holders_keep_one_form_per_count_and_persist_as_a_sequence() {
         let holder = |name: &str, token: u64| Holder {
             owner: Box::from(name.as_bytes()),
             token,
             lease_deadline_ms: 100,
-            prior_token: 0,
+            session: None,
             count: 1,
             mode: PR,
             unconfirmed: false,
-            prior_mode: None,
         };
         let mut built = Holders::default();
         for (i, name) in ["a", "b", "c"].into_iter().enumerate() {

@@ -1,8 +1,12 @@
 //! raftlock's lock commands: LOCK, RLOCK, UNLOCK, RENEW, LOCKINFO, CHECKFENCE, LOCKCANCEL.
+//!
+//! LOCK, RLOCK, RENEW and LOCKCANCEL also run inside a client's session
+//! (`super::session`): the `_in` forms take the session the node named for the client.
 
 use bytes::Bytes;
 
 use super::lock::{Acquire, Lock, LockMode, NotOwner, Request};
+use super::session::{SessionId, SessionRef};
 use super::{invoked_as, run, wrong_arity, Keyspace, Value};
 use crate::command::args::{parse_i64, Args};
 use crate::config::state_limits::{
@@ -101,6 +105,16 @@ impl<'a> LockArgs<'a> {
 /// LOCK / RLOCK: the grant's token; nil for a try-lock that could not be granted;
 /// `Blocked` when the request joined the queue (the node answers it on grant or timeout).
 pub fn lock(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    lock_in(ks, now_ms, argv, None)
+}
+
+/// LOCK / RLOCK in `session`: the owner's hold and wait move to it.
+pub fn lock_in(
+    ks: &mut Keyspace,
+    now_ms: u64,
+    argv: &[Bytes],
+    session: Option<&SessionRef>,
+) -> Reply {
     run(|| {
         let args = LockArgs::parse(argv)?;
         let wait = args
@@ -111,6 +125,7 @@ pub fn lock(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             mode: args.mode,
             ttl_ms: args.ttl_ms,
             wait,
+            session,
         };
         let outcome = ks
             .with_lock(args.resource, now_ms, true, |lock, fx| {
@@ -146,6 +161,16 @@ pub fn unlock(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 /// RENEW resource owner ttl_ms: 1 when the lease was extended, 0 when nobody holds the
 /// lock any more (it expired), NOTOWNER when someone else holds it.
 pub fn renew(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    renew_in(ks, now_ms, argv, None)
+}
+
+/// RENEW in `session`: the hold moves to it.
+pub fn renew_in(
+    ks: &mut Keyspace,
+    now_ms: u64,
+    argv: &[Bytes],
+    session: Option<&SessionRef>,
+) -> Reply {
     run(|| {
         let [_, resource, owner, ttl] = argv else {
             return Err(wrong_arity(argv));
@@ -153,7 +178,7 @@ pub fn renew(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         check_names(resource, owner)?;
         let ttl_ms = parse_ms(ttl, "ttl", false, MAX_LOCK_TTL_MS)?;
         match ks.with_lock(resource, now_ms, false, |lock, fx| {
-            lock.renew(owner, ttl_ms, now_ms, fx)
+            lock.renew(owner, ttl_ms, session, now_ms, fx)
         })? {
             Some(Ok(true)) => Ok(Reply::Int(1)),
             Some(Ok(false)) | None => Ok(Reply::Int(0)),
@@ -166,13 +191,24 @@ pub fn renew(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 /// away. The owner leaves the queue; a grant that reached it while it was leaving, and that
 /// the owner never used, is given back. 1 if anything changed.
 pub fn lockcancel(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    lockcancel_in(ks, now_ms, argv, None)
+}
+
+/// LOCKCANCEL of the connection `session`: only a wait or grant still in that session is
+/// cancelled, as the owner may have asked again from a new connection meanwhile.
+pub fn lockcancel_in(
+    ks: &mut Keyspace,
+    now_ms: u64,
+    argv: &[Bytes],
+    session: Option<&SessionId>,
+) -> Reply {
     run(|| {
         let [_, resource, owner] = argv else {
             return Err(wrong_arity(argv));
         };
         let changed = ks
             .with_lock(resource, now_ms, false, |lock, fx| {
-                lock.cancel_wait(owner, now_ms, fx)
+                lock.cancel_wait(owner, session, now_ms, fx)
             })?
             .unwrap_or(false);
         Ok(Reply::Int(changed as i64))
@@ -195,7 +231,10 @@ fn ms_left(deadline_ms: u64, now_ms: u64) -> i64 {
 
 /// LOCKINFO resource: a map of mode, holders, token, ttl and waiters, as of `now_ms`
 /// (leases and waits that ended are left out even before the entry that ends them); nil
-/// when the resource is neither held nor waited for.
+/// when the resource is neither held nor waited for. Each holder and waiter ends with its
+/// session (nil without one) and whether that session is attached (1) or not (0): the
+/// fields come after the ones LOCKINFO had before sessions, so readers of the flat RESP2
+/// array by position still find those where they were.
 pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {
         let [_, resource] = argv else {
@@ -213,7 +252,12 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let waiters: Vec<_> = lock
             .queue
             .iter()
-            .filter(|w| w.wait_deadline_ms.is_none_or(|t| hold.live(t, now_ms)))
+            .filter(|w| {
+                [w.wait_deadline_ms, w.reclaim_deadline_ms]
+                    .into_iter()
+                    .flatten()
+                    .all(|t| hold.live(t, now_ms))
+            })
             .collect();
         if holders.is_empty() && waiters.is_empty() {
             return Ok(Reply::Nil);
@@ -231,6 +275,18 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             .map(|h| ms_left(h.lease_deadline_ms, now_ms))
             .max();
         let field = |name: &str| Reply::bulk(name.to_string());
+        let session = |session: Option<&SessionRef>| {
+            [
+                (
+                    field("session"),
+                    session.map_or(Reply::Nil, |s| Reply::bulk(s.id.to_string())),
+                ),
+                (
+                    field("attached"),
+                    Reply::Int(ks.open_sessions().attached(session) as i64),
+                ),
+            ]
+        };
         Ok(Reply::Map(vec![
             (field("mode"), Reply::bulk(mode)),
             (
@@ -239,7 +295,7 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                     holders
                         .iter()
                         .map(|h| {
-                            Reply::Map(vec![
+                            let mut fields = vec![
                                 (
                                     field("owner"),
                                     Reply::Bulk(Bytes::copy_from_slice(&h.owner)),
@@ -251,7 +307,9 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                                     field("ttl"),
                                     Reply::Int(ms_left(h.lease_deadline_ms, now_ms)),
                                 ),
-                            ])
+                            ];
+                            fields.extend(session(h.session.as_ref()));
+                            Reply::Map(fields)
                         })
                         .collect(),
                 ),
@@ -264,7 +322,7 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                     waiters
                         .iter()
                         .map(|w| {
-                            Reply::Map(vec![
+                            let mut fields = vec![
                                 (field("owner"), Reply::Bulk(w.owner.clone())),
                                 (field("mode"), Reply::bulk(w.mode.name())),
                                 (
@@ -273,7 +331,9 @@ pub fn lockinfo(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                                         w.wait_deadline_ms.map_or(-1, |t| ms_left(t, now_ms)),
                                     ),
                                 ),
-                            ])
+                            ];
+                            fields.extend(session(w.session.as_ref()));
+                            Reply::Map(fields)
                         })
                         .collect(),
                 ),
@@ -310,8 +370,10 @@ mod tests {
 
     use bytes::Bytes;
 
+    use super::super::hold::epoch_op;
     use super::super::lock::{LockEvent, LockMode, Waiter};
-    use super::super::tests::{argv, bulk, err, int, Harness, Lcg};
+    use super::super::session::{detach_op, SessionId};
+    use super::super::tests::{argv, bulk, err, in_session, int, Harness, Lcg};
     use super::super::{Batch, Event, Keyspace};
     use crate::config::state_limits::{
         MAX_LOCK_TTL_MS, MAX_LOCK_WAIT_MS, MAX_OWNER_BYTES, MAX_RESOURCE_BYTES,
@@ -904,10 +966,12 @@ mod tests {
     fn lockinfo_reports_mode_holders_token_ttl_and_waiters() {
         let mut h = Harness::new();
         assert_eq!(h.read("lockinfo r"), Reply::Nil);
-        h.write("lock r a 1000");
-        h.write("lock r a 1000");
-        h.write("lock r b 2000 wait 300");
+        h.write_argv(in_session("1:4:7", "lock r a 1000"));
+        h.write_argv(in_session("1:4:7", "lock r a 1000"));
+        h.write_argv(in_session("1:4:8", "lock r b 2000 wait 300"));
+        // A request without a session (sent in MULTI, or before sessions).
         h.write("rlock r c 3000 wait 0");
+        h.write_argv(detach_op(SessionId::parse(b"1:4:8").unwrap()));
         h.advance(100);
         let map = |pairs: Vec<(&str, Reply)>| {
             Reply::Map(pairs.into_iter().map(|(k, v)| (bulk(k), v)).collect())
@@ -924,6 +988,8 @@ mod tests {
                         ("count", int(2)),
                         ("token", int(1)),
                         ("ttl", int(900)),
+                        ("session", bulk("1:4:7")),
+                        ("attached", int(1)),
                     ])])
                 ),
                 ("token", int(1)),
@@ -935,11 +1001,15 @@ mod tests {
                             ("owner", bulk("b")),
                             ("mode", bulk("EX")),
                             ("wait", int(200)),
+                            ("session", bulk("1:4:8")),
+                            ("attached", int(0)),
                         ]),
                         map(vec![
                             ("owner", bulk("c")),
                             ("mode", bulk("PR")),
                             ("wait", int(-1)),
+                            ("session", Reply::Nil),
+                            ("attached", int(0)),
                         ]),
                     ])
                 ),
@@ -1348,6 +1418,8 @@ mod tests {
                     mode: LockMode::Exclusive,
                     ttl_ms: 1000,
                     wait_deadline_ms: None,
+                    session: None,
+                    reclaim_deadline_ms: None,
                 }));
             fx.changed = true;
         })
@@ -1500,8 +1572,18 @@ mod tests {
         let mut now_ms = 1_700_000_000_000u64;
         let mut last_grant: HashMap<Bytes, u64> = HashMap::new();
         let mut grants = 0;
+        // Leaders change now and then; their connections come and go.
+        let mut term = 1;
         for round in 0..1500 {
             let mut ops = Vec::new();
+            if rng.next(40) == 0 {
+                term += 1;
+                ops.push(epoch_op(term, term % 3 + 1, rng.next(200) as u64));
+            }
+            if rng.next(10) == 0 {
+                let id = format!("1:{term}:{}", rng.next(3));
+                ops.push(detach_op(SessionId::parse(id.as_bytes()).unwrap()));
+            }
             for _ in 0..rng.next(7) {
                 let name = rng.pick(COMMANDS);
                 let resource = rng.pick(&resources);
@@ -1531,7 +1613,14 @@ mod tests {
                     "flushall" => "flushall".to_string(),
                     _ => format!("{name} {resource} {owner}"),
                 };
-                ops.push(argv(&line));
+                let in_a_session = matches!(name, "lock" | "rlock" | "renew" | "lockcancel");
+                ops.push(if in_a_session && rng.next(3) > 0 {
+                    // Mostly this term's connections; at times one of the last term's.
+                    let t = if rng.next(6) == 0 { term - 1 } else { term };
+                    in_session(&format!("1:{t}:{}", rng.next(3)), &line)
+                } else {
+                    argv(&line)
+                });
             }
             now_ms += rng.next(100) as u64;
             let entry = Batch { now_ms, ops };

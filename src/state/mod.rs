@@ -21,6 +21,7 @@ pub mod pubsub;
 mod revisions;
 pub mod scripts;
 pub mod server;
+pub mod session;
 pub mod strings;
 #[cfg(test)]
 mod tests;
@@ -232,6 +233,11 @@ pub struct Keyspace {
     /// The leader's wall clock minus cluster time, as of its last `raftlock.wallclock` op:
     /// translates the Unix times clients send and ask for (`wall`).
     wall_offset_ms: i64,
+    /// The client sessions open in the current term (`session`).
+    sessions: session::OpenSessions,
+    /// The locks with waiters or unconfirmed grants (a queue box), in key order: the ones
+    /// a new term detaches sessions in, found without a walk of the keyspace.
+    queued: BTreeSet<Key>,
     /// Every script runs in Lua, the known release scripts too (`lua::native`): tests set
     /// it to compare the two.
     #[cfg(test)]
@@ -254,7 +260,7 @@ impl Keyspace {
         self.last_now_ms = now_ms;
         for op in batch.ops.iter().take_while(|op| is_internal_op(op)) {
             if hold::is_epoch_op(op) {
-                self.hold.begin_epoch(now_ms, log_is_new, op);
+                self.begin_epoch(now_ms, log_is_new, op);
             } else if let Ok(offset) = wall::offset_from_op(op, now_ms) {
                 self.wall_offset_ms = offset;
             }
@@ -270,7 +276,19 @@ impl Keyspace {
 
     fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
         if hold::is_epoch_op(argv) {
-            return self.hold.begin_epoch(now_ms, false, argv);
+            return self.begin_epoch(now_ms, false, argv);
+        }
+        if session::is_op(argv, session::SESSION_OP) {
+            return self.apply_in_session(now_ms, argv);
+        }
+        if session::is_op(argv, session::DETACH_OP) {
+            return match argv {
+                [_, id] => match session::SessionId::parse(id) {
+                    Some(id) => Reply::Int(self.sessions.close(&id) as i64),
+                    None => Reply::error("ERR invalid session id"),
+                },
+                _ => Reply::wrong_arity(session::DETACH_OP),
+            };
         }
         if wall::is_wall_op(argv) {
             return match wall::offset_from_op(argv, now_ms) {
@@ -294,6 +312,74 @@ impl Keyspace {
             Handler::Read(handler) => handler(self, now_ms, argv),
             _ => Reply::Error(format!("ERR '{}' is not a data command", spec.name)),
         }
+    }
+
+    /// Applies a new leader's epoch op (`hold`). When it starts a new term, the sessions
+    /// of earlier terms close, and their waiters and unconfirmed grants are detached with
+    /// a reclaim deadline (`session`).
+    fn begin_epoch(&mut self, now_ms: u64, log_is_new: bool, argv: &[Bytes]) -> Reply {
+        let term_before = self.hold.term;
+        let reply = self.hold.begin_epoch(now_ms, log_is_new, argv);
+        let term = self.hold.term;
+        if term > term_before {
+            self.sessions.begin_term(term);
+            let queued: Vec<Key> = self.queued.iter().cloned().collect();
+            for key in queued {
+                let _ = self.with_lock(&key, now_ms, false, |lock, fx| {
+                    lock.detach_sessions_before(term, now_ms, fx)
+                });
+            }
+        }
+        reply
+    }
+
+    /// `raftlock.session ID TIMEOUT_MS command...`: LOCK, RLOCK or RENEW in the client's
+    /// session, which opens it; the LOCKCANCEL of a connection that closed, which
+    /// touches only what is still in its session; or `raftlock.reattach resource owner`
+    /// (`session::REATTACH_OP`).
+    fn apply_in_session(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
+        let Some((session, command)) = session::parse_session_op(argv) else {
+            return Reply::error("ERR invalid raftlock.session op");
+        };
+        if session::is_op(command, session::REATTACH_OP) {
+            let [_, resource, owner] = command else {
+                return Reply::wrong_arity(session::REATTACH_OP);
+            };
+            let session = self.sessions.open(session, self.hold.term);
+            let reattached = self.with_lock(resource, now_ms, false, |lock, fx| {
+                lock.reattach_wait(owner, &session, now_ms, fx)
+            });
+            return match reattached {
+                Ok(Some(lock::Acquire::Queued)) => Reply::Blocked,
+                Ok(Some(lock::Acquire::Granted { token })) => Reply::Int(token as i64),
+                Ok(_) => Reply::Nil,
+                Err(reply) => reply,
+            };
+        }
+        let spec = match command::resolve(command) {
+            Ok(spec) => spec,
+            Err(reply) => return reply,
+        };
+        if !spec.arity_ok(command.len()) {
+            return Reply::wrong_arity(spec.name);
+        }
+        match spec.name {
+            "lock" | "rlock" => {
+                let session = self.sessions.open(session, self.hold.term);
+                locks::lock_in(self, now_ms, command, Some(&session))
+            }
+            "renew" => {
+                let session = self.sessions.open(session, self.hold.term);
+                locks::renew_in(self, now_ms, command, Some(&session))
+            }
+            "lockcancel" => locks::lockcancel_in(self, now_ms, command, Some(&session.id)),
+            name => Reply::Error(format!("ERR '{name}' does not run in a session")),
+        }
+    }
+
+    /// The client sessions open now (LOCKINFO's `attached`).
+    pub fn open_sessions(&self) -> &session::OpenSessions {
+        &self.sessions
     }
 
     /// Runs a read command at the leader's time `now_ms`, or at the last entry's time if
@@ -404,6 +490,7 @@ impl Keyspace {
         let lock_events = std::mem::take(fx.events);
         let after = lock.next_deadline_ms();
         let idle = lock.is_idle();
+        let queued = lock.queue.is_present();
         self.events.extend(lock_events.into_iter().map(Event::Lock));
         if after != before {
             let slot = self
@@ -411,6 +498,13 @@ impl Keyspace {
                 .get_index_of(key)
                 .expect("the lock entry exists");
             self.lock_timers.set(&mut self.entries, slot, after);
+        }
+        if queued != self.queued.contains(key) {
+            if queued {
+                self.queued.insert(Key::from(key));
+            } else {
+                self.queued.remove(key);
+            }
         }
         if idle {
             self.take_entry(key);
@@ -529,6 +623,13 @@ impl Keyspace {
         if slot < self.entries.len() {
             self.lock_timers
                 .moved(&self.entries, self.entries.len(), slot);
+        }
+        if taken
+            .1
+            .as_lock()
+            .is_some_and(|lock| lock.queue.is_present())
+        {
+            self.queued.remove(key);
         }
         Some(taken)
     }
@@ -654,8 +755,12 @@ impl Keyspace {
         };
         match self.entries.get_index_of(key) {
             Some(slot) => {
-                // Callers refuse to replace a lock; were one replaced, its timer goes.
+                // Callers refuse to replace a lock; were one replaced, its timer goes, and
+                // so does its place among the queued locks.
                 self.lock_timers.set(&mut self.entries, slot, None);
+                if self.entries[slot].as_lock().is_some() {
+                    self.queued.remove(key);
+                }
                 self.entries[slot] = entry;
             }
             None => {
@@ -751,6 +856,7 @@ impl Keyspace {
         self.entries = IndexMap::default();
         self.expiry.clear();
         self.lock_timers.clear();
+        self.queued.clear();
         self.revision_counter += 1;
         // As Redis does, FLUSHALL changes only the watched keys that existed: a WATCH of
         // a missing key still holds after it. Past what can be remembered one by one,
@@ -858,7 +964,15 @@ impl Keyspace {
                 .all(|e| e.as_list().map_or(true, |list| !list.is_empty())),
             "an empty list is removed"
         );
+        let queued: BTreeSet<Key> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.as_lock().is_some_and(|l| l.queue.is_present()))
+            .map(|(key, _)| key.clone())
+            .collect();
+        assert_eq!(queued, self.queued, "the queued locks are indexed");
         for lock in self.entries.values().filter_map(Entry::as_lock) {
+            lock.assert_consistent();
             assert!(!lock.is_idle(), "an idle lock is removed");
             assert!(lock
                 .holders

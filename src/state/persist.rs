@@ -5,22 +5,35 @@
 //! A snapshot starts with a format version byte, so a later format can still read the
 //! data an older one wrote.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 
 use bincode::Options;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::lock::v6::LockV6;
 use super::scripts::StoredScript;
-use super::{Entry, ExpiryHold, Key, Keyspace, Removals};
+use super::session::{self, OpenSessions, Session};
+use super::{hashes, zsets, Entry, ExpiryHold, Key, Keyspace, Removals, Value};
 
-/// 6: meta, entries and the script cache. In entries, a lock holder is owner, token, lease,
-/// prior token, count, mode, unconfirmed flag and prior mode; every entry carries a
-/// revision; the meta holds the revision counter, recent removals, the expiry hold and
-/// the wall-clock offset. 5 is 6 without the offset: its entry times were the leaders'
-/// wall clocks, so it reads with an offset of 0. Earlier formats (development versions)
-/// are refused, not guessed at.
-const SNAPSHOT_VERSION: u8 = 6;
+/// 7: meta, entries and the script cache. In entries, a lock holder is owner, token,
+/// lease, session (node, term, connection and timeout, or none), count, mode and
+/// unconfirmed flag; a lock's queue is its waiters (owner, mode, ttl, wait deadline,
+/// session, reclaim deadline) and the records of its unconfirmed grants (owner, prior mode
+/// and token, reclaim deadline); every entry carries a revision; the meta holds the
+/// revision counter, recent removals, the expiry hold, the wall-clock offset and the open
+/// sessions.
+///
+/// 6 is 7 without sessions (a holder kept its unconfirmed grant's prior mode and token
+/// itself): its holds and waits read as having no session, shown detached and never
+/// reclaimed (they keep the rules they were made under: a lease, a WAIT timeout, a
+/// LOCKCANCEL), and no session is open; a client's next LOCK or RENEW attaches its own.
+/// 5 is 6 without the offset: its entry times were the leaders' wall clocks, so it reads
+/// with an offset of 0. Earlier formats (development versions) are refused, not guessed
+/// at.
+const SNAPSHOT_VERSION: u8 = 7;
+const SNAPSHOT_VERSION_WITHOUT_SESSIONS: u8 = 6;
 const SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +48,8 @@ pub enum StateError {
     DuplicateKey(Bytes),
     #[error("script {0} is stored under another sha1")]
     ScriptDigest(String),
+    #[error("lock {0:?} has unconfirmed grants that do not match its holders")]
+    LockGrants(Bytes),
 }
 
 /// The keyspace's own counters.
@@ -46,9 +61,37 @@ struct Meta {
     removals: Removals,
     expiry_hold: ExpiryHold,
     wall_offset_ms: i64,
+    /// In id order.
+    open_sessions: Vec<Session>,
 }
 
-/// Version 5's meta: `Meta` without the wall-clock offset.
+/// Version 6's meta: `Meta` without the open sessions.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct MetaV6 {
+    fence_counter: u64,
+    last_now_ms: u64,
+    revision_counter: u64,
+    removals: Removals,
+    expiry_hold: ExpiryHold,
+    wall_offset_ms: i64,
+}
+
+impl From<MetaV6> for Meta {
+    fn from(v6: MetaV6) -> Meta {
+        Meta {
+            fence_counter: v6.fence_counter,
+            last_now_ms: v6.last_now_ms,
+            revision_counter: v6.revision_counter,
+            removals: v6.removals,
+            expiry_hold: v6.expiry_hold,
+            wall_offset_ms: v6.wall_offset_ms,
+            open_sessions: Vec::new(),
+        }
+    }
+}
+
+/// Version 5's meta: version 6's without the wall-clock offset.
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
 struct MetaV5 {
@@ -61,13 +104,52 @@ struct MetaV5 {
 
 impl From<MetaV5> for Meta {
     fn from(v5: MetaV5) -> Meta {
-        Meta {
+        Meta::from(MetaV6 {
             fence_counter: v5.fence_counter,
             last_now_ms: v5.last_now_ms,
             revision_counter: v5.revision_counter,
             removals: v5.removals,
             expiry_hold: v5.expiry_hold,
             wall_offset_ms: 0,
+        })
+    }
+}
+
+/// An entry as versions 5 and 6 stored it: `Entry`, with a lock in its old form.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct EntryV6 {
+    value: ValueV6,
+    deadline: Option<NonZeroU64>,
+    token: u64,
+    revision: u64,
+}
+
+/// `Value` as versions 5 and 6 stored it: the same variants in the same order.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+enum ValueV6 {
+    Str(Bytes),
+    Lock(LockV6),
+    Hash(Box<hashes::Hash>),
+    Zset(Box<zsets::SortedSet>),
+    List(VecDeque<Bytes>),
+}
+
+impl From<EntryV6> for Entry {
+    fn from(v6: EntryV6) -> Entry {
+        Entry {
+            value: match v6.value {
+                ValueV6::Str(s) => Value::Str(s),
+                ValueV6::Lock(lock) => Value::Lock(lock.into()),
+                ValueV6::Hash(hash) => Value::Hash(hash),
+                ValueV6::Zset(zset) => Value::Zset(zset),
+                ValueV6::List(list) => Value::List(Box::new(list)),
+            },
+            deadline: v6.deadline,
+            token: v6.token,
+            revision: v6.revision,
+            timer: Default::default(),
         }
     }
 }
@@ -80,7 +162,16 @@ fn codec() -> impl Options {
 
 /// One snapshot: the meta, the keys sorted, the scripts sorted by sha1.
 type SnapshotBody = (Meta, Vec<(Key, Entry)>, Vec<(String, StoredScript)>);
-type SnapshotBodyV5 = (MetaV5, Vec<(Key, Entry)>, Vec<(String, StoredScript)>);
+/// Versions 5 and 6: their meta, entries in their form.
+type OldSnapshotBody<M> = (M, Vec<(Key, EntryV6)>, Vec<(String, StoredScript)>);
+
+fn upgrade<M: Into<Meta>>((meta, entries, scripts): OldSnapshotBody<M>) -> SnapshotBody {
+    let entries = entries
+        .into_iter()
+        .map(|(key, entry)| (key, entry.into()))
+        .collect();
+    (meta.into(), entries, scripts)
+}
 
 /// The replicated state copied out of a keyspace (`Keyspace::snapshot_image`).
 pub struct SnapshotImage {
@@ -135,6 +226,7 @@ impl Keyspace {
             removals: self.removals.clone(),
             expiry_hold: self.hold,
             wall_offset_ms: self.wall_offset_ms,
+            open_sessions: self.sessions.to_sorted(),
         }
     }
 
@@ -145,6 +237,7 @@ impl Keyspace {
         self.removals = meta.removals;
         self.hold = meta.expiry_hold;
         self.wall_offset_ms = meta.wall_offset_ms;
+        self.sessions = OpenSessions::from_sessions(meta.open_sessions);
     }
 
     /// The whole state, in bytes that depend only on the state: keys and scripts sorted.
@@ -176,9 +269,11 @@ impl Keyspace {
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
         let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {
             Some((&SNAPSHOT_VERSION, body)) => codec().deserialize(body)?,
+            Some((&SNAPSHOT_VERSION_WITHOUT_SESSIONS, body)) => {
+                upgrade(codec().deserialize::<OldSnapshotBody<MetaV6>>(body)?)
+            }
             Some((&SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET, body)) => {
-                let (meta, entries, scripts): SnapshotBodyV5 = codec().deserialize(body)?;
-                (meta.into(), entries, scripts)
+                upgrade(codec().deserialize::<OldSnapshotBody<MetaV5>>(body)?)
             }
             Some((&version, _)) => return Err(StateError::UnsupportedVersion(version)),
             None => return Err(StateError::Empty),
@@ -188,13 +283,19 @@ impl Keyspace {
             keyspace.insert_script(sha, script)?;
         }
         keyspace.set_meta(meta);
+        let mut sessions = keyspace.sessions.interner();
         for (key, entry) in entries {
-            keyspace.insert_loaded(key, entry)?;
+            keyspace.insert_loaded(key, entry, &mut sessions)?;
         }
         Ok(keyspace)
     }
 
-    fn insert_loaded(&mut self, key: Key, entry: Entry) -> Result<(), StateError> {
+    fn insert_loaded(
+        &mut self,
+        key: Key,
+        mut entry: Entry,
+        sessions: &mut session::Interner,
+    ) -> Result<(), StateError> {
         // A counter below a stored token would reuse tokens; trust the larger.
         self.fence_counter = self.fence_counter.max(entry.token);
         self.revision_counter = self.revision_counter.max(entry.revision);
@@ -204,6 +305,15 @@ impl Keyspace {
         if let Some(lock) = entry.as_lock() {
             for holder in lock.holders.iter() {
                 self.fence_counter = self.fence_counter.max(holder.token);
+            }
+        }
+        if let Value::Lock(lock) = &mut entry.value {
+            if !lock.grants_match_holders() {
+                return Err(StateError::LockGrants(Bytes::copy_from_slice(&key)));
+            }
+            lock.share_sessions(sessions);
+            if lock.queue.is_present() {
+                self.queued.insert(key.clone());
             }
         }
         let lock_deadline = entry.as_lock().and_then(|lock| lock.next_deadline_ms());
@@ -220,7 +330,42 @@ impl Keyspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::tests::{int, Harness};
+    use crate::state::tests::{argv, int, Harness};
+
+    /// `ks`'s entries as versions 5 and 6 stored them, in key order.
+    fn v6_entries(ks: &Keyspace) -> Vec<(Key, EntryV6)> {
+        let mut entries: Vec<(Key, EntryV6)> = ks
+            .entries
+            .iter()
+            .map(|(key, entry)| {
+                let value = match &entry.value {
+                    Value::Str(s) => ValueV6::Str(s.clone()),
+                    Value::Lock(lock) => ValueV6::Lock(lock.into()),
+                    Value::Hash(hash) => ValueV6::Hash(hash.clone()),
+                    Value::Zset(zset) => ValueV6::Zset(zset.clone()),
+                    Value::List(list) => ValueV6::List((**list).clone()),
+                };
+                let entry = EntryV6 {
+                    value,
+                    deadline: entry.deadline,
+                    token: entry.token,
+                    revision: entry.revision,
+                };
+                (key.clone(), entry)
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries
+    }
+
+    fn encode_old<M: Serialize>(version: u8, meta: M, ks: &Keyspace) -> Vec<u8> {
+        let scripts: Vec<(&String, &StoredScript)> = Vec::new();
+        let mut bytes = vec![version];
+        codec()
+            .serialize_into(&mut bytes, &(meta, v6_entries(ks), scripts))
+            .unwrap();
+        bytes
+    }
 
     #[test]
     fn a_version_5_snapshot_reads_with_no_wall_offset() {
@@ -235,19 +380,66 @@ mod tests {
             removals: ks.removals.clone(),
             expiry_hold: ks.hold,
         };
-        let mut entries: Vec<(&Key, &Entry)> = ks.entries.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let scripts: Vec<(&String, &StoredScript)> = Vec::new();
-        let mut bytes = vec![SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET];
-        codec()
-            .serialize_into(&mut bytes, &(meta, entries, scripts))
-            .unwrap();
+        let bytes = encode_old(SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET, meta, ks);
         let restored = Keyspace::from_snapshot(&bytes).unwrap();
         assert_eq!(restored.wall_offset_ms(), 0);
         assert_eq!(restored.to_snapshot(), h.ks.to_snapshot());
         assert_eq!(
-            restored.query(h.now_ms, &crate::state::tests::argv("pexpiretime k")),
+            restored.query(h.now_ms, &argv("pexpiretime k")),
             int(h.now_ms as i64 + 5000)
         );
+    }
+
+    /// Holds, waits and an unconfirmed upgrade written by version 6 (before sessions)
+    /// read back as they were, with no session: detached, and never reclaimed.
+    #[test]
+    fn a_version_6_snapshot_reads_with_no_sessions() {
+        let mut h = Harness::new();
+        for line in [
+            "set k v px 5000",
+            "rlock up a 60000",
+            "rlock up b 60000",
+            "lock up a 60000 wait 0",
+            "lock up c 60000 wait 0",
+            "unlock up b",
+            "lock q x 60000",
+            "lock q y 1000 wait 500",
+        ] {
+            h.write(line);
+        }
+        let ks = &h.ks;
+        let meta = MetaV6 {
+            fence_counter: ks.fence_counter,
+            last_now_ms: ks.last_now_ms,
+            revision_counter: ks.revision_counter,
+            removals: ks.removals.clone(),
+            expiry_hold: ks.hold,
+            wall_offset_ms: 1234,
+        };
+        let bytes = encode_old(SNAPSHOT_VERSION_WITHOUT_SESSIONS, meta, ks);
+        let mut restored = Harness {
+            ks: Keyspace::from_snapshot(&bytes).unwrap(),
+            now_ms: h.now_ms,
+        };
+        restored.ks.assert_consistent();
+        assert_eq!(restored.ks.wall_offset_ms(), 1234);
+        assert!(restored.ks.open_sessions().to_sorted().is_empty());
+        // Nothing here had a session: the state is the same, bar the offset.
+        h.ks.wall_offset_ms = 1234;
+        assert_eq!(restored.ks.to_snapshot(), h.ks.to_snapshot());
+        for r in ["up", "q"] {
+            let line = format!("lockinfo {r}");
+            assert_eq!(restored.read(&line), h.read(&line));
+        }
+        // The unconfirmed upgrade is still given back as the shared hold it was.
+        assert_eq!(restored.write("lockcancel up a"), int(1));
+        assert_eq!(h.write("lockcancel up a"), int(1));
+        assert_eq!(restored.read("lockinfo up"), h.read("lockinfo up"));
+        // A new term reclaims none of them: they have no session timeout to go by.
+        restored.ks.apply_batch(&crate::state::Batch {
+            now_ms: restored.now_ms,
+            ops: vec![crate::state::hold::epoch_op(9, 9, 0)],
+        });
+        assert_eq!(restored.ks.next_deadline_ms(), h.ks.next_deadline_ms());
     }
 }

@@ -13,6 +13,16 @@ pub fn argv(line: &str) -> Vec<Bytes> {
         .collect()
 }
 
+/// `line` as the node proposes it for a client connection in session `id`
+/// (`NODE:TERM:CONN`) with a 5 s session timeout.
+pub fn in_session(id: &str, line: &str) -> Vec<Bytes> {
+    let session = super::session::Session {
+        id: super::session::SessionId::parse(id.as_bytes()).expect("a session id"),
+        timeout_ms: 5_000,
+    };
+    super::session::session_op(&session, argv(line))
+}
+
 pub fn bulk(text: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
 }

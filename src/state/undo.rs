@@ -71,7 +71,7 @@ impl Keyspace {
     }
 
     /// Sets `key` to exactly `entry` (or nothing), keeping the expiry and lock indexes
-    /// right.
+    /// (timers, queued locks) right.
     fn replace_entry(&mut self, key: Key, entry: Option<Entry>) {
         if let Some((_, current)) = self.take_entry(&key) {
             if let Some(deadline) = current.deadline_ms() {
@@ -83,6 +83,9 @@ impl Keyspace {
                 self.expiry.insert((deadline, key.clone()));
             }
             let lock_deadline = entry.as_lock().and_then(|l| l.next_deadline_ms());
+            if entry.as_lock().is_some_and(|l| l.queue.is_present()) {
+                self.queued.insert(key.clone());
+            }
             let (slot, _) = self.entries.insert_full(key, entry);
             self.lock_timers.set(&mut self.entries, slot, lock_deadline);
         }
