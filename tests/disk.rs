@@ -172,33 +172,64 @@ fn try_set(con: &mut redis::Connection, key: &str, value: &[u8]) -> Option<Resul
     }
 }
 
-/// Writes 64 KiB values until one is not acknowledged; the keys that were.
-fn write_until_refused(con: &mut redis::Connection, value: &[u8]) -> Vec<String> {
+/// Writes `value` under new keys until one is not acknowledged; the keys that were, and
+/// what the refused one got (`None`: the connection broke).
+fn write_until_refused(con: &mut redis::Connection, value: &[u8]) -> (Vec<String>, Option<String>) {
     let mut acknowledged = Vec::new();
     for i in 0..10_000 {
         let key = format!("big{i}");
         match try_set(con, &key, value) {
             Some(Ok(())) => acknowledged.push(key),
-            _ => return acknowledged,
+            Some(Err(refusal)) => return (acknowledged, Some(refusal)),
+            None => return (acknowledged, None),
         }
     }
-    panic!("10,000 writes of 64 KiB were all acknowledged on a failing disk");
+    panic!("10,000 writes were all acknowledged on a failing disk");
 }
 
 #[test]
 fn a_write_the_full_disk_cannot_take_stops_the_node_and_loses_nothing_acknowledged() {
+    full_disk_stops_the_node_and_loses_nothing_acknowledged(&[], 64 * 1024);
+}
+
+#[test]
+fn a_snapshot_the_full_disk_cannot_take_stops_the_node_and_loses_nothing_acknowledged() {
+    // A snapshot every few entries: one meets the full disk first, and openraft's core
+    // quits on its failure; the node must not linger with its Raft gone.
+    let log = full_disk_stops_the_node_and_loses_nothing_acknowledged(
+        &["--snapshot-every-entries", "3"],
+        512,
+    );
+    assert!(log.contains("Raft failed"), "{log}");
+}
+
+/// Fills the disk under a node started with `extra_args`, writes values of `value_bytes`
+/// until one fails, and checks the node stopped and a restart lost nothing; the log of
+/// the node's stop.
+fn full_disk_stops_the_node_and_loses_nothing_acknowledged(
+    extra_args: &[&str],
+    value_bytes: usize,
+) -> String {
     let disk = Tmpfs::mount(64);
     // No early refusal: the write itself meets ENOSPC.
-    let mut server = Server::start_in_dir(disk.data_dir(), &["--min-free-disk-bytes", "0"], &[]);
+    let mut args = vec!["--min-free-disk-bytes", "0"];
+    args.extend_from_slice(extra_args);
+    let mut server = Server::start_in_dir(disk.data_dir(), &args, &[]);
     let mut con = server.connect();
-    let value = vec![b'x'; 64 * 1024];
+    let value = vec![b'x'; value_bytes];
     run::<()>(&mut con, &["SET", "before", "v"]);
     let filler = disk.fill_until_free_below(0);
-    let acknowledged = write_until_refused(&mut con, &value);
+    let (acknowledged, refusal) = write_until_refused(&mut con, &value);
     let status = server
         .wait_exit(Duration::from_secs(10))
-        .expect("the node kept running after a write failed");
+        .unwrap_or_else(|| {
+            panic!(
+                "the node kept running after a write failed ({refusal:?}): {}",
+                server.log()
+            )
+        });
     assert_eq!(status.code(), Some(STORAGE_FAILURE_EXIT_CODE), "{status}");
+    let stop_log = server.log();
 
     std::fs::remove_file(filler).expect("free the disk");
     server.restart();
@@ -213,6 +244,7 @@ fn a_write_the_full_disk_cannot_take_stops_the_node_and_loses_nothing_acknowledg
         "{} writes acknowledged before the disk filled",
         acknowledged.len()
     );
+    stop_log
 }
 
 /// Builds the fsync-failing shim into `dir`; the library's path.
@@ -253,7 +285,7 @@ fn a_failed_fsync_stops_the_node_before_any_reply_and_a_restart_loses_nothing_ac
     }
     std::fs::write(&trigger, b"").expect("fail the disk");
     // The first write after it reaches an fsync that fails: no reply says OK.
-    let after = write_until_refused(&mut con, &value);
+    let (after, _) = write_until_refused(&mut con, &value);
     assert!(
         after.is_empty(),
         "acknowledged on a disk whose fsync fails: {after:?}"

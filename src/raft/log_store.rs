@@ -518,7 +518,7 @@ pub const STORAGE_FAILURE_EXIT_CODE: i32 = 74;
 /// really holds, and the other nodes carry on meanwhile. A write that fails before its
 /// fsync (a full disk) leaves the journal in a state fjall cannot vouch for, and stops the
 /// node the same way; `server::disk` refuses writes before the disk is that full.
-fn stop_on_storage_failure(what: &str, err: &dyn std::fmt::Display) -> ! {
+pub(crate) fn stop_on_storage_failure(what: &str, err: &dyn std::fmt::Display) -> ! {
     tracing::error!(
         %err,
         "{what} failed: stopping this node (exit status {STORAGE_FAILURE_EXIT_CODE}) rather than trust the page cache; restart it once the disk is healthy"

@@ -143,6 +143,7 @@ pub async fn start_group(
     .await?;
     transport.groups().insert(group, raft.clone());
     tokio::spawn(switch_fsync_mode(raft.server_metrics(), fsync_on_thread));
+    tokio::spawn(stop_when_raft_fails(raft.metrics()));
     tokio::spawn(snapshot_by_log_growth(raft.clone(), pace));
 
     if let Some(members) = config.bootstrap_members().filter(|_| fresh) {
@@ -182,6 +183,26 @@ async fn switch_fsync_mode(
                 && m.membership_config.membership().nodes().count() > 1
         };
         fsync_on_thread.store(leads_peers, std::sync::atomic::Ordering::Relaxed);
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Ends the process when openraft's core stops on an error (a snapshot that could not be
+/// written to a full disk, say): a node whose Raft has quit would otherwise keep its
+/// client port open and refuse everything forever. Stopped, it is restarted by its
+/// supervisor and recovers from what its disk holds, like after any storage failure.
+async fn stop_when_raft_fails(
+    mut metrics: tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, NodeAddr>>,
+) {
+    loop {
+        if let Err(fatal) = &metrics.borrow_and_update().running_state {
+            match fatal {
+                openraft::error::Fatal::Stopped => return,
+                fatal => log_store::stop_on_storage_failure("Raft", fatal),
+            }
+        }
         if metrics.changed().await.is_err() {
             return;
         }

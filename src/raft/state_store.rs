@@ -196,7 +196,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 self.last_applied = Some(entry.log_id);
                 replies.push(match entry.payload {
                     EntryPayload::Blank => Vec::new(),
-                    EntryPayload::Normal(batch) => keyspace.apply_batch(&batch),
+                    EntryPayload::Normal(batch) => keyspace.apply_entry(entry.log_id.index, &batch),
                     EntryPayload::Membership(membership) => {
                         self.last_membership = Membership::new(Some(entry.log_id), membership);
                         Vec::new()

@@ -230,6 +230,10 @@ pub struct Keyspace {
     removals: Removals,
     /// While a new leader's grace lasts, nothing expires.
     hold: ExpiryHold,
+    /// The log index of the entry being applied (the last applied, between entries) and
+    /// the position of the op in it: the seed of scripts' random numbers. Not persisted.
+    entry_index: u64,
+    op_position: u64,
     /// The leader's wall clock minus cluster time, as of its last `raftlock.wallclock` op:
     /// translates the Unix times clients send and ask for (`wall`).
     wall_offset_ms: i64,
@@ -255,6 +259,13 @@ impl Keyspace {
     /// A new leader's epoch op at the head of the entry takes effect before anything
     /// else: its first entry must not expire what its predecessor's clock had not.
     pub fn apply_batch(&mut self, batch: &Batch) -> Vec<Reply> {
+        self.apply_entry(0, batch)
+    }
+
+    /// `apply_batch` for the entry at log index `index`, which seeds the scripts' random
+    /// numbers: the same on every replica, different for every script run.
+    pub fn apply_entry(&mut self, index: u64, batch: &Batch) -> Vec<Reply> {
+        self.entry_index = index;
         let log_is_new = self.last_now_ms == 0;
         let now_ms = batch.now_ms.max(self.last_now_ms);
         self.last_now_ms = now_ms;
@@ -270,8 +281,21 @@ impl Keyspace {
         batch
             .ops
             .iter()
-            .map(|argv| self.apply_op(now_ms, argv))
+            .enumerate()
+            .map(|(position, argv)| {
+                self.op_position = position as u64;
+                self.apply_op(now_ms, argv)
+            })
             .collect()
+    }
+
+    /// The seed of `math.random` for a script run now: from the log index and position of
+    /// the op that runs it, so every replica draws the same numbers and every call others
+    /// (Redis 7 does not reseed between scripts either). A read (EVAL_RO) runs on one node
+    /// only and is seeded from the last entry and the read's time.
+    pub(crate) fn script_seed(&self, now_ms: u64) -> u64 {
+        let op = (self.entry_index << 16) ^ self.op_position ^ now_ms.rotate_left(40);
+        crate::fnv::hash(&op.to_le_bytes())
     }
 
     fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {

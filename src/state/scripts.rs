@@ -265,6 +265,7 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             args: call.args,
             now_ms,
             read_only: shebang.no_writes,
+            seed: ks.script_seed(now_ms),
         };
         if let Some(reply) = run_natively(ks, &shebang, release, &invocation) {
             if !by_sha {
@@ -335,6 +336,7 @@ pub fn eval_ro(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             args: call.args,
             now_ms,
             read_only: true,
+            seed: ks.script_seed(now_ms),
         };
         ks.lua.with(|engine| {
             engine.compile(&sha, &source[shebang.body_offset..])?;

@@ -5,7 +5,8 @@
 //! cache, not replicated state (the sources are, in `ScriptStore`). Everything that could
 //! make two nodes answer a script differently is pinned down:
 //! - no clock, no I/O, no `os`/`io`/`debug`/`collectgarbage`; `math.random` is Redis's
-//!   rand48 reseeded with 0 before every script; TIME inside a script is the entry's time;
+//!   rand48 seeded from the op that runs the script (`Keyspace::script_seed`); TIME
+//!   inside a script is the entry's time;
 //! - globals and library tables are read-only proxies, so no script leaves anything
 //!   behind for the next one (a node that restarted has a fresh state and must agree);
 //! - an instruction budget, counted by a Lua count hook, stops a runaway script at the
@@ -76,6 +77,8 @@ pub(crate) struct Invocation<'a> {
     pub now_ms: u64,
     /// EVAL_RO, or a script whose shebang says `no-writes`: write commands are refused.
     pub read_only: bool,
+    /// Where `math.random` starts (`Keyspace::script_seed`).
+    pub seed: u64,
 }
 
 #[derive(Default)]
@@ -109,7 +112,7 @@ struct Run<'a> {
     inv: &'a Invocation<'a>,
     /// `redis.setresp(3)` was called.
     resp3: Cell<bool>,
-    /// `math.random`'s state, reseeded with 0 for every run.
+    /// `math.random`'s state, seeded for every run from the op that runs it.
     rng: Cell<Rand48>,
     /// The prelude's `ctx` table, where redis.call leaves the error table it raises.
     ctx: &'a Table,
@@ -429,7 +432,8 @@ impl Engine {
             access: RefCell::new(access),
             inv,
             resp3: Cell::new(false),
-            rng: Cell::new(Rand48::seeded(0)),
+            // Redis seeds with an int: the seed's low 32 bits.
+            rng: Cell::new(Rand48::seeded(inv.seed as i32)),
             ctx: &self.ctx,
         };
         let (ok, value): (bool, Value) = self
@@ -752,6 +756,7 @@ mod tests {
             args,
             now_ms: 0,
             read_only: true,
+            seed: 0,
         }
     }
 

@@ -360,6 +360,7 @@ mod tests {
             args: &args,
             now_ms: h.now_ms,
             read_only: false,
+            seed: 0,
         };
         for script in [DOCS, REDIS_PY, &node_redlock()] {
             let release = recognize(script.as_bytes()).unwrap();

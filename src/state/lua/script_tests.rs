@@ -718,14 +718,33 @@ fn scripts_see_the_entry_time_and_a_fixed_random_sequence() {
             bulk(&(now % 1000 * 1000).to_string())
         ])
     );
-    let random = "return {math.random(1000), math.random(1000), math.random(5, 6)}";
+    // Each run draws other numbers (Redis 7 does not reseed between scripts), and every
+    // replica the same ones: the seed comes from the op's place in the log.
+    let random = "return {math.random(1000000), math.random(1000000), math.random(1000000)}";
     let first = eval0(&mut h, random);
     h.advance(1000);
-    assert_eq!(
-        eval0(&mut h, random),
-        first,
-        "reseeded with 0 before every script"
+    assert_ne!(eval0(&mut h, random), first, "the same numbers twice");
+    let run_at = |index: u64| {
+        let mut ks = crate::state::Keyspace::new();
+        let eval: Vec<Bytes> = ["eval", random, "0"]
+            .iter()
+            .map(|arg| Bytes::from(arg.to_string()))
+            .collect();
+        ks.apply_entry(
+            index,
+            &crate::state::Batch {
+                now_ms: 5,
+                ops: vec![eval.clone(), eval],
+            },
+        )
+    };
+    let (seventh, eighth) = (run_at(7), run_at(8));
+    assert_eq!(run_at(7), seventh, "replicas draw the same numbers");
+    assert_ne!(
+        seventh[0], seventh[1],
+        "two scripts of one entry draw the same"
     );
+    assert_ne!(seventh, eighth, "two entries draw the same");
     let seeded = "math.randomseed(42) return math.random(1000000)";
     assert_eq!(eval0(&mut h, seeded), eval0(&mut h, seeded));
     assert!(matches!(
