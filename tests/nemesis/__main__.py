@@ -1,0 +1,248 @@
+"""python3 -m tests.nemesis: run a cluster under faults, record a history, check it.
+
+Exit status: 0 no violation, 1 violations found, 2 the harness could not run.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from . import checkers, faults, workloads
+from .cluster import Cluster, check_prerequisites
+from .history import Clock, History, load
+from .resp import ConnectionLost, RespError
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="scripts/nemesis.sh",
+        description="Jepsen-style fault test of a raftlock cluster in network namespaces.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="faults:\n" + "\n".join(f"  {k:22} {v}" for k, v in faults.FAULTS.items())
+        + "\ngroups:\n" + "\n".join(f"  {k:22} {', '.join(v)}"
+                                    for k, v in faults.GROUPS.items()))
+    p.add_argument("--nodes", type=int, choices=[3, 5], default=3)
+    p.add_argument("--duration", type=float, default=60.0,
+                   help="seconds of workload under faults (default 60)")
+    p.add_argument("--faults", default="default",
+                   help="comma-separated faults or groups (default: default; 'none' for none)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the fault schedule")
+    p.add_argument("--out", default=None, help="directory for history, fault log, node logs")
+    p.add_argument("--bin", default=os.environ.get("RAFTLOCK_BIN", "target/release/raftlock"))
+    p.add_argument("--check", metavar="DIR", default=None,
+                   help="only run the checkers on the history saved in DIR")
+    return p.parse_args(argv)
+
+
+def verify_clock(cluster):
+    """Checks that a node's wall clock follows its libfaketime file and its monotonic
+    clock does not. Returns (ok, text)."""
+    def wall(i):
+        s, us = cluster.control(i, "TIME", timeout=2.0)
+        return int(s) + int(us) / 1e6 - time.time()
+
+    def uptime(i):
+        info = cluster.control(i, "INFO", "server", timeout=2.0)
+        return int(next(line.split(":")[1] for line in info.splitlines()
+                        if line.startswith("uptime_in_seconds")))
+    i = 1
+    try:
+        before, up0 = wall(i), uptime(i)
+        cluster.set_clock(i, "+3600")
+        time.sleep(0.1)
+        after, up1 = wall(i), uptime(i)
+        cluster.set_clock(i, "-90")
+        time.sleep(0.1)
+        back = wall(i)
+        cluster.set_clock(i, "+0")
+        time.sleep(0.1)
+        restored = wall(i)
+    except (ConnectionLost, RespError) as e:
+        cluster.set_clock(i, "+0")
+        return False, f"clock check failed: {e}"
+    ok = (abs(before) < 2 and abs(after - 3600) < 2 and abs(back + 90) < 2
+          and abs(restored) < 2 and up1 - up0 < 60)
+    text = (f"n{i} TIME - real time: {before:+.2f}s; file +3600 -> {after:+.2f}s; -90 -> "
+            f"{back:+.2f}s; +0 -> {restored:+.2f}s. INFO uptime_in_seconds (a monotonic "
+            f"Instant) moved {up1 - up0}s across the +3600 step: "
+            + ("wall clock faked, monotonic clock real" if ok else "NOT AS EXPECTED"))
+    return ok, text
+
+
+def build_fsync_shim(out):
+    src = os.path.join(os.path.dirname(__file__), "fsync_fail.c")
+    lib = os.path.join(out, "fsync_fail.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", lib, src, "-ldl"], check=True)
+    return lib
+
+
+def report(ops, events, violations, notes, end_time, out, extra):
+    counts = checkers.summarize(ops)
+    lines = ["", "== ops per workload          ok     fail     info"]
+    for w in ("locks", "redlock", "register", "set", "counter", "final"):
+        if w in counts:
+            c = counts[w]
+            lines.append(f"   {w:20} {c['ok']:8} {c['fail']:8} {c['info']:8}")
+    rows = checkers.recovery(ops, events, end_time)
+    if rows:
+        lines.append("")
+        lines.append("== per fault: longest stretch without an acknowledged op, from the fault "
+                     "to the next fault (s);")
+        lines.append("   after heal: from the heal to the first acknowledged op (s)")
+        for n, r in enumerate(rows, 1):
+            gaps = " ".join(f"{w} {g:.1f}" for w, g in r["gaps"].items())
+            after = " ".join(f"{w} {'-' if a is None else f'{a:.1f}'}"
+                             for w, a in r["after_heal"].items())
+            heal = "never" if r["heal"] == math.inf else f"{r['heal']:.1f}"
+            lines.append(f"   {n:2}. {r['fault']:21} {r['start']:6.1f}-{heal:>6} {r['detail']}")
+            lines.append(f"       gap:        {gaps}")
+            lines.append(f"       after heal: {after}")
+    crashes = [e for e in events if e["kind"] == "crash"]
+    for e in crashes:
+        lines.append(f"   ! t={e['time']:.1f} {e['name']} (code {e.get('code')}): "
+                     f"{' | '.join(e.get('log_tail', []))}")
+    for note in notes + extra:
+        lines.append(f"   note: {note}")
+    lines.append("")
+    lines.append(f"VIOLATIONS: {len(violations)}")
+    by_kind = {}
+    for v in violations:
+        by_kind[v["kind"]] = by_kind.get(v["kind"], 0) + 1
+    if by_kind:
+        lines.append("   " + ", ".join(f"{k}: {n}" for k, n in sorted(by_kind.items())))
+    for n, v in enumerate(violations, 1):
+        t = "end" if v["time"] == math.inf else f"{v['time']:.3f}"
+        lines.append(f" {n}. [{v['kind']}] t={t} ({v['fault']})")
+        lines.append(f"    {v['text']}")
+    text = "\n".join(lines)
+    print(text, flush=True)
+    if out:
+        with open(os.path.join(out, "report.txt"), "w") as f:
+            f.write(text + "\n")
+        with open(os.path.join(out, "violations.json"), "w") as f:
+            json.dump(violations, f, indent=1, default=str)
+
+
+def check_saved(directory):
+    ops, events = load(os.path.join(directory, "history.jsonl"),
+                       os.path.join(directory, "faults.jsonl"))
+    violations, notes = checkers.check_all(ops, events)
+    end = max((o.complete for o in ops if o.complete is not None), default=0.0)
+    report(ops, events, violations, notes, end, None, [])
+    return 1 if violations else 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.check:
+        return check_saved(args.check)
+    try:
+        fault_names = faults.parse_faults(args.faults)
+    except ValueError as e:
+        print(f"nemesis: {e}", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
+    out = os.path.abspath(args.out or os.path.join(
+        "target", "nemesis", time.strftime("%Y%m%d-%H%M%S") + f"-n{args.nodes}-s{seed}"))
+    os.makedirs(out, exist_ok=True)
+    problem = check_prerequisites()
+    if problem:
+        print(f"nemesis: cannot run: {problem}", file=sys.stderr)
+        return 2
+    if not os.access(args.bin, os.X_OK):
+        print(f"nemesis: no raftlock binary at {args.bin}", file=sys.stderr)
+        return 2
+    log(f"== raftlock nemesis: {args.nodes} nodes, {args.duration:.0f}s, seed {seed}, "
+        f"faults {','.join(fault_names) or 'none'}")
+    log(f"   binary {os.path.abspath(args.bin)}, output {out}")
+    log(f"   reproduce: scripts/nemesis.sh --nodes {args.nodes} --duration {args.duration:g} "
+        f"--faults {args.faults} --seed {seed}")
+
+    # SIGTERM ends the run as Ctrl-C does: through the finally below.
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+
+    shim = build_fsync_shim(out) if "disk-eio" in fault_names else None
+    cluster = Cluster(args.nodes, args.bin, out, log=log,
+                      disk="disk-full" in fault_names, fsync_shim=shim)
+    clock = Clock()
+    history = History(clock)
+    stop = threading.Event()
+    workers = []
+    nemesis = None
+    extra = []
+    status = 2
+    try:
+        cluster.setup()
+        cluster.start_all()
+        took = cluster.wait_healthy(60)
+        if took is None:
+            log("nemesis: the cluster did not elect a leader and accept writes within 60 s")
+            return 2
+        log(f"   cluster up: leader n{cluster.leader()} ({took:.1f}s)")
+        ok, text = verify_clock(cluster)
+        log(f"   clock check: {text}")
+        history.event("note", "clock-check", ok=ok, detail=text)
+        if not ok and any(n.startswith("clock") for n in fault_names):
+            log("nemesis: libfaketime does not move the server's wall clock: clock faults "
+                "would test nothing")
+            return 2
+        workers = workloads.start_workers(cluster, history, seed, stop)
+        nemesis = faults.Nemesis(cluster, history, fault_names, seed, log=log)
+        nemesis.run(until=clock.now() + args.duration)
+        nemesis.heal_all()
+        history.event("note", "final-heal")
+        healed_at = clock.now()
+        took = cluster.wait_healthy(60)
+        if took is None:
+            extra.append("the cluster did not settle (one leader named by all, a write through "
+                         "every node) within 60 s of the final heal")
+            log("nemesis: cluster NOT settled 60 s after the final heal")
+        else:
+            extra.append(f"settled {took:.1f}s after the final heal")
+            log(f"   settled {took:.1f}s after the final heal (t={healed_at:.1f})")
+        # A few seconds of workload on the healed cluster: recovery shows in the history.
+        stop.wait(3.0)
+        stop.set()
+        for w in workers:
+            w.join(timeout=10)
+        broken = [w for w in workers if w.error is not None]
+        for w in broken:
+            extra.append(f"worker {w.name} died: {w.error!r}")
+        end_time = clock.now()
+        if not workloads.final_reads(cluster, history):
+            log("nemesis: could not read every list and counter back within 30 s")
+        ops = history.completed_ops()
+        history.write(os.path.join(out, "history.jsonl"), os.path.join(out, "faults.jsonl"))
+        log(f"   {len(ops)} ops, {nemesis.count} faults; checking")
+        violations, notes = checkers.check_all(ops, history.events)
+        report(ops, history.events, violations, notes, end_time, out, extra)
+        status = 1 if violations or broken else 0
+        return status
+    except KeyboardInterrupt:
+        log("nemesis: interrupted; cleaning up")
+        status = 130
+        return status
+    finally:
+        stop.set()
+        if nemesis is not None:
+            nemesis.stop.set()
+        if status not in (0, 1) and history.ops:
+            history.write(os.path.join(out, "history.jsonl"), os.path.join(out, "faults.jsonl"))
+        cluster.teardown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The nemesis: a seeded schedule of faults, each followed by its heal and a quiet phase.
+
+Every fault and heal is an event in the history (harness time, fault id, name, detail,
+nodes), so the checkers can say what was going on when something broke.
+"""
+
+import random
+import threading
+import time
+
+# name -> what it does (the README and --help print this).
+FAULTS = {
+    "kill-leader": "kill -9 the leader, restart it on its data dir 2-5 s later",
+    "kill-random": "kill -9 a random node, restart it 2-5 s later",
+    "pause-leader": "SIGSTOP the leader for 1-3 s (election timeout: 600 ms max), then SIGCONT",
+    "partition-leader": "cut the leader off from every other node for 3-8 s",
+    "partition-half": "split the nodes into a random minority and majority for 3-8 s",
+    "partition-bridge": "two halves that each see only a middle node (3 or 5 nodes) for 3-8 s",
+    "partition-clients": "drop the clients' traffic to and from one node for 3-6 s",
+    "clock-leader-forward": "step the leader's wall clock forward 2 s-5 min for 3-6 s",
+    "clock-leader-back": "step the leader's wall clock back 2 s-5 min for 3-6 s",
+    "clock-follower": "step a follower's wall clock forward or back 2 s-5 min for 3-6 s",
+    "clock-skew": "every node's wall clock off by up to 2 min, one running 1.2x, for 4-8 s",
+    "disk-full": "fill the filesystem under the leader's or a random node's data dir for 3-6 s",
+    "disk-eio": "make fsync/fdatasync fail with EIO on the leader or a random node for 2-5 s",
+}
+
+GROUPS = {
+    "kill": ["kill-leader", "kill-random"],
+    "pause": ["pause-leader"],
+    "partition": ["partition-leader", "partition-half", "partition-bridge", "partition-clients"],
+    "clock": ["clock-leader-forward", "clock-leader-back", "clock-follower", "clock-skew"],
+    "disk": ["disk-full", "disk-eio"],
+}
+GROUPS["default"] = GROUPS["kill"] + GROUPS["pause"] + GROUPS["partition"] + GROUPS["clock"]
+GROUPS["all"] = GROUPS["default"] + GROUPS["disk"]
+
+
+def parse_faults(text):
+    """'kill,clock-skew,partition' -> the list of fault names (groups expanded)."""
+    names = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part or part == "none":
+            continue
+        if part in GROUPS:
+            names += GROUPS[part]
+        elif part in FAULTS:
+            names.append(part)
+        else:
+            raise ValueError(f"unknown fault {part!r}: choose from "
+                             f"{', '.join(list(GROUPS) + list(FAULTS))}")
+    return list(dict.fromkeys(names))
+
+
+class Nemesis:
+    def __init__(self, cluster, history, faults, seed, log=print, quiet=(3.0, 5.0)):
+        self.cluster = cluster
+        self.history = history
+        self.faults = faults
+        self.rng = random.Random(seed)
+        self.log = log
+        self.quiet = quiet
+        self.next_id = 0
+        self.stop = threading.Event()
+        self.count = 0
+
+    # ------------------------------------------------------------------ helpers
+
+    def sleep(self, seconds):
+        """Sleeps, but checks for crashed nodes every half second; returns early if
+        stopped."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            self.check_crashes()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(0.5, left))
+
+    def check_crashes(self):
+        """A node that exited by itself is a server crash: log it, restart it."""
+        for node in self.cluster.crashed():
+            rc = node.proc.returncode
+            tail = ""
+            try:
+                with open(node.log_path, "rb") as f:
+                    f.seek(0, 2)
+                    f.seek(max(0, f.tell() - 600))
+                    tail = f.read().decode(errors="replace").strip().splitlines()[-3:]
+            except OSError:
+                pass
+            self.history.event("crash", f"n{node.i} exited", node=node.i, code=rc,
+                               log_tail=tail)
+            self.log(f"nemesis: n{node.i} EXITED by itself (code {rc}); restarting. "
+                     f"Log tail: {' | '.join(tail)}")
+            node.proc = None
+            self.cluster.start(node.i)
+
+    def leader_or_random(self, prefer_leader=True):
+        leader = self.cluster.leader() if prefer_leader else None
+        live = [i for i, nd in self.cluster.nodes.items() if nd.alive and not nd.paused]
+        if leader is not None:
+            return leader, "leader"
+        return self.rng.choice(live or list(self.cluster.nodes)), "no leader found: random"
+
+    def pick_target(self):
+        """The leader half of the time, else a random node."""
+        if self.rng.random() < 0.5:
+            return self.leader_or_random()
+        i = self.rng.choice(list(self.cluster.nodes))
+        return i, "leader" if i == self.cluster.leader() else "random"
+
+    def offset(self):
+        return self.rng.choice([2, 5, 10, 30, 60, 120, 300])
+
+    # ------------------------------------------------------------------ faults
+
+    def start(self, name):
+        """Starts fault `name`; returns (detail, nodes, hold seconds, heal function)."""
+        c = self.cluster
+        rng = self.rng
+        ids = list(c.nodes)
+        if name in ("kill-leader", "kill-random"):
+            if name == "kill-leader":
+                i, why = self.leader_or_random()
+            else:
+                i, why = rng.choice(ids), "random"
+            c.kill(i)
+            return f"n{i} ({why})", [i], rng.uniform(2, 5), lambda: c.start(i)
+        if name == "pause-leader":
+            i, why = self.leader_or_random()
+            c.pause(i)
+            return f"n{i} ({why})", [i], rng.uniform(1, 3), lambda: c.resume(i)
+        if name == "partition-leader":
+            i, why = self.leader_or_random()
+            rest = set(ids) - {i}
+            c.partition([{i}, rest])
+            return f"n{i} ({why}) | {fmt(rest)}", [i], rng.uniform(3, 8), c.heal_network
+        if name == "partition-half":
+            shuffled = ids[:]
+            rng.shuffle(shuffled)
+            minority = set(shuffled[:(len(ids) - 1) // 2])
+            majority = set(ids) - minority
+            c.partition([minority, majority])
+            leader = c.leader()
+            return (f"minority {fmt(minority)} | majority {fmt(majority)} (leader was n{leader})",
+                    sorted(minority), rng.uniform(3, 8), c.heal_network)
+        if name == "partition-bridge":
+            shuffled = ids[:]
+            rng.shuffle(shuffled)
+            middle = shuffled[0]
+            half = (len(ids) - 1) // 2
+            a, b = set(shuffled[1:1 + half]), set(shuffled[1 + half:])
+            c.partition([a | {middle}, b | {middle}])
+            return (f"{fmt(a)} - n{middle} - {fmt(b)} (leader was n{c.leader()})", [middle],
+                    rng.uniform(3, 8), c.heal_network)
+        if name == "partition-clients":
+            i, why = self.pick_target()
+            c.cut_clients(i)
+            return f"clients cut from n{i} ({why})", [i], rng.uniform(3, 6), c.heal_network
+        if name in ("clock-leader-forward", "clock-leader-back", "clock-follower"):
+            if name == "clock-follower":
+                leader = c.leader()
+                followers = [x for x in ids if x != leader]
+                i, why = rng.choice(followers), "follower"
+                sign = rng.choice("+-")
+            else:
+                i, why = self.leader_or_random()
+                sign = "+" if name.endswith("forward") else "-"
+            spec = f"{sign}{self.offset()}"
+            c.set_clock(i, spec)
+            return (f"n{i} ({why}) wall clock {spec}s", [i], rng.uniform(3, 6),
+                    lambda: c.set_clock(i, "+0"))
+        if name == "clock-skew":
+            specs = {}
+            fast = rng.choice(ids)
+            for i in ids:
+                spec = f"{rng.randint(-120, 120):+d}"
+                if i == fast:
+                    spec += " x1.2"
+                specs[i] = spec
+                c.set_clock(i, spec)
+
+            def heal():
+                for i in ids:
+                    c.set_clock(i, "+0")
+            leader = c.leader()
+            return (", ".join(f"n{i} {s}" for i, s in specs.items()) + f" (leader n{leader})",
+                    ids, rng.uniform(4, 8), heal)
+        if name == "disk-full":
+            i, why = self.pick_target()
+            written = c.fill_disk(i)
+            return (f"n{i} ({why}) filesystem full ({written >> 20} MiB written)", [i],
+                    rng.uniform(3, 6), lambda: c.free_disk(i))
+        if name == "disk-eio":
+            i, why = self.pick_target()
+            c.fail_fsync(i, True)
+            return f"n{i} ({why}) fsync -> EIO", [i], rng.uniform(2, 5), \
+                lambda: c.fail_fsync(i, False)
+        raise ValueError(name)
+
+    def run_one(self, name):
+        self.next_id += 1
+        fid = self.next_id
+        detail, nodes, hold, heal = self.start(name)
+        self.history.event("fault", name, id=fid, detail=detail, nodes=nodes,
+                           hold=round(hold, 3))
+        self.log(f"nemesis: t={self.history.clock.now():7.2f} fault #{fid} {name}: {detail}, "
+                 f"for {hold:.1f}s")
+        self.sleep(hold)
+        heal()
+        self.history.event("heal", name, id=fid, detail=detail, nodes=nodes)
+        self.log(f"nemesis: t={self.history.clock.now():7.2f} heal  #{fid} {name}")
+        self.count += 1
+
+    def run(self, until):
+        """Faults until harness time `until` (each fault starts only if its hold and heal
+        fit before it)."""
+        self.sleep(self.rng.uniform(*self.quiet))
+        while not self.stop.is_set() and self.faults:
+            if self.history.clock.now() + 8.0 > until:
+                break
+            self.run_one(self.rng.choice(self.faults))
+            self.sleep(self.rng.uniform(*self.quiet))
+        left = until - self.history.clock.now()
+        if left > 0:
+            self.sleep(left)
+
+    def heal_all(self):
+        """Undoes everything: network, clocks, disks, paused and dead nodes."""
+        c = self.cluster
+        c.heal_network()
+        for i, node in c.nodes.items():
+            if node.clock != "+0":
+                c.set_clock(i, "+0")
+            c.fail_fsync(i, False)
+            c.free_disk(i)
+            if node.paused:
+                c.resume(i)
+        self.check_crashes()
+        for i, node in c.nodes.items():
+            if not node.alive:
+                c.start(i)
+
+
+def fmt(nodes):
+    return "{" + ",".join(f"n{i}" for i in sorted(nodes)) + "}"
