@@ -108,9 +108,10 @@ def report(ops, events, violations, notes, end_time, out, extra):
             lines.append(f"   {n:2}. {r['fault']:21} {r['start']:6.1f}-{heal:>6} {r['detail']}")
             lines.append(f"       gap:        {gaps}")
             lines.append(f"       after heal: {after}")
-    crashes = [e for e in events if e["kind"] == "crash"]
+    crashes = [e for e in events if e["kind"] in ("crash", "shutdown")]
     for e in crashes:
-        lines.append(f"   ! t={e['time']:.1f} {e['name']} (code {e.get('code')}): "
+        code = f" (code {e['code']})" if "code" in e else ""
+        lines.append(f"   ! t={e['time']:.1f} {e['name']}{code}: "
                      f"{' | '.join(e.get('log_tail', []))}")
     for note in notes + extra:
         lines.append(f"   note: {note}")
@@ -207,9 +208,10 @@ def main(argv=None):
         healed_at = clock.now()
         took = cluster.wait_healthy(60)
         if took is None:
+            health = cluster.health()
             extra.append("the cluster did not settle (one leader named by all, a write through "
-                         "every node) within 60 s of the final heal")
-            log("nemesis: cluster NOT settled 60 s after the final heal")
+                         f"every node) within 60 s of the final heal: {health}")
+            log(f"nemesis: cluster NOT settled 60 s after the final heal: {health}")
         else:
             extra.append(f"settled {took:.1f}s after the final heal")
             log(f"   settled {took:.1f}s after the final heal (t={healed_at:.1f})")

@@ -437,7 +437,9 @@ class Cluster:
                 return
             fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
             term = int(fields.get("raft_current_term", 0) or 0)
-            if role and role[0] == "master":
+            if fields.get("raft_role") == "shutdown":
+                result[i] = ("shutdown", None, term)
+            elif role and role[0] == "master":
                 result[i] = ("master", self.nodes[i].addr, term)
             elif role and role[0] == "slave" and role[1] != "?":
                 result[i] = ("slave", f"{role[1]}:{role[2]}", term)
@@ -471,6 +473,29 @@ class Cluster:
                 return leader
             time.sleep(0.2)
         return None
+
+    def raft_shut_down(self):
+        """Nodes whose process runs but whose Raft core has quit (INFO raft says
+        raft_role:shutdown): they answer every command with TRYAGAIN until restarted."""
+        return [i for i, (role, _, _) in self.roles().items() if role == "shutdown"]
+
+    def health(self):
+        """One line per node: what it answers now (for a report when it will not settle)."""
+        roles = self.roles()
+        parts = []
+        for i, nd in self.nodes.items():
+            if not nd.alive:
+                parts.append(f"n{i} down")
+                continue
+            role = roles.get(i)
+            try:
+                self.control(i, "SET", "nemesis:health", str(i), timeout=2.0)
+                write = "write ok"
+            except (ConnectionLost, RespError) as e:
+                write = f"write failed: {e}"
+            parts.append(f"n{i} {role[0] + ' -> ' + str(role[1]) if role else 'no answer'}, "
+                         f"{write}")
+        return "; ".join(parts)
 
     def wait_healthy(self, timeout=30.0):
         """Waits until a leader is named by every live node and accepts a write through

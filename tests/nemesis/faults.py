@@ -5,6 +5,7 @@ nodes), so the checkers can say what was going on when something broke.
 """
 
 import random
+import re
 import threading
 import time
 
@@ -81,20 +82,26 @@ class Nemesis:
         """A node that exited by itself is a server crash: log it, restart it."""
         for node in self.cluster.crashed():
             rc = node.proc.returncode
-            tail = ""
-            try:
-                with open(node.log_path, "rb") as f:
-                    f.seek(0, 2)
-                    f.seek(max(0, f.tell() - 600))
-                    tail = f.read().decode(errors="replace").strip().splitlines()[-3:]
-            except OSError:
-                pass
+            tail = log_tail(node.log_path)
             self.history.event("crash", f"n{node.i} exited", node=node.i, code=rc,
                                log_tail=tail)
             self.log(f"nemesis: n{node.i} EXITED by itself (code {rc}); restarting. "
                      f"Log tail: {' | '.join(tail)}")
             node.proc = None
             self.cluster.start(node.i)
+
+    def restart_shut_down(self):
+        """A node whose Raft core quit (a storage error) stays up answering TRYAGAIN: log
+        it and restart it, as a supervisor or an operator would."""
+        for i in self.cluster.raft_shut_down():
+            node = self.cluster.nodes[i]
+            tail = log_tail(node.log_path, "FATAL")
+            self.history.event("shutdown", f"n{i} Raft core shut down, process still up",
+                               node=i, log_tail=tail)
+            self.log(f"nemesis: n{i} Raft core SHUT DOWN while the process runs (raft_role:"
+                     f"shutdown); restarting it. Log: {' | '.join(tail)}")
+            self.cluster.kill(i)
+            self.cluster.start(i)
 
     def leader_or_random(self, prefer_leader=True):
         leader = self.cluster.leader() if prefer_leader else None
@@ -211,6 +218,8 @@ class Nemesis:
         heal()
         self.history.event("heal", name, id=fid, detail=detail, nodes=nodes)
         self.log(f"nemesis: t={self.history.clock.now():7.2f} heal  #{fid} {name}")
+        if name.startswith("disk"):
+            self.restart_shut_down()
         self.count += 1
 
     def run(self, until):
@@ -241,6 +250,23 @@ class Nemesis:
         for i, node in c.nodes.items():
             if not node.alive:
                 c.start(i)
+        self.restart_shut_down()
+
+
+def log_tail(path, pattern=None, lines=3):
+    """The last lines of a node's log (those containing `pattern`, if given), without
+    colour codes."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 200_000))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    all_lines = text.splitlines()
+    found = [line for line in all_lines if pattern is not None and pattern in line]
+    return [line[:300] for line in (found or all_lines)[-lines:]]
 
 
 def fmt(nodes):
