@@ -217,13 +217,13 @@ def main(argv=None):
             log(f"   settled {took:.1f}s after the final heal (t={healed_at:.1f})")
         # A few seconds of workload on the healed cluster: recovery shows in the history.
         stop.wait(3.0)
+        end_time = clock.now()
         stop.set()
         for w in workers:
             w.join(timeout=10)
         broken = [w for w in workers if w.error is not None]
         for w in broken:
             extra.append(f"worker {w.name} died: {w.error!r}")
-        end_time = clock.now()
         if not workloads.final_reads(cluster, history):
             log("nemesis: could not read every list and counter back within 30 s")
         ops = history.completed_ops()

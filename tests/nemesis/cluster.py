@@ -206,6 +206,8 @@ class Cluster:
         self.control_ip = f"{self.subnet}.1"
         self.client_ip = f"{self.subnet}.2"
         self._save_state()
+        # A fresh cluster: nothing of an earlier run in the same --out.
+        shutil.rmtree(os.path.join(self.out, "nodes"), ignore_errors=True)
         os.makedirs(os.path.join(self.out, "nodes"), exist_ok=True)
         sh("ip", "link", "add", self.bridge, "type", "bridge")
         sh("ip", "addr", "add", f"{self.control_ip}/24", "dev", self.bridge)

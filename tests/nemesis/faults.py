@@ -222,14 +222,30 @@ class Nemesis:
             self.restart_shut_down()
         self.count += 1
 
+    def schedule(self):
+        """Faults forever: the selected groups (kill, pause, partition, clock, disk) in a
+        shuffled round, a random fault of each group, so that even a short run sees every
+        kind."""
+        groups = {}
+        for name in self.faults:
+            group = next((g for g in ("kill", "pause", "partition", "clock", "disk")
+                          if name in GROUPS[g]), name)
+            groups.setdefault(group, []).append(name)
+        order = sorted(groups)
+        while True:
+            self.rng.shuffle(order)
+            for g in order:
+                yield self.rng.choice(groups[g])
+
     def run(self, until):
         """Faults until harness time `until` (each fault starts only if its hold and heal
         fit before it)."""
         self.sleep(self.rng.uniform(*self.quiet))
+        names = self.schedule()
         while not self.stop.is_set() and self.faults:
             if self.history.clock.now() + 8.0 > until:
                 break
-            self.run_one(self.rng.choice(self.faults))
+            self.run_one(next(names))
             self.sleep(self.rng.uniform(*self.quiet))
         left = until - self.history.clock.now()
         if left > 0:

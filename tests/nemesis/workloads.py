@@ -133,7 +133,7 @@ class LockWorker(Worker):
         self.seq += 1
         resource = f"lock:r{rng.randrange(self.resources)}"
         owner = f"w{self.wid}-{self.seq}"
-        ttl = rng.choice([1000, 2000, 3000])
+        ttl = rng.choice([500, 1000, 2000])
         wait = rng.choice([None, None, 300, 1000])
         cmd = ["LOCK", resource, owner, ttl] + (["WAIT", wait] if wait else [])
         args = [owner, ttl] + ([wait] if wait else [])
@@ -189,7 +189,7 @@ class RedlockWorker(Worker):
         self.seq += 1
         key = f"redlock:k{rng.randrange(self.keys)}"
         value = f"rl{self.wid}-{self.seq}"
-        ttl = rng.choice([1000, 2000, 3000])
+        ttl = rng.choice([500, 1000, 2000])
         t_sent = time.monotonic()
         kind, reply = self.call("acquire", key, [value, ttl],
                                 ["SET", key, value, "NX", "PX", ttl], write=True)
