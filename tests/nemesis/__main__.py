@@ -88,49 +88,85 @@ def build_fsync_shim(out):
 
 
 def report(ops, events, violations, notes, end_time, out, extra):
+    """Prints the report (condensed when a long run had many faults or violations) and
+    writes it in full to OUT/report.txt."""
     counts = checkers.summarize(ops)
-    lines = ["", "== ops per workload          ok     fail     info"]
+    head = ["", "== ops per workload          ok     fail     info"]
     for w in ("locks", "redlock", "register", "set", "counter", "final"):
         if w in counts:
             c = counts[w]
-            lines.append(f"   {w:20} {c['ok']:8} {c['fail']:8} {c['info']:8}")
+            head.append(f"   {w:20} {c['ok']:8} {c['fail']:8} {c['info']:8}")
     rows = checkers.recovery(ops, events, end_time)
+    spans = checkers.fault_spans(events)
+    per_fault = []
     if rows:
-        lines.append("")
-        lines.append("== per fault: longest stretch without an acknowledged op, from the fault "
-                     "to the next fault (s);")
-        lines.append("   after heal: from the heal to the first acknowledged op (s)")
+        per_fault.append("")
+        per_fault.append("== per fault: longest stretch without an acknowledged op, from the "
+                         "fault to the next fault (s);")
+        per_fault.append("   after heal: from the heal to the first acknowledged op (s)")
         for n, r in enumerate(rows, 1):
             gaps = " ".join(f"{w} {g:.1f}" for w, g in r["gaps"].items())
             after = " ".join(f"{w} {'-' if a is None else f'{a:.1f}'}"
                              for w, a in r["after_heal"].items())
             heal = "never" if r["heal"] == math.inf else f"{r['heal']:.1f}"
-            lines.append(f"   {n:2}. {r['fault']:21} {r['start']:6.1f}-{heal:>6} {r['detail']}")
-            lines.append(f"       gap:        {gaps}")
-            lines.append(f"       after heal: {after}")
-    crashes = [e for e in events if e["kind"] in ("crash", "shutdown")]
-    for e in crashes:
+            per_fault.append(f"   {n:2}. {r['fault']:21} {r['start']:6.1f}-{heal:>6} "
+                             f"{r['detail']}")
+            per_fault.append(f"       gap:        {gaps}")
+            per_fault.append(f"       after heal: {after}")
+    kinds = []
+    if rows:
+        kinds.append("")
+        kinds.append("== per fault kind: count; longest stretch without an acknowledged op of "
+                     "any workload (median, max s);")
+        kinds.append("   the same for the worst single workload (max s); violations while it "
+                     "was active or after")
+        kinds.append("   its heal until the next fault")
+        kinds.append("   fault                  count   any: median    max   worst workload   "
+                     "violations")
+        blamed = {}
+        for v in violations:
+            name = checkers.fault_name_at(spans, v["time"])
+            blamed[name] = blamed.get(name, 0) + 1
+        by_name = {}
+        for r in rows:
+            worst = max((g for w, g in r["gaps"].items() if w != "any"), default=0.0)
+            by_name.setdefault(r["fault"], []).append((r["gaps"].get("any", 0.0), worst))
+        for name, gaps in sorted(by_name.items()):
+            anys = sorted(g for g, _ in gaps)
+            kinds.append(f"   {name:22} {len(gaps):5}   {anys[len(anys) // 2]:11.1f} "
+                         f"{anys[-1]:6.1f}   {max(w for _, w in gaps):14.1f}   "
+                         f"{blamed.pop(name, 0):10}")
+        for name, n in blamed.items():
+            kinds.append(f"   {name:22}     -             -      -                -   {n:10}")
+    tail = []
+    for e in (e for e in events if e["kind"] in ("crash", "shutdown")):
         code = f" (code {e['code']})" if "code" in e else ""
-        lines.append(f"   ! t={e['time']:.1f} {e['name']}{code}: "
-                     f"{' | '.join(e.get('log_tail', []))}")
+        tail.append(f"   ! t={e['time']:.1f} {e['name']}{code}: "
+                    f"{' | '.join(e.get('log_tail', []))}")
     for note in notes + extra:
-        lines.append(f"   note: {note}")
-    lines.append("")
-    lines.append(f"VIOLATIONS: {len(violations)}")
+        tail.append(f"   note: {note}")
+    tail.append("")
+    tail.append(f"VIOLATIONS: {len(violations)}")
     by_kind = {}
     for v in violations:
         by_kind[v["kind"]] = by_kind.get(v["kind"], 0) + 1
     if by_kind:
-        lines.append("   " + ", ".join(f"{k}: {n}" for k, n in sorted(by_kind.items())))
+        tail.append("   " + ", ".join(f"{k}: {n}" for k, n in sorted(by_kind.items())))
+    explained = []
     for n, v in enumerate(violations, 1):
         t = "end" if v["time"] == math.inf else f"{v['time']:.3f}"
-        lines.append(f" {n}. [{v['kind']}] t={t} ({v['fault']})")
-        lines.append(f"    {v['text']}")
-    text = "\n".join(lines)
-    print(text, flush=True)
+        explained.append(f" {n}. [{v['kind']}] t={t} ({v['fault']})")
+        explained.append(f"    {v['text']}")
+    full = "\n".join(head + per_fault + kinds + tail + explained)
+    short_faults = per_fault if len(rows) <= 30 else []
+    shown = explained if len(violations) <= 40 else explained[:80] + [
+        f" ... {len(violations) - 40} more in report.txt"]
+    if out and (not short_faults and rows or shown is not explained):
+        tail.insert(0, f"   (the full report, every fault and violation: {out}/report.txt)")
+    print("\n".join(head + short_faults + kinds + tail + shown), flush=True)
     if out:
         with open(os.path.join(out, "report.txt"), "w") as f:
-            f.write(text + "\n")
+            f.write(full + "\n")
         with open(os.path.join(out, "violations.json"), "w") as f:
             json.dump(violations, f, indent=1, default=str)
 
@@ -140,7 +176,7 @@ def check_saved(directory):
                        os.path.join(directory, "faults.jsonl"))
     violations, notes = checkers.check_all(ops, events)
     end = max((o.complete for o in ops if o.complete is not None), default=0.0)
-    report(ops, events, violations, notes, end, None, [])
+    report(ops, events, violations, notes, end, directory, [])
     return 1 if violations else 0
 
 

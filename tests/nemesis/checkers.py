@@ -460,6 +460,15 @@ def describe_time(spans, t):
     return "no fault yet"
 
 
+def fault_name_at(spans, t):
+    """The fault active at t, else the last one healed before t, else 'no fault'."""
+    active = [n for s, e, n, _ in spans if s <= t <= e]
+    if active:
+        return active[-1]
+    before = [(e, n) for s, e, n, _ in spans if e < t]
+    return max(before)[1] if before else "no fault"
+
+
 def attribute(violations, events):
     spans = fault_spans(events)
     for v in violations:
@@ -468,13 +477,14 @@ def attribute(violations, events):
 
 
 def recovery(ops, events, end_time):
-    """Per fault: for each workload, the longest stretch without an acknowledged op from
-    the fault's start until the next fault starts, and the time from its heal to the
-    first acknowledged op."""
+    """Per fault: for each workload (and for `any` of them), the longest stretch without an
+    acknowledged op from the fault's start until the next fault starts, and the time from
+    its heal to the first acknowledged op."""
     oks = defaultdict(list)
     for op in ops:
         if op.type == "ok" and op.workload != "final":
             oks[op.workload].append(op.complete)
+            oks["any"].append(op.complete)
     for times in oks.values():
         times.sort()
     spans = fault_spans(events)

@@ -330,6 +330,10 @@ class Recovery(unittest.TestCase):
                                 checkers.violation("x", 2.5, "t")], events)
         self.assertIn("during pause n2", v[0]["fault"])
         self.assertIn("healed at 2.0", v[1]["fault"])
+        spans = checkers.fault_spans(events)
+        self.assertEqual(checkers.fault_name_at(spans, 0.5), "no fault")
+        self.assertEqual(checkers.fault_name_at(spans, 1.5), "pause")
+        self.assertEqual(checkers.fault_name_at(spans, 9.0), "pause")
 
 
 if __name__ == "__main__":
