@@ -151,6 +151,7 @@ class Node:
         self.proc = None
         self.paused = False
         self.clock = "+0"
+        self.log_offset = 0  # where the current process's part of the log starts
 
     def __repr__(self):
         return f"n{self.i}"
@@ -290,6 +291,7 @@ class Cluster:
                    "--data-dir", node.data_dir, "--initial-cluster", self.members(),
                    *self.extra_args]
             logf = open(node.log_path, "ab")
+            node.log_offset = logf.tell()
             logf.write(f"==== nemesis: starting n{i}: {' '.join(cmd)}\n".encode())
             logf.flush()
             # `ip netns exec` and `env` exec the server: the pid is raftlock's own.

@@ -82,7 +82,7 @@ class Nemesis:
         """A node that exited by itself is a server crash: log it, restart it."""
         for node in self.cluster.crashed():
             rc = node.proc.returncode
-            tail = log_tail(node.log_path)
+            tail = log_tail(node.log_path, start=node.log_offset)
             self.history.event("crash", f"n{node.i} exited", node=node.i, code=rc,
                                log_tail=tail)
             self.log(f"nemesis: n{node.i} EXITED by itself (code {rc}); restarting. "
@@ -95,7 +95,7 @@ class Nemesis:
         it and restart it, as a supervisor or an operator would."""
         for i in self.cluster.raft_shut_down():
             node = self.cluster.nodes[i]
-            tail = log_tail(node.log_path, "FATAL")
+            tail = log_tail(node.log_path, "FATAL", start=node.log_offset)
             self.history.event("shutdown", f"n{i} Raft core shut down, process still up",
                                node=i, log_tail=tail)
             self.log(f"nemesis: n{i} Raft core SHUT DOWN while the process runs (raft_role:"
@@ -115,7 +115,7 @@ class Nemesis:
         if self.rng.random() < 0.5:
             return self.leader_or_random()
         i = self.rng.choice(list(self.cluster.nodes))
-        return i, "leader" if i == self.cluster.leader() else "random"
+        return i, "random, the leader" if i == self.cluster.leader() else "random, a follower"
 
     def offset(self):
         return self.rng.choice([2, 5, 10, 30, 60, 120, 300])
@@ -131,7 +131,8 @@ class Nemesis:
             if name == "kill-leader":
                 i, why = self.leader_or_random()
             else:
-                i, why = rng.choice(ids), "random"
+                i = rng.choice(ids)
+                why = "random, the leader" if i == c.leader() else "random, a follower"
             c.kill(i)
             return f"n{i} ({why})", [i], rng.uniform(2, 5), lambda: c.start(i)
         if name == "pause-leader":
@@ -269,20 +270,19 @@ class Nemesis:
         self.restart_shut_down()
 
 
-def log_tail(path, pattern=None, lines=3):
-    """The last lines of a node's log (those containing `pattern`, if given), without
-    colour codes."""
+def log_tail(path, pattern=None, lines=3, start=0):
+    """The last lines of a node's log from byte `start` on (the first ones containing
+    `pattern`, if given and found), without colour codes."""
     try:
         with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 200_000))
-            text = f.read().decode(errors="replace")
+            f.seek(start)
+            text = f.read(4_000_000).decode(errors="replace")
     except OSError:
         return []
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     all_lines = text.splitlines()
     found = [line for line in all_lines if pattern is not None and pattern in line]
-    return [line[:300] for line in (found or all_lines)[-lines:]]
+    return [line[:300] for line in (found[:lines] if found else all_lines[-lines:])]
 
 
 def fmt(nodes):

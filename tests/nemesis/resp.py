@@ -59,12 +59,26 @@ class Conn:
     def call(self, *args, timeout=None):
         """Sends one command and returns its reply; raises RespError for an error reply
         and ConnectionLost when no reply came within the timeout."""
+        self.send(args, timeout=timeout)
+        return self.reply()
+
+    def send(self, *commands, timeout=None):
+        """Sends commands at once (a pipeline); read their replies with reply()."""
         if self.sock is None:
             self._connect()
+        self._io(lambda: (self.sock.settimeout(timeout if timeout is not None
+                                               else self.timeout),
+                          self.sock.sendall(b"".join(encode(c) for c in commands))))
+
+    def reply(self):
+        """The next reply; RespError for an error reply, ConnectionLost for none."""
+        if self.sock is None:
+            raise ConnectionLost(f"no connection to {self.host}:{self.port}")
+        return self._io(self._read)
+
+    def _io(self, fn):
         try:
-            self.sock.settimeout(timeout if timeout is not None else self.timeout)
-            self.sock.sendall(encode(args))
-            return self._read()
+            return fn()
         except RespError:
             raise
         except (OSError, ValueError, EOFError) as e:

@@ -7,7 +7,8 @@ and record every op in the history.
     redlock   SET key value NX PX ttl, EVAL [GET, FENCE] for the token, EVAL
               compare-and-PEXPIRE to extend, EVAL compare-and-delete to release
     register  GET / SET / SET key new IFEQ old on a few keys; each key takes a bounded
-              number of ops, then the workers move to the key's next generation
+              number of ops, then the workers move to the key's next generation; two
+              workers send them in pipelines of 2-5
     set       RPUSH of unique elements to a few lists
     counter   INCR of a few counters
 
@@ -98,28 +99,51 @@ class Worker(threading.Thread):
 
     def call(self, f, key, args, command, write, timeout=OP_TIMEOUT, workload=None):
         """Runs one op and records it. Returns (type, value)."""
-        op = self.history.invoke(self.process, workload or self.workload, f, key, args,
-                                 self.node)
+        return self.call_many([(f, key, args, command, write)], timeout, workload)[0]
+
+    def call_many(self, batch, timeout=OP_TIMEOUT, workload=None):
+        """Runs ops pipelined on the connection (all sent at once, replies read in
+        order) and records each. `batch` holds (f, key, args, command, write). Returns
+        [(type, value)]."""
+        ops = [self.history.invoke(self.process, workload or self.workload, f, key, args,
+                                   self.node) for f, key, args, _, _ in batch]
+        results = []
+        lost = None
         try:
-            reply = self.conn.call(*command, timeout=timeout)
-        except RespError as e:
-            msg = str(e)
+            self.conn.send(*(command for _, _, _, command, _ in batch), timeout=timeout)
+        except ConnectionLost as e:
+            lost = e
+        for op, (_, _, _, _, write) in zip(ops, batch):
+            if lost is None:
+                try:
+                    results.append(self.record(op, write, reply=self.conn.reply()))
+                    continue
+                except RespError as e:
+                    results.append(self.record(op, write, error=e))
+                    continue
+                except ConnectionLost as e:
+                    lost = e
+            results.append(self.record(op, write, lost=lost))
+        if any(t == "info" for t, _ in results):
+            self.process += 1  # as in Jepsen: an op in doubt ends its process
+        if lost is not None:
+            self.pause(0.1, 0.3)
+        elif any(t != "ok" for t, _ in results):
+            self.pause(0.05, 0.15)
+        return results
+
+    def record(self, op, write, reply=None, error=None, lost=None):
+        if lost is not None:
+            self.history.complete(op, "info", error=str(lost))
+            return "info", None
+        if error is not None:
+            msg = str(error)
             if msg.startswith("NOTOWNER"):
                 self.history.complete(op, "ok", "NOTOWNER")
                 return "ok", "NOTOWNER"
-            if write:
-                self.history.complete(op, "info", error=msg)
-                self.process += 1
-                self.pause(0.05, 0.15)
-                return "info", None
-            self.history.complete(op, "fail", error=msg)
-            self.pause(0.05, 0.15)
-            return "fail", None
-        except ConnectionLost as e:
-            self.history.complete(op, "info", error=str(e))
-            self.process += 1
-            self.pause(0.1, 0.3)
-            return "info", None
+            # A write answered with an error (TRYAGAIN, NOLEADER) may still be committed.
+            self.history.complete(op, "info" if write else "fail", error=msg)
+            return ("info" if write else "fail"), None
         self.history.complete(op, "ok", reply)
         return "ok", reply
 
@@ -251,6 +275,33 @@ class RegisterWorker(Worker):
         self.pause(0.01, 0.05)
 
 
+class PipelinedRegisterWorker(RegisterWorker):
+    """Register ops in pipelines of 2-5 (on one or several keys), so that a node relaying
+    a pipeline to the leader must keep every reply with its command."""
+
+    def step(self):
+        rng = self.rng
+        batch = []
+        for _ in range(rng.randint(2, 5)):
+            key = self.shared.register_key(rng.randrange(self.slots))
+            r = rng.random()
+            self.seq += 1
+            if r < 0.5:
+                batch.append(("read", key, [], ["GET", key], False))
+            elif r < 0.8:
+                v = f"{self.wid}-{self.seq}"
+                batch.append(("write", key, [v], ["SET", key, v], True))
+            else:
+                new = f"{self.wid}-{self.seq}"
+                old = self.last.get(key) or f"{self.wid}-{rng.randrange(1, self.seq + 1)}"
+                batch.append(("cas", key, [old, new], ["SET", key, new, "IFEQ", old], True))
+        results = self.call_many(batch)
+        for (f, key, args, _, _), (kind, v) in zip(batch, results):
+            if kind == "ok" and (f == "read" or v == "OK"):
+                self.last[key] = v if f == "read" else args[-1]
+        self.pause(0.01, 0.05)
+
+
 class SetWorker(Worker):
     workload = "set"
     lists = 2
@@ -273,8 +324,8 @@ class CounterWorker(Worker):
         self.pause(0.01, 0.05)
 
 
-MIX = [(LockWorker, 5), (FenceProber, 1), (RedlockWorker, 3), (RegisterWorker, 4),
-       (SetWorker, 2), (CounterWorker, 2)]
+MIX = [(LockWorker, 5), (FenceProber, 1), (RedlockWorker, 3), (RegisterWorker, 3),
+       (PipelinedRegisterWorker, 2), (SetWorker, 2), (CounterWorker, 2)]
 
 
 def start_workers(cluster, history, seed, stop, ops_per_register_key=150):
