@@ -138,13 +138,15 @@ def report(ops, events, violations, notes, end_time, out, extra):
                          f"{blamed.pop(name, 0):10}")
         for name, n in blamed.items():
             kinds.append(f"   {name:22}     -             -      -                -   {n:10}")
-    tail = []
+    incidents = []
     for e in (e for e in events if e["kind"] in ("crash", "shutdown")):
         code = f" (code {e['code']})" if "code" in e else ""
-        tail.append(f"   ! t={e['time']:.1f} {e['name']}{code}: "
-                    f"{' | '.join(e.get('log_tail', []))}")
-    for note in notes + extra:
-        tail.append(f"   note: {note}")
+        incidents.append(f"   ! t={e['time']:.1f} {e['name']}{code}: "
+                         f"{' | '.join(e.get('log_tail', []))[:400]}")
+    if incidents:
+        incidents.insert(0, f"   {len(incidents)} time(s) a node crashed or shut its Raft core "
+                            "down by itself (then restarted):")
+    tail = [f"   note: {note}" for note in notes + extra]
     tail.append("")
     tail.append(f"VIOLATIONS: {len(violations)}")
     by_kind = {}
@@ -157,16 +159,20 @@ def report(ops, events, violations, notes, end_time, out, extra):
         t = "end" if v["time"] == math.inf else f"{v['time']:.3f}"
         explained.append(f" {n}. [{v['kind']}] t={t} ({v['fault']})")
         explained.append(f"    {v['text']}")
-    full = "\n".join(head + per_fault + kinds + tail + explained)
-    short_faults = per_fault if len(rows) <= 30 else []
-    shown = explained if len(violations) <= 40 else explained[:80] + [
-        f" ... {len(violations) - 40} more in report.txt"]
-    if out and (not short_faults and rows or shown is not explained):
-        tail.insert(0, f"   (the full report, every fault and violation: {out}/report.txt)")
-    print("\n".join(head + short_faults + kinds + tail + shown), flush=True)
+    full = head + per_fault + kinds + incidents + tail + explained
+    # On the terminal, a long run's report is cut down; report.txt keeps all of it.
+    short = [head, per_fault if len(rows) <= 30 else [], kinds,
+             incidents if len(incidents) <= 9 else
+             incidents[:9] + [f"   ... {len(incidents) - 9} more in report.txt"],
+             tail,
+             explained if len(violations) <= 40 else
+             explained[:80] + [f" ... {len(violations) - 40} more in report.txt"]]
+    if out and sum(map(len, short)) < len(full):
+        short.insert(3, [f"   (the full report, every fault and violation: {out}/report.txt)"])
+    print("\n".join(line for part in short for line in part), flush=True)
     if out:
         with open(os.path.join(out, "report.txt"), "w") as f:
-            f.write(full + "\n")
+            f.write("\n".join(full) + "\n")
         with open(os.path.join(out, "violations.json"), "w") as f:
             json.dump(violations, f, indent=1, default=str)
 

@@ -226,7 +226,7 @@ class _Entry:
         self.match = self.prev = self.next = None
 
 
-def linearizable(ops, step=register_step, init=None, max_steps=2_000_000):
+def linearizable(ops, step=register_step, init=None, max_steps=20_000_000):
     """Is this one key's history linearizable? Returns (True | False | None, detail);
     None when the search gave up after max_steps; detail explains a failure and names the
     op that no order explains. Failed ops and indeterminate reads are
@@ -329,7 +329,7 @@ def linearizable(ops, step=register_step, init=None, max_steps=2_000_000):
     return False, "\n".join(lines), stuck
 
 
-def check_registers(ops, max_steps=2_000_000):
+def check_registers(ops, max_steps=20_000_000):
     """Linearizability of every register key. Returns (violations, notes)."""
     by_key = defaultdict(list)
     for op in ops:
@@ -513,7 +513,7 @@ def summarize(ops):
     return dict(counts)
 
 
-def check_all(ops, events, max_steps=2_000_000):
+def check_all(ops, events, max_steps=20_000_000):
     """Every checker on one history. Returns (violations, notes)."""
     violations = check_locks(ops)
     reg_violations, notes = check_registers(ops, max_steps=max_steps)

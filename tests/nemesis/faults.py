@@ -210,8 +210,11 @@ class Nemesis:
     def run_one(self, name):
         self.next_id += 1
         fid = self.next_id
+        # A fault counts from the moment we begin to apply it, its heal from the moment
+        # it is fully undone: what happens in between is blamed on it.
+        started = self.history.clock.now()
         detail, nodes, hold, heal = self.start(name)
-        self.history.event("fault", name, id=fid, detail=detail, nodes=nodes,
+        self.history.event("fault", name, time=started, id=fid, detail=detail, nodes=nodes,
                            hold=round(hold, 3))
         self.log(f"nemesis: t={self.history.clock.now():7.2f} fault #{fid} {name}: {detail}, "
                  f"for {hold:.1f}s")

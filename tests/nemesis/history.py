@@ -86,9 +86,10 @@ class History:
         op.error = error
         return op
 
-    def event(self, kind, name, **detail):
-        """A fault or heal (or a note) on the harness clock."""
-        e = {"time": round(self.clock.now(), 6), "kind": kind, "name": name, **detail}
+    def event(self, kind, name, time=None, **detail):
+        """A fault or heal (or a note) on the harness clock (now, unless `time` is given)."""
+        t = self.clock.now() if time is None else time
+        e = {"time": round(t, 6), "kind": kind, "name": name, **detail}
         with self.lock:
             self.events.append(e)
         return e
