@@ -231,7 +231,7 @@ class Cluster:
             os.makedirs(node.home, exist_ok=True)
             if self.disk:
                 # A small filesystem of its own, so the disk-full fault fills only it.
-                sh("mount", "-t", "tmpfs", "-o", "size=256m", f"{self.prefix}-n{i}", node.home)
+                sh("mount", "-t", "tmpfs", "-o", "size=512m", f"{self.prefix}-n{i}", node.home)
                 self.mounts.append(node.home)
                 self._save_state()
             os.makedirs(node.data_dir, exist_ok=True)

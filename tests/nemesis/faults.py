@@ -64,6 +64,9 @@ class Nemesis:
         self.next_id = 0
         self.stop = threading.Event()
         self.count = 0
+        # Nodes under a disk fault: one that exits is restarted only after the heal, as
+        # an operator would (a restart on the failing disk would only fail again).
+        self.disk_faulty = set()
 
     # ------------------------------------------------------------------ helpers
 
@@ -79,16 +82,20 @@ class Nemesis:
             self.stop.wait(min(0.5, left))
 
     def check_crashes(self):
-        """A node that exited by itself is a server crash: log it, restart it."""
+        """A node that exited by itself: log it and restart it (after its disk fault
+        heals, if it has one)."""
         for node in self.cluster.crashed():
             rc = node.proc.returncode
             tail = log_tail(node.log_path, start=node.log_offset)
             self.history.event("crash", f"n{node.i} exited", node=node.i, code=rc,
                                log_tail=tail)
-            self.log(f"nemesis: n{node.i} EXITED by itself (code {rc}); restarting. "
+            held = node.i in self.disk_faulty
+            self.log(f"nemesis: n{node.i} EXITED by itself (code {rc}); "
+                     f"{'restarted when its disk heals' if held else 'restarting'}. "
                      f"Log tail: {' | '.join(tail)}")
             node.proc = None
-            self.cluster.start(node.i)
+            if not held:
+                self.cluster.start(node.i)
 
     def restart_shut_down(self):
         """A node whose Raft core quit (a storage error) stays up answering TRYAGAIN: log
@@ -195,16 +202,24 @@ class Nemesis:
             leader = c.leader()
             return (", ".join(f"n{i} {s}" for i, s in specs.items()) + f" (leader n{leader})",
                     ids, rng.uniform(4, 8), heal)
-        if name == "disk-full":
+        if name in ("disk-full", "disk-eio"):
             i, why = self.pick_target()
-            written = c.fill_disk(i)
-            return (f"n{i} ({why}) filesystem full ({written >> 20} MiB written)", [i],
-                    rng.uniform(3, 6), lambda: c.free_disk(i))
-        if name == "disk-eio":
-            i, why = self.pick_target()
-            c.fail_fsync(i, True)
-            return f"n{i} ({why}) fsync -> EIO", [i], rng.uniform(2, 5), \
-                lambda: c.fail_fsync(i, False)
+            self.disk_faulty.add(i)
+            if name == "disk-full":
+                detail = f"n{i} ({why}) filesystem full ({c.fill_disk(i) >> 20} MiB written)"
+                undo = c.free_disk
+            else:
+                c.fail_fsync(i, True)
+                detail = f"n{i} ({why}) fsync -> EIO"
+                undo = lambda i: c.fail_fsync(i, False)  # noqa: E731
+
+            def heal():
+                undo(i)
+                self.disk_faulty.discard(i)
+                if not c.nodes[i].alive:
+                    c.start(i)
+            return detail, [i], rng.uniform(3, 6) if name == "disk-full" else \
+                rng.uniform(2, 5), heal
         raise ValueError(name)
 
     def run_one(self, name):

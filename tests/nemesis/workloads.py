@@ -12,8 +12,9 @@ and record every op in the history.
     set       RPUSH of unique elements to a few lists
     counter   INCR of a few counters
 
-Classification: an answer is ok; an error answer to a read is fail; an error answer to a
-write (TRYAGAIN, NOLEADER: the write may have been committed) and any timeout or lost
+Classification: an answer is ok; an error answer to a read is fail, and so is MISCONF (a
+full disk refuses a write before proposing it); any other error answer to a write
+(TRYAGAIN, NOLEADER: the write may have been committed) and any timeout or lost
 connection is info. After an info the worker continues as a new process, as in Jepsen.
 """
 
@@ -141,9 +142,11 @@ class Worker(threading.Thread):
             if msg.startswith("NOTOWNER"):
                 self.history.complete(op, "ok", "NOTOWNER")
                 return "ok", "NOTOWNER"
-            # A write answered with an error (TRYAGAIN, NOLEADER) may still be committed.
-            self.history.complete(op, "info" if write else "fail", error=msg)
-            return ("info" if write else "fail"), None
+            # A write answered with an error (TRYAGAIN, NOLEADER) may still be committed;
+            # MISCONF (disk full) refuses it before it is proposed.
+            kind = "info" if write and not msg.startswith("MISCONF") else "fail"
+            self.history.complete(op, kind, error=msg)
+            return kind, None
         self.history.complete(op, "ok", reply)
         return "ok", reply
 
@@ -328,7 +331,7 @@ MIX = [(LockWorker, 5), (FenceProber, 1), (RedlockWorker, 3), (RegisterWorker, 3
        (PipelinedRegisterWorker, 2), (SetWorker, 2), (CounterWorker, 2)]
 
 
-def start_workers(cluster, history, seed, stop, ops_per_register_key=150):
+def start_workers(cluster, history, seed, stop, ops_per_register_key=100):
     shared = Shared(RegisterWorker.slots, ops_per_register_key)
     workers = []
     nodes = sorted(cluster.nodes)
