@@ -73,3 +73,17 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast "$@"
 fi
+
+# The fault test (README "Fault testing"): the checkers' self-tests, then a short run on
+# 3 and on 5 nodes with kills, pauses, partitions and clock steps. It needs root and
+# network namespaces, and fails (never skips) without them.
+echo "== nemesis: checker self-tests"
+python3 -m unittest tests.nemesis.test_checkers
+echo "== nemesis: short fault runs (3 and 5 nodes, about 75 s each)"
+cargo build --release --quiet
+nemesis_status=0
+RAFTLOCK_BIN=target/release/raftlock scripts/nemesis.sh --nodes 3 --duration 60 --seed 1 \
+  --out target/nemesis/short-n3 || nemesis_status=1
+RAFTLOCK_BIN=target/release/raftlock scripts/nemesis.sh --nodes 5 --duration 60 --seed 2 \
+  --out target/nemesis/short-n5 || nemesis_status=1
+exit $nemesis_status
