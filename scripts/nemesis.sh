@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # raftlock's fault test (Jepsen-style): a cluster of real nodes, each in its own network
 # namespace, under kills, pauses, partitions, clock steps and disk faults, while clients
-# record every op; checkers then judge the history. See README.md "Fault testing".
+# record every op; checkers then judge the history. See docs/FAULT-TESTING.md.
 #
 #   scripts/nemesis.sh [--nodes 3|5] [--duration SECS] [--faults LIST] [--seed N] [--out DIR]
 #   scripts/nemesis.sh --check DIR      re-run the checkers on a saved history

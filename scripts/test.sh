@@ -74,7 +74,7 @@ else
   cargo test --no-fail-fast "$@"
 fi
 
-# The fault test (README "Fault testing"): the checkers' self-tests, then a short run on
+# The fault test (docs/FAULT-TESTING.md): the checkers' self-tests, then a short run on
 # 3 and on 5 nodes with kills, pauses, partitions and clock steps. It needs root and
 # network namespaces, and fails (never skips) without them.
 echo "== nemesis: checker self-tests"
