@@ -231,10 +231,10 @@ pub struct Keyspace {
     /// The leader's wall clock minus cluster time, as of its last `raftlock.wallclock` op:
     /// translates the Unix times clients send and ask for (`wall`).
     wall_offset_ms: i64,
-    /// Every script runs in Lua, the known release scripts too (`lua::native`): tests set
-    /// it to compare the two.
-    #[cfg(test)]
-    lua_only: bool,
+    /// Every script runs in Lua, the known release scripts too (`lua::native`): unit
+    /// tests and the fuzz targets set it to compare the two.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) lua_only: bool,
 }
 
 impl Keyspace {
@@ -809,7 +809,7 @@ impl Keyspace {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 impl Keyspace {
     /// The expiry index holds exactly the deadlines of the entries, and no token is above
     /// the counter.
