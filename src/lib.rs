@@ -4,6 +4,9 @@ pub mod bench;
 pub mod command;
 pub mod config;
 pub mod fnv;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 pub mod raft;
 pub mod reply;

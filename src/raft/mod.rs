@@ -8,7 +8,7 @@ mod keys;
 mod log_store;
 mod network;
 mod state_store;
-mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;

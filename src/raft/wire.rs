@@ -23,14 +23,14 @@ pub const MAX_RAFT_FRAME_BYTES: usize = 64 * 1024 * 1024;
 const LENGTH_PREFIX_BYTES: usize = 4;
 
 #[derive(Serialize, Deserialize)]
-pub(super) struct RequestFrame {
+pub(crate) struct RequestFrame {
     pub request_id: u64,
     pub group: GroupId,
     pub rpc: RaftRequest,
 }
 
 #[derive(Serialize, Deserialize)]
-pub(super) enum RaftRequest {
+pub(crate) enum RaftRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
@@ -39,13 +39,13 @@ pub(super) enum RaftRequest {
 }
 
 #[derive(Serialize, Deserialize)]
-pub(super) struct ResponseFrame {
+pub(crate) struct ResponseFrame {
     pub request_id: u64,
     pub reply: RaftReply,
 }
 
 #[derive(Serialize, Deserialize)]
-pub(super) enum RaftReply {
+pub(crate) enum RaftReply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     InstallSnapshot(
@@ -57,7 +57,7 @@ pub(super) enum RaftReply {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FrameError {
+pub(crate) enum FrameError {
     #[error("frame of {bytes} bytes exceeds the limit of {MAX_RAFT_FRAME_BYTES} bytes")]
     TooLarge { bytes: usize },
     #[error("bad frame: {0}")]
@@ -67,7 +67,7 @@ pub(super) enum FrameError {
 }
 
 /// Encodes `message` as one frame, length prefix included.
-pub(super) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     let bytes = bincode::serialized_size(message)? as usize;
     if bytes > MAX_RAFT_FRAME_BYTES {
         return Err(FrameError::TooLarge { bytes });
@@ -79,7 +79,7 @@ pub(super) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
 }
 
 /// Reads one frame; `None` when the peer closed the connection between frames.
-pub(super) async fn read_frame<T, R>(reader: &mut R) -> Result<Option<T>, FrameError>
+pub(crate) async fn read_frame<T, R>(reader: &mut R) -> Result<Option<T>, FrameError>
 where
     T: DeserializeOwned,
     R: AsyncRead + Unpin,

@@ -906,7 +906,7 @@ impl Lock {
     }
 
     /// Every unconfirmed holder has one grant record and every record a holder.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub fn assert_consistent(&self) {
         assert!(
             self.grants_match_holders(),

@@ -242,10 +242,10 @@ pub struct Keyspace {
     /// The locks with waiters or unconfirmed grants (a queue box), in key order: the ones
     /// a new term detaches sessions in, found without a walk of the keyspace.
     queued: BTreeSet<Key>,
-    /// Every script runs in Lua, the known release scripts too (`lua::native`): tests set
-    /// it to compare the two.
-    #[cfg(test)]
-    lua_only: bool,
+    /// Every script runs in Lua, the known release scripts too (`lua::native`): unit
+    /// tests and the fuzz targets set it to compare the two.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) lua_only: bool,
 }
 
 impl Keyspace {
@@ -958,7 +958,7 @@ impl Keyspace {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 impl Keyspace {
     /// The expiry index holds exactly the deadlines of the entries, and no token is above
     /// the counter.

@@ -300,7 +300,7 @@ fn run_natively(
     release: Option<native::Release>,
     invocation: &Invocation<'_>,
 ) -> Option<Reply> {
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     if ks.lua_only {
         return None;
     }

@@ -72,7 +72,7 @@ impl LockTimers {
     }
 
     /// Locks with a timer.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub fn len(&self) -> usize {
         self.heap.len()
     }
@@ -194,7 +194,7 @@ impl LockTimers {
 
     /// Every element is where its entry says, with the entry's lock deadline, and no
     /// element comes before its parent.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub fn assert_consistent(&self, entries: &Entries) {
         for (pos, timer) in self.heap.iter().enumerate() {
             let entry = &entries[timer.slot as usize];
