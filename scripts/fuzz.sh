@@ -5,6 +5,7 @@
 #
 #   scripts/fuzz.sh [target ...]        run all targets (or the ones named)
 #   FUZZ_SECONDS=900 scripts/fuzz.sh    a longer run
+#   scripts/fuzz.sh --build             only build the targets (and install cargo-fuzz)
 #   scripts/fuzz.sh --seeds             rewrite the seed inputs (fuzz/corpus/*/seed-*)
 #   scripts/fuzz.sh --cmin [target ...] merge what runs found into fuzz/corpus, minimized
 #
@@ -59,6 +60,10 @@ libfuzzer_options() {
 }
 
 case "${1:-}" in
+  --build)
+    build
+    exit 0
+    ;;
   --seeds)
     build
     "$BIN_DIR/make_seeds" fuzz/corpus

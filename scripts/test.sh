@@ -86,4 +86,23 @@ RAFTLOCK_BIN=target/release/raftlock scripts/nemesis.sh --nodes 3 --duration 60 
   --out target/nemesis/short-n3 || nemesis_status=1
 RAFTLOCK_BIN=target/release/raftlock scripts/nemesis.sh --nodes 5 --duration 60 --seed 2 \
   --out target/nemesis/short-n5 || nemesis_status=1
-exit $nemesis_status
+
+# Fuzzing (README "Fuzzing"): every cargo-fuzz target for 60 s from its corpus in
+# fuzz/corpus, two at a time (one per core).
+echo "== fuzzing: every target for 60 s"
+fuzz_status=0
+scripts/fuzz.sh --build
+FUZZ_SECONDS=60 scripts/fuzz.sh resp_request resp_reply command_args \
+  >target/fuzz-a.log 2>&1 &
+fuzz_a=$!
+FUZZ_SECONDS=60 scripts/fuzz.sh lua_script snapshot_decode raft_wire \
+  >target/fuzz-b.log 2>&1 &
+fuzz_b=$!
+wait "$fuzz_a" || fuzz_status=1
+wait "$fuzz_b" || fuzz_status=1
+cat target/fuzz-a.log target/fuzz-b.log | grep -v '^#[0-9]'
+
+if [ "$nemesis_status" -ne 0 ] || [ "$fuzz_status" -ne 0 ]; then
+  echo "== the fault runs or the fuzzers failed (see above)"
+  exit 1
+fi
