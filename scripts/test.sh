@@ -87,7 +87,7 @@ RAFTLOCK_BIN=target/release/raftlock scripts/nemesis.sh --nodes 3 --duration 60 
 RAFTLOCK_BIN=target/release/raftlock scripts/nemesis.sh --nodes 5 --duration 60 --seed 2 \
   --out target/nemesis/short-n5 || nemesis_status=1
 
-# Fuzzing (README "Fuzzing"): every cargo-fuzz target for 60 s from its corpus in
+# Fuzzing (docs/FAULT-TESTING.md): every cargo-fuzz target for 60 s from its corpus in
 # fuzz/corpus, two at a time (one per core).
 echo "== fuzzing: every target for 60 s"
 fuzz_status=0
