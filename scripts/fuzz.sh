@@ -15,7 +15,8 @@
 #
 # The stable toolchain builds the targets: cargo-fuzz passes nightly flags
 # (-Zsanitizer=address), which RUSTC_BOOTSTRAP=1 lets stable rustc accept. ASan works
-# this way; FUZZ_SANITIZER=none builds without it (faster, but no malloc limit).
+# this way. FUZZ_SANITIZER=none would build without it (no malloc limit then; untried).
+# FUZZ_TARGET_DIR (default fuzz/target) is the one build directory every run reuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
