@@ -8,6 +8,7 @@
 #   scripts/fuzz.sh --build             only build the targets (and install cargo-fuzz)
 #   scripts/fuzz.sh --seeds             rewrite the seed inputs (fuzz/corpus/*/seed-*)
 #   scripts/fuzz.sh --cmin [target ...] merge what runs found into fuzz/corpus, minimized
+#                                       (the seeds are written again after)
 #
 # New inputs a run finds go to $FUZZ_TARGET_DIR/corpus/<target> (kept between local runs,
 # never committed); --cmin folds them into the committed corpus. Crash inputs go to
@@ -15,7 +16,8 @@
 #
 # The stable toolchain builds the targets: cargo-fuzz passes nightly flags
 # (-Zsanitizer=address), which RUSTC_BOOTSTRAP=1 lets stable rustc accept. ASan works
-# this way; FUZZ_SANITIZER=none builds without it (faster, but no malloc limit).
+# this way. FUZZ_SANITIZER=none would build without it (no malloc limit then; untried).
+# FUZZ_TARGET_DIR (default fuzz/target) is the one build directory every run reuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,8 +43,14 @@ fi
 
 build() {
   echo "fuzz.sh: building the fuzz targets (release, debug assertions, sanitizer $FUZZ_SANITIZER)" >&2
-  local start=$SECONDS
-  cargo fuzz build --debug-assertions --sanitizer "$FUZZ_SANITIZER" --target-dir "$FUZZ_TARGET_DIR"
+  local start=$SECONDS log="$FUZZ_TARGET_DIR/logs/build.log"
+  mkdir -p "$(dirname "$log")"
+  if ! nice -n 10 cargo fuzz build --debug-assertions --sanitizer "$FUZZ_SANITIZER" \
+    --target-dir "$FUZZ_TARGET_DIR" >"$log" 2>&1; then
+    tail -60 "$log" >&2
+    echo "fuzz.sh: the build failed (all of it in $log)" >&2
+    exit 1
+  fi
   echo "fuzz.sh: built in $((SECONDS - start)) s" >&2
 }
 
@@ -84,11 +92,17 @@ case "${1:-}" in
       merged="$FUZZ_TARGET_DIR/corpus-merged/$target"
       mkdir -p "$found" "fuzz/corpus/$target"
       rm -rf "$merged" && mkdir -p "$merged"
+      # The smallest set of inputs that covers every edge any of them covers (hit counts
+      # left out, which keeps the committed corpus to a few hundred KB in all).
       # shellcheck disable=SC2046
-      nice -n 10 "$BIN_DIR/$target" $(libfuzzer_options "$target") -merge=1 \
+      nice -n 10 "$BIN_DIR/$target" $(libfuzzer_options "$target") -set_cover_merge=1 -use_counters=0 \
         "$merged" "fuzz/corpus/$target" "$found"
       rm -rf "fuzz/corpus/$target" && mv "$merged" "fuzz/corpus/$target"
-      echo "fuzz.sh: fuzz/corpus/$target: $(ls "fuzz/corpus/$target" | wc -l) inputs, $(du -sk "fuzz/corpus/$target" | cut -f1) KB"
+    done
+    # The seeds stay, readable examples of each target's input, whatever they cover.
+    "$BIN_DIR/make_seeds" fuzz/corpus
+    for target in "$@"; do
+      echo "fuzz.sh: fuzz/corpus/$target: $(find "fuzz/corpus/$target" -type f | wc -l) inputs, $(du -sk --apparent-size "fuzz/corpus/$target" | cut -f1) KB"
     done
     exit 0
     ;;
