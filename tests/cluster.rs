@@ -332,7 +332,7 @@ fn leader_kill_under_lock_contention_loses_no_grant_and_never_overlaps_owners() 
     let began = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let holds = Arc::new(Mutex::new(Vec::new()));
-    // Twenty clients (as issue 5 asks), spread over the three nodes.
+    // Twenty clients, spread over the three nodes.
     let workers: Vec<_> = (0..20)
         .map(|i| {
             let (ports, stop, holds) = (ports.clone(), stop.clone(), holds.clone());

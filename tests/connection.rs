@@ -526,7 +526,7 @@ fn unknown_client_subcommand_is_an_error_and_the_connection_stays_usable() {
     assert_eq!(run::<Value>(&mut con, &["GET", "k"]), bulk("v"));
 }
 
-/// Commands issue 2 asks for; each must be in the command table.
+/// Commands lock libraries rely on; each must be in the command table.
 const REQUIRED_COMMANDS: &[&str] = &[
     "ping",
     "echo",

@@ -1,4 +1,4 @@
-//! A follower relays its clients' data commands to the leader (issue 17): whatever the
+//! A follower relays its clients' data commands to the leader: whatever the
 //! pipelining, every request sent to a follower gets exactly one reply, in order, and the
 //! connection keeps working afterwards. Requests are written with raw sockets, in one
 //! go or split across writes, so no client library reorders or paces them.

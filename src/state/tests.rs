@@ -624,7 +624,7 @@ fn mixed_histories_keep_index_persistence_and_replicas_consistent() {
     assert!(succeeded > 300, "only {succeeded} writes succeeded");
 }
 
-/// A million held locks are a million entries: their size is the memory budget (issue 6).
+/// A million held locks are a million entries: their size is the memory budget (docs/PERFORMANCE.md, Memory).
 #[test]
 fn an_entry_stays_small() {
     assert_eq!(std::mem::size_of::<super::Value>(), 56);
