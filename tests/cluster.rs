@@ -766,6 +766,9 @@ fn a_follower_holding_its_elections_does_not_stand_until_the_hold_ends() {
             .parse()
             .unwrap()
     };
+    // Both followers hold the leader's whole log: otherwise the released one could lose
+    // the vote for being behind, as Raft demands, rather than for holding.
+    cluster.wait_replicated(old, Duration::from_secs(10));
     let before = term(held);
     cluster.pause(old);
     // Well past the leader lease and an election timeout (600 + 600 ms): nobody stood.

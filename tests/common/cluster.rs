@@ -366,6 +366,26 @@ impl Cluster {
         }
     }
 
+    /// Waits until every running node has applied everything the leader `leader` has; a
+    /// node that joined late may be behind for a while, and a node behind cannot win a vote.
+    pub fn wait_replicated(&self, leader: u64, timeout: Duration) {
+        let applied = |id: u64| -> u64 {
+            self.node(id).raft_info()["last_applied_index"]
+                .parse()
+                .unwrap()
+        };
+        let target = applied(leader);
+        let deadline = Instant::now() + timeout;
+        while self.running().any(|n| applied(n.id) < target) {
+            assert!(
+                Instant::now() < deadline,
+                "not every node applied index {target} within {timeout:?}; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until a leader other than `old` serves writes; its id.
     pub fn wait_new_leader(&self, old: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
