@@ -9,9 +9,9 @@
 //!
 //! The libraries are pinned in `tests/compat/requirements.txt` and
 //! `tests/compat/package-lock.json`; `scripts/test.sh` installs them (a venv in
-//! `target/compat-venv`, `npm ci` in `tests/compat`). A test skips, with a note, only
-//! when `python3` or `node` is missing from the machine; if they are there but the
-//! libraries are not installed, it fails and says how to install them.
+//! `target/compat-venv`, `npm ci` in `tests/compat`). A test never skips:
+//! when `python3`, `node` or the pinned libraries are missing, it fails and says how to
+//! install them.
 
 mod common;
 
@@ -44,8 +44,8 @@ fn on_path(program: &str) -> Option<PathBuf> {
 
 /// The Python that has the pinned packages: `RAFTLOCK_COMPAT_PYTHON` (set by
 /// scripts/test.sh), else the venv scripts/test.sh makes, else `python3` on PATH.
-/// `None` (with a note) when the machine has no Python 3 at all.
-fn python(test: &str) -> Option<PathBuf> {
+/// Fails when the machine has no Python 3 at all: scripts/test.sh installs it.
+fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("RAFTLOCK_COMPAT_PYTHON") {
         let python = PathBuf::from(python);
         assert!(
@@ -53,26 +53,21 @@ fn python(test: &str) -> Option<PathBuf> {
             "RAFTLOCK_COMPAT_PYTHON={} does not exist",
             python.display()
         );
-        return Some(python);
+        return python;
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compat-venv/bin/python");
     if venv.is_file() {
-        return Some(venv);
+        return venv;
     }
-    let found = on_path("python3");
-    if found.is_none() {
-        eprintln!("note: {test} skipped: python3 is not installed on this machine");
-    }
-    found
+    on_path("python3").expect(
+        "python3 is not installed: scripts/test.sh installs it (apt-get install python3 python3-venv)",
+    )
 }
 
-/// `node` on PATH, or `None` (with a note) when the machine has none.
-fn node(test: &str) -> Option<PathBuf> {
-    let found = on_path("node");
-    if found.is_none() {
-        eprintln!("note: {test} skipped: node is not installed on this machine");
-    }
-    found
+/// `node` on PATH; fails when the machine has none: scripts/test.sh installs it.
+fn node() -> PathBuf {
+    on_path("node")
+        .expect("node is not installed: scripts/test.sh installs it (apt-get install nodejs npm)")
 }
 
 /// The version that `requirements.txt` pins for `package`.
@@ -191,10 +186,8 @@ fn run_suite_with_log(what: &str, log: impl Fn() -> String, mut command: Command
     }
 }
 
-fn redis_py_suite(test: &str, protocol: &str) {
-    let Some(python) = python(test) else {
-        return;
-    };
+fn redis_py_suite(protocol: &str) {
+    let python = python();
     require_python_packages(&python);
     let server = Server::start();
     let mut command = Command::new(&python);
@@ -217,19 +210,17 @@ fn redis_py_suite(test: &str, protocol: &str) {
 
 #[test]
 fn redis_py_lock_resp2() {
-    redis_py_suite("redis_py_lock_resp2", "2");
+    redis_py_suite("2");
 }
 
 #[test]
 fn redis_py_lock_resp3() {
-    redis_py_suite("redis_py_lock_resp3", "3");
+    redis_py_suite("3");
 }
 
 #[test]
 fn node_redlock_on_ioredis() {
-    let Some(node) = node("node_redlock_on_ioredis") else {
-        return;
-    };
+    let node = node();
     require_node_packages();
     let server = Server::start();
     let mut command = Command::new(node);
@@ -239,10 +230,7 @@ fn node_redlock_on_ioredis() {
 
 #[test]
 fn redis_py_sentinel_follows_a_leader_kill() {
-    let test = "redis_py_sentinel_follows_a_leader_kill";
-    let Some(python) = python(test) else {
-        return;
-    };
+    let python = python();
     require_python_packages(&python);
     let mut cluster = Cluster::start(3, &[]);
     let handshake = tempfile::tempdir().expect("temp dir");

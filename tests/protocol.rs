@@ -259,9 +259,7 @@ fn redis_crate_pipeline_of_ten_thousand_commands() {
 
 #[test]
 fn redis_cli_pipe_mass_insertion() {
-    let Some(cli) = redis_cli("redis_cli_pipe_mass_insertion") else {
-        return;
-    };
+    let cli = redis_cli();
     let server = Server::start();
     const N: usize = 20_000;
     let mut input = Vec::new();

@@ -389,17 +389,17 @@ pub fn unix_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// The `redis-cli` on PATH, or `None` (with a note on stderr) so a test can skip.
-pub fn redis_cli(test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("redis-cli"))
-            .find(|path| path.is_file())
-    });
-    if found.is_none() {
-        eprintln!("note: {test} skipped: redis-cli is not installed (apt-get install redis-tools)");
-    }
-    found
+/// The `redis-cli` on PATH; fails when there is none (scripts/test.sh installs it).
+pub fn redis_cli() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("redis-cli"))
+                .find(|path| path.is_file())
+        })
+        .expect(
+            "redis-cli is not installed: scripts/test.sh installs it (apt-get install redis-tools)",
+        )
 }
 
 /// A command from its words, e.g. `cmd(&["SET", "k", "v"])`.
