@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+# tests/differential.rs compares every reply with a real redis-server's.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # tests/clock.rs moves the nodes' wall clocks with Debian's libfaketime.
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
 # tests/partition.rs puts nodes in network namespaces and cuts links with iptables;
