@@ -6,6 +6,10 @@
 #   scripts/vendor.sh           rebuild vendor/<crate> in place (its PATCHES.md is kept)
 #   scripts/vendor.sh --check   rebuild into a temporary directory and fail, with a summary
 #                               of the differences, if vendor/ is not the same
+#   scripts/vendor.sh --test    run the vendored crates' own unit tests: openraft's whole
+#                               lib (engine, config, core, ...) and fjall's journal module,
+#                               with each crate's own Cargo.lock (about 2 minutes of CPU to
+#                               build from nothing, seconds to run; docs/VENDOR.md)
 #
 # Needs bash, tar, sha256sum, git (for `git apply`; GNU patch if git is missing) and curl
 # or cargo to fetch a .crate that is not in cargo's cache (target/vendor-crates keeps it).
@@ -18,7 +22,7 @@ CRATES=(
   "fjall 3.1.13 6e98f7212d748b723dcfbd43d5f166958945ad2c05ad4537fb99bcda42ad8a96"
 )
 # What cargo adds to a .crate when it packages it: not part of the vendored tree.
-PACKAGING=(.cargo_vcs_info.json Cargo.toml.orig Cargo.lock)
+PACKAGING=(.cargo_vcs_info.json Cargo.toml.orig)
 # raftlock's own files in vendor/<crate>/: kept on a rebuild, left out of the comparison.
 OWN=(PATCHES.md)
 
@@ -26,8 +30,20 @@ check=0
 case "${1:-}" in
   "") ;;
   --check) check=1 ;;
+  --test)
+    # In place, each crate with its own Cargo.lock (--locked), built where the main build
+    # is (not in vendor/<crate>/target), with the features raftlock uses.
+    target="${CARGO_TARGET_DIR:-$PWD/target}"
+    echo "== openraft's own unit tests (features serde, storage-v2, as raftlock uses it)"
+    cargo test --locked --quiet --manifest-path vendor/openraft/Cargo.toml --target-dir "$target" \
+      --lib --features serde,storage-v2
+    echo "== fjall's own unit tests of its journal (journal::)"
+    cargo test --locked --quiet --manifest-path vendor/fjall/Cargo.toml --target-dir "$target" \
+      --lib journal::
+    exit 0
+    ;;
   *)
-    echo "usage: scripts/vendor.sh [--check]" >&2
+    echo "usage: scripts/vendor.sh [--check | --test]" >&2
     exit 2
     ;;
 esac
