@@ -104,7 +104,8 @@ apply_patch() {
 build_crate() {
   local name=$1 version=$2 dest="$tmp/build/$1" f p
   mkdir -p "$tmp/unpack" "$tmp/build"
-  tar -xzf "$tmp/$name.crate" -C "$tmp/unpack"
+  # -m: files get the time of the rebuild, not the crate's, so cargo sees what changed.
+  tar -xzmf "$tmp/$name.crate" -C "$tmp/unpack"
   [ -d "$tmp/unpack/$name-$version" ] || die "$name.crate has no $name-$version/"
   mv "$tmp/unpack/$name-$version" "$dest"
   for f in "${PACKAGING[@]}"; do
@@ -139,17 +140,28 @@ for spec in "${CRATES[@]}"; do
       status=1
       echo "vendor.sh --check: vendor/$name is not $name $version with vendor/patches/$name/*:"
       sed -e "s|$built|(rebuilt)|g" "$tmp/summary"
-      diff -ru "${excludes[@]}" "vendor/$name" "$built" | grep -v "^diff -ru " | sed -e "s|$built|(rebuilt)|g" \
+      diff -ru "${excludes[@]}" "vendor/$name" "$built" | grep -v -e "^diff -ru " -e "^Only in " | sed -e "s|$built|(rebuilt)|g" \
         | head -n 60 || true
     else
       echo "vendor.sh --check: vendor/$name is $name $version with $(ls vendor/patches/"$name"/*.patch 2>/dev/null | wc -l) patches"
     fi
   else
     for f in "${OWN[@]}"; do
-      [ -f "vendor/$name/$f" ] && cp "vendor/$name/$f" "$built/$f"
+      if [ -f "vendor/$name/$f" ]; then cp "vendor/$name/$f" "$built/$f"; fi
     done
-    rm -rf "vendor/$name"
-    cp -a "$built" "vendor/$name"
+    # Only the files that differ are written (so cargo rebuilds only if something changed),
+    # and the ones the rebuild has not are removed.
+    mkdir -p "vendor/$name"
+    (cd "$built" && find . -type f) | while IFS= read -r f; do
+      if ! cmp -s "$built/$f" "vendor/$name/$f"; then
+        mkdir -p "$(dirname "vendor/$name/$f")"
+        cp "$built/$f" "vendor/$name/$f"
+      fi
+    done
+    (cd "vendor/$name" && find . -type f) | while IFS= read -r f; do
+      if [ ! -e "$built/$f" ]; then rm -f "vendor/$name/$f"; fi
+    done
+    find "vendor/$name" -depth -type d -empty -delete
     echo "vendor.sh: vendor/$name rebuilt: $name $version with $(ls vendor/patches/"$name"/*.patch 2>/dev/null | wc -l) patches"
   fi
 done
