@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# vendor/openraft and vendor/fjall must be the published crates plus vendor/patches
+# (docs/VENDOR.md). The crates' own unit tests take about 2 minutes of CPU to build from
+# nothing, so they run only with RAFTLOCK_VENDOR_TESTS=1.
+echo "== vendor/ is the published crates with vendor/patches (scripts/vendor.sh --check)"
+scripts/vendor.sh --check
+if [ "${RAFTLOCK_VENDOR_TESTS:-0}" = 1 ]; then
+  scripts/vendor.sh --test
+fi
+
 need_apt=()
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 # tests/differential.rs compares every reply with a real redis-server's.
