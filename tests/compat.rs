@@ -85,14 +85,17 @@ fn pinned_python_version(package: &str) -> String {
 /// are importable by `python`.
 fn require_python_packages(python: &Path) {
     let probe = Command::new(python)
-        .args(["-c", "import pytest, redis; print(redis.__version__)"])
+        .args([
+            "-c",
+            "import pytest, redis, redlock, pottery; print(redis.__version__)",
+        ])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap_or_else(|err| panic!("run {}: {err}", python.display()));
     let installed = String::from_utf8_lossy(&probe.stdout).trim().to_string();
     assert!(
         probe.status.success(),
-        "redis-py and pytest are not installed for {}: run scripts/test.sh, or \
+        "redis-py, redlock-py, pottery and pytest are not installed for {}: run scripts/test.sh, or \
          `python3 -m venv target/compat-venv && target/compat-venv/bin/pip install -r \
          tests/compat/requirements.txt`\n{}",
         python.display(),
@@ -110,7 +113,7 @@ fn require_python_packages(python: &Path) {
 
 /// Fails, saying how to install them, unless `npm ci` has installed the pinned packages.
 fn require_node_packages() {
-    for package in ["redlock", "ioredis"] {
+    for package in ["redlock", "ioredis", "redis-semaphore"] {
         let manifest = compat_dir()
             .join("node_modules")
             .join(package)
@@ -298,4 +301,49 @@ fn redis_py_sentinel_follows_a_leader_kill() {
         handshake.path().join("killed").exists(),
         "the suite passed without asking for the leader's death"
     );
+}
+
+/// Runs a suite against every node of a fresh 3-node cluster (their client ports in
+/// `RAFTLOCK_PORTS`), with the tails of the nodes' logs if it fails.
+fn run_cluster_suite(what: &str, mut command: Command) {
+    let cluster = Cluster::start(3, &[]);
+    cluster.wait_leader(Duration::from_secs(30));
+    let ports = cluster
+        .nodes
+        .iter()
+        .map(|n| n.port.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    command
+        .env("RAFTLOCK_HOST", "127.0.0.1")
+        .env("RAFTLOCK_PORTS", ports);
+    run_suite_with_log(what, || cluster.logs(), command);
+}
+
+/// node-redlock and redis-semaphore's RedlockMutex with one client per node of a cluster:
+/// each copy of a request is answered alike, so they reach their majority.
+#[test]
+fn node_redlock_and_redis_semaphore_on_every_node_of_one_cluster() {
+    let node = node();
+    require_node_packages();
+    let mut command = Command::new(node);
+    command.args(["--test", "--test-reporter=spec", "redlock_cluster.test.mjs"]);
+    run_cluster_suite("Redlock clients on 3 nodes (node --test)", command);
+}
+
+/// redlock-py and pottery with one client per node of a cluster.
+#[test]
+fn redlock_py_and_pottery_on_every_node_of_one_cluster() {
+    let python = python();
+    require_python_packages(&python);
+    let mut command = Command::new(&python);
+    command.args([
+        "-m",
+        "pytest",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        "test_redlock_cluster.py",
+    ]);
+    run_cluster_suite("Redlock clients on 3 nodes (pytest)", command);
 }

@@ -18,6 +18,7 @@ pub mod locks;
 pub(crate) mod lua;
 mod persist;
 pub mod pubsub;
+mod replay;
 mod revisions;
 pub mod scripts;
 pub mod server;
@@ -239,6 +240,9 @@ pub struct Keyspace {
     wall_offset_ms: i64,
     /// The client sessions open in the current term (`session`).
     sessions: session::OpenSessions,
+    /// Recent writes that carried a Redlock token, so that the copies a client sent to the
+    /// other nodes are answered alike (`replay`). Node-local: not persisted.
+    replay: replay::ReplayCache,
     /// The locks with waiters or unconfirmed grants (a queue box), in key order: the ones
     /// a new term detaches sessions in, found without a walk of the keyspace.
     queued: BTreeSet<Key>,
@@ -331,11 +335,66 @@ impl Keyspace {
             return Reply::wrong_arity(spec.name);
         }
         match spec.handler {
+            Handler::Write(handler) if self.replay.enabled() => {
+                match replay::replayable_keys(spec, argv) {
+                    Some(keys) => self.apply_replayable(now_ms, argv, handler, keys),
+                    None => handler(self, now_ms, argv),
+                }
+            }
             Handler::Write(handler) => handler(self, now_ms, argv),
             // A read a connection pipelined behind its writes runs in the log, in order.
             Handler::Read(handler) => handler(self, now_ms, argv),
             _ => Reply::Error(format!("ERR '{}' is not a data command", spec.name)),
         }
+    }
+
+    /// Runs a write that carries a Redlock token (`replay`): a copy of an earlier identical
+    /// write that finds its keys as that one left them and changes nothing is answered
+    /// with that one's reply. It runs either way, so the state is the same on every
+    /// replica whatever its cache holds.
+    fn apply_replayable(
+        &mut self,
+        now_ms: u64,
+        argv: &[Bytes],
+        handler: command::WriteFn,
+        keys: Vec<Bytes>,
+    ) -> Reply {
+        // A copy is answered as the original was if the keys are as the original left
+        // them, or if the original removed them (a release: the copy's "released" is
+        // true of the request, though another client may hold the lock by now).
+        let earlier = self.replay.earlier(argv, now_ms).filter(|earlier| {
+            let removed = earlier.keys.iter().all(|(_, revision)| *revision == 0);
+            removed
+                || earlier
+                    .keys
+                    .iter()
+                    .all(|(key, revision)| self.unchanged_since(key, *revision, earlier.seen_at))
+        });
+        let counter_before = self.revision_counter;
+        let reply = handler(self, now_ms, argv);
+        let changed = self.revision_counter != counter_before;
+        match earlier {
+            Some(earlier) if !changed => earlier.reply,
+            _ => {
+                if !reply.is_error() {
+                    let revisions = keys
+                        .into_iter()
+                        .map(|key| {
+                            let revision = self.revision(&key, now_ms);
+                            (key, revision)
+                        })
+                        .collect();
+                    let counter = self.revision_counter;
+                    self.replay.record(argv, revisions, counter, &reply, now_ms);
+                }
+                reply
+            }
+        }
+    }
+
+    /// Node-local: how long a Redlock copy may follow its original (`replay`; 0: off).
+    pub fn set_replay_window_ms(&mut self, window_ms: u64) {
+        self.replay.set_window_ms(window_ms);
     }
 
     /// Applies a new leader's epoch op (`hold`). When it starts a new term, the sessions
