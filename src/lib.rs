@@ -1,6 +1,7 @@
 //! raftlock: a lock server that speaks the Redis protocol, every write a Raft entry.
 
 pub mod bench;
+pub mod cli;
 pub mod command;
 pub mod config;
 pub mod fnv;
