@@ -130,7 +130,7 @@ pub(super) async fn dispatch(
         Verdict::Run => {}
         Verdict::Queue => {
             let queued = session.multi.as_mut().expect("queued only inside MULTI");
-            return ready(multi::queue(queued, argv), proto);
+            return ready(queued.queue(argv), proto);
         }
         Verdict::Refuse { reply, dooms_multi } => {
             if dooms_multi {

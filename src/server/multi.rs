@@ -1,8 +1,9 @@
-//! MULTI/EXEC on the connection: commands queued after MULTI are checked (a known command,
-//! the right arity) and answered QUEUED; EXEC sends the data commands, with the revisions
-//! WATCH read, as one `TXN` op (see `crate::state::txn`), so they apply atomically in one
-//! entry on every node. Commands the node serves itself (PING, ECHO, ...) are answered
-//! by the node at EXEC and merged into the reply in their place.
+//! WATCH and EXEC on the connection. After MULTI the pre-check chain queues commands in
+//! the session (`Multi`); WATCH reads the keys' revisions through a read barrier; EXEC
+//! sends the queued data commands, with those revisions, as one `TXN` op (see
+//! `crate::state::txn`), so they apply atomically in one entry on every node. Commands the
+//! node serves itself (PING, ECHO, ...) are answered by the node at EXEC, through their
+//! table rows, and merged into the reply in their place.
 
 use std::sync::Arc;
 
@@ -13,17 +14,8 @@ use super::proposer::write_gone;
 use super::routing::{data_reply, relay_rx};
 use super::{Node, Route, Session, Step};
 use crate::command::{self, Kind};
-use crate::config::state_limits::MAX_QUEUED_COMMANDS;
 use crate::reply::Reply;
 use crate::state::txn::{self, Transaction, Watch};
-
-/// A transaction being queued.
-#[derive(Default)]
-pub(super) struct Multi {
-    pub commands: Vec<Vec<Bytes>>,
-    /// A queued command was refused: EXEC answers EXECABORT.
-    pub failed: bool,
-}
 
 /// Where each queued command's reply comes from at EXEC.
 pub(super) enum Slot {
@@ -37,19 +29,6 @@ pub(super) enum Slot {
     },
     /// Answered by the node at EXEC.
     Local(Reply),
-}
-
-/// Queues a command after MULTI (the pre-check chain said so): QUEUED, or an error that
-/// dooms the EXEC.
-pub(super) fn queue(multi: &mut Multi, argv: Vec<Bytes>) -> Reply {
-    if multi.commands.len() >= MAX_QUEUED_COMMANDS {
-        multi.failed = true;
-        return Reply::Error(format!(
-            "ERR too many commands queued in MULTI (max {MAX_QUEUED_COMMANDS})"
-        ));
-    }
-    multi.commands.push(argv);
-    Reply::status("QUEUED")
 }
 
 /// Adds WATCH's read (`REVISIONS`' reply) to the watched keys; a key already watched

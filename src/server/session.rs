@@ -1,14 +1,16 @@
 //! What one client connection carries from request to request: its protocol, whether it
 //! authenticated, its MULTI queue and WATCHes, its subscriptions, its relay to the leader
-//! and its lock session. Commands the node serves change it through `Step`'s callers.
+//! and its lock session; and `Step`, what a command the node serves asks of the
+//! connection.
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::clients::ClientHandle;
 use super::forward::Upstream;
-use super::multi::Multi;
 use super::subscribe::Subscriptions;
 use crate::command::check::Caller;
+use crate::config::state_limits::MAX_QUEUED_COMMANDS;
 use crate::reply::Reply;
 use crate::resp::Protocol;
 use crate::state::session as sessions;
@@ -23,6 +25,29 @@ pub enum Step {
     ReplyAndClose(Reply),
     /// Answered later by a task (a membership change); awaited in order like a relay.
     Later(oneshot::Receiver<Reply>),
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub(super) struct Multi {
+    pub commands: Vec<Vec<Bytes>>,
+    /// A queued command was refused: EXEC answers EXECABORT.
+    pub failed: bool,
+}
+
+impl Multi {
+    /// Queues a command after MULTI (the pre-check chain said so): QUEUED, or an error
+    /// that dooms the EXEC.
+    pub fn queue(&mut self, argv: Vec<Bytes>) -> Reply {
+        if self.commands.len() >= MAX_QUEUED_COMMANDS {
+            self.failed = true;
+            return Reply::Error(format!(
+                "ERR too many commands queued in MULTI (max {MAX_QUEUED_COMMANDS})"
+            ));
+        }
+        self.commands.push(argv);
+        Reply::status("QUEUED")
+    }
 }
 
 /// Per-connection state that commands such as HELLO, AUTH and RESET change.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::super::multi::Multi;
 use super::super::pubsub::Kind;
+use super::super::session::Multi;
 use super::super::subscribe;
 use super::super::{Node, Session, Step};
 use super::{printable, reply, subcommand_arity_error, unknown_subcommand};
