@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod config_file;
 pub mod fnv;
 #[cfg(fuzzing)]
 #[doc(hidden)]
