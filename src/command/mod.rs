@@ -2,7 +2,7 @@
 //! (arity, flags, key positions). Dispatch, COMMAND replies, routing and the check of
 //! redis-compat.md all read it.
 
-pub mod args;
+pub(crate) use crate::args;
 mod table;
 
 use std::collections::HashMap;

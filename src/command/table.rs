@@ -3,7 +3,8 @@
 
 use super::{CommandSpec, Handler};
 use crate::state::{
-    hashes, keys, lists, locks, pubsub, scripts, server as sm, strings, txn, zsets,
+    hashes, key_commands as keys, lists, locks::commands as locks, publish as pubsub, scripts,
+    server_commands as sm, strings, txn, zsets,
 };
 
 use Handler::{Read, Server, Write};

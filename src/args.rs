@@ -1,4 +1,5 @@
 //! A cursor over one command's arguments, with Redis's wording for each parse error.
+//! A leaf: the command table and the state machine's handlers both parse with it.
 
 use bytes::Bytes;
 
