@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::state::tests::{bulk, int, Harness};
 use crate::state::{Batch, Event, Keyspace, LockEvent};

@@ -1,4 +1,3 @@
-
 use std::collections::BTreeMap;
 
 use super::super::tests::{bulk, bulks, err, int, Harness};

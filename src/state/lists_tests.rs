@@ -1,4 +1,3 @@
-
 use bytes::Bytes;
 
 use super::super::tests::{bulk, bulks, err, int, Harness};

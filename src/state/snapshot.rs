@@ -12,7 +12,7 @@ use bincode::Options;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::locks::v6::LockV6;
+use super::locks::snapshot_v6::LockV6;
 use super::scripts::StoredScript;
 use super::session::{self, OpenSessions, Session};
 use super::{hashes, zsets, Entry, ExpiryHold, Key, Keyspace, Removals, Value};

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::state::tests::{argv, int, Harness};
 

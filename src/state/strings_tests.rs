@@ -1,4 +1,3 @@
-
 use super::super::tests::{bulk, bulks, err, int, Harness};
 use crate::reply::Reply;
 

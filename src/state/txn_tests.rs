@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::config::state_limits::MAX_TRACKED_REMOVALS;
 use crate::state::tests::{argv, bulk, err, int, Harness};

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::lock::{Acquire, Lock, LockMode, NotOwner, Request};
+use super::{Acquire, Lock, LockMode, NotOwner, Request};
 use crate::args::{parse_i64, Args};
 use crate::config::state_limits::{
     MAX_LOCK_TTL_MS, MAX_LOCK_WAIT_MS, MAX_OWNER_BYTES, MAX_RESOURCE_BYTES,

@@ -7,84 +7,13 @@
 //! has not confirmed, whose session ended with an earlier term gets a reclaim deadline;
 //! past it, it leaves as a LOCKCANCEL would make it leave.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::holders::{Holder, Holders, LockMode};
+use super::queue::{UnconfirmedGrant, Waiter};
+use super::Queue;
 use crate::state::session::{self, SessionId, SessionRef};
-
-/// Lock modes, named as in VMS-style lock managers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LockMode {
-    /// EX: one holder, no one else.
-    Exclusive,
-    /// PR (protected read): any number of shared holders, no exclusive one.
-    Shared,
-}
-
-impl LockMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            LockMode::Exclusive => "EX",
-            LockMode::Shared => "PR",
-        }
-    }
-
-    /// Whether a hold in `self` already grants what `wanted` asks for.
-    fn covers(self, wanted: LockMode) -> bool {
-        self == LockMode::Exclusive || wanted == LockMode::Shared
-    }
-}
-
-/// One holder of a lock. Laid out for size (a million held locks are a million of these,
-/// 48 bytes each): the owner is a bare boxed slice rather than a `Bytes` with its 32-byte
-/// header, the session a shared pointer, and what an unconfirmed grant needs beyond its
-/// flag is kept in the queue's box (`Queue`), which exists only while there is a queue or
-/// such a grant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub owner: Box<[u8]>,
-    pub token: u64,
-    pub lease_deadline_ms: u64,
-    /// The session of the last command of the owner that took, renewed or was granted the
-    /// hold; `None` for holds taken inside MULTI or a script, or before sessions existed.
-    pub session: Option<SessionRef>,
-    /// Reentrant holds: the lock is released when this drops to zero.
-    pub count: u32,
-    pub mode: LockMode,
-    /// Granted from the queue and not yet confirmed by any command of the owner: if the
-    /// waiting client is gone before it learns of the grant, the grant is given back. Its
-    /// record (`UnconfirmedGrant`) is in the queue's box.
-    unconfirmed: bool,
-}
-
-/// A grant from the queue its owner has not confirmed yet: what the owner held before, so
-/// that giving the grant back restores it exactly (an upgrade returns to shared, with its
-/// token), and when it is given back by itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnconfirmedGrant {
-    pub owner: Box<[u8]>,
-    pub prior: Option<(LockMode, u64)>,
-    /// Set while the owner's session is detached by a new term: unless the owner confirms
-    /// the grant before then, it is given back at this time.
-    pub reclaim_deadline_ms: Option<u64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Waiter {
-    pub owner: Bytes,
-    pub mode: LockMode,
-    /// The lease the grant will carry.
-    pub ttl_ms: u64,
-    /// When the wait gives up; `None` waits without limit (`WAIT 0`).
-    pub wait_deadline_ms: Option<u64>,
-    /// The session of the client that asked (`None`: before sessions existed).
-    pub session: Option<SessionRef>,
-    /// Set while the session is detached by a new term: unless the owner asks again from
-    /// a live connection before then, the waiter leaves the queue at this time.
-    pub reclaim_deadline_ms: Option<u64>,
-}
 
 /// What happened to a lock that someone outside the state machine must hear about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,242 +61,10 @@ pub struct Request<'a> {
     pub session: Option<&'a SessionRef>,
 }
 
-/// The holders of a lock. Almost every lock has one (exclusive, or a lone reader): it is
-/// kept inline, without an allocation of its own; two or more go to a vector. Read it as
-/// a slice; change it through its methods, which keep each count in one form (none, one,
-/// many), so equal holders compare equal. Persisted as the sequence it reads as.
-///
-/// Unlike a `SmallVec<[Holder; 1]>` (56 bytes: a capacity next to the holder) this is the
-/// holder's 48 bytes, as the vector and the empty form fit in its unused values, and so is
-/// a lock's `Value` around it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Holders(HoldersForm);
-
-#[derive(Clone, Default, PartialEq, Eq)]
-enum HoldersForm {
-    #[default]
-    None,
-    One(Holder),
-    /// Two or more.
-    Many(Vec<Holder>),
-}
-
-impl std::ops::Deref for Holders {
-    type Target = [Holder];
-
-    fn deref(&self) -> &[Holder] {
-        match &self.0 {
-            HoldersForm::None => &[],
-            HoldersForm::One(holder) => std::slice::from_ref(holder),
-            HoldersForm::Many(holders) => holders,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Holders {
-    fn deref_mut(&mut self) -> &mut [Holder] {
-        match &mut self.0 {
-            HoldersForm::None => &mut [],
-            HoldersForm::One(holder) => std::slice::from_mut(holder),
-            HoldersForm::Many(holders) => holders,
-        }
-    }
-}
-
-impl Holders {
-    fn from_vec(mut holders: Vec<Holder>) -> Holders {
-        Holders(match holders.len() {
-            0 => HoldersForm::None,
-            1 => HoldersForm::One(holders.pop().expect("one holder")),
-            _ => HoldersForm::Many(holders),
-        })
-    }
-
-    pub fn push(&mut self, holder: Holder) {
-        self.0 = match std::mem::take(&mut self.0) {
-            HoldersForm::None => HoldersForm::One(holder),
-            HoldersForm::One(first) => HoldersForm::Many(vec![first, holder]),
-            HoldersForm::Many(mut holders) => {
-                holders.push(holder);
-                HoldersForm::Many(holders)
-            }
-        };
-    }
-
-    pub fn remove(&mut self, index: usize) -> Holder {
-        match std::mem::take(&mut self.0) {
-            HoldersForm::One(holder) if index == 0 => holder,
-            HoldersForm::Many(mut holders) if index < holders.len() => {
-                let removed = holders.remove(index);
-                *self = Holders::from_vec(holders);
-                removed
-            }
-            form => {
-                self.0 = form;
-                panic!("no holder at index {index}");
-            }
-        }
-    }
-
-    pub fn retain(&mut self, mut keep: impl FnMut(&Holder) -> bool) {
-        match &mut self.0 {
-            HoldersForm::None => {}
-            HoldersForm::One(holder) => {
-                if !keep(holder) {
-                    self.0 = HoldersForm::None;
-                }
-            }
-            HoldersForm::Many(holders) => {
-                holders.retain(keep);
-                if holders.len() < 2 {
-                    *self = Holders::from_vec(std::mem::take(holders));
-                }
-            }
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.0 = HoldersForm::None;
-    }
-}
-
-impl std::fmt::Debug for Holders {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl Serialize for Holders {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (**self).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Holders {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Holders, D::Error> {
-        Vec::deserialize(deserializer).map(Holders::from_vec)
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     pub holders: Holders,
     pub queue: Queue,
-}
-
-/// The FIFO queue of waiters, with the grants from it that their owners have not
-/// confirmed yet: boxed, and absent while both are empty (as they almost always are), so
-/// a lock spends 8 bytes on them rather than an empty `VecDeque`'s 32. Read it as the
-/// waiters' `VecDeque`; change it through its methods, which keep "absent" and "empty"
-/// one state. Persisted as the pair it reads as.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-// The box is the point: 8 bytes in every lock rather than an empty deque's 32.
-#[allow(clippy::box_collection)]
-pub struct Queue(Option<Box<QueueBox>>);
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct QueueBox {
-    waiters: VecDeque<Waiter>,
-    grants: Vec<UnconfirmedGrant>,
-}
-
-static NO_WAITERS: VecDeque<Waiter> = VecDeque::new();
-
-impl std::ops::Deref for Queue {
-    type Target = VecDeque<Waiter>;
-
-    fn deref(&self) -> &VecDeque<Waiter> {
-        self.0.as_ref().map_or(&NO_WAITERS, |b| &b.waiters)
-    }
-}
-
-impl Queue {
-    fn from_box(queue: QueueBox) -> Queue {
-        let empty = queue.waiters.is_empty() && queue.grants.is_empty();
-        Queue((!empty).then(|| Box::new(queue)))
-    }
-
-    /// Whether the box exists: there are waiters or unconfirmed grants.
-    pub fn is_present(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// The grants from the queue not confirmed yet.
-    pub fn grants(&self) -> &[UnconfirmedGrant] {
-        self.0.as_ref().map_or(&[], |b| &b.grants)
-    }
-
-    fn grant_of(&self, owner: &[u8]) -> Option<&UnconfirmedGrant> {
-        self.grants().iter().find(|g| *g.owner == *owner)
-    }
-
-    /// Changes the box in place, then drops it if nothing is left.
-    fn update<R>(&mut self, f: impl FnOnce(&mut QueueBox) -> R) -> R {
-        let queue = self.0.get_or_insert_with(Box::default);
-        let result = f(queue);
-        if queue.waiters.is_empty() && queue.grants.is_empty() {
-            self.0 = None;
-        }
-        result
-    }
-
-    /// Changes the waiters in place.
-    fn update_waiters<R>(&mut self, f: impl FnOnce(&mut VecDeque<Waiter>) -> R) -> R {
-        self.update(|queue| f(&mut queue.waiters))
-    }
-
-    pub fn push_back(&mut self, waiter: Waiter) {
-        self.update_waiters(|waiters| waiters.push_back(waiter));
-    }
-
-    pub fn pop_front(&mut self) -> Option<Waiter> {
-        self.0.as_ref()?;
-        self.update_waiters(VecDeque::pop_front)
-    }
-
-    pub fn remove(&mut self, index: usize) -> Option<Waiter> {
-        self.0.as_ref()?;
-        self.update_waiters(|waiters| waiters.remove(index))
-    }
-
-    pub fn extend(&mut self, more: impl IntoIterator<Item = Waiter>) {
-        self.update_waiters(|waiters| waiters.extend(more));
-    }
-
-    /// The waiter of `owner`, to change in place.
-    fn find_mut(&mut self, owner: &[u8]) -> Option<&mut Waiter> {
-        self.0
-            .as_mut()?
-            .waiters
-            .iter_mut()
-            .find(|w| w.owner == owner)
-    }
-
-    fn push_grant(&mut self, grant: UnconfirmedGrant) {
-        self.update(|queue| queue.grants.push(grant));
-    }
-
-    /// Takes the unconfirmed grant of `owner` out, if it has one.
-    fn take_grant(&mut self, owner: &[u8]) -> Option<UnconfirmedGrant> {
-        self.0.as_ref()?;
-        self.update(|queue| {
-            let i = queue.grants.iter().position(|g| *g.owner == *owner)?;
-            Some(queue.grants.remove(i))
-        })
-    }
-}
-
-impl Serialize for Queue {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&**self, self.grants()).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Queue {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue, D::Error> {
-        let (waiters, grants) = Deserialize::deserialize(deserializer)?;
-        Ok(Queue::from_box(QueueBox { waiters, grants }))
-    }
 }
 
 /// Hands out fencing tokens and collects events while one lock operation runs.
@@ -383,7 +80,7 @@ pub struct Effects<'a> {
 }
 
 impl Effects<'_> {
-    fn changed(&mut self) {
+    pub(super) fn changed(&mut self) {
         self.changed = true;
     }
 
@@ -435,7 +132,7 @@ impl Lock {
         self.holders.iter().find(|h| *h.owner == *owner)
     }
 
-    fn holder_index(&self, owner: &[u8]) -> Option<usize> {
+    pub(super) fn holder_index(&self, owner: &[u8]) -> Option<usize> {
         self.holders.iter().position(|h| *h.owner == *owner)
     }
 
@@ -555,7 +252,12 @@ impl Lock {
     }
 
     /// Puts the holder at `i` in `session`, if one is given.
-    fn attach_holder(&mut self, i: usize, session: Option<&SessionRef>, fx: &mut Effects) {
+    pub(super) fn attach_holder(
+        &mut self,
+        i: usize,
+        session: Option<&SessionRef>,
+        fx: &mut Effects,
+    ) {
         if let Some(session) = session {
             if self.holders[i].session.as_ref() != Some(session) {
                 self.holders[i].session = Some(session.clone());
@@ -797,40 +499,9 @@ impl Lock {
         true
     }
 
-    /// A leader elected again moves `owner`'s request, still blocked on one of its
-    /// connections, to that connection's new `session`, wait and lease unchanged: `Queued`
-    /// if it still waits; `Granted` if it was granted meanwhile (confirmed now: the
-    /// connection answers the client with it); `Busy` if it is gone (its wait ended).
-    pub fn reattach_wait(
-        &mut self,
-        owner: &[u8],
-        session: &SessionRef,
-        now_ms: u64,
-        fx: &mut Effects,
-    ) -> Acquire {
-        self.advance(now_ms, fx);
-        if let Some(waiter) = self.queue.find_mut(owner) {
-            if waiter.session.as_ref() != Some(session) || waiter.reclaim_deadline_ms.is_some() {
-                waiter.session = Some(session.clone());
-                waiter.reclaim_deadline_ms = None;
-                fx.changed();
-            }
-            return Acquire::Queued;
-        }
-        match self.holder_index(owner) {
-            Some(i) if self.holders[i].unconfirmed => {
-                let token = self.holders[i].token;
-                self.confirm(owner, fx);
-                self.attach_holder(i, Some(session), fx);
-                Acquire::Granted { token }
-            }
-            _ => Acquire::Busy,
-        }
-    }
-
     /// Gives back the unconfirmed grant of `owner`: its hold goes, or returns to what it
     /// was before the grant (an upgrade to its shared hold and token).
-    fn give_back(&mut self, owner: &[u8], fx: &mut Effects) {
+    pub(super) fn give_back(&mut self, owner: &[u8], fx: &mut Effects) {
         let Some(i) = self.holder_index(owner) else {
             return;
         };
@@ -847,42 +518,13 @@ impl Lock {
     }
 
     /// Any command of the owner shows it knows of its grant.
-    fn confirm(&mut self, owner: &[u8], fx: &mut Effects) {
+    pub(super) fn confirm(&mut self, owner: &[u8], fx: &mut Effects) {
         if let Some(i) = self.holder_index(owner) {
             if self.holders[i].unconfirmed {
                 self.holders[i].unconfirmed = false;
                 self.queue.take_grant(owner);
                 fx.changed();
             }
-        }
-    }
-
-    /// A new term began: the waiters whose sessions belong to earlier terms are detached,
-    /// and leave at `now_ms` plus their session's timeout unless their owner asks again
-    /// first; a grant such a waiter gets meanwhile carries the same deadline (no
-    /// connection of an earlier term delivers a grant made in this one: each answers its
-    /// blocked request TRYAGAIN when it sees the term end, before it can apply an entry
-    /// of the new term). Grants made before are left alone, unconfirmed or not: their
-    /// clients may have them, and only their leases end them. So are waiters without a
-    /// session (made before sessions existed).
-    pub fn detach_sessions_before(&mut self, term: u64, now_ms: u64, fx: &mut Effects) {
-        if !self.queue.is_present() {
-            return;
-        }
-        let mut changed = false;
-        self.queue.update_waiters(|waiters| {
-            for waiter in waiters.iter_mut() {
-                let Some(session) = waiter.session.as_ref() else {
-                    continue;
-                };
-                if session.id.term < term && waiter.reclaim_deadline_ms.is_none() {
-                    waiter.reclaim_deadline_ms = Some(now_ms.saturating_add(session.timeout_ms));
-                    changed = true;
-                }
-            }
-        });
-        if changed {
-            fx.changed();
         }
     }
 
@@ -927,140 +569,6 @@ impl Lock {
         }
         if let Some(queue) = &self.queue.0 {
             assert!(!queue.waiters.is_empty() || !queue.grants.is_empty());
-        }
-    }
-
-    /// Shares one reference per session among the holds and waits of a loaded snapshot.
-    pub(crate) fn share_sessions(&mut self, interner: &mut session::Interner) {
-        for holder in self.holders.iter_mut() {
-            interner.share(&mut holder.session);
-        }
-        if let Some(queue) = self.queue.0.as_mut() {
-            for waiter in &mut queue.waiters {
-                interner.share(&mut waiter.session);
-            }
-        }
-    }
-}
-
-/// The lock as snapshot format 6 stored it (before sessions), read into today's form:
-/// holds and waits without a session (detached, never reclaimed), an unconfirmed grant's
-/// record moved into the queue's box.
-pub(crate) mod v6 {
-    use std::collections::VecDeque;
-
-    use bytes::Bytes;
-    use serde::Deserialize;
-
-    use super::{Holder, Holders, LockMode, Queue, QueueBox, UnconfirmedGrant, Waiter};
-
-    #[derive(Deserialize)]
-    #[cfg_attr(test, derive(serde::Serialize))]
-    pub struct HolderV6 {
-        pub owner: Box<[u8]>,
-        pub token: u64,
-        pub lease_deadline_ms: u64,
-        pub prior_token: u64,
-        pub count: u32,
-        pub mode: LockMode,
-        pub unconfirmed: bool,
-        pub prior_mode: Option<LockMode>,
-    }
-
-    #[derive(Deserialize)]
-    #[cfg_attr(test, derive(serde::Serialize))]
-    pub struct WaiterV6 {
-        pub owner: Bytes,
-        pub mode: LockMode,
-        pub ttl_ms: u64,
-        pub wait_deadline_ms: Option<u64>,
-    }
-
-    #[derive(Deserialize)]
-    #[cfg_attr(test, derive(serde::Serialize))]
-    pub struct LockV6 {
-        pub holders: Vec<HolderV6>,
-        pub queue: VecDeque<WaiterV6>,
-    }
-
-    impl From<LockV6> for super::Lock {
-        fn from(v6: LockV6) -> super::Lock {
-            let mut grants = Vec::new();
-            let holders = v6
-                .holders
-                .into_iter()
-                .map(|h| {
-                    if h.unconfirmed {
-                        grants.push(UnconfirmedGrant {
-                            owner: h.owner.clone(),
-                            prior: h.prior_mode.map(|mode| (mode, h.prior_token)),
-                            reclaim_deadline_ms: None,
-                        });
-                    }
-                    Holder {
-                        owner: h.owner,
-                        token: h.token,
-                        lease_deadline_ms: h.lease_deadline_ms,
-                        session: None,
-                        count: h.count,
-                        mode: h.mode,
-                        unconfirmed: h.unconfirmed,
-                    }
-                })
-                .collect();
-            let waiters = v6
-                .queue
-                .into_iter()
-                .map(|w| Waiter {
-                    owner: w.owner,
-                    mode: w.mode,
-                    ttl_ms: w.ttl_ms,
-                    wait_deadline_ms: w.wait_deadline_ms,
-                    session: None,
-                    reclaim_deadline_ms: None,
-                })
-                .collect();
-            super::Lock {
-                holders: Holders::from_vec(holders),
-                queue: Queue::from_box(QueueBox { waiters, grants }),
-            }
-        }
-    }
-
-    /// A lock as version 6 wrote it (sessions and reclaim deadlines dropped), to test
-    /// that those snapshots still read.
-    #[cfg(test)]
-    impl From<&super::Lock> for LockV6 {
-        fn from(lock: &super::Lock) -> LockV6 {
-            LockV6 {
-                holders: lock
-                    .holders
-                    .iter()
-                    .map(|h| {
-                        let prior = lock.unconfirmed_grant(&h.owner).and_then(|g| g.prior);
-                        HolderV6 {
-                            owner: h.owner.clone(),
-                            token: h.token,
-                            lease_deadline_ms: h.lease_deadline_ms,
-                            prior_token: prior.map_or(0, |(_, token)| token),
-                            count: h.count,
-                            mode: h.mode,
-                            unconfirmed: h.unconfirmed,
-                            prior_mode: prior.map(|(mode, _)| mode),
-                        }
-                    })
-                    .collect(),
-                queue: lock
-                    .queue
-                    .iter()
-                    .map(|w| WaiterV6 {
-                        owner: w.owner.clone(),
-                        mode: w.mode,
-                        ttl_ms: w.ttl_ms,
-                        wait_deadline_ms: w.wait_deadline_ms,
-                    })
-                    .collect(),
-            }
         }
     }
 }

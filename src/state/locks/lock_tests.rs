@@ -1,4 +1,3 @@
-
 use super::*;
 
 const EX: LockMode = LockMode::Exclusive;
@@ -382,39 +381,4 @@ fn unconfirmed_grants_keep_their_record_in_the_queue_box_and_only_there() {
         reclaim_deadline_ms: None,
     });
     assert!(!h.lock.grants_match_holders());
-}
-
-#[test]
-fn holders_keep_one_form_per_count_and_persist_as_a_sequence() {
-    let holder = |name: &str, token: u64| Holder {
-        owner: Box::from(name.as_bytes()),
-        token,
-        lease_deadline_ms: 100,
-        session: None,
-        count: 1,
-        mode: PR,
-        unconfirmed: false,
-    };
-    let mut built = Holders::default();
-    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
-        built.push(holder(name, i as u64));
-    }
-    assert_eq!(built.remove(1).owner[..], *b"b");
-    built.retain(|h| &h.owner[..] != b"c");
-    // One holder left, reached by way of the vector: the same as one pushed alone.
-    let mut alone = Holders::default();
-    alone.push(holder("a", 0));
-    assert_eq!(built, alone);
-    assert!(matches!(built.0, HoldersForm::One(_)));
-    let codec = bincode::DefaultOptions::new();
-    use bincode::Options;
-    let as_vec = codec.serialize(&vec![holder("a", 0)]).unwrap();
-    assert_eq!(codec.serialize(&built).unwrap(), as_vec);
-    assert_eq!(codec.deserialize::<Holders>(&as_vec).unwrap(), built);
-    built.remove(0);
-    assert_eq!(built, Holders::default());
-    assert_eq!(
-        std::mem::size_of::<Holders>(),
-        std::mem::size_of::<Holder>()
-    );
 }

@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// A fresh engine with `source` compiled, and its sha1.
