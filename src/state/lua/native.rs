@@ -16,7 +16,8 @@
 
 use bytes::Bytes;
 
-use super::{call_command, Access, Invocation};
+use super::calls::call_command;
+use super::{Access, Invocation};
 use crate::reply::Reply;
 use crate::state::Keyspace;
 

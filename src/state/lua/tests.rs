@@ -1,3 +1,6 @@
+use std::borrow::Cow;
+
+use super::calls::without_wait;
 use super::*;
 
 /// A fresh engine with `source` compiled, and its sha1.
