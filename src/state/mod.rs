@@ -35,6 +35,7 @@ pub mod scripts;
 pub mod server_commands;
 pub mod session;
 mod snapshot;
+pub mod sorted_set;
 pub mod strings;
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::locks::snapshot_v6::LockV6;
 use super::scripts::StoredScript;
 use super::session::{self, OpenSessions, Session};
-use super::{hashes, zsets, Entry, ExpiryHold, Key, Keyspace, Removals, Value};
+use super::{hashes, sorted_set, Entry, ExpiryHold, Key, Keyspace, Removals, Value};
 
 /// 7: meta, entries and the script cache. In entries, a lock holder is owner, token,
 /// lease, session (node, term, connection and timeout, or none), count, mode and
@@ -132,7 +132,7 @@ enum ValueV6 {
     Str(Bytes),
     Lock(LockV6),
     Hash(Box<hashes::Hash>),
-    Zset(Box<zsets::SortedSet>),
+    Zset(Box<sorted_set::SortedSet>),
     List(VecDeque<Bytes>),
 }
 

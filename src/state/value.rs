@@ -7,7 +7,7 @@ use std::num::NonZeroU64;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{hashes, locks, zsets, ExpiryHold};
+use super::{hashes, locks, sorted_set, ExpiryHold};
 use crate::reply::Reply;
 
 /// A key's value. Each data type is one variant, so adding lists, locks, hashes or sorted
@@ -26,7 +26,7 @@ pub enum Value {
     Lock(locks::Lock),
     /// Fields in byte order, so HGETALL, HKEYS and HVALS answer alike on every node.
     Hash(Box<hashes::Hash>),
-    Zset(Box<zsets::SortedSet>),
+    Zset(Box<sorted_set::SortedSet>),
     /// Never empty: the command that removes the last element removes the key.
     List(Box<VecDeque<Bytes>>),
 }
