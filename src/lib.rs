@@ -4,12 +4,12 @@ pub(crate) mod args;
 pub mod bench;
 pub mod command;
 pub mod config;
-pub mod fnv;
+pub(crate) mod fnv;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod memory;
-pub mod raft;
+pub(crate) mod memory;
+pub(crate) mod raft;
 pub mod reply;
 pub mod resp;
 pub mod server;

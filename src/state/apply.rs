@@ -25,7 +25,7 @@ impl Keyspace {
 
     /// `apply_batch` for the entry at log index `index`, which seeds the scripts' random
     /// numbers: the same on every replica, different for every script run.
-    pub fn apply_entry(&mut self, index: u64, batch: &Batch) -> Vec<Reply> {
+    pub(crate) fn apply_entry(&mut self, index: u64, batch: &Batch) -> Vec<Reply> {
         self.runtime.entry_index = index;
         let log_is_new = self.replicated.last_now_ms == 0;
         let now_ms = batch.now_ms.max(self.replicated.last_now_ms);

@@ -8,7 +8,7 @@ use super::{Key, Keyspace};
 impl Keyspace {
     /// Keys that exist at `now_ms` (DBSIZE, INFO keyspace); like `query`, never at a time
     /// before the last entry's.
-    pub fn key_count(&self, now_ms: u64) -> usize {
+    pub(crate) fn key_count(&self, now_ms: u64) -> usize {
         let now_ms = now_ms.max(self.replicated.last_now_ms);
         let expired = self
             .replicated
@@ -20,13 +20,13 @@ impl Keyspace {
     }
 
     /// Keys with a deadline (INFO keyspace `expires=`).
-    pub fn expires_count(&self) -> usize {
+    pub(crate) fn expires_count(&self) -> usize {
         self.replicated.expiry.len()
     }
 
     /// The earliest time at which a key, a lease or a wait can end, so the leader knows
     /// when to propose an entry that carries time past it. Nothing ends inside a hold.
-    pub fn next_deadline_ms(&self) -> Option<u64> {
+    pub(crate) fn next_deadline_ms(&self) -> Option<u64> {
         let key = self
             .replicated
             .expiry

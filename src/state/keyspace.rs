@@ -100,12 +100,12 @@ impl Keyspace {
     }
 
     /// The client sessions open now (LOCKINFO's `attached`).
-    pub fn open_sessions(&self) -> &session::OpenSessions {
+    pub(crate) fn open_sessions(&self) -> &session::OpenSessions {
         &self.replicated.sessions
     }
 
     /// How many keys fit before the key table grows (and drops its old buffers).
-    pub fn key_capacity(&self) -> usize {
+    pub(crate) fn key_capacity(&self) -> usize {
         self.replicated.entries.capacity()
     }
 
@@ -114,12 +114,12 @@ impl Keyspace {
     }
 
     /// The hold the latest leader placed on expiry.
-    pub fn expiry_hold(&self) -> ExpiryHold {
+    pub(crate) fn expiry_hold(&self) -> ExpiryHold {
         self.replicated.hold
     }
 
     /// The leader's wall clock minus cluster time (`wall`).
-    pub fn wall_offset_ms(&self) -> i64 {
+    pub(crate) fn wall_offset_ms(&self) -> i64 {
         self.replicated.wall_offset_ms
     }
 
@@ -139,7 +139,7 @@ impl Keyspace {
     }
 
     /// The key's entry if it exists at `now_ms`.
-    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+    pub(crate) fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         self.replicated
             .entries
             .get(key)

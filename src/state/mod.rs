@@ -17,48 +17,48 @@
 
 mod apply;
 mod expiry;
-pub mod glob;
-pub mod hashes;
-pub mod hold;
+pub(crate) mod glob;
+pub(crate) mod hashes;
+pub(crate) mod hold;
 mod in_place;
 #[cfg(any(test, fuzzing))]
 mod invariants;
 mod key;
-pub mod key_commands;
+pub(crate) mod key_commands;
 mod keyspace;
-pub mod lists;
-pub mod locks;
+pub(crate) mod lists;
+pub(crate) mod locks;
 pub(crate) mod lua;
-pub mod publish;
+pub(crate) mod publish;
 mod revisions;
-pub mod scripts;
-pub mod server_commands;
-pub mod session;
+pub(crate) mod scripts;
+pub(crate) mod server_commands;
+pub(crate) mod session;
 mod snapshot;
-pub mod sorted_set;
-pub mod strings;
+pub(crate) mod sorted_set;
+pub(crate) mod strings;
 #[cfg(test)]
 mod tests;
-pub mod txn;
+pub(crate) mod txn;
 mod undo;
 mod value;
-pub mod wall;
-pub mod zsets;
+pub(crate) mod wall;
+pub(crate) mod zsets;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::reply::Reply;
 
-pub use apply::is_internal_op;
-pub use hold::ExpiryHold;
+pub(crate) use hold::ExpiryHold;
 pub(crate) use key::Key;
 pub use keyspace::Keyspace;
 pub use locks::LockEvent;
 use revisions::Removals;
-pub use snapshot::{SnapshotImage, StateError};
+pub(crate) use snapshot::SnapshotImage;
+pub use snapshot::StateError;
 pub(crate) use value::Ttl;
-pub use value::{Entry, Value};
+pub(crate) use value::{Entry, Value};
 
 /// Something apply did that the node must act on outside the state machine: wake a
 /// blocked client, tell subscribers. Not persisted: a node that restarts has no blocked

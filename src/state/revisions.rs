@@ -87,12 +87,12 @@ impl Keyspace {
     /// The revision WATCH records for `key` at `now_ms`: the live entry's, or 0 when the
     /// key does not exist. With it goes the revision counter (`revision_counter`), the
     /// point after which a removal of a missing key counts as a change.
-    pub fn revision(&self, key: &[u8], now_ms: u64) -> u64 {
+    pub(crate) fn revision(&self, key: &[u8], now_ms: u64) -> u64 {
         self.get(key, now_ms).map_or(0, |entry| entry.revision)
     }
 
     /// The revision counter: every modification from now on gets a larger revision.
-    pub fn revision_counter(&self) -> u64 {
+    pub(crate) fn revision_counter(&self) -> u64 {
         self.replicated.revision_counter
     }
 

@@ -2,7 +2,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
-use super::super::{LockEvent, LockMode, Waiter};
+use super::super::queue::Waiter;
+use super::super::{LockEvent, LockMode};
 use crate::config::state_limits::{
     MAX_LOCK_TTL_MS, MAX_LOCK_WAIT_MS, MAX_OWNER_BYTES, MAX_RESOURCE_BYTES,
     MAX_WAITERS_PER_RESOURCE,

@@ -118,6 +118,7 @@ impl Lock {
     }
 
     /// The mode the lock is held in, if held.
+    #[cfg(test)]
     pub fn mode(&self) -> Option<LockMode> {
         if self.holders.iter().any(|h| h.mode == LockMode::Exclusive) {
             Some(LockMode::Exclusive)
@@ -137,6 +138,7 @@ impl Lock {
     }
 
     /// The grant from the queue `owner` has not confirmed yet, if any.
+    #[cfg(test)]
     pub fn unconfirmed_grant(&self, owner: &[u8]) -> Option<&UnconfirmedGrant> {
         self.queue.grant_of(owner)
     }

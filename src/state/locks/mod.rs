@@ -12,6 +12,6 @@ pub(crate) mod snapshot_v6;
 pub(crate) mod timers;
 
 pub use commands::LockArgs;
-pub use holders::{Holder, Holders, LockMode};
+pub use holders::LockMode;
 pub use lock::{Acquire, Effects, Lock, LockEvent, NotOwner, Request};
-pub use queue::{Queue, UnconfirmedGrant, Waiter};
+pub use queue::Queue;

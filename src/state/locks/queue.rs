@@ -78,6 +78,7 @@ impl Queue {
         self.0.as_ref().map_or(&[], |b| &b.grants)
     }
 
+    #[cfg(test)]
     pub(super) fn grant_of(&self, owner: &[u8]) -> Option<&UnconfirmedGrant> {
         self.grants().iter().find(|g| *g.owner == *owner)
     }
@@ -111,6 +112,7 @@ impl Queue {
         self.update_waiters(|waiters| waiters.remove(index))
     }
 
+    #[cfg(test)]
     pub fn extend(&mut self, more: impl IntoIterator<Item = Waiter>) {
         self.update_waiters(|waiters| waiters.extend(more));
     }
