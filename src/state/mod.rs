@@ -55,8 +55,7 @@ pub(crate) use key::Key;
 pub use keyspace::Keyspace;
 pub use locks::LockEvent;
 use revisions::Removals;
-pub(crate) use snapshot::SnapshotImage;
-pub use snapshot::StateError;
+pub use snapshot::{SnapshotImage, StateError};
 pub(crate) use value::Ttl;
 pub(crate) use value::{Entry, Value};
 

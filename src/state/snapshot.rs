@@ -253,7 +253,7 @@ impl Keyspace {
     /// gives `to_snapshot`'s bytes. Copying a million locks takes a fraction of the time
     /// sorting and serializing them does, so a node that snapshots copies under the read
     /// lock and encodes away from apply.
-    pub(crate) fn snapshot_image(&self) -> SnapshotImage {
+    pub fn snapshot_image(&self) -> SnapshotImage {
         SnapshotImage {
             meta: self.meta(),
             entries: self
