@@ -35,7 +35,7 @@ pub(crate) mod scripts;
 pub(crate) mod server_commands;
 pub(crate) mod session;
 mod snapshot;
-pub(crate) mod sorted_set;
+mod sorted_set;
 pub(crate) mod strings;
 #[cfg(test)]
 mod tests;
