@@ -1,7 +1,7 @@
-//! What WATCH compares: each key's revision (`Keyspace::revision`), and its recent
-//! removals. A key that was missing when watched has no revision to compare, so the
-//! keyspace remembers its recent removals: a key created and removed again between WATCH
-//! and EXEC then still fails the EXEC, as in Redis.
+//! What WATCH compares: each key's revision (`Keyspace::revision`), taken from one
+//! counter on every change. A key that was missing when watched has no revision to
+//! compare, so the keyspace also remembers its recent removals: a key created and removed
+//! again between WATCH and EXEC then still fails the EXEC, as in Redis.
 
 use std::collections::VecDeque;
 

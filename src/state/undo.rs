@@ -1,7 +1,8 @@
 //! The undo log that makes a script all-or-nothing: while a script runs, the first change
 //! of each key records the entry it had, and a failed script puts every one back, with the
-//! fence and revision counters, the recent removals and the events as they were. Nothing of a failed script is applied, on
-//! any node (Redis keeps the writes made before a runtime error; raftlock does not).
+//! fence and revision counters, the recent removals and the events as they were. Nothing
+//! of a failed script is applied, on any node (Redis keeps the writes made before a
+//! runtime error; raftlock does not).
 
 use std::collections::HashMap;
 
