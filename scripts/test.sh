@@ -4,62 +4,58 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# vendor/openraft and vendor/fjall must be the published crates plus vendor/patches
+# (docs/VENDOR.md); the crates' own unit tests run after raftlock's.
+echo "== vendor/ is the published crates with vendor/patches (scripts/vendor.sh --check)"
+scripts/vendor.sh --check
+
 need_apt=()
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+# tests/differential.rs compares every reply with a real redis-server's.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # tests/clock.rs moves the nodes' wall clocks with Debian's libfaketime.
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
 # tests/partition.rs puts nodes in network namespaces and cuts links with iptables;
 # tests/sessions.rs drops a client's packets with it to silence the client.
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-# The redis-py compatibility tests run in a venv; Debian's python3 needs python3-venv.
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+# The redis-py compatibility tests and the fault test run on python3; redis-py runs in a
+# venv, which Debian's python3 needs python3-venv for.
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)
 fi
+# The redlock compatibility tests run on node (18 or newer) with packages from npm.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "== installing ${need_apt[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  else
-    echo "== note: ${need_apt[*]} missing and not root; tests that need them will skip"
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: the tests need ${need_apt[*]}; run as root to install them, or install them first" >&2
+    exit 1
   fi
+  echo "== installing ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 # The third-party lock libraries that tests/compat.rs drives, at the versions pinned in
 # tests/compat/requirements.txt and tests/compat/package-lock.json.
-if command -v python3 >/dev/null 2>&1; then
-  echo "== redis-py (tests/compat/requirements.txt)"
-  venv="$PWD/target/compat-venv"
-  if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
-    rm -rf "$venv"
-    python3 -m venv "$venv" || rm -rf "$venv"
-  fi
-  if [ -x "$venv/bin/python" ]; then
-    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r tests/compat/requirements.txt
-    export RAFTLOCK_COMPAT_PYTHON="$venv/bin/python"
-  else
-    echo "== note: python3 -m venv failed; installing with pip install --user"
-    python3 -m pip install --user --disable-pip-version-check -q -r tests/compat/requirements.txt \
-      || python3 -m pip install --user --break-system-packages --disable-pip-version-check -q \
-        -r tests/compat/requirements.txt
-    RAFTLOCK_COMPAT_PYTHON="$(command -v python3)"
-    export RAFTLOCK_COMPAT_PYTHON
-  fi
-else
-  echo "== note: python3 is missing; the redis-py compatibility tests will skip"
+echo "== redis-py (tests/compat/requirements.txt)"
+venv="$PWD/target/compat-venv"
+if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
 fi
-if command -v node >/dev/null 2>&1; then
-  echo "== redlock and ioredis (npm ci in tests/compat, node $(node --version))"
-  node_major="$(node -p 'process.versions.node.split(".")[0]')"
-  if [ "$node_major" -lt 18 ]; then
-    echo "error: the redlock compatibility tests need node 18 or newer, found $(node --version)" >&2
-    exit 1
-  fi
-  (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
-else
-  echo "== note: node is missing; the redlock compatibility tests will skip"
+"$venv/bin/python" -m pip install --disable-pip-version-check -q -r tests/compat/requirements.txt
+export RAFTLOCK_COMPAT_PYTHON="$venv/bin/python"
+
+echo "== redlock and ioredis (npm ci in tests/compat, node $(node --version))"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 18 ]; then
+  echo "error: the redlock compatibility tests need node 18 or newer, found $(node --version)" >&2
+  exit 1
 fi
+(cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== cargo fmt --check"
 cargo fmt --check
@@ -73,6 +69,10 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast "$@"
 fi
+
+# The patched crates' own unit tests: openraft's (the engine and core the patches
+# change) and fjall's journal tests. About 2 minutes of CPU to build from nothing.
+scripts/vendor.sh --test
 
 # The fault test (docs/FAULT-TESTING.md): the checkers' self-tests, then a short run on
 # 3 and on 5 nodes with kills, pauses, partitions and clock steps. It needs root and

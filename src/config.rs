@@ -68,6 +68,19 @@ pub mod state_limits {
     /// The longest session timeout an op may carry (`Config::session_timeout_ms`): a bound
     /// on how long a wrong value could keep a dead client's wait queued.
     pub const MAX_SESSION_TIMEOUT_MS: u64 = 3_600_000;
+    /// How long after a write carrying a Redlock token an identical copy of it, sent by
+    /// the client to another node of the cluster, is answered as the write was
+    /// (`state::replay`; `Config::redlock_replay_window_ms`).
+    pub const REPLAY_WINDOW_MS: u64 = 5_000;
+    /// The longest replay window a node may be configured with: copies of one request
+    /// arrive within a client's request timeout.
+    pub const MAX_REPLAY_WINDOW_MS: u64 = 60_000;
+    /// Writes the replay cache remembers at most (a node-local cost only).
+    pub const MAX_REPLAY_ENTRIES: usize = 10_000;
+    /// Largest request (all arguments) the replay cache keeps.
+    pub const MAX_REPLAY_REQUEST_BYTES: usize = 4096;
+    /// Largest string in a reply the replay cache keeps.
+    pub const MAX_REPLAY_REPLY_BYTES: usize = 1024;
 }
 
 /// Time limits of cluster administration (RAFT.NODE, RAFT.TRANSFER-LEADER).
@@ -288,6 +301,11 @@ pub struct Config {
     /// leader keeps its place this long for its client to send its request again. Carried
     /// in each lock op, so the node that made a session decides its timeout.
     pub session_timeout_ms: u64,
+    /// Redlock on the nodes of one cluster (`state::replay`, docs/LOCKS.md): how long
+    /// after a write that carries a lock token an identical copy that finds its keys
+    /// unchanged and changes nothing is answered as the write was. 0: every copy is
+    /// answered as Redis would (SET NX of a taken key: nil).
+    pub redlock_replay_window_ms: u64,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -338,6 +356,7 @@ impl Default for Config {
             min_free_disk_bytes: 128 * 1024 * 1024,
             disk_check_interval_ms: 250,
             session_timeout_ms: 10_000,
+            redlock_replay_window_ms: state_limits::REPLAY_WINDOW_MS,
         }
     }
 }
@@ -431,6 +450,12 @@ impl Config {
         }
         if self.listen == self.raft_listen {
             bail!("--listen and --raft-listen must differ");
+        }
+        if self.redlock_replay_window_ms > state_limits::MAX_REPLAY_WINDOW_MS {
+            bail!(
+                "--redlock-replay-window-ms must be at most {}",
+                state_limits::MAX_REPLAY_WINDOW_MS
+            );
         }
         if self.election_timeout_min_ms <= self.heartbeat_interval_ms
             || self.election_timeout_max_ms <= self.election_timeout_min_ms

@@ -97,6 +97,11 @@ struct ServeArgs {
     /// send its request again [default: 10000].
     #[arg(long)]
     session_timeout_ms: Option<u64>,
+    /// Redlock on the nodes of one cluster: how long after a write carrying a lock token
+    /// an identical copy sent to another node is answered as the write was, when it finds
+    /// its keys unchanged (0: answered as Redis would) [default: 5000].
+    #[arg(long)]
+    redlock_replay_window_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -153,6 +158,9 @@ impl ServeArgs {
             session_timeout_ms: self
                 .session_timeout_ms
                 .unwrap_or(defaults.session_timeout_ms),
+            redlock_replay_window_ms: self
+                .redlock_replay_window_ms
+                .unwrap_or(defaults.redlock_replay_window_ms),
             ..defaults
         };
         config.validate()?;

@@ -9,9 +9,9 @@
 //!
 //! The libraries are pinned in `tests/compat/requirements.txt` and
 //! `tests/compat/package-lock.json`; `scripts/test.sh` installs them (a venv in
-//! `target/compat-venv`, `npm ci` in `tests/compat`). A test skips, with a note, only
-//! when `python3` or `node` is missing from the machine; if they are there but the
-//! libraries are not installed, it fails and says how to install them.
+//! `target/compat-venv`, `npm ci` in `tests/compat`). A test never skips:
+//! when `python3`, `node` or the pinned libraries are missing, it fails and says how to
+//! install them.
 
 mod common;
 
@@ -44,8 +44,8 @@ fn on_path(program: &str) -> Option<PathBuf> {
 
 /// The Python that has the pinned packages: `RAFTLOCK_COMPAT_PYTHON` (set by
 /// scripts/test.sh), else the venv scripts/test.sh makes, else `python3` on PATH.
-/// `None` (with a note) when the machine has no Python 3 at all.
-fn python(test: &str) -> Option<PathBuf> {
+/// Fails when the machine has no Python 3 at all: scripts/test.sh installs it.
+fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("RAFTLOCK_COMPAT_PYTHON") {
         let python = PathBuf::from(python);
         assert!(
@@ -53,26 +53,21 @@ fn python(test: &str) -> Option<PathBuf> {
             "RAFTLOCK_COMPAT_PYTHON={} does not exist",
             python.display()
         );
-        return Some(python);
+        return python;
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compat-venv/bin/python");
     if venv.is_file() {
-        return Some(venv);
+        return venv;
     }
-    let found = on_path("python3");
-    if found.is_none() {
-        eprintln!("note: {test} skipped: python3 is not installed on this machine");
-    }
-    found
+    on_path("python3").expect(
+        "python3 is not installed: scripts/test.sh installs it (apt-get install python3 python3-venv)",
+    )
 }
 
-/// `node` on PATH, or `None` (with a note) when the machine has none.
-fn node(test: &str) -> Option<PathBuf> {
-    let found = on_path("node");
-    if found.is_none() {
-        eprintln!("note: {test} skipped: node is not installed on this machine");
-    }
-    found
+/// `node` on PATH; fails when the machine has none: scripts/test.sh installs it.
+fn node() -> PathBuf {
+    on_path("node")
+        .expect("node is not installed: scripts/test.sh installs it (apt-get install nodejs npm)")
 }
 
 /// The version that `requirements.txt` pins for `package`.
@@ -90,14 +85,17 @@ fn pinned_python_version(package: &str) -> String {
 /// are importable by `python`.
 fn require_python_packages(python: &Path) {
     let probe = Command::new(python)
-        .args(["-c", "import pytest, redis; print(redis.__version__)"])
+        .args([
+            "-c",
+            "import pytest, redis, redlock, pottery; print(redis.__version__)",
+        ])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap_or_else(|err| panic!("run {}: {err}", python.display()));
     let installed = String::from_utf8_lossy(&probe.stdout).trim().to_string();
     assert!(
         probe.status.success(),
-        "redis-py and pytest are not installed for {}: run scripts/test.sh, or \
+        "redis-py, redlock-py, pottery and pytest are not installed for {}: run scripts/test.sh, or \
          `python3 -m venv target/compat-venv && target/compat-venv/bin/pip install -r \
          tests/compat/requirements.txt`\n{}",
         python.display(),
@@ -115,7 +113,7 @@ fn require_python_packages(python: &Path) {
 
 /// Fails, saying how to install them, unless `npm ci` has installed the pinned packages.
 fn require_node_packages() {
-    for package in ["redlock", "ioredis"] {
+    for package in ["redlock", "ioredis", "redis-semaphore"] {
         let manifest = compat_dir()
             .join("node_modules")
             .join(package)
@@ -191,10 +189,8 @@ fn run_suite_with_log(what: &str, log: impl Fn() -> String, mut command: Command
     }
 }
 
-fn redis_py_suite(test: &str, protocol: &str) {
-    let Some(python) = python(test) else {
-        return;
-    };
+fn redis_py_suite(protocol: &str) {
+    let python = python();
     require_python_packages(&python);
     let server = Server::start();
     let mut command = Command::new(&python);
@@ -217,19 +213,17 @@ fn redis_py_suite(test: &str, protocol: &str) {
 
 #[test]
 fn redis_py_lock_resp2() {
-    redis_py_suite("redis_py_lock_resp2", "2");
+    redis_py_suite("2");
 }
 
 #[test]
 fn redis_py_lock_resp3() {
-    redis_py_suite("redis_py_lock_resp3", "3");
+    redis_py_suite("3");
 }
 
 #[test]
 fn node_redlock_on_ioredis() {
-    let Some(node) = node("node_redlock_on_ioredis") else {
-        return;
-    };
+    let node = node();
     require_node_packages();
     let server = Server::start();
     let mut command = Command::new(node);
@@ -239,10 +233,7 @@ fn node_redlock_on_ioredis() {
 
 #[test]
 fn redis_py_sentinel_follows_a_leader_kill() {
-    let test = "redis_py_sentinel_follows_a_leader_kill";
-    let Some(python) = python(test) else {
-        return;
-    };
+    let python = python();
     require_python_packages(&python);
     let mut cluster = Cluster::start(3, &[]);
     let handshake = tempfile::tempdir().expect("temp dir");
@@ -310,4 +301,49 @@ fn redis_py_sentinel_follows_a_leader_kill() {
         handshake.path().join("killed").exists(),
         "the suite passed without asking for the leader's death"
     );
+}
+
+/// Runs a suite against every node of a fresh 3-node cluster (their client ports in
+/// `RAFTLOCK_PORTS`), with the tails of the nodes' logs if it fails.
+fn run_cluster_suite(what: &str, mut command: Command) {
+    let cluster = Cluster::start(3, &[]);
+    cluster.wait_leader(Duration::from_secs(30));
+    let ports = cluster
+        .nodes
+        .iter()
+        .map(|n| n.port.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    command
+        .env("RAFTLOCK_HOST", "127.0.0.1")
+        .env("RAFTLOCK_PORTS", ports);
+    run_suite_with_log(what, || cluster.logs(), command);
+}
+
+/// node-redlock and redis-semaphore's RedlockMutex with one client per node of a cluster:
+/// each copy of a request is answered alike, so they reach their majority.
+#[test]
+fn node_redlock_and_redis_semaphore_on_every_node_of_one_cluster() {
+    let node = node();
+    require_node_packages();
+    let mut command = Command::new(node);
+    command.args(["--test", "--test-reporter=spec", "redlock_cluster.test.mjs"]);
+    run_cluster_suite("Redlock clients on 3 nodes (node --test)", command);
+}
+
+/// redlock-py and pottery with one client per node of a cluster.
+#[test]
+fn redlock_py_and_pottery_on_every_node_of_one_cluster() {
+    let python = python();
+    require_python_packages(&python);
+    let mut command = Command::new(&python);
+    command.args([
+        "-m",
+        "pytest",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        "test_redlock_cluster.py",
+    ]);
+    run_cluster_suite("Redlock clients on 3 nodes (pytest)", command);
 }

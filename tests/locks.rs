@@ -154,11 +154,9 @@ impl RawWaiter {
     /// Sends `args` as one RESP request and does not wait for the reply.
     fn send(server: &Server, args: &[&str]) -> RawWaiter {
         let mut stream = server.raw();
-        let mut request = format!("*{}\r\n", args.len());
-        for arg in args {
-            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-        stream.write_all(request.as_bytes()).expect("raw write");
+        stream
+            .write_all(&common::resp_request(args))
+            .expect("raw write");
         RawWaiter(stream)
     }
 

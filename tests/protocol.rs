@@ -7,17 +7,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bulk, redis_cli, run, RawClient, Server};
+use common::{bulk, redis_cli, resp_request as resp, run, RawClient, Server};
 use redis::Value;
-
-/// Writes a RESP multibulk command.
-fn resp(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
-    }
-    out
-}
 
 /// Checks that the server still serves other clients and kept earlier data.
 fn assert_healthy(server: &Server) {
@@ -259,9 +250,7 @@ fn redis_crate_pipeline_of_ten_thousand_commands() {
 
 #[test]
 fn redis_cli_pipe_mass_insertion() {
-    let Some(cli) = redis_cli("redis_cli_pipe_mass_insertion") else {
-        return;
-    };
+    let cli = redis_cli();
     let server = Server::start();
     const N: usize = 20_000;
     let mut input = Vec::new();

@@ -7,12 +7,9 @@ use std::time::Duration;
 
 use common::{run, run_err, RawClient, Server};
 
+/// A request as text, for `RawClient::call`.
 fn resp(args: &[&str]) -> String {
-    let mut out = format!("*{}\r\n", args.len());
-    for a in args {
-        out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    out
+    String::from_utf8(common::resp_request(args)).expect("text arguments")
 }
 
 /// A RESP2 array of bulk strings ending with an integer (subscribe confirmations).

@@ -11,26 +11,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::cluster::Cluster;
-use common::{map_entries, run, value_text, RawClient};
+use common::{map_entries, resp_request, run, value_text, RawClient};
 
 /// How long a test waits for one reply: a relay that lost a reply hangs until then.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// A RESP request from its arguments.
-fn request(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-fn text_request(args: &[&str]) -> Vec<u8> {
-    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-    request(&args)
-}
 
 /// A raw connection to node `id`, and a second handle on it for writing.
 fn connect(cluster: &Cluster, id: u64) -> (RawClient, TcpStream) {
@@ -77,7 +61,7 @@ fn pipelined_sets_to_a_follower_get_one_ok_each_in_order() {
     for count in [600, 20_000] {
         let key = format!("pipelined-{count}");
         let pipeline: Vec<u8> = (0..count)
-            .flat_map(|i| text_request(&["SET", &key, &i.to_string()]))
+            .flat_map(|i| resp_request(&["SET", &key, &i.to_string()]))
             .collect();
         let (mut client, writer) = connect(&cluster, follower);
         let writing = write_in_background(writer, pipeline);
@@ -87,7 +71,7 @@ fn pipelined_sets_to_a_follower_get_one_ok_each_in_order() {
         }
         writing.join().expect("writer");
         // Applied in order: the last SET's value stays.
-        let get = client.call(&String::from_utf8(text_request(&["GET", &key])).unwrap());
+        let get = client.call(&String::from_utf8(resp_request(&["GET", &key])).unwrap());
         assert_eq!(
             get.as_bytes(),
             bulk_frame((count - 1).to_string().as_bytes())
@@ -137,7 +121,7 @@ fn script_loads_split_across_two_writes_to_a_follower_are_all_answered_in_order(
     let (cluster, follower) = cluster_and_follower();
     let loads: Vec<Vec<u8>> = [FIRST, SECOND, THIRD]
         .iter()
-        .map(|(script, _)| text_request(&["SCRIPT", "LOAD", script]))
+        .map(|(script, _)| resp_request(&["SCRIPT", "LOAD", script]))
         .collect();
     let expected: Vec<Vec<u8>> = [FIRST, SECOND, THIRD]
         .iter()
@@ -183,7 +167,7 @@ fn a_mixed_pipeline_split_across_two_writes_to_a_follower_is_answered_in_order()
         ];
         pairs
             .iter()
-            .map(|(args, reply)| (text_request(args), reply.to_vec()))
+            .map(|(args, reply)| (resp_request(args), reply.to_vec()))
             .collect()
     };
     let requests = exchange("k", "n").len();
@@ -220,14 +204,14 @@ fn large_values_pipelined_to_a_follower_are_all_answered_in_order() {
     // come down it while the client is still writing.
     let mut pipeline = Vec::with_capacity(VALUES * (VALUE_BYTES + 64));
     for i in 0..VALUES {
-        pipeline.extend(request(&[
+        pipeline.extend(resp_request(&[
             b"SET",
             format!("large-{i}").as_bytes(),
             &value(i),
         ]));
     }
     for i in 0..VALUES {
-        pipeline.extend(request(&[b"GET", format!("large-{i}").as_bytes()]));
+        pipeline.extend(resp_request(&[b"GET", format!("large-{i}").as_bytes()]));
     }
     let (mut client, writer) = connect(&cluster, follower);
     let writing = write_in_background(writer, pipeline);
@@ -273,9 +257,9 @@ fn a_relay_broken_mid_pipeline_answers_every_request_once() {
     assert!(token > 0);
     // A lock request that waits on the leader, and writes behind it that the leader holds
     // back until it is answered: all in flight on the relay when the leader dies.
-    let mut pipeline = text_request(&["LOCK", "broken", "waiter", "60000", "WAIT", "0"]);
+    let mut pipeline = resp_request(&["LOCK", "broken", "waiter", "60000", "WAIT", "0"]);
     for i in 0..BEHIND {
-        pipeline.extend(text_request(&["SET", "behind", &i.to_string()]));
+        pipeline.extend(resp_request(&["SET", "behind", &i.to_string()]));
     }
     let (mut client, writer) = connect(&cluster, follower);
     write_in_background(writer, pipeline)
@@ -302,6 +286,6 @@ fn a_relay_broken_mid_pipeline_answers_every_request_once() {
     // Nothing more was owed, and the connection still serves, through the new leader.
     assert_eq!(client.call("PING\r\n"), "+PONG\r\n");
     cluster.wait_new_leader(leader, Duration::from_secs(30));
-    let set = String::from_utf8(text_request(&["SET", "after", "1"])).unwrap();
+    let set = String::from_utf8(resp_request(&["SET", "after", "1"])).unwrap();
     assert_eq!(client.call(&set), "+OK\r\n");
 }

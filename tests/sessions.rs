@@ -195,21 +195,17 @@ struct DropPort {
 }
 
 impl DropPort {
-    /// `None` (the test skips) where iptables is missing or refuses (not root).
-    fn new(test: &str, port: u16) -> Option<DropPort> {
+    /// Fails (never skips) where iptables is missing or refuses: it needs root, as CI has.
+    fn new(port: u16) -> DropPort {
         let spec = words(&format!(
             "INPUT -i lo -p tcp -m multiport --ports {port} -m comment --comment raftlock-sessions-test -j DROP"
         ));
         let added = Command::new("iptables").arg("-I").args(&spec).status();
-        match added {
-            Ok(status) if status.success() => Some(DropPort { spec }),
-            outcome => {
-                eprintln!(
-                    "note: {test} skipped: cannot add an iptables rule ({outcome:?}); it needs root and iptables"
-                );
-                None
-            }
-        }
+        assert!(
+            matches!(added, Ok(status) if status.success()),
+            "cannot add an iptables rule ({added:?}): this test needs root and iptables"
+        );
+        DropPort { spec }
     }
 }
 
@@ -244,9 +240,7 @@ fn a_silent_clients_waiter_leaves_the_queue_within_the_session_timeout() {
         owners(&mut con, "job", "waiters") == ["silent"]
     });
     assert_eq!(sessions(&mut con, "job", "waiters")[0].2, 1, "attached");
-    let Some(_drop) = DropPort::new("a_silent_clients_waiter_leaves_the_queue", port) else {
-        return;
-    };
+    let _drop = DropPort::new(port);
     let left = eventually(
         "the silent client's waiter to leave the queue",
         SESSION_TIMEOUT + SLACK,

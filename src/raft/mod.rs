@@ -125,7 +125,8 @@ pub async fn start_group(
     let pace = log_store.pace();
     let state_machine = StateMachineStore::open(db, &config.data_dir, group)?
         .with_event_sink(on_events)
-        .with_pace(pace.clone());
+        .with_pace(pace.clone())
+        .with_replay_window_ms(config.redlock_replay_window_ms);
     let state = state_machine.keyspace();
     let applied = state_machine.subscribe_applied();
     let fresh = log_store.is_fresh().await?;

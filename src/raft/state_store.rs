@@ -81,6 +81,9 @@ pub struct StateMachineStore {
     last_membership: Membership,
     applied: watch::Sender<u64>,
     on_events: EventSink,
+    /// The keyspace's replay window (`state::replay`), node-local: set again on a
+    /// keyspace that a snapshot replaces.
+    replay_window_ms: u64,
 }
 
 /// Receives what apply reported (lock grants, wait timeouts), right after the entries
@@ -142,7 +145,18 @@ impl StateMachineStore {
             last_membership,
             applied: watch::channel(last_applied.map_or(0, |id| id.index)).0,
             on_events: Arc::new(|_| {}),
+            replay_window_ms: crate::config::state_limits::REPLAY_WINDOW_MS,
         })
+    }
+
+    /// The replay window of Redlock copies (`Config::redlock_replay_window_ms`).
+    pub fn with_replay_window_ms(mut self, window_ms: u64) -> StateMachineStore {
+        self.replay_window_ms = window_ms;
+        self.keyspace
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .set_replay_window_ms(window_ms);
+        self
     }
 
     /// Where apply's events go (by default nowhere).
@@ -257,8 +271,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             )))
             .into());
         }
-        let keyspace = Keyspace::from_snapshot(&payload.keyspace)
+        let mut keyspace = Keyspace::from_snapshot(&payload.keyspace)
             .map_err(|e| read_error(AnyError::error(e)))?;
+        keyspace.set_replay_window_ms(self.replay_window_ms);
         drop(payload);
 
         let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);

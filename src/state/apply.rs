@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{hold, locks, session, wall, Batch, Key, Keyspace};
+use super::{hold, locks, replay, session, wall, Batch, Key, Keyspace};
 use crate::command::{self, Handler};
 use crate::reply::Reply;
 
@@ -93,10 +93,62 @@ impl Keyspace {
             return Reply::wrong_arity(spec.name);
         }
         match spec.handler {
+            Handler::Write(handler) if self.runtime.replay.enabled() => {
+                match replay::replayable_keys(spec, argv) {
+                    Some(keys) => self.apply_replayable(now_ms, argv, handler, keys),
+                    None => handler(self, now_ms, argv),
+                }
+            }
             Handler::Write(handler) => handler(self, now_ms, argv),
             // A read a connection pipelined behind its writes runs in the log, in order.
             Handler::Read(handler) => handler(self, now_ms, argv),
             _ => Reply::Error(format!("ERR '{}' is not a data command", spec.name)),
+        }
+    }
+
+    /// Runs a write that carries a Redlock token (`replay`): a copy of an earlier identical
+    /// write that finds its keys as that one left them and changes nothing is answered
+    /// with that one's reply. It runs either way, so the state is the same on every
+    /// replica whatever its cache holds.
+    fn apply_replayable(
+        &mut self,
+        now_ms: u64,
+        argv: &[Bytes],
+        handler: command::WriteFn,
+        keys: Vec<Bytes>,
+    ) -> Reply {
+        // A copy is answered as the original was if the keys are as the original left
+        // them, or if the original removed them (a release: the copy's "released" is
+        // true of the request, though another client may hold the lock by now).
+        let earlier = self.runtime.replay.earlier(argv, now_ms).filter(|earlier| {
+            let removed = earlier.keys.iter().all(|(_, revision)| *revision == 0);
+            removed
+                || earlier
+                    .keys
+                    .iter()
+                    .all(|(key, revision)| self.unchanged_since(key, *revision, earlier.seen_at))
+        });
+        let counter_before = self.replicated.revision_counter;
+        let reply = handler(self, now_ms, argv);
+        let changed = self.replicated.revision_counter != counter_before;
+        match earlier {
+            Some(earlier) if !changed => earlier.reply,
+            _ => {
+                if !reply.is_error() {
+                    let revisions = keys
+                        .into_iter()
+                        .map(|key| {
+                            let revision = self.revision(&key, now_ms);
+                            (key, revision)
+                        })
+                        .collect();
+                    let counter = self.replicated.revision_counter;
+                    self.runtime
+                        .replay
+                        .record(argv, revisions, counter, &reply, now_ms);
+                }
+                reply
+            }
         }
     }
 

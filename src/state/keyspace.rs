@@ -10,7 +10,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 
 use super::{
-    locks, lua, now_i64, scripts, session, undo, Entry, Event, ExpiryHold, Key, LockEvent,
+    locks, lua, now_i64, replay, scripts, session, undo, Entry, Event, ExpiryHold, Key, LockEvent,
     Removals, Ttl, Value,
 };
 use crate::config::state_limits::MAX_TRACKED_REMOVALS;
@@ -92,6 +92,9 @@ pub(super) struct Runtime {
     /// the position of the op in it: the seed of scripts' random numbers.
     pub(super) entry_index: u64,
     pub(super) op_position: u64,
+    /// Recent writes that carried a Redlock token, so that the copies a client sent to the
+    /// other nodes are answered alike (`replay`). Changes replies only, never the state.
+    pub(super) replay: replay::ReplayCache,
 }
 
 impl Keyspace {
@@ -131,6 +134,11 @@ impl Keyspace {
     /// The Unix time of the cluster time `cluster_ms` (EXPIRETIME, TIME in scripts).
     pub(crate) fn wall_ms_from_cluster(&self, cluster_ms: u64) -> i64 {
         now_i64(cluster_ms).saturating_add(self.replicated.wall_offset_ms)
+    }
+
+    /// Node-local: how long a Redlock copy may follow its original (`replay`; 0: off).
+    pub(crate) fn set_replay_window_ms(&mut self, window_ms: u64) {
+        self.runtime.replay.set_window_ms(window_ms);
     }
 
     /// Events since the last call, in the order apply produced them.

@@ -30,6 +30,7 @@ pub(crate) mod lists;
 pub(crate) mod locks;
 pub(crate) mod lua;
 pub(crate) mod publish;
+mod replay;
 mod revisions;
 pub(crate) mod scripts;
 pub(crate) mod server_commands;

@@ -389,17 +389,17 @@ pub fn unix_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// The `redis-cli` on PATH, or `None` (with a note on stderr) so a test can skip.
-pub fn redis_cli(test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("redis-cli"))
-            .find(|path| path.is_file())
-    });
-    if found.is_none() {
-        eprintln!("note: {test} skipped: redis-cli is not installed (apt-get install redis-tools)");
-    }
-    found
+/// The `redis-cli` on PATH; fails when there is none (scripts/test.sh installs it).
+pub fn redis_cli() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("redis-cli"))
+                .find(|path| path.is_file())
+        })
+        .expect(
+            "redis-cli is not installed: scripts/test.sh installs it (apt-get install redis-tools)",
+        )
 }
 
 /// A command from its words, e.g. `cmd(&["SET", "k", "v"])`.
@@ -429,41 +429,49 @@ pub fn bulk(text: &str) -> redis::Value {
     redis::Value::BulkString(text.as_bytes().to_vec())
 }
 
+/// One RESP request (an array of bulk strings) from its arguments, encoded by the server's
+/// own encoder (`raftlock::resp::encode_request`, the one the relay sends with).
+pub fn resp_request<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = Vec::new();
+    raftlock::resp::encode_request(args, &mut out);
+    out
+}
+
 /// A raw TCP client that reads whole RESP2/RESP3 frames, for tests of the wire format.
+/// Frames are cut by the server's own reply parser (`raftlock::resp::parse_reply_in`, the
+/// one the relay and the benchmark use) and returned byte for byte.
 pub struct RawClient {
-    reader: std::io::BufReader<TcpStream>,
-    writer: TcpStream,
+    stream: TcpStream,
+    /// Bytes read but not yet returned as a frame.
+    pending: Vec<u8>,
 }
 
 impl RawClient {
     pub fn new(stream: TcpStream) -> RawClient {
-        let writer = stream.try_clone().expect("clone raw stream");
         RawClient {
-            reader: std::io::BufReader::new(stream),
-            writer,
+            stream,
+            pending: Vec::new(),
         }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("raw write");
+        self.stream.write_all(bytes).expect("raw write");
     }
 
     /// The next whole reply frame, byte for byte; panics on EOF or timeout.
     pub fn frame(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        match self.read_frame(&mut out) {
-            Ok(()) => out,
+        match self.read_frame() {
+            Ok(frame) => frame,
             Err(err) => panic!(
                 "no complete reply ({err}); got so far: {:?}",
-                String::from_utf8_lossy(&out)
+                String::from_utf8_lossy(&self.pending)
             ),
         }
     }
 
     /// The next whole reply frame, or `None` if the connection closed or timed out first.
     pub fn try_frame(&mut self) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        self.read_frame(&mut out).ok().map(|()| out)
+        self.read_frame().ok()
     }
 
     /// The next frame as text (lossy UTF-8).
@@ -477,52 +485,28 @@ impl RawClient {
         self.frame_text()
     }
 
-    fn read_line(&mut self, out: &mut Vec<u8>) -> std::io::Result<Vec<u8>> {
-        use std::io::BufRead;
-        let start = out.len();
-        let n = self.reader.read_until(b'\n', out)?;
-        if n == 0 || !out.ends_with(b"\r\n") {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed inside a frame",
-            ));
+    fn read_frame(&mut self) -> std::io::Result<Vec<u8>> {
+        loop {
+            match raftlock::resp::parse_reply_in(&self.pending) {
+                Ok(Some((_, used))) => return Ok(self.pending.drain(..used).collect()),
+                Ok(None) => {}
+                Err(err) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("malformed reply: {err:?}"),
+                    ))
+                }
+            }
+            let mut buf = [0u8; 16 * 1024];
+            let n = self.stream.read(&mut buf)?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed inside a frame",
+                ));
+            }
+            self.pending.extend_from_slice(&buf[..n]);
         }
-        Ok(out[start..out.len() - 2].to_vec())
-    }
-
-    fn read_frame(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let line = self.read_line(out)?;
-        let (kind, rest) = line
-            .split_first()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "empty line"))?;
-        let len = || -> std::io::Result<i64> {
-            std::str::from_utf8(rest)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad length"))
-        };
-        match kind {
-            b'$' | b'=' | b'!' => {
-                let n = len()?;
-                if n >= 0 {
-                    let mut body = vec![0u8; n as usize + 2];
-                    self.reader.read_exact(&mut body)?;
-                    out.extend_from_slice(&body);
-                }
-            }
-            b'*' | b'~' | b'>' => {
-                for _ in 0..len()?.max(0) {
-                    self.read_frame(out)?;
-                }
-            }
-            b'%' | b'|' => {
-                for _ in 0..len()?.max(0) * 2 {
-                    self.read_frame(out)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
     }
 
     /// True once the server has closed the connection (a read returns 0 bytes, or
@@ -531,7 +515,7 @@ impl RawClient {
     pub fn closed_by_server(&mut self) -> bool {
         let mut buf = [0u8; 4096];
         loop {
-            match self.reader.read(&mut buf) {
+            match self.stream.read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
