@@ -2,6 +2,7 @@
 
 pub(crate) mod args;
 pub mod bench;
+pub mod cli;
 pub mod command;
 pub mod config;
 pub(crate) mod fnv;

@@ -29,6 +29,34 @@ enum Command {
     /// Benchmark a server (raftlock or Redis) with lock workloads, as redis-benchmark does.
     #[command(disable_help_flag = true)]
     Bench(raftlock::bench::BenchArgs),
+    /// Run a command while holding a lock: `raftlock run --lock NAME [--ttl 30s] [--wait
+    /// 10s] -- CMD ARGS...` (the fencing token in RAFTLOCK_TOKEN; lease renewed; released
+    /// at exit).
+    #[command(disable_help_flag = true)]
+    Run(raftlock::cli::RunArgs),
+    /// Take a lock and print its token: `raftlock lock NAME --owner O [--ttl] [--wait]`.
+    #[command(disable_help_flag = true)]
+    Lock(ToolLine),
+    /// Release a lock: `raftlock unlock NAME --owner O`.
+    #[command(disable_help_flag = true)]
+    Unlock(ToolLine),
+    /// Show a lock's holders and waiters: `raftlock info NAME`.
+    #[command(disable_help_flag = true)]
+    Info(ToolLine),
+    /// List every lock with its holders.
+    #[command(disable_help_flag = true)]
+    Locks(ToolLine),
+    /// Cluster membership: `raftlock cluster status | add ID CLIENT RAFT | remove ID |
+    /// transfer-leader [ID]`.
+    #[command(disable_help_flag = true)]
+    Cluster(ToolLine),
+}
+
+/// The words after a lock or cluster subcommand's name, parsed by `raftlock::cli`.
+#[derive(Args)]
+struct ToolLine {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    words: Vec<String>,
 }
 
 #[derive(Args)]
@@ -232,6 +260,12 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::Run(args) => exit(raftlock::cli::run_command(args), "run"),
+        Command::Lock(line) => tool("lock", line),
+        Command::Unlock(line) => tool("unlock", line),
+        Command::Info(line) => tool("info", line),
+        Command::Locks(line) => tool("locks", line),
+        Command::Cluster(line) => tool("cluster", line),
         Command::Bench(args) => match raftlock::bench::run(args) {
             Ok(true) => std::process::ExitCode::SUCCESS,
             Ok(false) => std::process::ExitCode::from(1),
@@ -240,5 +274,24 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(2)
             }
         },
+    }
+}
+
+/// A lock or cluster subcommand: its words parsed as `raftlock::cli::ToolArgs`.
+fn tool(name: &str, line: ToolLine) -> std::process::ExitCode {
+    let words = std::iter::once("raftlock".to_string())
+        .chain(std::iter::once(name.to_string()))
+        .chain(line.words);
+    let args = raftlock::cli::ToolArgs::parse_from(words);
+    exit(raftlock::cli::run_tool(args), name)
+}
+
+fn exit(result: anyhow::Result<u8>, name: &str) -> std::process::ExitCode {
+    match result {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(err) => {
+            eprintln!("raftlock {name}: {err:#}");
+            std::process::ExitCode::from(raftlock::cli::EXIT_ERROR)
+        }
     }
 }

@@ -444,6 +444,9 @@ fn a_follower_restarted_after_compaction_catches_up_by_snapshot() {
         ],
     );
     let leader = cluster.wait_leader(Duration::from_secs(20));
+    // Both followers are up and hold the leader's log: otherwise the one left running may
+    // not have answered yet, and the leader, acknowledged by no majority, steps down.
+    cluster.wait_replicated(leader, Duration::from_secs(10));
     let follower = cluster.other_than(&[leader]);
     cluster.kill(follower);
     let mut con = cluster.node(leader).connect();

@@ -666,6 +666,65 @@ fn command_count_list_info_and_docs_describe_the_command_table() {
     );
 }
 
+/// One COMMAND INFO entry's flags (field 3) and ACL categories (field 7), as text.
+fn flags_and_categories(con: &mut redis::Connection, name: &str) -> (Vec<String>, Vec<String>) {
+    let infos: Vec<Value> = run(con, &["COMMAND", "INFO", name]);
+    let Some(Value::Array(fields)) = infos.into_iter().next() else {
+        panic!("COMMAND INFO {name} is an array");
+    };
+    let texts = |value: &Value| -> Vec<String> {
+        match value {
+            Value::Array(items) | Value::Set(items) => items.iter().map(value_text).collect(),
+            other => panic!("a list of names: {other:?}"),
+        }
+    };
+    (texts(&fields[2]), texts(&fields[6]))
+}
+
+#[test]
+fn command_info_reports_the_tables_flags_and_redis_acl_categories() {
+    let server = Server::start();
+    let mut con = server.connect();
+    let (flags, categories) = flags_and_categories(&mut con, "get");
+    assert!(flags.contains(&"readonly".to_string()), "{flags:?}");
+    assert_eq!(categories, ["@read", "@string", "@fast"]);
+    let (flags, categories) = flags_and_categories(&mut con, "lock");
+    assert!(flags.contains(&"blocking".to_string()), "{flags:?}");
+    assert_eq!(categories, ["@write", "@raftlock", "@slow", "@blocking"]);
+    let (flags, _) = flags_and_categories(&mut con, "auth");
+    assert!(flags.contains(&"no_auth".to_string()), "{flags:?}");
+}
+
+#[test]
+fn raftlocks_internal_ops_are_unknown_commands_to_clients() {
+    let server = Server::start();
+    let mut con = server.connect();
+    let ops = [
+        "raftlock.epoch",
+        "raftlock.wallclock",
+        "raftlock.session",
+        "raftlock.detach",
+        "raftlock.reattach",
+    ];
+    for op in ops {
+        assert_eq!(
+            run_err(&mut con, &[op, "1", "2"]),
+            format!("ERR unknown command '{op}', with args beginning with: '1' '2' ")
+        );
+        let script = format!("return redis.call('{op}', '1')");
+        let error = run_err(&mut con, &["EVAL", &script, "0"]);
+        assert!(
+            error.contains("Unknown Redis command called from script"),
+            "{op} from a script: {error}"
+        );
+    }
+    let list: Vec<String> = run(&mut con, &["COMMAND", "LIST"]);
+    assert!(
+        !list.iter().any(|name| name.starts_with("raftlock.")),
+        "{list:?}"
+    );
+}
+
 fn info_text(con: &mut redis::Connection, args: &[&str]) -> String {
     let reply: Value = run(con, args);
     assert!(

@@ -6,9 +6,9 @@
 //! the server and the wire, not a client library.
 
 mod args;
-mod client;
+pub(crate) mod client;
 mod report;
-mod resp;
+pub(crate) mod resp;
 mod stats;
 mod workload;
 

@@ -1,18 +1,21 @@
 //! The command table: every command raftlock knows, declared once with Redis's metadata
-//! (arity, flags, key positions). Dispatch, COMMAND replies, routing and the check of
-//! redis-compat.md all read it.
+//! (arity, flags, key positions) and raftlock's own (its kind, which says how a
+//! connection serves it, and the marks the pre-check chain reads). Dispatch, MULTI, Lua,
+//! COMMAND replies, routing and the check of redis-compat.md all read it.
 
 pub(crate) use crate::args;
+pub mod check;
 mod table;
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 
 use crate::fnv::Fnv1a;
 use crate::reply::Reply;
+use crate::server::{Node, Session, Step};
 use crate::state::Keyspace;
 
 pub use table::COMMANDS;
@@ -25,14 +28,89 @@ pub type ReadFn = fn(&Keyspace, u64, &[Bytes]) -> Reply;
 /// Runs a write inside apply, with the entry's time `now_ms`; `argv[0]` is the name.
 pub type WriteFn = fn(&mut Keyspace, u64, &[Bytes]) -> Reply;
 
+/// Runs a command the node serves itself, on one connection's session.
+pub type ServeFn = fn(&Arc<Node>, &mut Session, &[Bytes]) -> Step;
+
+/// What the state machine runs for a command (apply, queries, scripts, transactions).
 #[derive(Clone, Copy)]
 pub enum Handler {
     /// Reads the state machine after a read barrier.
     Read(ReadFn),
     /// A Raft entry: proposed, committed, then applied on every node.
     Write(WriteFn),
-    /// Served by the node itself (connection state, server information).
+    /// Served by the node itself (connection state, server information); `Kind` names
+    /// the function.
     Server,
+}
+
+/// How a connection serves a command: the one place special behaviour is declared, so
+/// that no code outside this table looks at command names.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// Reads the state machine: after a read barrier, or through the log when pipelined
+    /// behind a write of the same connection.
+    StateRead,
+    /// A write: proposed as an op of a Raft entry, answered when applied.
+    StateWrite,
+    /// A write proposed in the connection's lock session (RENEW): what it holds is
+    /// detached when the connection closes.
+    SessionWrite,
+    /// A write answered with this node's subscriber count (PUBLISH, SPUBLISH).
+    Publish { sharded: bool },
+    /// A write the connection may wait on after its entry applies (Redis's `blocking`).
+    BlockingWrite(Blocking),
+    /// A transaction step that reads or writes the state (WATCH, EXEC).
+    Transaction(TxnStep),
+    /// The connection's own state: handshake, authentication, MULTI, subscriptions.
+    Connection(ServeFn),
+    /// Served by the node from what it knows itself: INFO, COMMAND, ROLE, RAFT.*.
+    Node(ServeFn),
+    /// A container (SCRIPT): never served itself, `resolve` picks a subcommand.
+    Container,
+}
+
+/// What a blocking write waits for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Blocking {
+    /// LOCK, RLOCK with WAIT: a grant or timeout that a later entry applies, in the
+    /// connection's lock session.
+    Lock,
+    /// BLPOP, BRPOP: an element pushed to one of the keys; a null array on timeout.
+    ListPop,
+    /// BLMOVE, BRPOPLPUSH: the same, answering nil on timeout.
+    ListMove,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TxnStep {
+    /// Reads the keys' revisions once the pipeline before it is answered.
+    Watch,
+    /// Proposes the queued commands as one TXN op.
+    Exec,
+}
+
+/// raftlock's own marks, which the pre-check chain (`check`) reads. They are not Redis
+/// flags, so COMMAND does not report them.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct Marks(u8);
+
+impl Marks {
+    pub const NONE: Marks = Marks(0);
+    /// Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH,
+    /// QUIT, RESET), as in Redis.
+    pub const NOT_QUEUED: Marks = Marks(1);
+    /// Refused inside MULTI, which it dooms (the (un)subscribe commands).
+    pub const NO_MULTI: Marks = Marks(1 << 1);
+    /// Allowed while a RESP2 connection is in subscribe mode.
+    pub const SUBSCRIBE_MODE: Marks = Marks(1 << 2);
+
+    pub const fn with(self, other: Marks) -> Marks {
+        Marks(self.0 | other.0)
+    }
+
+    pub const fn contains(self, other: Marks) -> bool {
+        self.0 & other.0 == other.0
+    }
 }
 
 pub struct CommandSpec {
@@ -48,6 +126,8 @@ pub struct CommandSpec {
     pub group: &'static str,
     pub summary: &'static str,
     pub handler: Handler,
+    pub kind: Kind,
+    pub marks: Marks,
     /// For commands whose keys are counted by an argument (EVAL's `numkeys`): that
     /// argument's index; the keys follow it. 0 when the key positions above apply.
     pub numkeys_index: usize,
@@ -70,6 +150,49 @@ impl CommandSpec {
 
     pub fn is_write(&self) -> bool {
         matches!(self.handler, Handler::Write(_))
+    }
+
+    /// One of Redis's flags (`readonly`, `write`, `noscript`, `blocking`, ...).
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// The ACL categories COMMAND INFO reports, derived as Redis derives them from its
+    /// flags and group (`@read`/`@write`, the data type, `@fast`/`@slow`, `@blocking`,
+    /// `@admin @dangerous`); raftlock's own commands are in `@raftlock`.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut categories = Vec::with_capacity(5);
+        if self.has_flag("write") {
+            categories.push("@write");
+        } else if self.has_flag("readonly") {
+            categories.push("@read");
+        }
+        let group = match self.group {
+            "generic" => Some("@keyspace"),
+            "string" => Some("@string"),
+            "hash" => Some("@hash"),
+            "list" => Some("@list"),
+            "sorted-set" => Some("@sortedset"),
+            "connection" => Some("@connection"),
+            "transactions" => Some("@transaction"),
+            "scripting" => Some("@scripting"),
+            "pubsub" => Some("@pubsub"),
+            "raftlock" => Some("@raftlock"),
+            _ => None,
+        };
+        categories.extend(group);
+        categories.push(if self.has_flag("fast") {
+            "@fast"
+        } else {
+            "@slow"
+        });
+        if self.has_flag("blocking") {
+            categories.push("@blocking");
+        }
+        if self.has_flag("admin") {
+            categories.extend(["@admin", "@dangerous"]);
+        }
+        categories
     }
 
     /// The keys this invocation names, by the table's key positions or its numkeys
@@ -183,6 +306,63 @@ mod tests {
         for spec in COMMANDS {
             assert_eq!(spec.name, spec.name.to_ascii_lowercase());
         }
+    }
+
+    /// Every command and subcommand.
+    fn every_spec() -> impl Iterator<Item = &'static CommandSpec> {
+        COMMANDS
+            .iter()
+            .flat_map(|spec| std::iter::once(spec).chain(spec.subcommands))
+    }
+
+    #[test]
+    fn kinds_agree_with_handlers_and_flags() {
+        for spec in every_spec() {
+            let handler_fits = match spec.kind {
+                Kind::StateRead => matches!(spec.handler, Handler::Read(_)),
+                Kind::StateWrite
+                | Kind::SessionWrite
+                | Kind::Publish { .. }
+                | Kind::BlockingWrite(_) => matches!(spec.handler, Handler::Write(_)),
+                Kind::Transaction(_) | Kind::Connection(_) | Kind::Node(_) | Kind::Container => {
+                    matches!(spec.handler, Handler::Server)
+                }
+            };
+            assert!(handler_fits, "{}: kind and handler disagree", spec.name);
+            assert_eq!(
+                matches!(spec.kind, Kind::BlockingWrite(_)),
+                spec.has_flag("blocking"),
+                "{}: a blocking write, and only one, carries `blocking`",
+                spec.name
+            );
+            assert_eq!(
+                matches!(spec.kind, Kind::Container),
+                !spec.subcommands.is_empty(),
+                "{}",
+                spec.name
+            );
+            if spec.marks.contains(Marks::NO_MULTI) {
+                assert!(!spec.marks.contains(Marks::NOT_QUEUED), "{}", spec.name);
+            }
+        }
+    }
+
+    #[test]
+    fn acl_categories_follow_redis() {
+        let categories = |name: &str| lookup(name.as_bytes()).unwrap().acl_categories();
+        assert_eq!(categories("get"), ["@read", "@string", "@fast"]);
+        assert_eq!(categories("set"), ["@write", "@string", "@slow"]);
+        assert_eq!(
+            categories("blpop"),
+            ["@write", "@list", "@slow", "@blocking"]
+        );
+        assert_eq!(categories("del"), ["@write", "@keyspace", "@slow"]);
+        assert_eq!(categories("multi"), ["@transaction", "@fast"]);
+        assert_eq!(categories("config"), ["@slow", "@admin", "@dangerous"]);
+        assert_eq!(
+            categories("lock"),
+            ["@write", "@raftlock", "@slow", "@blocking"]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! One row per command. Handlers for data commands live in `crate::state`; `Server`
-//! commands are served by `crate::server`.
+//! One row per command. Handlers for data commands live in `crate::state`; the functions
+//! of commands the node serves itself live in `crate::server::builtin`, named here.
 
-use super::{CommandSpec, Handler};
+use super::{Blocking, CommandSpec, Handler, Kind, Marks, ServeFn, TxnStep};
+use crate::server::builtin::{connection as cx, node as nd};
 use crate::state::{
     hashes, key_commands as keys, lists, locks::commands as locks, publish as pubsub, scripts,
     server_commands as sm, strings, txn, zsets,
@@ -16,6 +17,9 @@ const WDF: &[&str] = &["write", "denyoom", "fast"];
 const R: &[&str] = &["readonly"];
 const RF: &[&str] = &["readonly", "fast"];
 const CONN: &[&str] = &["fast", "noscript", "loading", "stale"];
+/// Allowed before AUTH (Redis's `no_auth`).
+const CONN_NO_AUTH: &[&str] = &["fast", "noscript", "loading", "stale", "no_auth"];
+const TXN_CONTROL: &[&str] = &["noscript", "loading", "stale", "fast"];
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
 
 const NONE: (i32, i32, i32) = (0, 0, 0);
@@ -26,10 +30,12 @@ const PAIRS: (i32, i32, i32) = (1, -1, 2);
 const TWO: (i32, i32, i32) = (1, 2, 1);
 /// Every argument but the last (BLPOP's keys before its timeout).
 const ALL_BUT_LAST: (i32, i32, i32) = (1, -2, 1);
+const SUB: &[&str] = &["pubsub", "noscript", "loading", "stale"];
+const LOCKING: &[&str] = &["write", "blocking"];
 const BLOCKING: &[&str] = &["write", "noscript", "blocking"];
 const BLOCKING_D: &[&str] = &["write", "denyoom", "noscript", "blocking"];
 
-#[allow(clippy::too_many_arguments)]
+/// A command of the state machine: a read or a write, as its handler says.
 const fn cmd(
     name: &'static str,
     arity: i32,
@@ -38,6 +44,25 @@ const fn cmd(
     group: &'static str,
     summary: &'static str,
     handler: Handler,
+) -> CommandSpec {
+    let kind = match handler {
+        Read(_) => Kind::StateRead,
+        Write(_) => Kind::StateWrite,
+        Server => panic!("a command the node serves names its kind: conn, node or served"),
+    };
+    served(name, arity, flags, keys, group, summary, handler, kind)
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn served(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    keys: (i32, i32, i32),
+    group: &'static str,
+    summary: &'static str,
+    handler: Handler,
+    kind: Kind,
 ) -> CommandSpec {
     CommandSpec {
         name,
@@ -49,12 +74,68 @@ const fn cmd(
         group,
         summary,
         handler,
+        kind,
+        marks: Marks::NONE,
         numkeys_index: 0,
         subcommands: &[],
     }
 }
 
+/// A command on the connection's own state.
+const fn conn(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    keys: (i32, i32, i32),
+    group: &'static str,
+    summary: &'static str,
+    serve: ServeFn,
+) -> CommandSpec {
+    served(
+        name,
+        arity,
+        flags,
+        keys,
+        group,
+        summary,
+        Server,
+        Kind::Connection(serve),
+    )
+}
+
+/// A command the node answers from what it knows itself.
+const fn node(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    group: &'static str,
+    summary: &'static str,
+    serve: ServeFn,
+) -> CommandSpec {
+    served(
+        name,
+        arity,
+        flags,
+        NONE,
+        group,
+        summary,
+        Server,
+        Kind::Node(serve),
+    )
+}
+
 impl CommandSpec {
+    /// How a connection serves this write, when not as a plain proposal.
+    const fn kind(mut self, kind: Kind) -> CommandSpec {
+        self.kind = kind;
+        self
+    }
+
+    const fn marks(mut self, marks: Marks) -> CommandSpec {
+        self.marks = marks;
+        self
+    }
+
     /// Keys counted by the argument at `index`, Redis's `movablekeys` (EVAL: index 2).
     const fn numkeys_at(mut self, index: usize) -> CommandSpec {
         self.numkeys_index = index;
@@ -96,47 +177,47 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     // connection
-    cmd("ping", -1, CONN, NONE, "connection", "Returns the server's liveliness response.", Server),
-    cmd("echo", 2, CONN, NONE, "connection", "Returns the given string.", Server),
-    cmd("hello", -1, CONN, NONE, "connection", "Handshakes with the server.", Server),
-    cmd("auth", -2, CONN, NONE, "connection", "Authenticates the connection.", Server),
-    cmd("select", 2, CONN, NONE, "connection", "Changes the selected database.", Server),
-    cmd("quit", -1, CONN, NONE, "connection", "Closes the connection.", Server),
-    cmd("reset", 1, CONN, NONE, "connection", "Resets the connection.", Server),
-    cmd("client", -2, CONN, NONE, "connection", "A container for client connection commands.", Server),
+    conn("ping", -1, CONN, NONE, "connection", "Returns the server's liveliness response.", cx::ping).marks(Marks::SUBSCRIBE_MODE),
+    conn("echo", 2, CONN, NONE, "connection", "Returns the given string.", cx::echo),
+    conn("hello", -1, CONN_NO_AUTH, NONE, "connection", "Handshakes with the server.", cx::hello),
+    conn("auth", -2, CONN_NO_AUTH, NONE, "connection", "Authenticates the connection.", cx::auth),
+    conn("select", 2, CONN, NONE, "connection", "Changes the selected database.", cx::select),
+    conn("quit", -1, CONN_NO_AUTH, NONE, "connection", "Closes the connection.", cx::quit).marks(Marks::NOT_QUEUED.with(Marks::SUBSCRIBE_MODE)),
+    conn("reset", 1, CONN_NO_AUTH, NONE, "connection", "Resets the connection.", cx::reset).marks(Marks::NOT_QUEUED.with(Marks::SUBSCRIBE_MODE)),
+    conn("client", -2, CONN, NONE, "connection", "A container for client connection commands.", cx::client),
     // transactions
-    cmd("multi", 1, &["noscript", "loading", "stale", "fast"], NONE, "transactions", "Starts a transaction.", Server),
-    cmd("exec", 1, &["noscript", "loading", "stale"], NONE, "transactions", "Executes all commands in a transaction.", Server),
-    cmd("discard", 1, &["noscript", "loading", "stale", "fast"], NONE, "transactions", "Discards a transaction.", Server),
-    cmd("watch", -2, &["noscript", "loading", "stale", "fast"], ALL, "transactions", "Monitors changes to keys to determine the execution of a transaction.", Server),
-    cmd("unwatch", 1, &["noscript", "loading", "stale", "fast"], NONE, "transactions", "Forgets about watched keys of a transaction.", Server),
+    conn("multi", 1, TXN_CONTROL, NONE, "transactions", "Starts a transaction.", cx::multi).marks(Marks::NOT_QUEUED),
+    served("exec", 1, &["noscript", "loading", "stale"], NONE, "transactions", "Executes all commands in a transaction.", Server, Kind::Transaction(TxnStep::Exec)).marks(Marks::NOT_QUEUED),
+    conn("discard", 1, TXN_CONTROL, NONE, "transactions", "Discards a transaction.", cx::discard).marks(Marks::NOT_QUEUED),
+    served("watch", -2, TXN_CONTROL, ALL, "transactions", "Monitors changes to keys to determine the execution of a transaction.", Server, Kind::Transaction(TxnStep::Watch)).marks(Marks::NOT_QUEUED),
+    conn("unwatch", 1, TXN_CONTROL, NONE, "transactions", "Forgets about watched keys of a transaction.", cx::unwatch),
     cmd("txn", -3, &["write", "noscript", "movablekeys"], NONE, "raftlock", "Internal: a transaction's queued commands and watched revisions, applied as one op (what EXEC proposes).", Write(txn::txn)),
     cmd("revisions", -2, &["readonly", "noscript", "fast"], ALL, "raftlock", "Internal: the revision counter and each key's revision (what WATCH reads).", Read(txn::revisions)),
     // pub/sub
-    cmd("publish", 3, &["pubsub", "loading", "stale", "fast"], NONE, "pubsub", "Posts a message to a channel.", Write(pubsub::publish)),
-    cmd("spublish", 3, &["pubsub", "loading", "stale", "fast"], ONE, "pubsub", "Post a message to a shard channel", Write(pubsub::publish)),
-    cmd("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Listens for messages published to channels.", Server),
-    cmd("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Stops listening to messages posted to channels.", Server),
-    cmd("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Listens for messages published to channels that match one or more patterns.", Server),
-    cmd("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], NONE, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", Server),
-    cmd("ssubscribe", -2, &["pubsub", "noscript", "loading", "stale"], ALL, "pubsub", "Listens for messages published to shard channels.", Server),
-    cmd("sunsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], ALL, "pubsub", "Stops listening to messages posted to shard channels.", Server),
-    cmd("pubsub", -2, &["pubsub", "loading", "stale"], NONE, "pubsub", "A container for Pub/Sub commands.", Server),
+    cmd("publish", 3, &["pubsub", "loading", "stale", "fast"], NONE, "pubsub", "Posts a message to a channel.", Write(pubsub::publish)).kind(Kind::Publish { sharded: false }),
+    cmd("spublish", 3, &["pubsub", "loading", "stale", "fast"], ONE, "pubsub", "Post a message to a shard channel", Write(pubsub::publish)).kind(Kind::Publish { sharded: true }),
+    conn("subscribe", -2, SUB, NONE, "pubsub", "Listens for messages published to channels.", cx::subscribe).marks(Marks::NO_MULTI.with(Marks::SUBSCRIBE_MODE)),
+    conn("unsubscribe", -1, SUB, NONE, "pubsub", "Stops listening to messages posted to channels.", cx::unsubscribe).marks(Marks::NO_MULTI.with(Marks::SUBSCRIBE_MODE)),
+    conn("psubscribe", -2, SUB, NONE, "pubsub", "Listens for messages published to channels that match one or more patterns.", cx::psubscribe).marks(Marks::NO_MULTI.with(Marks::SUBSCRIBE_MODE)),
+    conn("punsubscribe", -1, SUB, NONE, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", cx::punsubscribe).marks(Marks::NO_MULTI.with(Marks::SUBSCRIBE_MODE)),
+    conn("ssubscribe", -2, SUB, ALL, "pubsub", "Listens for messages published to shard channels.", cx::ssubscribe).marks(Marks::NO_MULTI.with(Marks::SUBSCRIBE_MODE)),
+    conn("sunsubscribe", -1, SUB, ALL, "pubsub", "Stops listening to messages posted to shard channels.", cx::sunsubscribe).marks(Marks::NO_MULTI.with(Marks::SUBSCRIBE_MODE)),
+    node("pubsub", -2, &["pubsub", "loading", "stale"], "pubsub", "A container for Pub/Sub commands.", nd::pubsub),
     // server
-    cmd("wait", 3, &["noscript"], NONE, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", Server),
-    cmd("waitaof", 4, &["noscript"], NONE, "generic", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", Server),
-    cmd("command", -1, &["loading", "stale"], NONE, "server", "Returns detailed information about all commands.", Server),
-    cmd("info", -1, &["loading", "stale"], NONE, "server", "Returns information and statistics about the server.", Server),
-    cmd("time", 1, &["loading", "stale", "fast"], NONE, "server", "Returns the server time.", Server),
-    cmd("config", -2, ADMIN, NONE, "server", "A container for server configuration commands.", Server),
-    cmd("role", 1, &["noscript", "loading", "stale", "fast"], NONE, "server", "Returns the replication role.", Server),
+    node("wait", 3, &["noscript"], "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", nd::wait),
+    node("waitaof", 4, &["noscript"], "generic", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", nd::waitaof),
+    node("command", -1, &["loading", "stale"], "server", "Returns detailed information about all commands.", nd::command),
+    node("info", -1, &["loading", "stale"], "server", "Returns information and statistics about the server.", nd::info),
+    node("time", 1, &["loading", "stale", "fast"], "server", "Returns the server time.", nd::time),
+    node("config", -2, ADMIN, "server", "A container for server configuration commands.", nd::config),
+    node("role", 1, &["noscript", "loading", "stale", "fast"], "server", "Returns the replication role.", nd::role),
     // cluster administration (RedisRaft style) and Sentinel-compatible discovery
-    cmd("raft.node", -3, ADMIN, NONE, "cluster", "Adds (as a learner, then a voter) or removes a cluster member.", Server),
-    cmd("raft.transfer-leader", -1, ADMIN, NONE, "cluster", "Hands leadership to another voter (best effort).", Server),
-    cmd("raft.elect", 1, ADMIN, NONE, "cluster", "Makes this node stand for election now.", Server),
-    cmd("raft.hold-elections", 2, ADMIN, NONE, "cluster", "Keeps this node from standing for election for a while (leadership transfers).", Server),
-    cmd("raft.info", 1, &["loading", "stale"], NONE, "cluster", "Returns this node's view of the Raft group.", Server),
-    cmd("sentinel", -2, &["admin", "loading", "stale"], NONE, "sentinel", "Sentinel-compatible discovery of the current leader.", Server),
+    node("raft.node", -3, ADMIN, "cluster", "Adds (as a learner, then a voter) or removes a cluster member.", nd::raft_node),
+    node("raft.transfer-leader", -1, ADMIN, "cluster", "Hands leadership to another voter (best effort).", nd::raft_transfer_leader),
+    node("raft.elect", 1, ADMIN, "cluster", "Makes this node stand for election now.", nd::raft_elect),
+    node("raft.hold-elections", 2, ADMIN, "cluster", "Keeps this node from standing for election for a while (leadership transfers).", nd::raft_hold_elections),
+    node("raft.info", 1, &["loading", "stale"], "cluster", "Returns this node's view of the Raft group.", nd::raft_info),
+    node("sentinel", -2, &["admin", "loading", "stale"], "sentinel", "Sentinel-compatible discovery of the current leader.", nd::sentinel),
     cmd("dbsize", 1, RF, NONE, "server", "Returns the number of keys in the database.", Read(sm::dbsize)),
     cmd("flushall", -1, W, NONE, "server", "Removes all keys from all databases.", Write(sm::flushall)),
     cmd("flushdb", -1, W, NONE, "server", "Removes all keys from the current database.", Write(sm::flushdb)),
@@ -217,16 +298,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("ltrim", 4, W, ONE, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", Write(lists::ltrim)),
     cmd("lmove", 5, WD, TWO, "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", Write(lists::lmove)),
     cmd("rpoplpush", 3, WD, TWO, "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", Write(lists::rpoplpush)),
-    cmd("blpop", -3, BLOCKING, ALL_BUT_LAST, "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::blocking_pop)),
-    cmd("brpop", -3, BLOCKING, ALL_BUT_LAST, "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::blocking_pop)),
-    cmd("blmove", 6, BLOCKING_D, TWO, "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", Write(lists::blmove)),
-    cmd("brpoplpush", 4, BLOCKING_D, TWO, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::brpoplpush)),
+    cmd("blpop", -3, BLOCKING, ALL_BUT_LAST, "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::blocking_pop)).kind(Kind::BlockingWrite(Blocking::ListPop)),
+    cmd("brpop", -3, BLOCKING, ALL_BUT_LAST, "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::blocking_pop)).kind(Kind::BlockingWrite(Blocking::ListPop)),
+    cmd("blmove", 6, BLOCKING_D, TWO, "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", Write(lists::blmove)).kind(Kind::BlockingWrite(Blocking::ListMove)),
+    cmd("brpoplpush", 4, BLOCKING_D, TWO, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", Write(lists::brpoplpush)).kind(Kind::BlockingWrite(Blocking::ListMove)),
     // raftlock
     cmd("fence", 2, RF, ONE, "raftlock", "Returns the fencing token of the key's current value.", Read(strings::fence)),
-    cmd("lock", -4, W, ONE, "raftlock", "Acquires a lock (exclusive, or shared with MODE PR), optionally waiting in FIFO order.", Write(locks::lock)),
-    cmd("rlock", -4, W, ONE, "raftlock", "Acquires a shared (PR) lock, optionally waiting in FIFO order.", Write(locks::lock)),
+    cmd("lock", -4, LOCKING, ONE, "raftlock", "Acquires a lock (exclusive, or shared with MODE PR), optionally waiting in FIFO order.", Write(locks::lock)).kind(Kind::BlockingWrite(Blocking::Lock)),
+    cmd("rlock", -4, LOCKING, ONE, "raftlock", "Acquires a shared (PR) lock, optionally waiting in FIFO order.", Write(locks::lock)).kind(Kind::BlockingWrite(Blocking::Lock)),
     cmd("unlock", 3, WF, ONE, "raftlock", "Releases one hold of a lock.", Write(locks::unlock)),
-    cmd("renew", 4, WF, ONE, "raftlock", "Extends the lease of a held lock.", Write(locks::renew)),
+    cmd("renew", 4, WF, ONE, "raftlock", "Extends the lease of a held lock.", Write(locks::renew)).kind(Kind::SessionWrite),
     cmd("lockcancel", 3, WF, ONE, "raftlock", "Leaves a lock's wait queue (what a disconnect does).", Write(locks::lockcancel)),
     cmd("lockinfo", 2, RF, ONE, "raftlock", "Returns a lock's mode, holders, token, ttl and waiters.", Read(locks::lockinfo)),
     cmd("checkfence", 3, RF, ONE, "raftlock", "Tells whether a fencing token is the current grant of a resource.", Read(locks::checkfence)),
@@ -235,5 +316,5 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("evalsha", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script by SHA1 digest.", Write(scripts::eval)).numkeys_at(2),
     cmd("eval_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script.", Read(scripts::eval_ro)).numkeys_at(2),
     cmd("evalsha_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", Read(scripts::eval_ro)).numkeys_at(2),
-    cmd("script", -2, &[], NONE, "scripting", "A container for Lua scripts management commands.", Server).with_subcommands(SCRIPT_SUBCOMMANDS),
+    served("script", -2, &[], NONE, "scripting", "A container for Lua scripts management commands.", Server, Kind::Container).with_subcommands(SCRIPT_SUBCOMMANDS),
 ];

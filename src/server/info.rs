@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use openraft::ServerState;
 
-use super::builtin::REDIS_COMPAT_VERSION;
 use super::Node;
+use crate::command::REDIS_COMPAT_VERSION;
 use crate::reply::Reply;
 
 const DEFAULT_SECTIONS: &[&str] = &[

@@ -1,22 +1,29 @@
 //! Wiring: the node's listeners, the proposer, the expiry tick, and dispatch of client
 //! connections.
 
-mod builtin;
+mod blocking_lock;
+mod blocking_pop;
+pub(crate) mod builtin;
 mod clients;
 mod clock;
 mod cluster;
 mod conn;
 mod disk;
+mod dispatch;
 mod forward;
 mod info;
 mod keepalive;
 mod list_waiters;
 mod multi;
+mod pending;
 mod proposer;
 mod pubsub;
+mod routing;
 mod sentinel;
+mod session;
 mod subscribe;
 mod waiters;
+mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,6 +45,7 @@ use disk::DiskGuard;
 use list_waiters::ListWaiters;
 use proposer::{Proposer, ProposerLimits};
 use pubsub::PubSub;
+pub use session::{Session, Step};
 use waiters::LockWaiters;
 
 /// The only Raft group until sharding arrives.

@@ -21,6 +21,11 @@ struct Proposal {
     reply: oneshot::Sender<Reply>,
 }
 
+/// The reply to a proposal whose answer never came: the proposer stopped with the node.
+pub(super) fn write_gone() -> Reply {
+    Reply::error("ERR the write was not applied: the node is shutting down")
+}
+
 /// How the proposer shapes entries.
 pub struct ProposerLimits {
     pub max_ops_per_entry: usize,

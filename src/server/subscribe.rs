@@ -44,24 +44,6 @@ impl Subscriptions {
     }
 }
 
-/// Runs one of the six (un)subscribe commands; one reply per channel, as Redis sends.
-pub(super) fn run(
-    node: &Node,
-    client: u64,
-    subs: &mut Subscriptions,
-    name: &str,
-    args: &[Bytes],
-) -> Vec<Reply> {
-    match name {
-        "subscribe" => subscribe(node, client, subs, Kind::Channel, "subscribe", args),
-        "psubscribe" => subscribe(node, client, subs, Kind::Pattern, "psubscribe", args),
-        "ssubscribe" => subscribe(node, client, subs, Kind::Shard, "ssubscribe", args),
-        "unsubscribe" => unsubscribe(node, client, subs, Kind::Channel, "unsubscribe", args),
-        "punsubscribe" => unsubscribe(node, client, subs, Kind::Pattern, "punsubscribe", args),
-        _ => unsubscribe(node, client, subs, Kind::Shard, "sunsubscribe", args),
-    }
-}
-
 fn confirmation(word: &str, name: Option<&Bytes>, count: i64) -> Reply {
     Reply::Push(vec![
         Reply::bulk(word.to_string()),
@@ -70,7 +52,8 @@ fn confirmation(word: &str, name: Option<&Bytes>, count: i64) -> Reply {
     ])
 }
 
-fn subscribe(
+/// SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE: one reply per channel, as Redis sends.
+pub(super) fn subscribe(
     node: &Node,
     client: u64,
     subs: &mut Subscriptions,
@@ -91,7 +74,8 @@ fn subscribe(
         .collect()
 }
 
-fn unsubscribe(
+/// UNSUBSCRIBE, PUNSUBSCRIBE or SUNSUBSCRIBE (of every channel without names).
+pub(super) fn unsubscribe(
     node: &Node,
     client: u64,
     subs: &mut Subscriptions,

@@ -17,6 +17,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Redis from "ioredis";
 import Redlock, { ExecutionError, ResourceLockedError } from "redlock";
 
+import { must, why } from "./redlock_support.mjs";
+
 const HOST = process.env.RAFTLOCK_HOST ?? "127.0.0.1";
 const PORT = Number.parseInt(process.env.RAFTLOCK_PORT ?? "", 10);
 if (!Number.isInteger(PORT)) {
@@ -45,30 +47,6 @@ function connect() {
 /** A resource name no other test uses. */
 function resource(label) {
   return `compat:redlock:${label}:${randomUUID()}`;
-}
-
-/** The server errors behind a redlock ExecutionError, for failure messages. */
-async function why(error) {
-  if (!(error instanceof ExecutionError)) {
-    return String(error?.stack ?? error);
-  }
-  const reasons = new Set();
-  for (const attempt of error.attempts ?? []) {
-    const stats = await attempt;
-    for (const cause of stats.votesAgainst.values()) {
-      reasons.add(`${cause.name}: ${cause.message}`);
-    }
-  }
-  return `${error.message} (${[...reasons].join("; ") || "no votes against"})`;
-}
-
-/** Runs a redlock call that must succeed; on failure, says what the server answered. */
-async function must(promise) {
-  try {
-    return await promise;
-  } catch (error) {
-    assert.fail(await why(error));
-  }
 }
 
 /** Asserts that a redlock call fails because the resource is held by someone else. */

@@ -16,6 +16,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import Redis from "ioredis";
 import Redlock, { ExecutionError, ResourceLockedError } from "redlock";
+
+import { must } from "./redlock_support.mjs";
 import semaphore from "redis-semaphore";
 
 const { RedlockMutex } = semaphore;
@@ -54,29 +56,6 @@ function resource(label) {
 after(async () => {
   await Promise.all(clients.map((client) => client.quit().catch(() => {})));
 });
-
-/** What the nodes answered, when a redlock call fails. */
-async function why(error) {
-  if (!(error instanceof ExecutionError)) {
-    return String(error?.stack ?? error);
-  }
-  const reasons = new Set();
-  for (const attempt of error.attempts ?? []) {
-    const stats = await attempt;
-    for (const cause of stats.votesAgainst.values()) {
-      reasons.add(`${cause.name}: ${cause.message}`);
-    }
-  }
-  return `${error.message} (${[...reasons].join("; ") || "no votes against"})`;
-}
-
-async function must(promise) {
-  try {
-    return await promise;
-  } catch (error) {
-    assert.fail(await why(error));
-  }
-}
 
 describe("redlock (v5) on every node of one cluster", () => {
   test("acquires with a majority of the nodes, extends and releases", async () => {

@@ -204,7 +204,7 @@ pub(super) fn call_command(access: &mut Access<'_>, inv: &Invocation<'_>, argv: 
             };
             server_command(spec.name, wall_ms, argv)
         }
-        _ if spec.flags.contains(&"noscript") => {
+        _ if !command::check::runs_in_scripts(spec) => {
             return Reply::error("ERR This Redis command is not allowed from script")
         }
         (Handler::Read(read), Access::Read(ks)) => read(ks, now_ms, argv),

@@ -1,0 +1,199 @@
+//! Commands the node answers from what it knows itself: INFO, COMMAND, CONFIG, TIME,
+//! ROLE, WAIT, WAITAOF, PUBSUB, SENTINEL and the RAFT.* administration.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::super::{cluster, info, sentinel, subscribe, Node, Session, Step};
+use super::{introspection, later, reply, subcommand_arity_error, unknown_subcommand};
+use crate::command::args::parse_i64;
+use crate::reply::Reply;
+
+pub fn info(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(info::info(node, argv))
+}
+
+pub fn command(_: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(introspection::command(argv))
+}
+
+pub fn config(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(config_reply(node, argv))
+}
+
+pub fn time(_: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    reply(Reply::Array(vec![
+        Reply::bulk((micros / 1_000_000).to_string()),
+        Reply::bulk((micros % 1_000_000).to_string()),
+    ]))
+}
+
+pub fn role(node: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
+    reply(info::role(node))
+}
+
+pub fn pubsub(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(subscribe::pubsub(node, argv))
+}
+
+pub fn wait(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(wait_reply(node, &argv[1..]))
+}
+
+pub fn waitaof(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(waitaof_reply(node, &argv[1..]))
+}
+
+pub fn sentinel(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    later(sentinel::sentinel_once_leader_known(
+        node.clone(),
+        argv.to_vec(),
+    ))
+}
+
+pub fn raft_info(node: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
+    reply(cluster::raft_info(node))
+}
+
+pub fn raft_node(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    later(cluster::raft_node(node.clone(), argv.to_vec()))
+}
+
+pub fn raft_transfer_leader(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    if argv.len() > 2 {
+        return reply(Reply::wrong_arity("raft.transfer-leader"));
+    }
+    later(cluster::transfer_leader(node.clone(), argv.to_vec()))
+}
+
+pub fn raft_elect(node: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
+    later(cluster::elect(node.clone()))
+}
+
+pub fn raft_hold_elections(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(cluster::hold_elections(node, &argv[1]))
+}
+
+/// Voters other than one: a write acknowledged to the client is committed on a majority
+/// and fsynced there, so these are the replicas WAIT and WAITAOF report.
+fn other_voters(node: &Node) -> i64 {
+    let metrics = node.group.raft.metrics();
+    let voters = metrics
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count();
+    voters.saturating_sub(1) as i64
+}
+
+/// A probe's timeout: an integer, not negative. raftlock never waits on it.
+fn probe_timeout(timeout: &[u8]) -> Result<(), Reply> {
+    match parse_i64(timeout) {
+        Some(ms) if ms < 0 => Err(Reply::error("ERR timeout is negative")),
+        Some(_) => Ok(()),
+        None => Err(Reply::error(
+            "ERR timeout is not an integer or out of range",
+        )),
+    }
+}
+
+/// WAIT numreplicas timeout: answered at once with the other voters, since every
+/// acknowledged write is already on a majority.
+fn wait_reply(node: &Node, args: &[Bytes]) -> Reply {
+    if parse_i64(&args[0]).is_none() {
+        return Reply::not_integer();
+    }
+    match probe_timeout(&args[1]) {
+        Ok(()) => Reply::Int(other_voters(node)),
+        Err(reply) => reply,
+    }
+}
+
+/// WAITAOF numlocal numreplicas timeout: `[1, other voters]`, the write being fsynced
+/// here and on a majority before it was acknowledged.
+fn waitaof_reply(node: &Node, args: &[Bytes]) -> Reply {
+    if parse_i64(&args[0]).is_none() || parse_i64(&args[1]).is_none() {
+        return Reply::not_integer();
+    }
+    match probe_timeout(&args[2]) {
+        Ok(()) => Reply::Array(vec![Reply::Int(1), Reply::Int(other_voters(node))]),
+        Err(reply) => reply,
+    }
+}
+
+/// Parameters CONFIG GET answers. CONFIG SET is refused: raftlock is configured on the
+/// command line, and a setting that differed between nodes would break determinism.
+fn config_params(node: &Node) -> Vec<(&'static str, String)> {
+    let c = &node.config;
+    vec![
+        ("bind", c.listen.ip().to_string()),
+        ("port", c.listen.port().to_string()),
+        ("maxclients", c.max_clients.to_string()),
+        ("requirepass", c.requirepass.clone().unwrap_or_default()),
+        ("databases", "1".into()),
+        ("appendonly", "yes".into()),
+        ("appendfsync", "always".into()),
+        ("save", String::new()),
+        ("dir", c.data_dir.display().to_string()),
+        ("maxmemory", "0".into()),
+        ("maxmemory-policy", "noeviction".into()),
+        ("timeout", "0".into()),
+        ("proto-max-bulk-len", c.resp.max_bulk_bytes.to_string()),
+        ("cluster-enabled", "no".into()),
+        ("notify-keyspace-events", String::new()),
+        ("lua-time-limit", "5000".into()),
+        ("busy-reply-threshold", "5000".into()),
+    ]
+}
+
+fn config_reply(node: &Node, argv: &[Bytes]) -> Reply {
+    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_uppercase();
+    match sub.as_str() {
+        "GET" if argv.len() >= 3 => {
+            let params = config_params(node);
+            let mut out = Vec::new();
+            for (name, value) in &params {
+                if argv[2..]
+                    .iter()
+                    .any(|p| crate::state::glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
+                    && !out
+                        .iter()
+                        .any(|(n, _): &(Reply, Reply)| n == &Reply::bulk(*name))
+                {
+                    out.push((Reply::bulk(*name), Reply::bulk(value.clone())));
+                }
+            }
+            Reply::Map(out)
+        }
+        "SET" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
+            // In Redis's words: a parameter it does not know, or one that cannot change
+            // while the node runs (raftlock's come from its flags, the same on every node).
+            let name = String::from_utf8_lossy(&argv[2]).to_ascii_lowercase();
+            if config_params(node).iter().any(|(known, _)| *known == name) {
+                Reply::Error(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                ))
+            } else {
+                Reply::Error(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ))
+            }
+        }
+        "RESETSTAT" if argv.len() == 2 => {
+            node.stats.commands_processed.store(0, Ordering::Relaxed);
+            node.stats.connections_received.store(0, Ordering::Relaxed);
+            node.stats.rejected_connections.store(0, Ordering::Relaxed);
+            node.stats.protocol_errors.store(0, Ordering::Relaxed);
+            Reply::Ok
+        }
+        "GET" | "SET" | "RESETSTAT" => subcommand_arity_error("config", &argv[1]),
+        _ => unknown_subcommand("config", &argv[1]),
+    }
+}

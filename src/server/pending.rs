@@ -1,0 +1,156 @@
+//! The ordered pipeline of replies a connection owes: requests are dispatched as they
+//! are parsed (writes go to the proposer at once, so a pipeline shares entries), and
+//! their replies are resolved here in request order into the output buffer.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::blocking_lock::LockWait;
+use super::blocking_pop::ListPop;
+use super::multi::{self, Slot};
+use super::proposer::write_gone;
+use super::wire::{flush, wait_watching_socket, Disconnected, Wire, OUTPUT_FLUSH_BYTES};
+use super::Node;
+use crate::command::{self, ReadFn};
+use crate::reply::Reply;
+use crate::resp::{encode, Protocol};
+use crate::state::session as sessions;
+
+/// A reply the connection owes, in request order.
+pub(super) enum Pending {
+    Ready(Reply, Protocol),
+    /// Several replies to one request (SUBSCRIBE a b: one per channel).
+    Many(Vec<Reply>, Protocol),
+    /// PUBLISH: applied (or relayed), then answered with this node's receiver count.
+    Publish {
+        reply: oneshot::Receiver<Reply>,
+        channel: Bytes,
+        sharded: bool,
+        proto: Protocol,
+    },
+    /// EXEC: the TXN op's reply, merged with what the node answered itself.
+    Exec {
+        reply: oneshot::Receiver<Reply>,
+        slots: Vec<Slot>,
+        proto: Protocol,
+    },
+    Write(oneshot::Receiver<Reply>, Protocol),
+    Read(Vec<Bytes>, ReadFn, Protocol),
+    /// Relayed to the leader; may block there (LOCK ... WAIT), so the socket is watched
+    /// while it is awaited.
+    Relayed(oneshot::Receiver<Reply>, Protocol),
+    /// A LOCK with WAIT: answered by its entry, or, if it joined the queue, by the grant
+    /// or timeout that apply reports later.
+    LockWait(LockWait, Protocol),
+    /// A BLPOP, BRPOP, BLMOVE or BRPOPLPUSH.
+    ListPop(ListPop, Protocol),
+}
+
+/// Whether `pending` is answered by an entry still to be applied (a write, a lock request,
+/// an EXEC, ...): a read behind it then goes through the log (see `dispatch`).
+pub(super) fn awaits_an_entry(pending: &Pending) -> bool {
+    !matches!(pending, Pending::Read(..) | Pending::Ready(..))
+}
+
+/// Whether `argv` is a write that would be proposed while reads sent before it still wait
+/// for their barrier: they run when resolved, so they would see it.
+pub(super) fn write_after_read(queue: &VecDeque<Pending>, argv: &[Bytes]) -> bool {
+    queue.iter().any(|p| matches!(p, Pending::Read(..)))
+        && command::lookup(&argv[0]).is_some_and(|spec| spec.is_write())
+}
+
+/// Resolves queued replies in order into the output buffer. A run of reads shares one
+/// read barrier: they were all in flight together, so serving them at one point is
+/// linearizable.
+pub(super) async fn resolve(
+    node: &Arc<Node>,
+    queue: &mut VecDeque<Pending>,
+    wire: &mut Wire,
+    lock_session: &mut Option<sessions::SessionId>,
+) -> Result<(), Disconnected> {
+    while let Some(pending) = queue.pop_front() {
+        match pending {
+            Pending::Ready(reply, proto) => encode(&reply, proto, &mut wire.output),
+            Pending::Many(replies, proto) => {
+                for reply in &replies {
+                    encode(reply, proto, &mut wire.output);
+                }
+            }
+            Pending::Publish {
+                reply,
+                channel,
+                sharded,
+                proto,
+            } => {
+                let reply = match reply.await.unwrap_or_else(|_| write_gone()) {
+                    Reply::Int(_) => Reply::Int(node.pubsub.receivers(&channel, sharded) as i64),
+                    other => other,
+                };
+                encode(&reply, proto, &mut wire.output);
+            }
+            Pending::Exec {
+                reply,
+                slots,
+                proto,
+            } => {
+                let reply = reply.await.unwrap_or_else(|_| write_gone());
+                encode(&multi::merge(node, reply, slots), proto, &mut wire.output);
+            }
+            Pending::Write(rx, proto) => {
+                let reply = rx.await.unwrap_or_else(|_| write_gone());
+                encode(&reply, proto, &mut wire.output);
+            }
+            Pending::Relayed(mut rx, proto) => {
+                let reply = match rx.try_recv() {
+                    Ok(reply) => reply,
+                    Err(oneshot::error::TryRecvError::Closed) => write_gone(),
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        flush(wire).await?;
+                        // A client that leaves drops its relay: the leader sees it leave.
+                        wait_watching_socket(wire, rx)
+                            .await?
+                            .unwrap_or_else(|_| write_gone())
+                    }
+                };
+                encode(&reply, proto, &mut wire.output);
+            }
+            Pending::Read(argv, read, proto) => {
+                let mut run = vec![(argv, read, proto)];
+                while let Some(Pending::Read(..)) = queue.front() {
+                    if let Some(Pending::Read(a, r, p)) = queue.pop_front() {
+                        run.push((a, r, p));
+                    }
+                }
+                match node.read_barrier().await {
+                    Ok(()) => {
+                        let ks = node.group.state.read().expect("state lock");
+                        let now = node.read_time_ms(&ks);
+                        for (argv, read, proto) in &run {
+                            encode(&read(&ks, now, argv), *proto, &mut wire.output);
+                        }
+                    }
+                    Err(reply) => {
+                        for (_, _, proto) in &run {
+                            encode(&reply, *proto, &mut wire.output);
+                        }
+                    }
+                }
+            }
+            Pending::LockWait(wait, proto) => {
+                let reply = wait.answer(node, wire, lock_session).await?;
+                encode(&reply, proto, &mut wire.output);
+            }
+            Pending::ListPop(pop, proto) => {
+                let reply = pop.answer(node, wire).await?;
+                encode(&reply, proto, &mut wire.output);
+            }
+        }
+        if wire.output.len() >= OUTPUT_FLUSH_BYTES {
+            flush(wire).await?;
+        }
+    }
+    Ok(())
+}
