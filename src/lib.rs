@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod config_file;
 pub(crate) mod fnv;
 #[cfg(fuzzing)]
 #[doc(hidden)]

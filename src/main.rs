@@ -25,6 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node (by default a single-node cluster on 127.0.0.1:6379, data in ./raftlock-data).
+    #[command(args_override_self = true)]
     Serve(Box<ServeArgs>),
     /// Benchmark a server (raftlock or Redis) with lock workloads, as redis-benchmark does.
     #[command(disable_help_flag = true)]
@@ -61,6 +62,10 @@ struct ToolLine {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// Settings from a file, `name value` per line as in redis.conf (docs/OPERATIONS.md);
+    /// flags given on the command line override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// This node's id in the cluster (a positive integer).
     #[arg(long, default_value_t = 1)]
     id: u64,
@@ -241,7 +246,13 @@ fn main() -> std::process::ExitCode {
             )
         };
     }
-    let cli = Cli::parse();
+    let cli = match with_config_file(std::env::args().collect()) {
+        Ok(args) => Cli::parse_from(args),
+        Err(err) => {
+            eprintln!("raftlock: {err:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     match cli.command {
         Command::Serve(args) => {
             init_logging(args.log_level.as_deref());
@@ -294,4 +305,29 @@ fn exit(result: anyhow::Result<u8>, name: &str) -> std::process::ExitCode {
             std::process::ExitCode::from(raftlock::cli::EXIT_ERROR)
         }
     }
+}
+
+/// `raftlock serve --config FILE ...`: the file's settings as flags before the command
+/// line's own, which so override them.
+fn with_config_file(args: Vec<String>) -> anyhow::Result<Vec<String>> {
+    if args.get(1).map(String::as_str) != Some("serve") {
+        return Ok(args);
+    }
+    let path = args.iter().enumerate().skip(2).find_map(|(i, arg)| {
+        if arg == "--config" {
+            args.get(i + 1).cloned()
+        } else {
+            arg.strip_prefix("--config=").map(str::to_string)
+        }
+    });
+    let Some(path) = path else {
+        return Ok(args);
+    };
+    let from_file = raftlock::config_file::flags_from_file(std::path::Path::new(&path))?;
+    Ok(args[..2]
+        .iter()
+        .cloned()
+        .chain(from_file)
+        .chain(args[2..].iter().cloned())
+        .collect())
 }

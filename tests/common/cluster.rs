@@ -346,24 +346,18 @@ impl Cluster {
 
     /// Waits until some running node leads and a write through it commits; the id.
     pub fn wait_leader(&self, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(id) = self.leader() {
-                if let Ok(mut con) = self.node(id).try_connect_waiting(Duration::from_secs(5)) {
-                    let wrote: redis::RedisResult<i64> =
-                        redis::cmd("INCR").arg("__leader_probe").query(&mut con);
-                    if wrote.is_ok() {
-                        return id;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no leader within {timeout:?}; logs:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::wait_until_a_leader_writes(
+            timeout,
+            || {
+                let id = self.leader()?;
+                let con = self
+                    .node(id)
+                    .try_connect_waiting(Duration::from_secs(5))
+                    .ok()?;
+                Some((id, con))
+            },
+            || self.logs(),
+        )
     }
 
     /// Waits until every running node has applied everything the leader `leader` has; a

@@ -429,6 +429,31 @@ pub fn bulk(text: &str) -> redis::Value {
     redis::Value::BulkString(text.as_bytes().to_vec())
 }
 
+/// Polls until `leader` names a node and a write through the connection it gives
+/// commits; that node's id. Panics with `logs()` after `timeout`.
+pub fn wait_until_a_leader_writes(
+    timeout: Duration,
+    mut leader: impl FnMut() -> Option<(u64, redis::Connection)>,
+    logs: impl Fn() -> String,
+) -> u64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((id, mut con)) = leader() {
+            let wrote: redis::RedisResult<i64> =
+                redis::cmd("INCR").arg("__leader_probe").query(&mut con);
+            if wrote.is_ok() {
+                return id;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader within {timeout:?}; logs:\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// One RESP request (an array of bulk strings) from its arguments, encoded by the server's
 /// own encoder (`raftlock::resp::encode_request`, the one the relay sends with).
 pub fn resp_request<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {

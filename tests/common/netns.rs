@@ -118,6 +118,23 @@ struct Rule {
     spec: Vec<String>,
 }
 
+impl Rule {
+    /// The command that deletes this rule.
+    fn delete_command(&self) -> Vec<&str> {
+        let mut args = vec![
+            "ip",
+            "netns",
+            "exec",
+            &self.namespace,
+            "iptables",
+            "-D",
+            self.chain,
+        ];
+        args.extend(self.spec.iter().map(String::as_str));
+        args
+    }
+}
+
 pub struct NetCluster {
     pub nodes: Vec<NetNode>,
     tag: String,
@@ -315,24 +332,17 @@ impl NetCluster {
 
     /// Waits until one node says it leads and a write through it commits; its id.
     pub fn wait_leader(&self, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let [id] = self.masters()[..] {
-                if let Ok(mut con) = self.node(id).connect_waiting(Duration::from_secs(5)) {
-                    let wrote: redis::RedisResult<i64> =
-                        redis::cmd("INCR").arg("__leader_probe").query(&mut con);
-                    if wrote.is_ok() {
-                        return id;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no leader within {timeout:?}; logs:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::wait_until_a_leader_writes(
+            timeout,
+            || {
+                let [id] = self.masters()[..] else {
+                    return None;
+                };
+                let con = self.node(id).connect_waiting(Duration::from_secs(5)).ok()?;
+                Some((id, con))
+            },
+            || self.logs(),
+        )
     }
 
     /// Drops, silently, every packet between nodes `a` and `b`: each one's INPUT drops what
@@ -377,17 +387,7 @@ impl NetCluster {
     /// Removes every rule `cut` and `isolate` added.
     pub fn heal(&mut self) {
         for rule in self.rules.drain(..) {
-            let mut args = vec![
-                "ip",
-                "netns",
-                "exec",
-                &rule.namespace,
-                "iptables",
-                "-D",
-                rule.chain,
-            ];
-            args.extend(rule.spec.iter().map(String::as_str));
-            sh(&args);
+            sh(&rule.delete_command());
         }
     }
 
@@ -422,17 +422,7 @@ impl Drop for NetCluster {
                 .status();
         };
         for rule in self.rules.drain(..) {
-            let mut args = vec![
-                "ip",
-                "netns",
-                "exec",
-                &rule.namespace,
-                "iptables",
-                "-D",
-                rule.chain,
-            ];
-            args.extend(rule.spec.iter().map(String::as_str));
-            quiet(&args);
+            quiet(&rule.delete_command());
         }
         for node in &self.nodes {
             quiet(&["ip", "netns", "del", &node.namespace]);

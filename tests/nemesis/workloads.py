@@ -5,7 +5,11 @@ and record every op in the history.
               acquisition, holding for 20-80% of the lease; a prober asks CHECKFENCE of
               tokens seen before, older and newer
     redlock   SET key value NX PX ttl, EVAL [GET, FENCE] for the token, EVAL
-              compare-and-PEXPIRE to extend, EVAL compare-and-delete to release
+              compare-and-PEXPIRE to extend, EVAL compare-and-delete to release; and
+              the Redlock algorithm itself pointed at every node of the cluster: each
+              request sent to all nodes with a random token, granted, extended or
+              released when a majority says so (docs/LOCKS.md, "Redlock on the nodes of
+              one cluster")
     register  GET / SET / SET key new IFEQ old on a few keys; each key takes a bounded
               number of ops, then the workers move to the key's next generation; two
               workers send them in pipelines of 2-5
@@ -245,6 +249,79 @@ class RedlockWorker(Worker):
         self.pause(0.02, 0.08)
 
 
+class RedlockFanoutWorker(Worker):
+    """A Redlock client with one connection per node, as a Redlock deployment has one per
+    server: each request goes to every node in turn, and counts when a majority answers
+    it so. Its ops are recorded as one op each (workload `redlock`, node 0), invoked
+    before the first copy is sent: a grant's lease counts from there, as Redlock counts
+    its validity."""
+
+    workload = "redlock"
+    keys = 2
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.conns = [Conn(self.cluster.nodes[n].ip, 7001, timeout=OP_TIMEOUT,
+                           source=self.cluster.client_ip) for n in sorted(self.cluster.nodes)]
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            for conn in self.conns:
+                conn.close()
+
+    def fanout(self, f, key, args, command, granted):
+        """Sends `command` to every node; records one op: ok with `granted`'s value when a
+        majority answered so, ok with the refusal when a majority answered otherwise,
+        info when neither (an error answer, TRYAGAIN or NOLEADER, or no answer leaves a
+        copy in doubt: it may still be applied)."""
+        op = self.history.invoke(self.process, self.workload, f, key, args, 0)
+        yes = no = 0
+        for conn in self.conns:
+            try:
+                reply = conn.call(*command)
+            except (RespError, ConnectionLost):
+                continue
+            if reply == granted:
+                yes += 1
+            else:
+                no += 1
+        majority = len(self.conns) // 2 + 1
+        if yes >= majority:
+            self.history.complete(op, "ok", granted)
+            return True
+        if no >= majority:
+            self.history.complete(op, "ok", None if f == "acquire" else 0)
+            return False
+        self.history.complete(op, "info", error="no majority answered")
+        self.process += 1
+        return False
+
+    def step(self):
+        rng = self.rng
+        key = f"redlock-fanout:k{rng.randrange(self.keys)}"
+        token = "%032x" % rng.getrandbits(128)
+        ttl = rng.choice([1000, 2000])
+        t_sent = time.monotonic()
+        if not self.fanout("acquire", key, [token, ttl],
+                           ["SET", key, token, "NX", "PX", ttl], "OK"):
+            # A minority may hold it: release what we got, as Redlock does.
+            self.fanout("release", key, [token], ["EVAL", RELEASE_SCRIPT, 1, key, token], 1)
+            self.pause(0.05, 0.15)
+            return
+        lease_end = t_sent + ttl / 1000
+        hold_until = time.monotonic() + rng.uniform(0.2, 0.6) * ttl / 1000
+        if rng.random() < 0.3 and time.monotonic() < lease_end - 0.5:
+            t_ext = time.monotonic()
+            if self.fanout("extend", key, [token, ttl],
+                           ["EVAL", EXTEND_SCRIPT, 1, key, token, ttl], 1):
+                lease_end = t_ext + ttl / 1000
+        self.stop.wait(max(0.0, min(hold_until, lease_end) - time.monotonic()))
+        self.fanout("release", key, [token], ["EVAL", RELEASE_SCRIPT, 1, key, token], 1)
+        self.pause(0.02, 0.08)
+
+
 class RegisterWorker(Worker):
     workload = "register"
     slots = 2
@@ -327,7 +404,8 @@ class CounterWorker(Worker):
         self.pause(0.01, 0.05)
 
 
-MIX = [(LockWorker, 5), (FenceProber, 1), (RedlockWorker, 3), (RegisterWorker, 3),
+MIX = [(LockWorker, 5), (FenceProber, 1), (RedlockWorker, 3), (RedlockFanoutWorker, 2),
+       (RegisterWorker, 3),
        (PipelinedRegisterWorker, 2), (SetWorker, 2), (CounterWorker, 2)]
 
 
