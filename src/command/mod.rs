@@ -3,7 +3,7 @@
 //! connection serves it, and the marks the pre-check chain reads). Dispatch, MULTI, Lua,
 //! COMMAND replies, routing and the check of redis-compat.md all read it.
 
-pub mod args;
+pub(crate) use crate::args;
 pub mod check;
 mod table;
 

@@ -4,7 +4,8 @@
 use super::{Blocking, CommandSpec, Handler, Kind, Marks, ServeFn, TxnStep};
 use crate::server::builtin::{connection as cx, node as nd};
 use crate::state::{
-    hashes, keys, lists, locks, pubsub, scripts, server as sm, strings, txn, zsets,
+    hashes, key_commands as keys, lists, locks::commands as locks, publish as pubsub, scripts,
+    server_commands as sm, strings, txn, zsets,
 };
 
 use Handler::{Read, Server, Write};

@@ -24,12 +24,9 @@ use openraft::error::{InitializeError, RaftError};
 use openraft::SnapshotPolicy;
 use serde::{Deserialize, Serialize};
 
-pub use log_store::{LogReader, LogStore};
-pub use network::{
-    serve_raft, start_raft_listener, GroupNetwork, GroupRegistry, PeerClient, RaftTransport,
-};
-pub use state_store::{EventSink, SnapshotBuilder, StateMachineStore};
-pub use wire::MAX_RAFT_FRAME_BYTES;
+pub use log_store::LogStore;
+pub use network::{start_raft_listener, RaftTransport};
+pub use state_store::{EventSink, StateMachineStore};
 
 use crate::config::{snapshot_pace, storage_memory, Config, Member};
 use crate::reply::Reply;

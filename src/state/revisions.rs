@@ -1,11 +1,13 @@
-//! What WATCH needs beyond each key's revision: a key that was missing when watched has
-//! no revision to compare, so the keyspace remembers its recent removals. A key created
-//! and removed again between WATCH and EXEC then still fails the EXEC, as in Redis.
+//! What WATCH compares: each key's revision (`Keyspace::revision`), taken from one
+//! counter on every change. A key that was missing when watched has no revision to
+//! compare, so the keyspace also remembers its recent removals: a key created and removed
+//! again between WATCH and EXEC then still fails the EXEC, as in Redis.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::Keyspace;
 use crate::config::state_limits::MAX_TRACKED_REMOVALS;
 
 /// The most recent removals, by a fixed hash of the key, bounded. Memory and the
@@ -56,6 +58,53 @@ impl Removals {
 /// persisted and every replica must decide alike.
 fn key_hash(key: &[u8]) -> u64 {
     crate::fnv::hash(key)
+}
+
+/// Key revisions: every change of a key takes the next revision, which WATCH compares.
+impl Keyspace {
+    /// Records a change of `key` (written, or removed when it is no longer there): WATCH
+    /// sees a new revision.
+    pub(super) fn modified(&mut self, key: &[u8]) {
+        self.replicated.revision_counter += 1;
+        match self.replicated.entries.get_mut(key) {
+            Some(entry) => entry.revision = self.replicated.revision_counter,
+            None => self
+                .replicated
+                .removals
+                .record(key, self.replicated.revision_counter),
+        }
+    }
+
+    /// Records the removal of `key`, just taken out of the map: `modified` without looking
+    /// up a key known to be gone (a mass expiry removes keys by the hundred thousand).
+    pub(super) fn removed(&mut self, key: &[u8]) {
+        self.replicated.revision_counter += 1;
+        self.replicated
+            .removals
+            .record(key, self.replicated.revision_counter);
+    }
+
+    /// The revision WATCH records for `key` at `now_ms`: the live entry's, or 0 when the
+    /// key does not exist. With it goes the revision counter (`revision_counter`), the
+    /// point after which a removal of a missing key counts as a change.
+    pub(crate) fn revision(&self, key: &[u8], now_ms: u64) -> u64 {
+        self.get(key, now_ms).map_or(0, |entry| entry.revision)
+    }
+
+    /// The revision counter: every modification from now on gets a larger revision.
+    pub(crate) fn revision_counter(&self) -> u64 {
+        self.replicated.revision_counter
+    }
+
+    /// Whether `key` is as WATCH saw it: the same revision, or, for a key that was
+    /// missing (`revision` 0), still missing and not removed since `seen_at`. Called inside
+    /// apply, after the entry's expiries, so every entry present is live.
+    pub(crate) fn unchanged_since(&self, key: &[u8], revision: u64, seen_at: u64) -> bool {
+        match self.replicated.entries.get(key) {
+            Some(entry) => entry.revision == revision,
+            None => revision == 0 && !self.replicated.removals.removed_since(key, seen_at),
+        }
+    }
 }
 
 #[cfg(test)]

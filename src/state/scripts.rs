@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lua::{native, sha1_hex, Access, Invocation};
 use super::{invoked_as, run, wrong_arity, Keyspace};
-use crate::command::args::parse_i64;
+use crate::args::parse_i64;
 use crate::config::state_limits::{MAX_EVAL_SCRIPTS, MAX_LOADED_SCRIPTS, MAX_SCRIPT_BYTES};
 use crate::reply::Reply;
 
@@ -246,13 +246,13 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let by_sha = invoked_as(argv, "evalsha");
         let (sha, source, release) = if by_sha {
             let sha = normalize_sha(call.script).ok_or_else(noscript)?;
-            let script = ks.scripts.get(&sha).ok_or_else(noscript)?;
+            let script = ks.replicated.scripts.get(&sha).ok_or_else(noscript)?;
             let (source, release) = (script.source.clone(), script.release());
             (sha, source, release)
         } else {
             check_size(call.script)?;
             let sha = sha1_hex(call.script);
-            let release = match ks.scripts.get(&sha) {
+            let release = match ks.replicated.scripts.get(&sha) {
                 Some(script) => script.release(),
                 None => native::recognize(call.script),
             };
@@ -269,17 +269,17 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         };
         if let Some(reply) = run_natively(ks, &shebang, release, &invocation) {
             if !by_sha {
-                ks.scripts.add_eval(&sha, &source);
+                ks.replicated.scripts.add_eval(&sha, &source);
             }
             return Ok(reply);
         }
-        let mut engine = ks.lua.take();
+        let mut engine = ks.runtime.lua.take();
         if let Err(error) = engine.compile(&sha, &source[shebang.body_offset..]) {
-            ks.lua.put(engine);
+            ks.runtime.lua.put(engine);
             return Err(error);
         }
         if !by_sha {
-            ks.scripts.add_eval(&sha, &source);
+            ks.replicated.scripts.add_eval(&sha, &source);
         }
         ks.begin_undo();
         let outcome = engine.run(Access::Write(ks), &invocation);
@@ -288,7 +288,7 @@ pub fn eval(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         } else {
             ks.rollback_undo();
         }
-        ks.lua.put(engine);
+        ks.runtime.lua.put(engine);
         outcome
     })
 }
@@ -318,7 +318,13 @@ pub fn eval_ro(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let call = parse_eval(argv)?;
         let (sha, source) = if invoked_as(argv, "evalsha_ro") {
             let sha = normalize_sha(call.script).ok_or_else(noscript)?;
-            let source = ks.scripts.get(&sha).ok_or_else(noscript)?.source.clone();
+            let source = ks
+                .replicated
+                .scripts
+                .get(&sha)
+                .ok_or_else(noscript)?
+                .source
+                .clone();
             (sha, source)
         } else {
             check_size(call.script)?;
@@ -338,7 +344,7 @@ pub fn eval_ro(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             read_only: true,
             seed: ks.script_seed(now_ms),
         };
-        ks.lua.with(|engine| {
+        ks.runtime.lua.with(|engine| {
             engine.compile(&sha, &source[shebang.body_offset..])?;
             engine.run(Access::Read(ks), &invocation)
         })
@@ -354,11 +360,11 @@ pub fn script_load(ks: &mut Keyspace, _now_ms: u64, argv: &[Bytes]) -> Reply {
         check_size(body)?;
         let shebang = parse_shebang(body)?;
         let sha = sha1_hex(body);
-        let mut engine = ks.lua.take();
+        let mut engine = ks.runtime.lua.take();
         let compiled = engine.compile(&sha, &body[shebang.body_offset..]);
-        ks.lua.put(engine);
+        ks.runtime.lua.put(engine);
         compiled?;
-        ks.scripts.load(&sha, body)?;
+        ks.replicated.scripts.load(&sha, body)?;
         Ok(Reply::bulk(sha))
     })
 }
@@ -374,7 +380,8 @@ pub fn script_exists(ks: &Keyspace, _now_ms: u64, argv: &[Bytes]) -> Reply {
     Reply::Array(
         shas.iter()
             .map(|sha| {
-                let known = normalize_sha(sha).is_some_and(|sha| ks.scripts.contains(&sha));
+                let known =
+                    normalize_sha(sha).is_some_and(|sha| ks.replicated.scripts.contains(&sha));
                 Reply::Int(known as i64)
             })
             .collect(),
@@ -391,8 +398,8 @@ pub fn script_flush(ks: &mut Keyspace, _now_ms: u64, argv: &[Bytes]) -> Reply {
         [_, _, _] => return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option"),
         _ => return wrong_arity(argv),
     }
-    ks.scripts.flush();
-    ks.lua.reset();
+    ks.replicated.scripts.flush();
+    ks.runtime.lua.reset();
     Reply::Ok
 }
 

@@ -1,7 +1,8 @@
 //! The undo log that makes a script all-or-nothing: while a script runs, the first change
 //! of each key records the entry it had, and a failed script puts every one back, with the
-//! fence and revision counters, the recent removals and the events as they were. Nothing of a failed script is applied, on
-//! any node (Redis keeps the writes made before a runtime error; raftlock does not).
+//! fence and revision counters, the recent removals and the events as they were. Nothing
+//! of a failed script is applied, on any node (Redis keeps the writes made before a
+//! runtime error; raftlock does not).
 
 use std::collections::HashMap;
 
@@ -20,40 +21,40 @@ pub(super) struct UndoLog {
 impl Keyspace {
     /// Starts recording; every change until `commit_undo` or `rollback_undo` is undoable.
     pub(super) fn begin_undo(&mut self) {
-        debug_assert!(self.undo.is_none(), "scripts do not nest");
-        self.undo = Some(UndoLog {
+        debug_assert!(self.runtime.undo.is_none(), "scripts do not nest");
+        self.runtime.undo = Some(UndoLog {
             before: HashMap::new(),
-            fence_counter: self.fence_counter,
-            revision_counter: self.revision_counter,
-            removals: self.removals.clone(),
-            events_len: self.events.len(),
+            fence_counter: self.replicated.fence_counter,
+            revision_counter: self.replicated.revision_counter,
+            removals: self.replicated.removals.clone(),
+            events_len: self.runtime.events.len(),
         });
     }
 
     /// Keeps the script's changes.
     pub(super) fn commit_undo(&mut self) {
-        self.undo = None;
+        self.runtime.undo = None;
     }
 
     /// Puts back every key the script changed, the fence counter and the events.
     pub(super) fn rollback_undo(&mut self) {
-        let Some(undo) = self.undo.take() else {
+        let Some(undo) = self.runtime.undo.take() else {
             return;
         };
         for (key, entry) in undo.before {
             self.replace_entry(key, entry);
         }
-        self.fence_counter = undo.fence_counter;
-        self.revision_counter = undo.revision_counter;
-        self.removals = undo.removals;
-        self.events.truncate(undo.events_len);
+        self.replicated.fence_counter = undo.fence_counter;
+        self.replicated.revision_counter = undo.revision_counter;
+        self.replicated.removals = undo.removals;
+        self.runtime.events.truncate(undo.events_len);
     }
 
     /// Records `key`'s entry before its first change in the running script.
     pub(super) fn note_change(&mut self, key: &[u8]) {
-        if let Some(undo) = self.undo.as_mut() {
+        if let Some(undo) = self.runtime.undo.as_mut() {
             if !undo.before.contains_key(key) {
-                let entry = self.entries.get(key).cloned();
+                let entry = self.replicated.entries.get(key).cloned();
                 undo.before.insert(Key::from(key), entry);
             }
         }
@@ -61,10 +62,10 @@ impl Keyspace {
 
     /// Records every key before FLUSHALL inside a script.
     pub(super) fn note_clear(&mut self) {
-        if self.undo.is_none() {
+        if self.runtime.undo.is_none() {
             return;
         }
-        let keys: Vec<Key> = self.entries.keys().cloned().collect();
+        let keys: Vec<Key> = self.replicated.entries.keys().cloned().collect();
         for key in keys {
             self.note_change(&key);
         }
@@ -75,19 +76,21 @@ impl Keyspace {
     fn replace_entry(&mut self, key: Key, entry: Option<Entry>) {
         if let Some((_, current)) = self.take_entry(&key) {
             if let Some(deadline) = current.deadline_ms() {
-                self.expiry.remove(&(deadline, key.clone()));
+                self.replicated.expiry.remove(&(deadline, key.clone()));
             }
         }
         if let Some(entry) = entry {
             if let Some(deadline) = entry.deadline_ms() {
-                self.expiry.insert((deadline, key.clone()));
+                self.replicated.expiry.insert((deadline, key.clone()));
             }
             let lock_deadline = entry.as_lock().and_then(|l| l.next_deadline_ms());
             if entry.as_lock().is_some_and(|l| l.queue.is_present()) {
-                self.queued.insert(key.clone());
+                self.replicated.queued.insert(key.clone());
             }
-            let (slot, _) = self.entries.insert_full(key, entry);
-            self.lock_timers.set(&mut self.entries, slot, lock_deadline);
+            let (slot, _) = self.replicated.entries.insert_full(key, entry);
+            self.replicated
+                .lock_timers
+                .set(&mut self.replicated.entries, slot, lock_deadline);
         }
     }
 }

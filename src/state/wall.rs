@@ -14,7 +14,7 @@
 use bytes::Bytes;
 
 use super::now_i64;
-use crate::command::args::parse_i64;
+use crate::args::parse_i64;
 use crate::reply::Reply;
 
 /// The internal op that records the leader's wall clock.

@@ -12,10 +12,10 @@ use bincode::Options;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::lock::v6::LockV6;
+use super::locks::snapshot_v6::LockV6;
 use super::scripts::StoredScript;
 use super::session::{self, OpenSessions, Session};
-use super::{hashes, zsets, Entry, ExpiryHold, Key, Keyspace, Removals, Value};
+use super::{hashes, sorted_set, Entry, ExpiryHold, Key, Keyspace, Removals, Value};
 
 /// 7: meta, entries and the script cache. In entries, a lock holder is owner, token,
 /// lease, session (node, term, connection and timeout, or none), count, mode and
@@ -132,7 +132,7 @@ enum ValueV6 {
     Str(Bytes),
     Lock(LockV6),
     Hash(Box<hashes::Hash>),
-    Zset(Box<zsets::SortedSet>),
+    Zset(Box<sorted_set::SortedSet>),
     List(VecDeque<Bytes>),
 }
 
@@ -214,38 +214,38 @@ impl Keyspace {
         if super::lua::sha1_hex(&script.source) != sha {
             return Err(StateError::ScriptDigest(sha));
         }
-        self.scripts.insert_loaded(sha, script);
+        self.replicated.scripts.insert_loaded(sha, script);
         Ok(())
     }
 
     fn meta(&self) -> Meta {
         Meta {
-            fence_counter: self.fence_counter,
-            last_now_ms: self.last_now_ms,
-            revision_counter: self.revision_counter,
-            removals: self.removals.clone(),
-            expiry_hold: self.hold,
-            wall_offset_ms: self.wall_offset_ms,
-            open_sessions: self.sessions.to_sorted(),
+            fence_counter: self.replicated.fence_counter,
+            last_now_ms: self.replicated.last_now_ms,
+            revision_counter: self.replicated.revision_counter,
+            removals: self.replicated.removals.clone(),
+            expiry_hold: self.replicated.hold,
+            wall_offset_ms: self.replicated.wall_offset_ms,
+            open_sessions: self.replicated.sessions.to_sorted(),
         }
     }
 
     fn set_meta(&mut self, meta: Meta) {
-        self.fence_counter = meta.fence_counter;
-        self.last_now_ms = meta.last_now_ms;
-        self.revision_counter = meta.revision_counter;
-        self.removals = meta.removals;
-        self.hold = meta.expiry_hold;
-        self.wall_offset_ms = meta.wall_offset_ms;
-        self.sessions = OpenSessions::from_sessions(meta.open_sessions);
+        self.replicated.fence_counter = meta.fence_counter;
+        self.replicated.last_now_ms = meta.last_now_ms;
+        self.replicated.revision_counter = meta.revision_counter;
+        self.replicated.removals = meta.removals;
+        self.replicated.hold = meta.expiry_hold;
+        self.replicated.wall_offset_ms = meta.wall_offset_ms;
+        self.replicated.sessions = OpenSessions::from_sessions(meta.open_sessions);
     }
 
     /// The whole state, in bytes that depend only on the state: keys and scripts sorted.
     pub fn to_snapshot(&self) -> Vec<u8> {
         encode(
             self.meta(),
-            self.entries.iter().collect(),
-            &self.scripts.scripts,
+            self.replicated.entries.iter().collect(),
+            &self.replicated.scripts.scripts,
         )
     }
 
@@ -257,11 +257,12 @@ impl Keyspace {
         SnapshotImage {
             meta: self.meta(),
             entries: self
+                .replicated
                 .entries
                 .iter()
                 .map(|(key, entry)| (key.clone(), entry.clone()))
                 .collect(),
-            scripts: self.scripts.scripts.clone(),
+            scripts: self.replicated.scripts.scripts.clone(),
         }
     }
 
@@ -283,7 +284,7 @@ impl Keyspace {
             keyspace.insert_script(sha, script)?;
         }
         keyspace.set_meta(meta);
-        let mut sessions = keyspace.sessions.interner();
+        let mut sessions = keyspace.replicated.sessions.interner();
         for (key, entry) in entries {
             keyspace.insert_loaded(key, entry, &mut sessions)?;
         }
@@ -297,14 +298,14 @@ impl Keyspace {
         sessions: &mut session::Interner,
     ) -> Result<(), StateError> {
         // A counter below a stored token would reuse tokens; trust the larger.
-        self.fence_counter = self.fence_counter.max(entry.token);
-        self.revision_counter = self.revision_counter.max(entry.revision);
+        self.replicated.fence_counter = self.replicated.fence_counter.max(entry.token);
+        self.replicated.revision_counter = self.replicated.revision_counter.max(entry.revision);
         if let Some(deadline) = entry.deadline_ms() {
-            self.expiry.insert((deadline, key.clone()));
+            self.replicated.expiry.insert((deadline, key.clone()));
         }
         if let Some(lock) = entry.as_lock() {
             for holder in lock.holders.iter() {
-                self.fence_counter = self.fence_counter.max(holder.token);
+                self.replicated.fence_counter = self.replicated.fence_counter.max(holder.token);
             }
         }
         if let Value::Lock(lock) = &mut entry.value {
@@ -313,14 +314,16 @@ impl Keyspace {
             }
             lock.share_sessions(sessions);
             if lock.queue.is_present() {
-                self.queued.insert(key.clone());
+                self.replicated.queued.insert(key.clone());
             }
         }
         let lock_deadline = entry.as_lock().and_then(|lock| lock.next_deadline_ms());
-        match self.entries.insert_full(key.clone(), entry) {
+        match self.replicated.entries.insert_full(key.clone(), entry) {
             (_, Some(_)) => Err(StateError::DuplicateKey(Bytes::copy_from_slice(&key))),
             (slot, None) => {
-                self.lock_timers.set(&mut self.entries, slot, lock_deadline);
+                self.replicated
+                    .lock_timers
+                    .set(&mut self.replicated.entries, slot, lock_deadline);
                 Ok(())
             }
         }
@@ -328,118 +331,5 @@ impl Keyspace {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::tests::{argv, int, Harness};
-
-    /// `ks`'s entries as versions 5 and 6 stored them, in key order.
-    fn v6_entries(ks: &Keyspace) -> Vec<(Key, EntryV6)> {
-        let mut entries: Vec<(Key, EntryV6)> = ks
-            .entries
-            .iter()
-            .map(|(key, entry)| {
-                let value = match &entry.value {
-                    Value::Str(s) => ValueV6::Str(s.clone()),
-                    Value::Lock(lock) => ValueV6::Lock(lock.into()),
-                    Value::Hash(hash) => ValueV6::Hash(hash.clone()),
-                    Value::Zset(zset) => ValueV6::Zset(zset.clone()),
-                    Value::List(list) => ValueV6::List((**list).clone()),
-                };
-                let entry = EntryV6 {
-                    value,
-                    deadline: entry.deadline,
-                    token: entry.token,
-                    revision: entry.revision,
-                };
-                (key.clone(), entry)
-            })
-            .collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        entries
-    }
-
-    fn encode_old<M: Serialize>(version: u8, meta: M, ks: &Keyspace) -> Vec<u8> {
-        let scripts: Vec<(&String, &StoredScript)> = Vec::new();
-        let mut bytes = vec![version];
-        codec()
-            .serialize_into(&mut bytes, &(meta, v6_entries(ks), scripts))
-            .unwrap();
-        bytes
-    }
-
-    #[test]
-    fn a_version_5_snapshot_reads_with_no_wall_offset() {
-        let mut h = Harness::new();
-        h.write("set k v px 5000");
-        h.write("lock res owner 60000");
-        let ks = &h.ks;
-        let meta = MetaV5 {
-            fence_counter: ks.fence_counter,
-            last_now_ms: ks.last_now_ms,
-            revision_counter: ks.revision_counter,
-            removals: ks.removals.clone(),
-            expiry_hold: ks.hold,
-        };
-        let bytes = encode_old(SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET, meta, ks);
-        let restored = Keyspace::from_snapshot(&bytes).unwrap();
-        assert_eq!(restored.wall_offset_ms(), 0);
-        assert_eq!(restored.to_snapshot(), h.ks.to_snapshot());
-        assert_eq!(
-            restored.query(h.now_ms, &argv("pexpiretime k")),
-            int(h.now_ms as i64 + 5000)
-        );
-    }
-
-    /// Holds, waits and an unconfirmed upgrade written by version 6 (before sessions)
-    /// read back as they were, with no session: detached, and never reclaimed.
-    #[test]
-    fn a_version_6_snapshot_reads_with_no_sessions() {
-        let mut h = Harness::new();
-        for line in [
-            "set k v px 5000",
-            "rlock up a 60000",
-            "rlock up b 60000",
-            "lock up a 60000 wait 0",
-            "lock up c 60000 wait 0",
-            "unlock up b",
-            "lock q x 60000",
-            "lock q y 1000 wait 500",
-        ] {
-            h.write(line);
-        }
-        let ks = &h.ks;
-        let meta = MetaV6 {
-            fence_counter: ks.fence_counter,
-            last_now_ms: ks.last_now_ms,
-            revision_counter: ks.revision_counter,
-            removals: ks.removals.clone(),
-            expiry_hold: ks.hold,
-            wall_offset_ms: 1234,
-        };
-        let bytes = encode_old(SNAPSHOT_VERSION_WITHOUT_SESSIONS, meta, ks);
-        let mut restored = Harness {
-            ks: Keyspace::from_snapshot(&bytes).unwrap(),
-            now_ms: h.now_ms,
-        };
-        restored.ks.assert_consistent();
-        assert_eq!(restored.ks.wall_offset_ms(), 1234);
-        assert!(restored.ks.open_sessions().to_sorted().is_empty());
-        // Nothing here had a session: the state is the same, bar the offset.
-        h.ks.wall_offset_ms = 1234;
-        assert_eq!(restored.ks.to_snapshot(), h.ks.to_snapshot());
-        for r in ["up", "q"] {
-            let line = format!("lockinfo {r}");
-            assert_eq!(restored.read(&line), h.read(&line));
-        }
-        // The unconfirmed upgrade is still given back as the shared hold it was.
-        assert_eq!(restored.write("lockcancel up a"), int(1));
-        assert_eq!(h.write("lockcancel up a"), int(1));
-        assert_eq!(restored.read("lockinfo up"), h.read("lockinfo up"));
-        // A new term reclaims none of them: they have no session timeout to go by.
-        restored.ks.apply_batch(&crate::state::Batch {
-            now_ms: restored.now_ms,
-            ops: vec![crate::state::hold::epoch_op(9, 9, 0)],
-        });
-        assert_eq!(restored.ks.next_deadline_ms(), h.ks.next_deadline_ms());
-    }
-}
+#[path = "snapshot_tests.rs"]
+mod tests;

@@ -74,10 +74,10 @@ mod tests {
             h.write(&format!("set k{i} v px 100000"));
             h.write(&format!("lock l{i} owner 100000"));
         }
-        assert!(h.ks.entries.capacity() >= 2000);
+        assert!(h.ks.replicated.entries.capacity() >= 2000);
         assert_eq!(h.write("flushall"), Reply::Ok);
-        assert_eq!(h.ks.entries.capacity(), 0);
-        assert_eq!(h.ks.lock_timers.heap_capacity(), 0);
+        assert_eq!(h.ks.replicated.entries.capacity(), 0);
+        assert_eq!(h.ks.replicated.lock_timers.heap_capacity(), 0);
         h.write("set a 1");
         assert_eq!(h.read("get a"), bulk("1"));
     }

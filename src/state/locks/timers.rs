@@ -5,7 +5,7 @@ use std::collections::hash_map::RandomState;
 
 use indexmap::IndexMap;
 
-use super::{Entry, Key};
+use crate::state::{Entry, Key};
 
 type Entries = IndexMap<Key, Entry, RandomState>;
 

@@ -12,7 +12,7 @@ pub fn publish(ks: &mut Keyspace, _now_ms: u64, argv: &[Bytes]) -> Reply {
     let [_, channel, message] = argv else {
         return wrong_arity(argv);
     };
-    ks.events.push(Event::Published {
+    ks.runtime.events.push(Event::Published {
         channel: Bytes::copy_from_slice(channel),
         message: Bytes::copy_from_slice(message),
         sharded: invoked_as(argv, "spublish"),

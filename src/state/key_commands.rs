@@ -1,0 +1,344 @@
+//! Generic key commands: existence, type, deadlines, listing and renaming.
+
+use std::collections::BinaryHeap;
+
+use bytes::Bytes;
+
+use super::{glob, invoked_as, now_i64, run, wrong_arity, Key, Keyspace, Ttl};
+use crate::args::parse_i64;
+use crate::reply::Reply;
+
+/// DEL key [key ...], UNLINK key [key ...]: how many of the keys existed.
+pub fn del(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let keys = argv.get(1..).unwrap_or_default();
+    let removed = keys
+        .iter()
+        .filter(|key| {
+            // DEL of a lock ends every hold; the queue stays and is served in order. The
+            // type is checked first: most keys deleted are strings, and `with_lock` on one
+            // builds a WRONGTYPE reply only to drop it.
+            let is_lock = ks
+                .get(key, now_ms)
+                .is_some_and(|entry| entry.as_lock().is_some());
+            if is_lock {
+                let released = ks.with_lock(key, now_ms, false, |lock, fx| {
+                    lock.force_release(now_ms, fx)
+                });
+                if let Ok(Some(())) = released {
+                    return true;
+                }
+            }
+            ks.remove_live(key, now_ms).is_some()
+        })
+        .count();
+    Reply::Int(removed as i64)
+}
+
+/// EXISTS key [key ...]: a key named twice counts twice, as in Redis.
+pub fn exists(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let keys = argv.get(1..).unwrap_or_default();
+    let found = keys
+        .iter()
+        .filter(|key| ks.get(key, now_ms).is_some())
+        .count();
+    Reply::Int(found as i64)
+}
+
+/// TYPE key
+pub fn type_of(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key] = argv else {
+        return wrong_arity(argv);
+    };
+    let name = ks
+        .get(key, now_ms)
+        .map_or("none", |entry| entry.value.type_name());
+    Reply::status(name)
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX | XX | GT | LT], with Redis 7's
+/// rules: a key without a deadline counts as an infinite one for GT and LT, and a
+/// deadline at or before now removes the key (and answers 1).
+pub fn expire(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, time, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let (in_seconds, relative) = if invoked_as(argv, "expire") {
+            (true, true)
+        } else if invoked_as(argv, "pexpire") {
+            (false, true)
+        } else if invoked_as(argv, "expireat") {
+            (true, false)
+        } else {
+            (false, false)
+        };
+        let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+        for option in options {
+            let flag = if option.eq_ignore_ascii_case(b"nx") {
+                &mut nx
+            } else if option.eq_ignore_ascii_case(b"xx") {
+                &mut xx
+            } else if option.eq_ignore_ascii_case(b"gt") {
+                &mut gt
+            } else if option.eq_ignore_ascii_case(b"lt") {
+                &mut lt
+            } else {
+                return Err(Reply::Error(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(option)
+                )));
+            };
+            *flag = true;
+        }
+        if nx && (xx || gt || lt) {
+            return Err(Reply::error(
+                "ERR NX and XX, GT or LT options at the same time are not compatible",
+            ));
+        }
+        if gt && lt {
+            return Err(Reply::error(
+                "ERR GT and LT options at the same time are not compatible",
+            ));
+        }
+        let when = parse_i64(time).ok_or_else(Reply::not_integer)?;
+        let invalid = || {
+            Reply::Error(format!(
+                "ERR invalid expire time in '{}' command",
+                super::command_name(argv)
+            ))
+        };
+        let when = if in_seconds {
+            when.checked_mul(1000).ok_or_else(invalid)?
+        } else {
+            when
+        };
+        let when = if relative {
+            when.checked_add(now_i64(now_ms)).ok_or_else(invalid)?
+        } else {
+            // A Unix time: where the leader's wall clock puts it in cluster time.
+            ks.cluster_ms_from_wall(when)
+        };
+
+        let Some(entry) = ks.get_for_write(key, now_ms) else {
+            return Ok(Reply::Int(0));
+        };
+        if entry.as_lock().is_some() {
+            // A lock ends by its leases, UNLOCK or DEL, not by a key deadline.
+            return Err(Reply::wrong_type());
+        }
+        let current = entry.deadline_ms().map(|deadline| deadline as i64);
+        let refused = (nx && current.is_some())
+            || (xx && current.is_none())
+            || (gt && current.is_none_or(|current| when <= current))
+            || (lt && current.is_some_and(|current| when >= current));
+        if refused {
+            return Ok(Reply::Int(0));
+        }
+        ks.set_deadline(key, Some(when), now_ms);
+        Ok(Reply::Int(1))
+    })
+}
+
+/// TTL / PTTL / EXPIRETIME / PEXPIRETIME key: -2 without the key, -1 without a deadline;
+/// seconds are rounded to nearest, as Redis does.
+pub fn ttl(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key] = argv else {
+        return wrong_arity(argv);
+    };
+    let Some(entry) = ks.get(key, now_ms) else {
+        return Reply::Int(-2);
+    };
+    let Some(deadline) = entry.deadline_ms() else {
+        return Reply::Int(-1);
+    };
+    let (in_ms, absolute) = if invoked_as(argv, "pttl") {
+        (true, false)
+    } else if invoked_as(argv, "expiretime") {
+        (false, true)
+    } else if invoked_as(argv, "pexpiretime") {
+        (true, true)
+    } else {
+        (false, false)
+    };
+    let ms = if absolute {
+        ks.wall_ms_from_cluster(deadline)
+    } else {
+        now_i64(deadline.saturating_sub(now_ms))
+    };
+    Reply::Int(if in_ms {
+        ms
+    } else {
+        ms.saturating_add(500) / 1000
+    })
+}
+
+/// PERSIST key: 1 if a deadline was removed.
+pub fn persist(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key] = argv else {
+        return wrong_arity(argv);
+    };
+    match ks.get_for_write(key, now_ms) {
+        Some(entry) if entry.deadline_ms().is_some() => {
+            ks.set_deadline(key, None, now_ms);
+            Reply::Int(1)
+        }
+        _ => Reply::Int(0),
+    }
+}
+
+/// KEYS pattern: every live key matching the glob, sorted so every node answers alike.
+/// `*` alone takes every key, the empty one included, as in Redis.
+pub fn keys(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, pattern] = argv else {
+        return wrong_arity(argv);
+    };
+    let all = pattern.as_ref() == b"*";
+    let mut found: Vec<&Key> = ks
+        .live_entries(now_ms)
+        .map(|(key, _)| key)
+        .filter(|key| all || glob::matches(pattern, key))
+        .collect();
+    found.sort_unstable();
+    Reply::Array(
+        found
+            .into_iter()
+            .map(|key| Reply::Bulk(Bytes::copy_from_slice(key)))
+            .collect(),
+    )
+}
+
+/// The order SCAN walks keys in: FNV-1a, 64 bits. Fixed and seedless, so a cursor means
+/// the same thing on every node and after a restart or a change of leader.
+pub(crate) fn scan_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
+///
+/// Keys are visited in order of `scan_hash`; the cursor is the hash to resume from. A
+/// call returns the COUNT keys with the smallest hashes at or above the cursor, plus any
+/// others sharing the last of those hashes, and the next cursor is that hash + 1 (0 when
+/// nothing is left). So a key present for the whole scan is returned exactly once, however
+/// the keyspace changes in between. MATCH and TYPE filter after the selection, as in
+/// Redis, so a call may return fewer keys than COUNT, even none, before the end.
+///
+/// Each call walks the whole keyspace (O(n) time, O(COUNT) memory): there is no
+/// ordered index by hash, to keep writes cheap.
+pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, cursor, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let cursor: u64 = std::str::from_utf8(cursor)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+        let mut count = 10usize;
+        let mut pattern: Option<&Bytes> = None;
+        let mut type_name: Option<&Bytes> = None;
+        let mut rest = options;
+        while let [option, value, tail @ ..] = rest {
+            if option.eq_ignore_ascii_case(b"count") {
+                let n = parse_i64(value).ok_or_else(Reply::not_integer)?;
+                if n < 1 {
+                    return Err(Reply::syntax_error());
+                }
+                count = usize::try_from(n).unwrap_or(usize::MAX);
+            } else if option.eq_ignore_ascii_case(b"match") {
+                pattern = (value.as_ref() != b"*").then_some(value);
+            } else if option.eq_ignore_ascii_case(b"type") {
+                type_name = Some(value);
+            } else {
+                return Err(Reply::syntax_error());
+            }
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(Reply::syntax_error());
+        }
+
+        // First pass: the COUNT smallest hashes at or above the cursor (a max-heap).
+        let mut smallest = BinaryHeap::new();
+        let mut more_left = false;
+        for (key, _) in ks.live_entries(now_ms) {
+            let hash = scan_hash(key);
+            if hash < cursor {
+                continue;
+            }
+            if smallest.len() < count {
+                smallest.push(hash);
+            } else {
+                more_left = true;
+                if smallest.peek().is_some_and(|&largest| hash < largest) {
+                    smallest.pop();
+                    smallest.push(hash);
+                }
+            }
+        }
+        let last = if more_left {
+            smallest.peek().copied()
+        } else {
+            None
+        };
+        let next_cursor = last.and_then(|last| last.checked_add(1)).unwrap_or(0);
+        let last = last.unwrap_or(u64::MAX);
+
+        // Second pass: every key in [cursor, last], ties at `last` included.
+        let mut batch: Vec<(u64, &Key)> = ks
+            .live_entries(now_ms)
+            .filter(|(key, entry)| {
+                pattern.is_none_or(|pattern| glob::matches(pattern, key))
+                    && type_name.is_none_or(|name| {
+                        name.eq_ignore_ascii_case(entry.value.type_name().as_bytes())
+                    })
+            })
+            .map(|(key, _)| (scan_hash(key), key))
+            .filter(|(hash, _)| (cursor..=last).contains(hash))
+            .collect();
+        batch.sort_unstable();
+        let keys = batch
+            .into_iter()
+            .map(|(_, key)| Reply::Bulk(Bytes::copy_from_slice(key)))
+            .collect();
+        Ok(Reply::Array(vec![
+            Reply::Bulk(Bytes::from(next_cursor.to_string())),
+            Reply::Array(keys),
+        ]))
+    })
+}
+
+/// RENAME key newkey: the value and its deadline move; the destination's value gets a new
+/// fencing token, since a holder of the old destination's token must be fenced off.
+pub fn rename(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, source, destination] = argv else {
+        return wrong_arity(argv);
+    };
+    if ks.get_for_write(source, now_ms).is_none() {
+        return Reply::error("ERR no such key");
+    }
+    // Waiting clients know a lock by its name: a lock is neither moved nor replaced.
+    if let Err(wrong_type) = ks
+        .refuse_lock(source, now_ms)
+        .and_then(|()| ks.refuse_lock(destination, now_ms))
+    {
+        return wrong_type;
+    }
+    if source == destination {
+        return Reply::Ok;
+    }
+    let Some(entry) = ks.remove(source) else {
+        return Reply::error("ERR no such key");
+    };
+    let ttl = match entry.deadline_ms() {
+        Some(deadline) => Ttl::At(deadline as i64),
+        None => Ttl::Clear,
+    };
+    ks.store(destination, entry.value, ttl, now_ms);
+    Reply::Ok
+}
+
+#[cfg(test)]
+#[path = "key_commands_tests.rs"]
+mod tests;

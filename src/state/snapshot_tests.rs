@@ -1,0 +1,114 @@
+use super::*;
+use crate::state::tests::{argv, int, Harness};
+
+/// `ks`'s entries as versions 5 and 6 stored them, in key order.
+fn v6_entries(ks: &Keyspace) -> Vec<(Key, EntryV6)> {
+    let mut entries: Vec<(Key, EntryV6)> = ks
+        .replicated
+        .entries
+        .iter()
+        .map(|(key, entry)| {
+            let value = match &entry.value {
+                Value::Str(s) => ValueV6::Str(s.clone()),
+                Value::Lock(lock) => ValueV6::Lock(lock.into()),
+                Value::Hash(hash) => ValueV6::Hash(hash.clone()),
+                Value::Zset(zset) => ValueV6::Zset(zset.clone()),
+                Value::List(list) => ValueV6::List((**list).clone()),
+            };
+            let entry = EntryV6 {
+                value,
+                deadline: entry.deadline,
+                token: entry.token,
+                revision: entry.revision,
+            };
+            (key.clone(), entry)
+        })
+        .collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
+fn encode_old<M: Serialize>(version: u8, meta: M, ks: &Keyspace) -> Vec<u8> {
+    let scripts: Vec<(&String, &StoredScript)> = Vec::new();
+    let mut bytes = vec![version];
+    codec()
+        .serialize_into(&mut bytes, &(meta, v6_entries(ks), scripts))
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn a_version_5_snapshot_reads_with_no_wall_offset() {
+    let mut h = Harness::new();
+    h.write("set k v px 5000");
+    h.write("lock res owner 60000");
+    let ks = &h.ks;
+    let meta = MetaV5 {
+        fence_counter: ks.replicated.fence_counter,
+        last_now_ms: ks.replicated.last_now_ms,
+        revision_counter: ks.replicated.revision_counter,
+        removals: ks.replicated.removals.clone(),
+        expiry_hold: ks.replicated.hold,
+    };
+    let bytes = encode_old(SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET, meta, ks);
+    let restored = Keyspace::from_snapshot(&bytes).unwrap();
+    assert_eq!(restored.wall_offset_ms(), 0);
+    assert_eq!(restored.to_snapshot(), h.ks.to_snapshot());
+    assert_eq!(
+        restored.query(h.now_ms, &argv("pexpiretime k")),
+        int(h.now_ms as i64 + 5000)
+    );
+}
+
+/// Holds, waits and an unconfirmed upgrade written by version 6 (before sessions)
+/// read back as they were, with no session: detached, and never reclaimed.
+#[test]
+fn a_version_6_snapshot_reads_with_no_sessions() {
+    let mut h = Harness::new();
+    for line in [
+        "set k v px 5000",
+        "rlock up a 60000",
+        "rlock up b 60000",
+        "lock up a 60000 wait 0",
+        "lock up c 60000 wait 0",
+        "unlock up b",
+        "lock q x 60000",
+        "lock q y 1000 wait 500",
+    ] {
+        h.write(line);
+    }
+    let ks = &h.ks;
+    let meta = MetaV6 {
+        fence_counter: ks.replicated.fence_counter,
+        last_now_ms: ks.replicated.last_now_ms,
+        revision_counter: ks.replicated.revision_counter,
+        removals: ks.replicated.removals.clone(),
+        expiry_hold: ks.replicated.hold,
+        wall_offset_ms: 1234,
+    };
+    let bytes = encode_old(SNAPSHOT_VERSION_WITHOUT_SESSIONS, meta, ks);
+    let mut restored = Harness {
+        ks: Keyspace::from_snapshot(&bytes).unwrap(),
+        now_ms: h.now_ms,
+    };
+    restored.ks.assert_consistent();
+    assert_eq!(restored.ks.wall_offset_ms(), 1234);
+    assert!(restored.ks.open_sessions().to_sorted().is_empty());
+    // Nothing here had a session: the state is the same, bar the offset.
+    h.ks.replicated.wall_offset_ms = 1234;
+    assert_eq!(restored.ks.to_snapshot(), h.ks.to_snapshot());
+    for r in ["up", "q"] {
+        let line = format!("lockinfo {r}");
+        assert_eq!(restored.read(&line), h.read(&line));
+    }
+    // The unconfirmed upgrade is still given back as the shared hold it was.
+    assert_eq!(restored.write("lockcancel up a"), int(1));
+    assert_eq!(h.write("lockcancel up a"), int(1));
+    assert_eq!(restored.read("lockinfo up"), h.read("lockinfo up"));
+    // A new term reclaims none of them: they have no session timeout to go by.
+    restored.ks.apply_batch(&crate::state::Batch {
+        now_ms: restored.now_ms,
+        ops: vec![crate::state::hold::epoch_op(9, 9, 0)],
+    });
+    assert_eq!(restored.ks.next_deadline_ms(), h.ks.next_deadline_ms());
+}

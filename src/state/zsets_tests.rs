@@ -1,0 +1,391 @@
+use super::super::tests::{argv, bulk, bulks, err, int, Harness};
+use crate::reply::Reply;
+
+const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+const NOT_FLOAT: &str = "ERR value is not a valid float";
+const RANGE_NOT_FLOAT: &str = "ERR min or max is not a float";
+const NOT_INT: &str = "ERR value is not an integer or out of range";
+const SYNTAX: &str = "ERR syntax error";
+
+fn with_scores(pairs: &[(&str, f64)]) -> Reply {
+    Reply::Pairs(
+        pairs
+            .iter()
+            .map(|(member, score)| (bulk(member), Reply::Double(*score)))
+            .collect(),
+    )
+}
+
+/// A set with members a..e scored 1..5.
+fn five() -> Harness {
+    let mut h = Harness::new();
+    assert_eq!(h.write("zadd z 1 a 2 b 3 c 4 d 5 e"), int(5));
+    h
+}
+
+#[test]
+fn zadd_counts_added_members_and_updates_scores() {
+    let mut h = Harness::new();
+    assert_eq!(h.write("zadd z 1 a 2 b"), int(2));
+    assert_eq!(h.write("zadd z 10 a 3 c"), int(1));
+    assert_eq!(h.read("zscore z a"), Reply::Double(10.0));
+    assert_eq!(h.read("zcard z"), int(3));
+    assert_eq!(h.read("type z"), Reply::status("zset"));
+    // The same member twice: the last score wins.
+    assert_eq!(h.write("zadd y 1 m 2 m"), int(1));
+    assert_eq!(h.read("zscore y m"), Reply::Double(2.0));
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zadd_ch_counts_changed_members_too() {
+    let mut h = five();
+    assert_eq!(h.write("zadd z ch 1 a 20 b 6 f"), int(2));
+    assert_eq!(h.write("zadd z CH 1 a"), int(0));
+}
+
+#[test]
+fn zadd_nx_and_xx_only_add_or_only_update() {
+    let mut h = five();
+    assert_eq!(h.write("zadd z nx 100 a 6 f"), int(1));
+    assert_eq!(h.read("zscore z a"), Reply::Double(1.0));
+    assert_eq!(h.write("zadd z xx ch 100 a 7 g"), int(1));
+    assert_eq!(h.read("zscore z a"), Reply::Double(100.0));
+    assert_eq!(h.read("zscore z g"), Reply::Nil);
+    assert_eq!(h.write("zadd missing xx 1 a"), int(0));
+    assert_eq!(h.read("exists missing"), int(0));
+}
+
+#[test]
+fn zadd_gt_and_lt_update_only_in_their_direction_but_always_add() {
+    let mut h = five();
+    assert_eq!(h.write("zadd z gt ch 0 a 10 b 1 new"), int(2));
+    assert_eq!(h.read("zscore z a"), Reply::Double(1.0));
+    assert_eq!(h.read("zscore z b"), Reply::Double(10.0));
+    assert_eq!(h.write("zadd z lt ch 0 a 20 c"), int(1));
+    assert_eq!(h.read("zscore z a"), Reply::Double(0.0));
+    assert_eq!(h.read("zscore z c"), Reply::Double(3.0));
+    assert_eq!(h.write("zadd z xx gt ch 50 c 1 nope"), int(1));
+    assert_eq!(h.read("zscore z nope"), Reply::Nil);
+}
+
+#[test]
+fn zadd_incr_answers_the_new_score_or_nil() {
+    let mut h = Harness::new();
+    assert_eq!(h.write("zadd z incr 2.5 m"), Reply::Double(2.5));
+    assert_eq!(h.write("zadd z incr -1 m"), Reply::Double(1.5));
+    assert_eq!(h.write("zadd z incr 0 m"), Reply::Double(1.5));
+    assert_eq!(h.write("zadd z nx incr 1 m"), Reply::Nil);
+    assert_eq!(h.write("zadd z xx incr 1 other"), Reply::Nil);
+    assert_eq!(h.write("zadd z gt incr -1 m"), Reply::Nil);
+    assert_eq!(h.write("zadd z lt incr -1 m"), Reply::Double(0.5));
+    assert_eq!(h.write("zadd missing xx incr 1 m"), Reply::Nil);
+    assert_eq!(h.write("zadd z incr +inf m"), Reply::Double(f64::INFINITY));
+    assert_eq!(
+        h.write("zadd z incr -inf m"),
+        err("ERR resulting score is not a number (NaN)")
+    );
+    assert_eq!(h.read("zscore z m"), Reply::Double(f64::INFINITY));
+}
+
+#[test]
+fn zadd_option_errors_match_redis() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.write("zadd z nx xx 1 a"),
+        err("ERR XX and NX options at the same time are not compatible")
+    );
+    for line in ["zadd z nx gt 1 a", "zadd z lt nx 1 a", "zadd z gt lt 1 a"] {
+        assert_eq!(
+            h.write(line),
+            err("ERR GT, LT, and/or NX options at the same time are not compatible"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        h.write("zadd z incr 1 a 2 b"),
+        err("ERR INCR option supports a single increment-element pair")
+    );
+    // Pairs are checked before option conflicts, as Redis does.
+    assert_eq!(h.write("zadd z nx xx 1"), err(SYNTAX));
+    assert_eq!(h.write("zadd z 1 a 2"), err(SYNTAX));
+    assert_eq!(h.write("zadd z nx ch"), err(SYNTAX));
+    assert_eq!(h.write("zadd z foo a"), err(NOT_FLOAT));
+    assert_eq!(h.write("zadd z nan a"), err(NOT_FLOAT));
+    // A bad score anywhere changes nothing.
+    assert_eq!(h.write("zadd z 1 a x b"), err(NOT_FLOAT));
+    assert_eq!(h.read("exists z"), int(0));
+    assert_eq!(
+        h.write("zadd z 1"),
+        err("ERR wrong number of arguments for 'zadd' command")
+    );
+}
+
+#[test]
+fn every_change_takes_a_new_token_and_keeps_the_deadline() {
+    let mut h = Harness::new();
+    h.write("zadd z 1 a");
+    h.write("pexpire z 5000");
+    let first = h.token("z");
+    h.write("zadd z 2 b");
+    let second = h.token("z");
+    assert!(second > first);
+    assert_eq!(h.read("pttl z"), int(5000));
+    // No change, no token.
+    h.write("zadd z 2 b");
+    h.write("zadd z nx 5 a");
+    h.write("zrem z nope");
+    h.write("zremrangebyscore z 100 200");
+    assert_eq!(h.token("z"), second);
+    h.write("zrem z a");
+    assert!(h.token("z") > second);
+}
+
+#[test]
+fn zrem_counts_removed_members_and_removes_an_empty_set() {
+    let mut h = Harness::new();
+    assert_eq!(h.write("zrem z a"), int(0));
+    h.write("zadd z 1 a 2 b");
+    h.write("expire z 100");
+    assert_eq!(h.write("zrem z a a x"), int(1));
+    assert_eq!(h.write("zrem z b"), int(1));
+    assert_eq!(h.read("exists z"), int(0));
+    assert_eq!(h.ks.expires_count(), 0);
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zcard_and_zscore_of_missing_keys_and_members() {
+    let mut h = Harness::new();
+    assert_eq!(h.read("zcard z"), int(0));
+    assert_eq!(h.read("zscore z a"), Reply::Nil);
+    h.write("zadd z -0.5 a 1e3 b");
+    assert_eq!(h.read("zscore z a"), Reply::Double(-0.5));
+    assert_eq!(h.read("zscore z b"), Reply::Double(1000.0));
+    assert_eq!(h.read("zscore z c"), Reply::Nil);
+}
+
+#[test]
+fn members_order_by_score_then_bytes() {
+    let mut h = Harness::new();
+    h.write("zadd z 2 b 1 z 2 a 1 y -inf low +inf high");
+    assert_eq!(
+        h.read("zrange z 0 -1"),
+        bulks(&["low", "y", "z", "a", "b", "high"])
+    );
+    assert_eq!(h.read("zrank z a"), int(3));
+    assert_eq!(h.read("zrevrank z a"), int(2));
+}
+
+#[test]
+fn zrank_with_and_without_score() {
+    let h = five();
+    assert_eq!(h.read("zrank z a"), int(0));
+    assert_eq!(h.read("zrank z e"), int(4));
+    assert_eq!(h.read("zrevrank z e"), int(0));
+    assert_eq!(
+        h.read("zrank z c withscore"),
+        Reply::Array(vec![int(2), Reply::Double(3.0)])
+    );
+    assert_eq!(h.read("zrank z nope"), Reply::Nil);
+    assert_eq!(h.read("zrank z nope WITHSCORE"), Reply::NilArray);
+    assert_eq!(h.read("zrank missing a"), Reply::Nil);
+    assert_eq!(h.read("zrank missing a withscore"), Reply::NilArray);
+    assert_eq!(h.read("zrank z a withscores"), err(SYNTAX));
+    assert_eq!(
+        h.read("zrank z a withscore x"),
+        err("ERR wrong number of arguments for 'zrank' command")
+    );
+}
+
+#[test]
+fn zrange_by_index_clamps_like_redis() {
+    let h = five();
+    assert_eq!(h.read("zrange z 0 -1"), bulks(&["a", "b", "c", "d", "e"]));
+    assert_eq!(h.read("zrange z 1 2"), bulks(&["b", "c"]));
+    assert_eq!(h.read("zrange z -2 100"), bulks(&["d", "e"]));
+    assert_eq!(h.read("zrange z -100 0"), bulks(&["a"]));
+    assert_eq!(h.read("zrange z 3 1"), bulks(&[]));
+    assert_eq!(h.read("zrange z 5 10"), bulks(&[]));
+    assert_eq!(h.read("zrange z 0 -100"), bulks(&[]));
+    assert_eq!(h.read("zrange missing 0 -1"), bulks(&[]));
+    assert_eq!(h.read("zrange z 0 1 rev"), bulks(&["e", "d"]));
+    assert_eq!(h.read("zrevrange z 0 1"), bulks(&["e", "d"]));
+    assert_eq!(
+        h.read("zrange z 0 1 withscores"),
+        with_scores(&[("a", 1.0), ("b", 2.0)])
+    );
+    assert_eq!(h.read("zrange z x 1"), err(NOT_INT));
+    assert_eq!(h.read("zrange z 0 1.5"), err(NOT_INT));
+}
+
+#[test]
+fn zrange_by_score_with_exclusive_bounds_infinities_and_limit() {
+    let h = five();
+    assert_eq!(h.read("zrange z 2 4 byscore"), bulks(&["b", "c", "d"]));
+    assert_eq!(h.read("zrange z (2 4 byscore"), bulks(&["c", "d"]));
+    assert_eq!(h.read("zrange z (2 (4 byscore"), bulks(&["c"]));
+    assert_eq!(h.read("zrange z (2 (2 byscore"), bulks(&[]));
+    assert_eq!(h.read("zrange z 2 2 byscore"), bulks(&["b"]));
+    assert_eq!(h.read("zrange z 4 2 byscore"), bulks(&[]));
+    assert_eq!(
+        h.read("zrange z -inf +inf byscore"),
+        bulks(&["a", "b", "c", "d", "e"])
+    );
+    assert_eq!(h.read("zrange z (4 inf byscore"), bulks(&["e"]));
+    // REV takes max first.
+    assert_eq!(h.read("zrange z 4 2 byscore rev"), bulks(&["d", "c", "b"]));
+    assert_eq!(
+        h.read("zrange z (4 -inf byscore rev"),
+        bulks(&["c", "b", "a"])
+    );
+    assert_eq!(
+        h.read("zrange z -inf +inf byscore limit 1 2"),
+        bulks(&["b", "c"])
+    );
+    assert_eq!(
+        h.read("zrange z +inf -inf byscore rev limit 1 2 withscores"),
+        with_scores(&[("d", 4.0), ("c", 3.0)])
+    );
+    assert_eq!(
+        h.read("zrange z -inf +inf byscore limit 3 -1"),
+        bulks(&["d", "e"])
+    );
+    assert_eq!(h.read("zrange z -inf +inf byscore limit -1 2"), bulks(&[]));
+    assert_eq!(h.read("zrange z -inf +inf byscore limit 9 2"), bulks(&[]));
+    assert_eq!(h.read("zrange missing 0 1 byscore"), bulks(&[]));
+}
+
+#[test]
+fn zrangebyscore_and_zrevrangebyscore() {
+    let h = five();
+    assert_eq!(
+        h.read("zrangebyscore z (1 3 withscores"),
+        with_scores(&[("b", 2.0), ("c", 3.0)])
+    );
+    assert_eq!(
+        h.read("zrangebyscore z -inf +inf limit 0 2"),
+        bulks(&["a", "b"])
+    );
+    assert_eq!(h.read("zrevrangebyscore z 3 (1"), bulks(&["c", "b"]));
+    assert_eq!(h.read("zrangebyscore z 1 3 rev"), err(SYNTAX));
+    assert_eq!(h.read("zrangebyscore z 1 3 byscore"), err(SYNTAX));
+}
+
+#[test]
+fn zrange_option_errors_match_redis() {
+    let h = five();
+    assert_eq!(
+        h.read("zrange z 0 1 limit 0 1"),
+        err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+        )
+    );
+    assert_eq!(h.read("zrange z 0 1 byscore limit 0"), err(SYNTAX));
+    assert_eq!(h.read("zrange z 0 1 byscore limit x 1"), err(NOT_INT));
+    assert_eq!(h.read("zrange z 0 1 foo"), err(SYNTAX));
+    assert_eq!(h.read("zrange z 0 1 rev rev"), err(SYNTAX));
+    assert_eq!(h.read("zrange z 0 1 byscore byscore"), err(SYNTAX));
+    assert_eq!(h.read("zrange z a 1 byscore"), err(RANGE_NOT_FLOAT));
+    assert_eq!(h.read("zrange z 0 nan byscore"), err(RANGE_NOT_FLOAT));
+    assert_eq!(h.read("zrange z ((1 2 byscore"), err(RANGE_NOT_FLOAT));
+    assert_eq!(
+        h.read("zrange z [a [b bylex"),
+        err("ERR BYLEX is not supported by raftlock")
+    );
+    assert_eq!(
+        h.read("zrange z 0"),
+        err("ERR wrong number of arguments for 'zrange' command")
+    );
+}
+
+#[test]
+fn zremrangebyscore_removes_the_range_and_an_emptied_set() {
+    let mut h = five();
+    assert_eq!(h.write("zremrangebyscore z (1 3"), int(2));
+    assert_eq!(h.read("zrange z 0 -1"), bulks(&["a", "d", "e"]));
+    assert_eq!(h.write("zremrangebyscore z 10 20"), int(0));
+    assert_eq!(h.write("zremrangebyscore missing -inf +inf"), int(0));
+    assert_eq!(h.write("zremrangebyscore z x 1"), err(RANGE_NOT_FLOAT));
+    assert_eq!(h.write("zremrangebyscore z -inf +inf"), int(3));
+    assert_eq!(h.read("exists z"), int(0));
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zcount_counts_the_range() {
+    let h = five();
+    assert_eq!(h.read("zcount z -inf +inf"), int(5));
+    assert_eq!(h.read("zcount z (1 (5"), int(3));
+    assert_eq!(h.read("zcount z 6 10"), int(0));
+    assert_eq!(h.read("zcount missing 0 1"), int(0));
+    assert_eq!(h.read("zcount z 1 x"), err(RANGE_NOT_FLOAT));
+}
+
+#[test]
+fn zset_commands_on_other_types_are_wrongtype() {
+    let mut h = Harness::new();
+    h.write("set s v");
+    h.write("hset h f v");
+    h.write("lock l owner 10000");
+    for key in ["s", "h", "l"] {
+        for line in [
+            format!("zadd {key} 1 a"),
+            format!("zrem {key} a"),
+            format!("zremrangebyscore {key} 0 1"),
+        ] {
+            assert_eq!(h.write(&line), err(WRONGTYPE), "{line}");
+        }
+        for line in [
+            format!("zcard {key}"),
+            format!("zscore {key} a"),
+            format!("zrank {key} a"),
+            format!("zrange {key} 0 -1"),
+            format!("zrangebyscore {key} 0 1"),
+            format!("zcount {key} 0 1"),
+        ] {
+            assert_eq!(h.read(&line), err(WRONGTYPE), "{line}");
+        }
+    }
+    h.write("zadd z 1 a");
+    assert_eq!(h.read("hget z a"), err(WRONGTYPE));
+    assert_eq!(h.read("get z"), err(WRONGTYPE));
+}
+
+#[test]
+fn a_semaphore_of_holders_with_expiry_scores() {
+    let mut h = Harness::new();
+    let now = h.now_ms;
+    h.write(&format!("zadd sem {} alice {} bob", now + 100, now + 200));
+    h.advance(150);
+    let cutoff = h.now_ms;
+    assert_eq!(
+        h.write(&format!("zremrangebyscore sem -inf {cutoff}")),
+        int(1)
+    );
+    assert_eq!(h.read("zcard sem"), int(1));
+    assert_eq!(h.read("zrank sem bob"), int(0));
+    assert_eq!(h.read("zrank sem alice"), Reply::Nil);
+}
+
+#[test]
+fn sorted_sets_survive_a_snapshot_and_a_restore() {
+    let mut h = Harness::new();
+    h.write("zadd z 2 b 1 a -inf c 2 aa");
+    let snapshot = h.ks.to_snapshot();
+    let restored = super::super::Keyspace::from_snapshot(&snapshot).unwrap();
+    assert_eq!(
+        restored.query(h.now_ms, &argv("zrange z 0 -1 withscores")),
+        with_scores(&[
+            ("c", f64::NEG_INFINITY),
+            ("a", 1.0),
+            ("aa", 2.0),
+            ("b", 2.0)
+        ])
+    );
+    assert_eq!(
+        restored.query(h.now_ms, &argv("zscore z b")),
+        Reply::Double(2.0)
+    );
+    assert_eq!(restored.to_snapshot(), snapshot);
+}
