@@ -658,7 +658,7 @@ fn random_command(rng: &mut u64) -> Vec<String> {
     let other = ["a", "b", "c"][next(3) as usize];
     let value = ["1", "-2", "x", "10", "3.5", ""][next(6) as usize];
     let int = ["0", "1", "-1", "2", "100", "x"][next(6) as usize];
-    let line: Vec<String> = match next(32) {
+    let line: Vec<String> = match next(48) {
         0 => vec!["SET".into(), key.into(), value.into()],
         1 => vec!["GET".into(), key.into()],
         2 => vec!["INCR".into(), key.into()],
@@ -702,6 +702,45 @@ fn random_command(rng: &mut u64) -> Vec<String> {
         ],
         29 => vec!["DECRBY".into(), key.into(), int.into()],
         30 => vec!["HDEL".into(), key.into(), "f".into(), "g".into()],
+        31 => vec!["RPOP".into(), key.into(), int.into()],
+        32 => vec!["LINDEX".into(), key.into(), int.into()],
+        33 => vec!["LREM".into(), key.into(), int.into(), value.into()],
+        34 => vec!["LTRIM".into(), key.into(), int.into(), "-1".into()],
+        35 => vec![
+            "ZREVRANGE".into(),
+            key.into(),
+            "0".into(),
+            int.into(),
+            "WITHSCORES".into(),
+        ],
+        36 => vec!["ZCOUNT".into(), key.into(), "-inf".into(), int.into()],
+        37 => vec![
+            "ZRANGEBYSCORE".into(),
+            key.into(),
+            int.into(),
+            "+inf".into(),
+            "WITHSCORES".into(),
+        ],
+        38 => vec![
+            "ZREMRANGEBYSCORE".into(),
+            key.into(),
+            "-inf".into(),
+            int.into(),
+        ],
+        39 => vec!["ZRANK".into(), key.into(), value.into()],
+        40 => vec!["HLEN".into(), key.into()],
+        41 => vec!["HEXISTS".into(), key.into(), "f".into()],
+        42 => vec!["HSETNX".into(), key.into(), "g".into(), value.into()],
+        43 => vec!["GETSET".into(), key.into(), value.into()],
+        44 => vec![
+            "SET".into(),
+            key.into(),
+            value.into(),
+            "XX".into(),
+            "GET".into(),
+        ],
+        45 => vec!["EXPIRE".into(), key.into(), int.into(), "GT".into()],
+        46 => vec!["RPUSHX".into(), key.into(), value.into()],
         _ => vec!["MGET".into(), key.into(), other.into()],
     };
     line

@@ -76,7 +76,8 @@ fn hash_replies_in_resp2_and_resp3() {
     assert_eq!(run::<i64>(&mut con, &["HSET", "h", "b", "2", "a", "1"]), 2);
     assert_eq!(
         run::<Value>(&mut con, &["HGETALL", "h"]),
-        Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")])
+        Value::Array(vec![bulk("b"), bulk("2"), bulk("a"), bulk("1")]),
+        "fields in the order they were set, as Redis's small hashes"
     );
     assert_eq!(
         run::<Value>(&mut con, &["HMGET", "h", "a", "x"]),
@@ -96,8 +97,8 @@ fn hash_replies_in_resp2_and_resp3() {
     assert_eq!(
         run::<Value>(&mut con3, &["HGETALL", "h"]),
         Value::Map(vec![
-            (bulk("a"), bulk("1")),
             (bulk("b"), bulk("2")),
+            (bulk("a"), bulk("1")),
             (bulk("s"), bulk("x")),
         ])
     );

@@ -1,8 +1,8 @@
-//! Hash commands. A hash is a map of fields in byte order: HGETALL, HKEYS and HVALS list
-//! them in that order on every node. Every change takes a new fencing token and keeps the
+//! Hash commands. A hash keeps its fields in the order they were first set, as Redis's
+//! small hashes (listpacks) do: HGETALL, HKEYS and HVALS list them in that order on every
+//! node, an HSET of an existing field keeps its place, and HDEL closes the gap. (Redis's
+//! large hashes answer in hash-table order, which no client can rely on.) Every change takes a new fencing token and keeps the
 //! key's deadline; a hash whose last field goes is removed.
-
-use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
@@ -10,7 +10,9 @@ use super::{run, wrong_arity, Keyspace, Value};
 use crate::args::parse_i64;
 use crate::reply::Reply;
 
-pub type Hash = BTreeMap<Bytes, Bytes>;
+/// Fields in insertion order; the hasher only speeds lookups (the order never depends on
+/// it), so it may be seeded at random, which keeps chosen field names from colliding.
+pub type Hash = indexmap::IndexMap<Bytes, Bytes>;
 
 /// The hash at `key` for a read: `None` for a missing key, WRONGTYPE for another type.
 fn hash_of<'a>(ks: &'a Keyspace, key: &[u8], now_ms: u64) -> Result<Option<&'a Hash>, Reply> {
@@ -135,7 +137,7 @@ pub fn hdel(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let removed = update_hash(ks, key, now_ms, false, |hash| {
             let removed = fields
                 .iter()
-                .filter(|field| hash.remove(field.as_ref()).is_some())
+                .filter(|field| hash.shift_remove(field.as_ref()).is_some())
                 .count();
             (removed, removed > 0)
         })?

@@ -154,7 +154,7 @@ fn hincrby_errors_match_redis() {
 }
 
 #[test]
-fn hgetall_hkeys_hvals_list_fields_in_byte_order() {
+fn hgetall_hkeys_hvals_list_fields_in_the_order_they_were_first_set() {
     let mut h = Harness::new();
     assert_eq!(h.read("hgetall h"), Reply::Map(vec![]));
     assert_eq!(h.read("hkeys h"), Reply::Array(vec![]));
@@ -162,10 +162,19 @@ fn hgetall_hkeys_hvals_list_fields_in_byte_order() {
     h.write("hset h b 2 a 1 c 3");
     assert_eq!(
         h.read("hgetall h"),
-        map(&[("a", "1"), ("b", "2"), ("c", "3")])
+        map(&[("b", "2"), ("a", "1"), ("c", "3")])
     );
-    assert_eq!(h.read("hkeys h"), bulks(&["a", "b", "c"]));
-    assert_eq!(h.read("hvals h"), bulks(&["1", "2", "3"]));
+    assert_eq!(h.read("hkeys h"), bulks(&["b", "a", "c"]));
+    assert_eq!(h.read("hvals h"), bulks(&["2", "1", "3"]));
+    // As in Redis's listpack: an update keeps the field's place, a delete closes the gap,
+    // and a field set again goes last.
+    h.write("hset h b 20");
+    h.write("hincrby h a 5");
+    assert_eq!(h.read("hkeys h"), bulks(&["b", "a", "c"]));
+    h.write("hdel h b");
+    assert_eq!(h.read("hkeys h"), bulks(&["a", "c"]));
+    h.write("hsetnx h b 1");
+    assert_eq!(h.read("hkeys h"), bulks(&["a", "c", "b"]));
 }
 
 #[test]
@@ -225,7 +234,7 @@ fn hashes_survive_a_snapshot_and_a_restore() {
     let restored = super::super::Keyspace::from_snapshot(&snapshot).unwrap();
     assert_eq!(
         restored.query(h.now_ms, &super::super::tests::argv("hgetall h")),
-        map(&[("a", "1"), ("b", "2")])
+        map(&[("b", "2"), ("a", "1")])
     );
     assert_eq!(
         restored.query(h.now_ms, &super::super::tests::argv("pttl h")),
