@@ -36,11 +36,12 @@ def resource(label):
     return f"compat:redlock-cluster:{label}:{uuid.uuid4()}"
 
 
-def redlock_py(retry_count=3):
+def redlock_py(retry_count=20):
+    """Retries span a leader change (a second or two), as a deployment's would."""
     return redlock.Redlock(
         [{"host": HOST, "port": port, "socket_timeout": 30} for port in PORTS],
         retry_count=retry_count,
-        retry_delay=0.1,
+        retry_delay=0.2,
     )
 
 
@@ -64,7 +65,7 @@ def test_redlock_py_locks_and_unlocks_with_a_majority_of_the_nodes():
 def test_pottery_acquires_extends_and_releases():
     name = resource("pottery")
     lock = pottery.Redlock(key=name, masters=set(per_node()), auto_release_time=5)
-    assert lock.acquire(blocking=False), "pottery did not get the lock"
+    assert lock.acquire(timeout=10), "pottery did not get the lock"
     held_for = lock.locked()
     assert 0 < held_for <= 5
     rival = pottery.Redlock(key=name, masters=set(per_node()), auto_release_time=5)
@@ -74,7 +75,7 @@ def test_pottery_acquires_extends_and_releases():
     assert lock.locked() > 4
     lock.release()
     assert not lock.locked()
-    assert rival.acquire(blocking=False), "the lock was released, yet the rival did not get it"
+    assert rival.acquire(timeout=10), "the lock was released, yet the rival did not get it"
     rival.release()
 
 
