@@ -6,9 +6,12 @@
 //! the server and the wire, not a client library.
 
 mod args;
+mod budget;
 pub(crate) mod client;
+mod outcome;
 mod report;
 pub(crate) mod resp;
+mod rng;
 mod stats;
 mod workload;
 
