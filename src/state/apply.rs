@@ -2,6 +2,8 @@
 //! time brings, then each op through the command table (or a client session). Reads run
 //! here too, at the leader's time, through the same table.
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 
 use super::{hold, locks, replay, session, wall, Batch, Key, Keyspace};
@@ -45,6 +47,7 @@ impl Keyspace {
             .enumerate()
             .map(|(position, argv)| {
                 self.runtime.op_position = position as u64;
+                *self.runtime.draws.get_mut() = 0;
                 self.apply_op(now_ms, argv)
             })
             .collect()
@@ -58,6 +61,17 @@ impl Keyspace {
         let op =
             (self.runtime.entry_index << 16) ^ self.runtime.op_position ^ now_ms.rotate_left(40);
         crate::fnv::hash(&op.to_le_bytes())
+    }
+
+    /// The seed of one random choice of a set command (SPOP, SRANDMEMBER): the op's place
+    /// in the log, as for scripts, and how many choices the op made before, so every
+    /// replica chooses alike and a script or transaction that chooses twice draws other
+    /// numbers each time. A read (SRANDMEMBER) runs on one node and draws from the last
+    /// entry, its time and the node's count of reads since.
+    pub(crate) fn draw_seed(&self, now_ms: u64) -> u64 {
+        let draw = self.runtime.draws.fetch_add(1, Ordering::Relaxed);
+        let seed = self.script_seed(now_ms) ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        crate::fnv::hash(&seed.to_le_bytes())
     }
 
     pub(super) fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
