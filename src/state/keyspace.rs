@@ -95,8 +95,12 @@ pub(super) struct Runtime {
     pub(super) op_position: u64,
     /// How many random choices (SPOP, SRANDMEMBER) the current op has made, so that each
     /// choice of a script or a transaction draws other numbers (`Keyspace::draw_seed`).
-    /// Set to 0 at every op; reads count on from there, on their one node.
+    /// Set to 0 at every op; an atomic because read handlers, which run inside ops too
+    /// (scripts, transactions), have only `&Keyspace`.
     pub(super) draws: AtomicU64,
+    /// While `apply_entry` runs its ops: a random choice then comes from the op's place
+    /// in the log; outside it (a read on one node), from the replicated state alone.
+    pub(super) applying: bool,
     /// Recent writes that carried a Redlock token, so that the copies a client sent to the
     /// other nodes are answered alike (`replay`). Changes replies only, never the state.
     pub(super) replay: replay::ReplayCache,

@@ -361,6 +361,31 @@ fn spop_at_other_log_positions_draws_other_members() {
 }
 
 #[test]
+fn srandmember_reads_answer_alike_on_every_node_and_change_with_time() {
+    let mut h = Harness::new();
+    let sadd = format!(
+        "sadd s {}",
+        (0..40)
+            .map(|n| format!("m{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    h.write(&sadd);
+    // A node restarted from a snapshot has none of the other's node-local counts.
+    let restored = Keyspace::from_snapshot(&h.ks.to_snapshot()).unwrap();
+    let mut seen = BTreeSet::new();
+    for _ in 0..20 {
+        for line in ["srandmember s", "srandmember s 3", "srandmember s -3"] {
+            let reply = h.ks.query(h.now_ms, &argv(line));
+            assert_eq!(reply, restored.query(h.now_ms, &argv(line)), "{line}");
+            seen.insert(format!("{reply:?}"));
+        }
+        h.advance(1);
+    }
+    assert!(seen.len() > 40, "{}", seen.len());
+}
+
+#[test]
 fn sscan_walks_every_member_once_in_pages() {
     let mut h = Harness::new();
     assert_eq!(
