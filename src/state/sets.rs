@@ -271,7 +271,9 @@ pub fn srandmember(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             [_, _, _, ..] => return Err(Reply::syntax_error()),
             _ => return Err(wrong_arity(argv)),
         };
-        let Some(set) = set_of(ks, key, now_ms)? else {
+        // A set is never empty; were one (a corrupt snapshot), it reads as missing rather
+        // than drawing from nothing.
+        let Some(set) = set_of(ks, key, now_ms)?.filter(|set| !set.is_empty()) else {
             return Ok(count.map_or(Reply::Nil, |_| Reply::Array(Vec::new())));
         };
         let Some(count) = count else {

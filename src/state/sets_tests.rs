@@ -651,3 +651,20 @@ fn wrong_arity_is_refused_before_the_handler() {
         );
     }
 }
+
+#[test]
+fn an_empty_set_from_a_corrupt_snapshot_reads_as_missing() {
+    let mut h = Harness::new();
+    h.write("sadd s a");
+    let entry = h.ks.replicated.entries.get_mut(b"s".as_slice()).unwrap();
+    let super::super::Value::Set(members) = &mut entry.value else {
+        panic!("a set");
+    };
+    members.clear();
+    let ks = Keyspace::from_snapshot(&h.ks.to_snapshot()).unwrap();
+    let read = |line: &str| ks.query(h.now_ms, &argv(line));
+    assert_eq!(read("srandmember s"), Reply::Nil);
+    assert_eq!(read("srandmember s -3"), Reply::Array(vec![]));
+    assert_eq!(read("srandmember s 2"), Reply::Array(vec![]));
+    assert_eq!(read("smembers s"), set(&[]));
+}
