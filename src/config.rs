@@ -44,6 +44,9 @@ pub mod state_limits {
     /// Compiled script functions a node keeps; past it the cache starts over (a node-local
     /// cost only).
     pub const MAX_COMPILED_SCRIPTS: usize = 1000;
+    /// Most members one SRANDMEMBER with a negative count may draw (Redis has no bound:
+    /// it streams the reply, where raftlock builds it whole).
+    pub const MAX_RANDOM_MEMBERS: usize = 1 << 20;
     /// Most elements in one script reply.
     pub const MAX_SCRIPT_REPLY_ELEMENTS: usize = 1 << 20;
     /// Once the Lua heap has grown this much since the last full collection (one script's

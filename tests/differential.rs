@@ -84,6 +84,8 @@ enum Rule {
     /// The same elements in any order: Redis leaves the order of a set's members
     /// unspecified.
     AnyOrder,
+    /// A scan page (SSCAN): the same cursor, the same members in any order.
+    PageAnyOrder,
     /// Not compared: the reply names the server (HELLO's id, SCAN's cursor, TIME).
     Ignored,
 }
@@ -94,7 +96,10 @@ fn rule_for(argv: &[&str]) -> Rule {
     match name.as_str() {
         "ttl" | "expiretime" => Rule::Within(1),
         "pttl" | "pexpiretime" => Rule::Within(200),
-        "keys" => Rule::AnyOrder,
+        "keys" | "smembers" | "sinter" | "sunion" | "sdiff" | "spop" | "srandmember" => {
+            Rule::AnyOrder
+        }
+        "sscan" => Rule::PageAnyOrder,
         "time" | "hello" | "scan" => Rule::Ignored,
         _ => Rule::Exact,
     }
@@ -127,6 +132,19 @@ fn parse(frame: &[u8]) -> raftlock::reply::Reply {
         .0
 }
 
+/// The items of an array or set reply, sorted, as text; `None` for any other reply.
+fn sorted_items(reply: raftlock::reply::Reply) -> Option<Vec<String>> {
+    use raftlock::reply::Reply;
+    match reply {
+        Reply::Array(items) | Reply::Set(items) => {
+            let mut items: Vec<String> = items.iter().map(|item| format!("{item:?}")).collect();
+            items.sort();
+            Some(items)
+        }
+        _ => None,
+    }
+}
+
 fn same(rule: Rule, redis: &[u8], raftlock: &[u8]) -> bool {
     use raftlock::reply::Reply;
     match rule {
@@ -136,20 +154,22 @@ fn same(rule: Rule, redis: &[u8], raftlock: &[u8]) -> bool {
             (Reply::Int(a), Reply::Int(b)) => (a - b).abs() <= slack,
             _ => redis == raftlock,
         },
-        Rule::AnyOrder => {
-            let sorted = |reply: Reply| -> Option<Vec<String>> {
+        Rule::AnyOrder => match (sorted_items(parse(redis)), sorted_items(parse(raftlock))) {
+            (Some(a), Some(b)) => a == b && redis.first() == raftlock.first(),
+            _ => redis == raftlock,
+        },
+        Rule::PageAnyOrder => {
+            let page = |reply: Reply| -> Option<(Reply, Vec<String>)> {
                 match reply {
-                    Reply::Array(items) | Reply::Set(items) => {
-                        let mut items: Vec<String> =
-                            items.iter().map(|item| format!("{item:?}")).collect();
-                        items.sort();
-                        Some(items)
+                    Reply::Array(mut parts) if parts.len() == 2 => {
+                        let members = sorted_items(parts.pop()?)?;
+                        Some((parts.pop()?, members))
                     }
                     _ => None,
                 }
             };
-            match (sorted(parse(redis)), sorted(parse(raftlock))) {
-                (Some(a), Some(b)) => a == b && redis.first() == raftlock.first(),
+            match (page(parse(redis)), page(parse(raftlock))) {
+                (Some(a), Some(b)) => a == b,
                 _ => redis == raftlock,
             }
         }
@@ -485,6 +505,128 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "sets",
+        &[
+            "SADD s a b c",
+            "SADD s a d",
+            "SADD s",
+            "SCARD s",
+            "SCARD missing",
+            "SISMEMBER s a",
+            "SISMEMBER s z",
+            "SISMEMBER missing a",
+            "SMISMEMBER s a z b",
+            "SMISMEMBER missing a",
+            "SMEMBERS s",
+            "SMEMBERS missing",
+            "SREM s a z",
+            "SREM missing a",
+            "SMEMBERS s",
+            "TYPE s",
+            "SADD t c d e",
+            "SINTER s t",
+            "SINTER s missing",
+            "SINTER missing s",
+            "SUNION s t missing",
+            "SUNION missing",
+            "SDIFF s t",
+            "SDIFF t s",
+            "SDIFF s s",
+            "SDIFF missing s",
+            "SINTERSTORE d s t",
+            "SMEMBERS d",
+            "SUNIONSTORE d s t",
+            "SMEMBERS d",
+            "SDIFFSTORE d s t",
+            "SMEMBERS d",
+            "SET d v EX 100",
+            "SUNIONSTORE d s",
+            "TTL d",
+            "SINTERSTORE d s missing",
+            "EXISTS d",
+            "SDIFFSTORE d missing s",
+            "SINTERCARD 2 s t",
+            "SINTERCARD 2 s t LIMIT 1",
+            "SINTERCARD 2 s t LIMIT 0",
+            "SINTERCARD 1 missing",
+            "SINTERCARD 0 s",
+            "SINTERCARD abc s",
+            "SINTERCARD 3 s t",
+            "SINTERCARD 2 s t LIMIT -1",
+            "SINTERCARD 2 s t LIMIT abc",
+            "SINTERCARD 2 s t LIMIT",
+            "SINTERCARD 1 s t",
+            "SINTERCARD 2 s t BOGUS 1",
+            "SMOVE s t b",
+            "SMOVE s t z",
+            "SMOVE missing t a",
+            "SMOVE t t c",
+            "SMOVE t t z",
+            "SMOVE s n c",
+            "SMEMBERS t",
+            "SMEMBERS n",
+            "EXISTS s",
+            "SADD one x",
+            "SPOP one",
+            "EXISTS one",
+            "SPOP one",
+            "SPOP one 2",
+            "SADD one x",
+            "SRANDMEMBER one",
+            "SRANDMEMBER one 1",
+            "SRANDMEMBER one -3",
+            "SRANDMEMBER missing",
+            "SRANDMEMBER missing 2",
+            "SRANDMEMBER missing -2",
+            "SRANDMEMBER t 10",
+            "SRANDMEMBER t 0",
+            "SRANDMEMBER t abc",
+            "SRANDMEMBER t 1 2",
+            "SPOP t 0",
+            "SPOP t -1",
+            "SPOP t abc",
+            "SPOP missing -1",
+            "SPOP t 1 2",
+            "SPOP t 10",
+            "EXISTS t",
+            "SADD u 1 2 3 10",
+            "SMEMBERS u",
+            "SSCAN u 0",
+            "SSCAN u 0 MATCH 1*",
+            "SSCAN u 0 COUNT 100",
+            "SSCAN u 0 match * count 5",
+            "SSCAN u 0 COUNT 0",
+            "SSCAN u 0 COUNT abc",
+            "SSCAN u 0 TYPE set",
+            "SSCAN u 0 MATCH",
+            "SSCAN u abc",
+            "SSCAN missing 0",
+            "SSCAN missing 0 BOGUS",
+            "SADD w a b c",
+            "SSCAN w 0",
+            "SUNION u w",
+            "SET str v",
+            "SADD str a",
+            "SREM str a",
+            "SMEMBERS str",
+            "SCARD str",
+            "SINTER u str",
+            "SINTER missing str",
+            "SUNIONSTORE d u str",
+            "SSCAN str 0",
+            "SSCAN str abc",
+            "SMOVE u str 1",
+            "SMOVE str u 1",
+            "SPOP str",
+            "SRANDMEMBER str 2",
+            "SINTERCARD 1 str",
+            "SADD h 1",
+            "HSET h f v",
+            "GET u",
+            "LPUSH u x",
+        ],
+    ),
+    (
         "lists",
         &[
             "RPUSH l a b c",
@@ -658,7 +800,7 @@ fn random_command(rng: &mut u64) -> Vec<String> {
     let other = ["a", "b", "c"][next(3) as usize];
     let value = ["1", "-2", "x", "10", "3.5", ""][next(6) as usize];
     let int = ["0", "1", "-1", "2", "100", "x"][next(6) as usize];
-    let line: Vec<String> = match next(48) {
+    let line: Vec<String> = match next(53) {
         0 => vec!["SET".into(), key.into(), value.into()],
         1 => vec!["GET".into(), key.into()],
         2 => vec!["INCR".into(), key.into()],
@@ -741,6 +883,11 @@ fn random_command(rng: &mut u64) -> Vec<String> {
         ],
         45 => vec!["EXPIRE".into(), key.into(), int.into(), "GT".into()],
         46 => vec!["RPUSHX".into(), key.into(), value.into()],
+        47 => vec!["SADD".into(), key.into(), value.into(), int.into()],
+        48 => vec!["SREM".into(), key.into(), value.into()],
+        49 => vec!["SISMEMBER".into(), key.into(), value.into()],
+        50 => vec!["SMEMBERS".into(), key.into()],
+        51 => vec!["SUNIONSTORE".into(), key.into(), other.into(), key.into()],
         _ => vec!["MGET".into(), key.into(), other.into()],
     };
     line
@@ -844,6 +991,21 @@ fn the_comparison_catches_a_difference_and_masks_only_by_rule() {
         Rule::AnyOrder,
         b"*1\r\n$1\r\na\r\n",
         b"~1\r\n$1\r\na\r\n"
+    ));
+    assert!(same(
+        Rule::PageAnyOrder,
+        b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+        b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$1\r\na\r\n"
+    ));
+    assert!(!same(
+        Rule::PageAnyOrder,
+        b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+        b"*2\r\n$1\r\n7\r\n*2\r\n$1\r\nb\r\n$1\r\na\r\n"
+    ));
+    assert!(!same(
+        Rule::PageAnyOrder,
+        b"*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n",
+        b"*2\r\n$1\r\n0\r\n*1\r\n$1\r\nb\r\n"
     ));
     assert_eq!(rule_for(&["set", "k", "v"]), Rule::Exact);
     assert_eq!(

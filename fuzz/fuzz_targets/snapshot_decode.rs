@@ -26,6 +26,10 @@ const KEY_READS: &[&[&str]] = &[
     &["lrange", "0", "-1"],
     &["hgetall"],
     &["zrange", "0", "-1", "withscores"],
+    &["smembers"],
+    &["srandmember"],
+    &["srandmember", "-3"],
+    &["sscan", "0"],
 ];
 
 fuzz_target!(|data: &[u8]| {

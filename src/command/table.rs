@@ -5,7 +5,7 @@ use super::{Blocking, CommandSpec, Handler, Kind, Marks, ServeFn, TxnStep};
 use crate::server::builtin::{connection as cx, node as nd};
 use crate::state::{
     hashes, key_commands as keys, lists, locks::commands as locks, publish as pubsub, scripts,
-    server_commands as sm, strings, txn, zsets,
+    server_commands as sm, sets, strings, txn, zsets,
 };
 
 use Handler::{Read, Server, Write};
@@ -284,6 +284,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("zrevrangebyscore", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of scores, in reverse order.", Read(zsets::zrange)),
     cmd("zremrangebyscore", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", Write(zsets::zremrangebyscore)),
     cmd("zcount", 4, RF, ONE, "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", Read(zsets::zcount)),
+    // sets
+    cmd("sadd", -3, WDF, ONE, "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", Write(sets::sadd)),
+    cmd("srem", -3, WF, ONE, "set", "Removes one or more members from a set. Deletes the set if the last member was removed.", Write(sets::srem)),
+    cmd("sismember", 3, RF, ONE, "set", "Determines whether a member belongs to a set.", Read(sets::sismember)),
+    cmd("smismember", -3, RF, ONE, "set", "Determines whether multiple members belong to a set.", Read(sets::smismember)),
+    cmd("smembers", 2, R, ONE, "set", "Returns all members of a set.", Read(sets::smembers)),
+    cmd("scard", 2, RF, ONE, "set", "Returns the number of members in a set.", Read(sets::scard)),
+    cmd("spop", -2, WF, ONE, "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", Write(sets::spop)),
+    cmd("srandmember", -2, R, ONE, "set", "Get one or multiple random members from a set", Read(sets::srandmember)),
+    cmd("sscan", -3, R, ONE, "set", "Iterates over members of a set.", Read(sets::sscan)),
+    cmd("sinter", -2, R, ALL, "set", "Returns the intersect of multiple sets.", Read(sets::algebra)),
+    cmd("sunion", -2, R, ALL, "set", "Returns the union of multiple sets.", Read(sets::algebra)),
+    cmd("sdiff", -2, R, ALL, "set", "Returns the difference of multiple sets.", Read(sets::algebra)),
+    cmd("sinterstore", -3, WD, ALL, "set", "Stores the intersect of multiple sets in a key.", Write(sets::algebra_store)),
+    cmd("sunionstore", -3, WD, ALL, "set", "Stores the union of multiple sets in a key.", Write(sets::algebra_store)),
+    cmd("sdiffstore", -3, WD, ALL, "set", "Stores the difference of multiple sets in a key.", Write(sets::algebra_store)),
+    cmd("sintercard", -3, &["readonly", "movablekeys"], NONE, "set", "Returns the number of members of the intersect of multiple sets.", Read(sets::sintercard)).numkeys_at(1),
+    cmd("smove", 4, WF, TWO, "set", "Moves a member from one set to another.", Write(sets::smove)),
     // lists
     cmd("lpush", -3, WDF, ONE, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", Write(lists::push)),
     cmd("rpush", -3, WDF, ONE, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", Write(lists::push)),

@@ -2,6 +2,8 @@
 //! time brings, then each op through the command table (or a client session). Reads run
 //! here too, at the leader's time, through the same table.
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 
 use super::{hold, locks, replay, session, wall, Batch, Key, Keyspace};
@@ -39,15 +41,19 @@ impl Keyspace {
         }
         self.purge_expired(now_ms);
         self.advance_locks(now_ms);
-        batch
+        self.runtime.applying = true;
+        let replies = batch
             .ops
             .iter()
             .enumerate()
             .map(|(position, argv)| {
                 self.runtime.op_position = position as u64;
+                *self.runtime.draws.get_mut() = 0;
                 self.apply_op(now_ms, argv)
             })
-            .collect()
+            .collect();
+        self.runtime.applying = false;
+        replies
     }
 
     /// The seed of `math.random` for a script run now: from the log index and position of
@@ -58,6 +64,25 @@ impl Keyspace {
         let op =
             (self.runtime.entry_index << 16) ^ self.runtime.op_position ^ now_ms.rotate_left(40);
         crate::fnv::hash(&op.to_le_bytes())
+    }
+
+    /// The seed of one random choice of a set command (SPOP, SRANDMEMBER): the op's place
+    /// in the log, as for scripts, and how many choices the op made before, so every
+    /// replica chooses alike and a script or transaction that chooses twice draws other
+    /// numbers each time. A read outside the log (SRANDMEMBER) draws from the replicated
+    /// counters and the read's time only, so any node, restarted or not, would answer it
+    /// alike: two such reads in one millisecond with no write between answer alike.
+    pub(crate) fn draw_seed(&self, now_ms: u64) -> u64 {
+        const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+        let seed = if self.runtime.applying {
+            let draw = self.runtime.draws.fetch_add(1, Ordering::Relaxed);
+            self.script_seed(now_ms) ^ draw.wrapping_mul(GOLDEN)
+        } else {
+            self.replicated.revision_counter.rotate_left(32)
+                ^ self.replicated.fence_counter.wrapping_mul(GOLDEN)
+                ^ now_ms
+        };
+        crate::fnv::hash(&seed.to_le_bytes())
     }
 
     pub(super) fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {

@@ -1,6 +1,6 @@
-//! Changing a stored value where it lies (a lock, a list, a hash, a sorted set): the
-//! type check, the undo record, the new token and revision, the lock timers and events,
-//! and the removal of a value left empty, in one place for every command.
+//! Changing a stored value where it lies (a lock, a list, a hash, a set, a sorted set):
+//! the type check, the undo record, the new token and revision, the lock timers and
+//! events, and the removal of a value left empty, in one place for every command.
 
 use std::collections::VecDeque;
 
@@ -139,11 +139,11 @@ impl Keyspace {
         Ok(Some(result))
     }
 
-    /// Changes the value at `key` in place (a hash, a sorted set), creating `empty` first
-    /// when the key is missing and `empty` is given. `f` answers its result and whether it
-    /// changed the value. A change keeps the deadline and takes a new fencing token; a
-    /// collection left empty is removed, as Redis removes empty hashes and sorted sets.
-    /// `None`: no key there and none created.
+    /// Changes the value at `key` in place (a hash, a set, a sorted set), creating `empty`
+    /// first when the key is missing and `empty` is given. `f` answers its result and
+    /// whether it changed the value. A change keeps the deadline and takes a new fencing
+    /// token; a collection left empty is removed, as Redis removes empty hashes, sets and
+    /// sorted sets. `None`: no key there and none created.
     pub(crate) fn update<R>(
         &mut self,
         key: &[u8],

@@ -42,8 +42,8 @@ impl Keyspace {
             self.replicated
                 .entries
                 .values()
-                .all(|e| e.as_list().map_or(true, |list| !list.is_empty())),
-            "an empty list is removed"
+                .all(|e| !e.value.is_empty_collection()),
+            "an empty list, hash, sorted set or set is removed"
         );
         let queued: BTreeSet<Key> = self
             .replicated

@@ -215,29 +215,30 @@ pub(crate) fn scan_hash(key: &[u8]) -> u64 {
     })
 }
 
-/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
-///
-/// Keys are visited in order of `scan_hash`; the cursor is the hash to resume from. A
-/// call returns the COUNT keys with the smallest hashes at or above the cursor, plus any
-/// others sharing the last of those hashes, and the next cursor is that hash + 1 (0 when
-/// nothing is left). So a key present for the whole scan is returned exactly once, however
-/// the keyspace changes in between. MATCH and TYPE filter after the selection, as in
-/// Redis, so a call may return fewer keys than COUNT, even none, before the end.
-///
-/// Each call walks the whole keyspace (O(n) time, O(COUNT) memory): there is no
-/// ordered index by hash, to keep writes cheap.
-pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
-    run(|| {
-        let [_, cursor, options @ ..] = argv else {
-            return Err(wrong_arity(argv));
+/// SCAN's cursor: a decimal `u64`, else `ERR invalid cursor`.
+pub(crate) fn parse_cursor(cursor: &[u8]) -> Result<u64, Reply> {
+    std::str::from_utf8(cursor)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| Reply::error("ERR invalid cursor"))
+}
+
+/// The options of SCAN and SSCAN: `MATCH pattern`, `COUNT count`, and for SCAN only
+/// `TYPE type`, in any order, each followed by its value.
+pub(crate) struct ScanOptions<'a> {
+    pub count: usize,
+    /// `None` for no pattern, or `*`, which matches everything.
+    pub pattern: Option<&'a Bytes>,
+    pub type_name: Option<&'a Bytes>,
+}
+
+impl<'a> ScanOptions<'a> {
+    pub(crate) fn parse(options: &'a [Bytes], allow_type: bool) -> Result<Self, Reply> {
+        let mut parsed = ScanOptions {
+            count: 10,
+            pattern: None,
+            type_name: None,
         };
-        let cursor: u64 = std::str::from_utf8(cursor)
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
-        let mut count = 10usize;
-        let mut pattern: Option<&Bytes> = None;
-        let mut type_name: Option<&Bytes> = None;
         let mut rest = options;
         while let [option, value, tail @ ..] = rest {
             if option.eq_ignore_ascii_case(b"count") {
@@ -245,11 +246,11 @@ pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                 if n < 1 {
                     return Err(Reply::syntax_error());
                 }
-                count = usize::try_from(n).unwrap_or(usize::MAX);
+                parsed.count = usize::try_from(n).unwrap_or(usize::MAX);
             } else if option.eq_ignore_ascii_case(b"match") {
-                pattern = (value.as_ref() != b"*").then_some(value);
-            } else if option.eq_ignore_ascii_case(b"type") {
-                type_name = Some(value);
+                parsed.pattern = (value.as_ref() != b"*").then_some(value);
+            } else if allow_type && option.eq_ignore_ascii_case(b"type") {
+                parsed.type_name = Some(value);
             } else {
                 return Err(Reply::syntax_error());
             }
@@ -258,54 +259,104 @@ pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         if !rest.is_empty() {
             return Err(Reply::syntax_error());
         }
+        Ok(parsed)
+    }
 
-        // First pass: the COUNT smallest hashes at or above the cursor (a max-heap).
-        let mut smallest = BinaryHeap::new();
-        let mut more_left = false;
-        for (key, _) in ks.live_entries(now_ms) {
-            let hash = scan_hash(key);
-            if hash < cursor {
-                continue;
-            }
-            if smallest.len() < count {
+    pub(crate) fn matches(&self, name: &[u8]) -> bool {
+        self.pattern
+            .is_none_or(|pattern| glob::matches(pattern, name))
+    }
+}
+
+/// One page of a walk in `scan_hash` order (SCAN's keys, SSCAN's members): the `count`
+/// items with the smallest hashes at or above `cursor`, plus any others sharing the last
+/// of those hashes, in hash order, and the next cursor (that hash + 1, 0 when nothing is
+/// left). So an item present for the whole walk is returned exactly once, however the
+/// collection changes in between. Two passes over `items`, O(count) memory.
+pub(crate) fn scan_page<'a, T>(
+    items: impl Iterator<Item = (&'a [u8], T)> + Clone,
+    cursor: u64,
+    count: usize,
+) -> (u64, Vec<(&'a [u8], T)>) {
+    // First pass: the COUNT smallest hashes at or above the cursor (a max-heap).
+    let mut smallest = BinaryHeap::new();
+    let mut more_left = false;
+    for (name, _) in items.clone() {
+        let hash = scan_hash(name);
+        if hash < cursor {
+            continue;
+        }
+        if smallest.len() < count {
+            smallest.push(hash);
+        } else {
+            more_left = true;
+            if smallest.peek().is_some_and(|&largest| hash < largest) {
+                smallest.pop();
                 smallest.push(hash);
-            } else {
-                more_left = true;
-                if smallest.peek().is_some_and(|&largest| hash < largest) {
-                    smallest.pop();
-                    smallest.push(hash);
-                }
             }
         }
-        let last = if more_left {
-            smallest.peek().copied()
-        } else {
-            None
-        };
-        let next_cursor = last.and_then(|last| last.checked_add(1)).unwrap_or(0);
-        let last = last.unwrap_or(u64::MAX);
+    }
+    let last = if more_left {
+        smallest.peek().copied()
+    } else {
+        None
+    };
+    let next_cursor = last.and_then(|last| last.checked_add(1)).unwrap_or(0);
+    let last = last.unwrap_or(u64::MAX);
 
-        // Second pass: every key in [cursor, last], ties at `last` included.
-        let mut batch: Vec<(u64, &Key)> = ks
+    // Second pass: every item in [cursor, last], ties at `last` included.
+    let mut page: Vec<(u64, &'a [u8], T)> = items
+        .map(|(name, item)| (scan_hash(name), name, item))
+        .filter(|(hash, _, _)| (cursor..=last).contains(hash))
+        .collect();
+    page.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let page = page
+        .into_iter()
+        .map(|(_, name, item)| (name, item))
+        .collect();
+    (next_cursor, page)
+}
+
+/// The reply of SCAN and SSCAN: the next cursor and the names.
+pub(crate) fn scan_reply<'a>(next_cursor: u64, names: impl Iterator<Item = &'a [u8]>) -> Reply {
+    let names = names
+        .map(|name| Reply::Bulk(Bytes::copy_from_slice(name)))
+        .collect();
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(next_cursor.to_string())),
+        Reply::Array(names),
+    ])
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
+///
+/// Keys are visited in order of `scan_hash`; the cursor is the hash to resume from
+/// (`scan_page`). MATCH and TYPE filter after the selection, as in Redis, so a call may
+/// return fewer keys than COUNT, even none, before the end.
+///
+/// Each call walks the whole keyspace (O(n) time, O(COUNT) memory): there is no
+/// ordered index by hash, to keep writes cheap.
+pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, cursor, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let cursor = parse_cursor(cursor)?;
+        let options = ScanOptions::parse(options, true)?;
+        let keys = ks
             .live_entries(now_ms)
+            .map(|(key, entry)| (key.as_ref(), entry));
+        let (next_cursor, page) = scan_page(keys, cursor, options.count);
+        let keys = page
+            .into_iter()
             .filter(|(key, entry)| {
-                pattern.is_none_or(|pattern| glob::matches(pattern, key))
-                    && type_name.is_none_or(|name| {
+                options.matches(key)
+                    && options.type_name.is_none_or(|name| {
                         name.eq_ignore_ascii_case(entry.value.type_name().as_bytes())
                     })
             })
-            .map(|(key, _)| (scan_hash(key), key))
-            .filter(|(hash, _)| (cursor..=last).contains(hash))
-            .collect();
-        batch.sort_unstable();
-        let keys = batch
-            .into_iter()
-            .map(|(_, key)| Reply::Bulk(Bytes::copy_from_slice(key)))
-            .collect();
-        Ok(Reply::Array(vec![
-            Reply::Bulk(Bytes::from(next_cursor.to_string())),
-            Reply::Array(keys),
-        ]))
+            .map(|(key, _)| key);
+        Ok(scan_reply(next_cursor, keys))
     })
 }
 

@@ -5,6 +5,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;
 use std::num::NonZeroU64;
+use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -92,6 +93,14 @@ pub(super) struct Runtime {
     /// the position of the op in it: the seed of scripts' random numbers.
     pub(super) entry_index: u64,
     pub(super) op_position: u64,
+    /// How many random choices (SPOP, SRANDMEMBER) the current op has made, so that each
+    /// choice of a script or a transaction draws other numbers (`Keyspace::draw_seed`).
+    /// Set to 0 at every op; an atomic because read handlers, which run inside ops too
+    /// (scripts, transactions), have only `&Keyspace`.
+    pub(super) draws: AtomicU64,
+    /// While `apply_entry` runs its ops: a random choice then comes from the op's place
+    /// in the log; outside it (a read on one node), from the replicated state alone.
+    pub(super) applying: bool,
     /// Recent writes that carried a Redlock token, so that the copies a client sent to the
     /// other nodes are answered alike (`replay`). Changes replies only, never the state.
     pub(super) replay: replay::ReplayCache,
@@ -171,7 +180,7 @@ impl Keyspace {
     }
 
     /// Every key whose entry exists at `now_ms`, in no particular order.
-    pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Key, &Entry)> {
+    pub(crate) fn live_entries(&self, now_ms: u64) -> impl Iterator<Item = (&Key, &Entry)> + Clone {
         self.replicated
             .entries
             .iter()

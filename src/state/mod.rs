@@ -12,7 +12,7 @@
 //! entry's ops through the command table; `value` is what a key holds; `expiry` ends keys
 //! and lock leases on time; `in_place` changes a stored value where it lies; `revisions`
 //! is what WATCH compares; `snapshot` encodes the replicated part. Each data type's
-//! commands are in a module of their own (`strings`, `hashes`, `lists`, `zsets`,
+//! commands are in a module of their own (`strings`, `hashes`, `lists`, `zsets`, `sets`,
 //! `locks::commands`, `key_commands`, `server_commands`, `publish`, `scripts`, `txn`).
 
 mod apply;
@@ -35,6 +35,7 @@ mod revisions;
 pub(crate) mod scripts;
 pub(crate) mod server_commands;
 pub(crate) mod session;
+pub(crate) mod sets;
 mod snapshot;
 mod sorted_set;
 pub(crate) mod strings;

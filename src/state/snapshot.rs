@@ -23,7 +23,9 @@ use super::{hashes, sorted_set, Entry, ExpiryHold, Key, Keyspace, Removals, Valu
 /// session, reclaim deadline) and the records of its unconfirmed grants (owner, prior mode
 /// and token, reclaim deadline); every entry carries a revision; the meta holds the
 /// revision counter, recent removals, the expiry hold, the wall-clock offset and the open
-/// sessions.
+/// sessions. Sets came within version 7, as a variant appended to `Value`: bincode
+/// numbers variants in order, so every earlier value encodes as it did, and a version 7
+/// snapshot written before sets reads unchanged (no new version, no reader to keep).
 ///
 /// 6 is 7 without sessions (a holder kept its unconfirmed grant's prior mode and token
 /// itself): its holds and waits read as having no session, shown detached and never

@@ -7,7 +7,7 @@ use std::num::NonZeroU64;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{hashes, locks, sorted_set, ExpiryHold};
+use super::{hashes, locks, sets, sorted_set, ExpiryHold};
 use crate::reply::Reply;
 
 /// A key's value. Each data type is one variant, so adding lists, locks, hashes or sorted
@@ -31,6 +31,10 @@ pub enum Value {
     // The box is the point: 8 bytes in every key's slot rather than a deque's 32.
     #[allow(clippy::box_collection)]
     List(Box<VecDeque<Bytes>>),
+    /// Members in the order `sets` keeps them (insertion order, a removed member's place
+    /// taken by the last one). Never empty. Added last, so the snapshots of older
+    /// versions, which have no sets, read unchanged.
+    Set(Box<sets::Set>),
 }
 
 impl Value {
@@ -42,6 +46,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Zset(_) => "zset",
             Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
@@ -52,6 +57,7 @@ impl Value {
             Value::Hash(hash) => hash.is_empty(),
             Value::Zset(zset) => zset.is_empty(),
             Value::List(list) => list.is_empty(),
+            Value::Set(set) => set.is_empty(),
         }
     }
 }
