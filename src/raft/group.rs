@@ -314,7 +314,7 @@ impl GroupWatch {
     }
 
     /// The term now and whether this node leads in it, marking the view seen.
-    pub fn leads_in(&mut self) -> (u64, bool) {
+    fn leads_in(&mut self) -> (u64, bool) {
         let m = self.0.borrow_and_update();
         (m.current_term, m.current_leader == Some(m.id))
     }
