@@ -121,6 +121,13 @@ impl GroupStatus {
     }
 }
 
+/// The leader a node knows of (`RaftGroup::known_leader`).
+pub enum KnownLeader {
+    This,
+    /// Another member, at this client address if it has a valid one.
+    Other(Option<SocketAddr>),
+}
+
 /// Why the read barrier did not pass.
 pub enum BarrierError {
     /// This node does not lead (a leader may be known or not).
@@ -181,6 +188,22 @@ impl RaftGroup {
     /// The leader this node knows of.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow().current_leader
+    }
+
+    /// The leader this node knows of: itself, or another member and its client address
+    /// (`None` if it has no valid one). Cheap: for every data command's routing.
+    pub fn known_leader(&self) -> Option<KnownLeader> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        match m.current_leader? {
+            leader if leader == m.id => Some(KnownLeader::This),
+            leader => Some(KnownLeader::Other(
+                m.membership_config
+                    .membership()
+                    .get_node(&leader)
+                    .and_then(|n| n.client_addr.parse().ok()),
+            )),
+        }
     }
 
     /// Whether this node leads.

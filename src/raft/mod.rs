@@ -26,8 +26,8 @@ use openraft::SnapshotPolicy;
 use serde::{Deserialize, Serialize};
 
 pub use group::{
-    BarrierError, CommitError, GroupStatus, GroupWatch, LeaderWatch, MembershipError, RaftGroup,
-    Role,
+    BarrierError, CommitError, GroupStatus, GroupWatch, KnownLeader, LeaderWatch, MembershipError,
+    RaftGroup, Role,
 };
 pub use log_store::{LogReader, LogStore};
 pub use network::{

@@ -35,7 +35,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::raft::{self, BarrierError, RaftGroup};
+use crate::raft::{self, BarrierError, KnownLeader, RaftGroup};
 use crate::reply::Reply;
 
 use clients::Clients;
@@ -177,10 +177,9 @@ impl Node {
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
         loop {
-            let status = self.group.status();
-            let target = match status.leader {
-                Some(leader) if leader == self.config.id => Some(Route::Local),
-                Some(leader) => status.client_addr(leader).map(Route::Leader),
+            let target = match self.group.known_leader() {
+                Some(KnownLeader::This) => Some(Route::Local),
+                Some(KnownLeader::Other(addr)) => addr.map(Route::Leader),
                 None => None,
             };
             if let Some(route) = target {
