@@ -4,6 +4,7 @@
 //! peer node carries every group's RPCs; the group id is in each storage key and in each
 //! RPC frame. Only group 0 runs for now.
 
+mod group;
 mod keys;
 mod log_store;
 mod network;
@@ -17,20 +18,24 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use openraft::error::{InitializeError, RaftError};
 use openraft::SnapshotPolicy;
 use serde::{Deserialize, Serialize};
 
+pub use group::{
+    BarrierError, CommitError, GroupStatus, KnownLeader, LeaderWatch, MembershipError, RaftGroup,
+    Role,
+};
 pub use log_store::LogStore;
 pub use network::{start_raft_listener, RaftTransport};
 pub use state_store::{EventSink, StateMachineStore};
 
 use crate::config::{snapshot_pace, storage_memory, Config, Member};
 use crate::reply::Reply;
-use crate::state::{Batch, Keyspace};
+use crate::state::Batch;
 
 openraft::declare_raft_types!(
     /// openraft's types for raftlock: an entry carries a `Batch` of client commands and
@@ -69,20 +74,6 @@ impl From<&Member> for NodeAddr {
             raft_addr: member.raft_addr.to_string(),
         }
     }
-}
-
-/// A running Raft group on this node; clones share the group.
-#[derive(Clone)]
-pub struct RaftGroup {
-    pub id: GroupId,
-    pub raft: openraft::Raft<TypeConfig>,
-    /// The live state machine; read it after a read barrier (`ensure_linearizable`).
-    pub state: Arc<RwLock<Keyspace>>,
-    /// The index of the last entry applied to `state` (0 before the first), published
-    /// after the entry's changes are written; for waking clients blocked on state.
-    pub applied: tokio::sync::watch::Receiver<u64>,
-    /// The process's Raft connections, which tell whether the peers answer.
-    pub transport: RaftTransport,
 }
 
 /// Opens (or creates) the process's one fjall database, in `data_dir/db`.

@@ -58,10 +58,6 @@ impl GroupRegistry {
         self.write().insert(group, raft);
     }
 
-    pub fn remove(&self, group: GroupId) -> Option<Raft<TypeConfig>> {
-        self.write().remove(&group)
-    }
-
     pub fn get(&self, group: GroupId) -> Option<Raft<TypeConfig>> {
         // A map of handles stays valid even if a holder panicked.
         let groups = self.groups.read().unwrap_or_else(|p| p.into_inner());

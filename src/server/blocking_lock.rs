@@ -41,13 +41,7 @@ pub(super) fn in_session(
 /// The Raft term as the server metrics tell it, which sessions are named by and
 /// `queued_outcome` watches (the two must agree).
 pub(super) fn current_term(node: &Node) -> u64 {
-    node.group
-        .raft
-        .server_metrics()
-        .borrow()
-        .vote
-        .leader_id()
-        .term
+    node.group.watch_leader().vote().0
 }
 
 /// How a lock request was proposed.
@@ -207,9 +201,9 @@ async fn queued_outcome(
     outcome: &mut oneshot::Receiver<LockOutcome>,
 ) -> QueuedEnd {
     // Server metrics change with elections, not with every entry applied.
-    let mut metrics = node.group.raft.server_metrics();
+    let mut metrics = node.group.watch_leader();
     loop {
-        let moved_on = metrics.borrow_and_update().vote.leader_id().term != term;
+        let moved_on = metrics.vote().0 != term;
         tokio::select! {
             biased;
             () = std::future::ready(()), if moved_on => return QueuedEnd::TermChanged,
@@ -239,19 +233,15 @@ async fn reattach(
         )
     };
     // Until the election is decided.
-    let mut metrics = node.group.raft.server_metrics();
+    let mut metrics = node.group.watch_leader();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(node.config.leader_wait_ms);
     let term = loop {
-        {
-            let m = metrics.borrow_and_update();
-            let term = m.vote.leader_id().term;
-            match m.current_leader {
-                Some(leader) if term != queued.session.id.term && leader == node.config.id => {
-                    break term
-                }
-                Some(_) if term != queued.session.id.term => return Some(try_again()),
-                _ => {}
+        match metrics.vote() {
+            (term, Some(leader)) if term != queued.session.id.term && leader == node.config.id => {
+                break term
             }
+            (term, Some(_)) if term != queued.session.id.term => return Some(try_again()),
+            _ => {}
         }
         match tokio::time::timeout_at(deadline, metrics.changed()).await {
             Ok(Ok(())) => {}

@@ -67,7 +67,7 @@ pub(super) async fn blocking_pop_request(
     // element a push just brought for them. It pops at once only if a key where nobody
     // is ahead of it holds a list.
     let pop_now = ahead.is_empty() || {
-        let ks = node.group.state.read().expect("state lock");
+        let ks = node.group.state();
         let now = node.read_time_ms(&ks);
         pop.keys.iter().any(|key| {
             !ahead.contains(key) && ks.get(key, now).is_some_and(|e| e.as_list().is_ok())
@@ -94,7 +94,7 @@ fn leave_list_wait(node: &Node, id: u64) {
         return;
     }
     let ready: Vec<Bytes> = {
-        let ks = node.group.state.read().expect("state lock");
+        let ks = node.group.state();
         let now = node.read_time_ms(&ks);
         keys.into_iter()
             .filter(|key| ks.get(key, now).is_some_and(|e| e.as_list().is_ok()))

@@ -7,18 +7,52 @@
 //! that passed without a leader (or after the old leader's last entry) does not count,
 //! which can only make a lease end late. The leader's wall clock travels separately, to
 //! translate Unix times for clients (`state::wall`).
+//!
+//! Every time the server uses comes from here: the cluster clock (entries and reads,
+//! `Node::clock_ms`, `Node::read_time_ms`) and the wall clock (`wall_clock_ms`,
+//! `wall_clock_us`).
 
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::Node;
+use crate::state::Keyspace;
+
+/// Microseconds since the Unix epoch by this node's wall clock (0 before the epoch).
+pub fn wall_clock_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
 
 /// Milliseconds since the Unix epoch by this node's wall clock. Used only to start a new
 /// log's cluster time, to tell the state how Unix times map onto cluster time, and for
 /// what clients ask of the wall clock itself (TIME, run ids).
 pub fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    (wall_clock_us() / 1000) as u64
+}
+
+impl Node {
+    /// This node's cluster clock now: the leader's clock, never behind the last applied
+    /// entry (on a node that does not lead, that entry's time).
+    pub(super) fn clock_ms(&self, ks: &Keyspace) -> u64 {
+        self.clock.read_ms(self.group.term(), ks.last_now_ms())
+    }
+
+    /// The cluster time a read of `ks` runs at: the clock, but short of the next deadline
+    /// no committed entry has passed yet. A key, lease or wait then ends for readers
+    /// exactly when an entry ends it, so no read ever sees an end that a crash could undo
+    /// (a restarted or new leader continues from the last entry's time): nothing read as
+    /// gone comes back. The leader commits that entry as the deadline passes
+    /// (`leadership::expiry_tick`), so reads see it at most a commit later.
+    pub(super) fn read_time_ms(&self, ks: &Keyspace) -> u64 {
+        let now_ms = self.clock_ms(ks);
+        match ks.next_deadline_ms() {
+            Some(due) if due <= now_ms => due.saturating_sub(1).max(ks.last_now_ms()),
+            _ => now_ms,
+        }
+    }
 }
 
 /// A leader's point of reference: cluster time `cluster_ms` at monotonic instant `at`,

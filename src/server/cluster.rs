@@ -4,7 +4,6 @@
 //! Membership changes run on the leader; a follower relays them there and relays the
 //! answer back. A new node joins as a learner, and becomes a voter once it has caught up.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -12,8 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use openraft::error::{ClientWriteError, RaftError};
-use openraft::{ChangeMembers, ServerState};
 
 use super::forward::Upstream;
 use super::{Node, Route};
@@ -22,7 +19,7 @@ use crate::config::cluster_admin::{
     CATCH_UP_TIMEOUT, ELECT_RETRY, HOLD_REQUEST_TIMEOUT, MAX_ELECTION_HOLD, TRANSFER_CATCH_UP,
     TRANSFER_TIMEOUT,
 };
-use crate::raft::{NodeAddr, NodeId};
+use crate::raft::{GroupStatus, MembershipError, NodeAddr, NodeId, Role};
 use crate::reply::Reply;
 
 /// RAFT.NODE ADD id client_addr raft_addr | RAFT.NODE REMOVE id
@@ -114,34 +111,32 @@ async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
     }
 }
 
-fn write_error(err: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) -> Reply {
+fn write_error(err: MembershipError) -> Reply {
     match err {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+        MembershipError::LeaderMoved => {
             Reply::error("TRYAGAIN leadership moved during the change; retry")
         }
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
-            Reply::Error(format!("ERR membership change refused: {e}"))
-        }
-        RaftError::Fatal(e) => Reply::Error(format!("ERR raft: {e}")),
+        MembershipError::Refused(e) => Reply::Error(format!("ERR membership change refused: {e}")),
+        MembershipError::Fatal(e) => Reply::Error(format!("ERR raft: {e}")),
     }
 }
 
 /// Adds `id` as a learner, waits for it to catch up, then makes it a voter. Adding a
 /// voter again with the same addresses is a no-op, so a retried ADD is safe.
 async fn add_node(node: &Node, id: NodeId, addr: NodeAddr) -> Reply {
-    let raft = &node.group.raft;
-    let membership = raft.metrics().borrow().membership_config.clone();
-    if let Some(known) = membership.membership().get_node(&id) {
+    let group = &node.group;
+    let status = group.status();
+    if let Some(known) = status.members.get(&id) {
         if *known != addr {
             return Reply::Error(format!(
                 "ERR node {id} is already a member with the addresses {known}"
             ));
         }
-        if membership.membership().voter_ids().any(|voter| voter == id) {
+        if status.voters.contains(&id) {
             return Reply::Ok;
         }
     }
-    match tokio::time::timeout(CATCH_UP_TIMEOUT, raft.add_learner(id, addr, true)).await {
+    match tokio::time::timeout(CATCH_UP_TIMEOUT, group.add_learner(id, addr)).await {
         Err(_) => {
             return Reply::Error(format!(
                 "ERR node {id} did not catch up within {}s; it stays a learner (RAFT.NODE REMOVE {id} to drop it)",
@@ -151,10 +146,7 @@ async fn add_node(node: &Node, id: NodeId, addr: NodeAddr) -> Reply {
         Ok(Err(err)) => return write_error(err),
         Ok(Ok(_)) => {}
     }
-    match raft
-        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-        .await
-    {
+    match group.promote_to_voter(id).await {
         Ok(_) => Reply::Ok,
         Err(err) => write_error(err),
     }
@@ -162,19 +154,15 @@ async fn add_node(node: &Node, id: NodeId, addr: NodeAddr) -> Reply {
 
 /// Removes `id` from the cluster, a voter or a learner.
 async fn remove_node(node: &Node, id: NodeId) -> Reply {
-    let raft = &node.group.raft;
-    let membership = raft.metrics().borrow().membership_config.clone();
-    let membership = membership.membership();
-    if membership.get_node(&id).is_none() {
+    let status = node.group.status();
+    if !status.members.contains_key(&id) {
         return Reply::Error(format!("ERR node {id} is not a member of the cluster"));
     }
-    let ids = BTreeSet::from([id]);
-    let change = if membership.voter_ids().any(|voter| voter == id) {
-        ChangeMembers::RemoveVoters(ids)
-    } else {
-        ChangeMembers::RemoveNodes(ids)
-    };
-    match raft.change_membership(change, false).await {
+    match node
+        .group
+        .remove_member(id, status.voters.contains(&id))
+        .await
+    {
         Ok(_) => Reply::Ok,
         Err(err) => write_error(err),
     }
@@ -197,21 +185,17 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
         return relayed;
     }
     let me = node.config.id;
-    let metrics = node.group.raft.metrics().borrow().clone();
-    let Some(target) = target.or_else(|| most_caught_up_follower(&metrics, me)) else {
+    let status = node.group.status();
+    let Some(target) = target.or_else(|| most_caught_up_follower(&status, me)) else {
         return Reply::error("ERR no other voter to transfer leadership to");
     };
     if target == me {
         return Reply::Ok;
     }
-    let membership = metrics.membership_config.membership();
-    if !membership.voter_ids().any(|voter| voter == target) {
+    if !status.voters.contains(&target) {
         return Reply::Error(format!("ERR node {target} is not a voting member"));
     }
-    let Some(addr) = membership
-        .get_node(&target)
-        .and_then(|n| n.client_addr.parse::<SocketAddr>().ok())
-    else {
+    let Some(addr) = status.client_addr(target) else {
         return Reply::Error(format!("ERR node {target} has no client address"));
     };
     // No new entries from here on: writes wait for the transfer, and those in flight
@@ -225,17 +209,17 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
     // Without the hold, a follower whose election timer fires as the leases run out races
     // the target and sometimes wins: a test that allows three attempts failed about one
     // run in eight.
-    let others: Vec<SocketAddr> = membership
-        .voter_ids()
-        .filter(|id| *id != me && *id != target)
-        .filter_map(|id| membership.get_node(&id)?.client_addr.parse().ok())
+    let others: Vec<SocketAddr> = status
+        .voters
+        .iter()
+        .filter(|id| **id != me && **id != target)
+        .filter_map(|id| status.client_addr(*id))
         .collect();
     let hold_ms = MAX_ELECTION_HOLD.as_millis().to_string();
     hold_on(&node, &others, &hold_ms).await;
     // This node too: once the target's candidacy makes it step down, it must not stand.
     hold_own_elections(&node, MAX_ELECTION_HOLD);
-    let runtime = node.group.raft.runtime_config();
-    runtime.heartbeat(false);
+    node.group.set_heartbeats(false);
     wait_caught_up(&node, target).await;
     let asked = tokio::time::timeout(
         TRANSFER_TIMEOUT,
@@ -244,7 +228,7 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
     .await;
     // Whatever happened, heartbeats resume (a leader without them loses its followers),
     // and so do writes and the other followers' elections.
-    runtime.heartbeat(true);
+    node.group.set_heartbeats(true);
     drop(paused);
     hold_on(&node, &others, "0").await;
     hold_own_elections(&node, Duration::ZERO);
@@ -258,18 +242,16 @@ pub(super) async fn transfer_leader(node: Arc<Node>, argv: Vec<Bytes>) -> Reply 
 /// Waits (at most `TRANSFER_CATCH_UP`) until `target` has every entry this leader has: a
 /// voter with a longer log refuses its vote, and the held ones would not stand either.
 async fn wait_caught_up(node: &Node, target: NodeId) {
-    let mut metrics = node.group.raft.metrics();
+    let mut metrics = node.group.watch();
     let deadline = tokio::time::Instant::now() + TRANSFER_CATCH_UP;
     loop {
-        {
-            let m = metrics.borrow_and_update();
-            let matched = m
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&target).copied().flatten());
-            if matched.map(|id| id.index) >= m.last_log_index {
-                return;
-            }
+        let status = metrics.status();
+        let matched = status
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(&target).copied().flatten());
+        if matched >= status.last_log_index {
+            return;
         }
         if tokio::time::timeout_at(deadline, metrics.changed())
             .await
@@ -315,32 +297,28 @@ pub(super) fn hold_elections(node: &Arc<Node>, ms: &[u8]) -> Reply {
 fn hold_own_elections(node: &Arc<Node>, hold: Duration) {
     let hold = hold.min(MAX_ELECTION_HOLD);
     let this_hold = node.election_holds.fetch_add(1, Ordering::SeqCst) + 1;
-    let runtime = node.group.raft.runtime_config();
     if hold.is_zero() {
-        runtime.elect(true);
+        node.group.set_elections(true);
         return;
     }
-    runtime.elect(false);
+    node.group.set_elections(false);
     let node = node.clone();
     tokio::spawn(async move {
         tokio::time::sleep(hold).await;
         if node.election_holds.load(Ordering::SeqCst) == this_hold {
-            node.group.raft.runtime_config().elect(true);
+            node.group.set_elections(true);
         }
     });
 }
 
-fn most_caught_up_follower(
-    metrics: &openraft::RaftMetrics<NodeId, NodeAddr>,
-    me: NodeId,
-) -> Option<NodeId> {
-    let replication = metrics.replication.as_ref()?;
-    metrics
-        .membership_config
-        .membership()
-        .voter_ids()
+fn most_caught_up_follower(status: &GroupStatus, me: NodeId) -> Option<NodeId> {
+    let replication = status.replication.as_ref()?;
+    status
+        .voters
+        .iter()
+        .copied()
         .filter(|id| *id != me)
-        .max_by_key(|id| replication.get(id).copied().flatten().map(|l| l.index))
+        .max_by_key(|id| replication.get(id).copied().flatten())
 }
 
 /// RAFT.ELECT: this node stands for election now, and again (when it is not already
@@ -349,28 +327,21 @@ fn most_caught_up_follower(
 /// has stopped its heartbeats (RAFT.TRANSFER-LEADER does that first).
 pub(super) async fn elect(node: Arc<Node>) -> Reply {
     let me = node.config.id;
-    let raft = &node.group.raft;
+    let group = &node.group;
     let deadline = tokio::time::Instant::now() + TRANSFER_TIMEOUT;
-    let mut metrics = raft.metrics();
-    let old_leader = metrics.borrow().current_leader;
-    if !metrics
-        .borrow()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .any(|voter| voter == me)
-    {
+    let mut metrics = group.watch();
+    let start = metrics.status();
+    let old_leader = start.leader;
+    if !start.voters.contains(&me) {
         return Reply::error("ERR this node is not a voting member");
     }
     loop {
-        {
-            let m = metrics.borrow_and_update();
-            if m.current_leader == Some(me) && m.state == ServerState::Leader {
-                return Reply::Ok;
-            }
-            if let Some(other) = m.current_leader.filter(|l| Some(*l) != old_leader) {
-                return Reply::Error(format!("ERR node {other} was elected instead"));
-            }
+        let status = metrics.status();
+        if status.leader == Some(me) && status.role == Role::Leader {
+            return Reply::Ok;
+        }
+        if let Some(other) = status.leader.filter(|l| Some(*l) != old_leader) {
+            return Reply::Error(format!("ERR node {other} was elected instead"));
         }
         if tokio::time::Instant::now() >= deadline {
             return Reply::error(
@@ -379,8 +350,8 @@ pub(super) async fn elect(node: Arc<Node>) -> Reply {
         }
         // A candidacy in progress runs its course (its own timer retries it): starting
         // another term over it would only race the other nodes' elections.
-        let campaigning = metrics.borrow().state == ServerState::Candidate;
-        if !campaigning && raft.trigger().elect().await.is_err() {
+        let campaigning = status.role == Role::Candidate;
+        if !campaigning && group.stand_for_election().await.is_err() {
             return Reply::error("ERR raft is shutting down");
         }
         let retry = (tokio::time::Instant::now() + ELECT_RETRY).min(deadline);
@@ -391,8 +362,8 @@ pub(super) async fn elect(node: Arc<Node>) -> Reply {
             {
                 break;
             }
-            let m = metrics.borrow();
-            if m.current_leader.is_some() && m.current_leader != old_leader {
+            let leader = metrics.status().leader;
+            if leader.is_some() && leader != old_leader {
                 break;
             }
         }
@@ -403,23 +374,19 @@ pub(super) async fn elect(node: Arc<Node>) -> Reply {
 /// where it has them). Match indexes are known on the leader only; a follower reports its
 /// applied index as its commit index (every applied entry is committed).
 pub(super) fn raft_info(node: &Node) -> Reply {
-    let metrics = node.group.raft.metrics().borrow().clone();
-    let membership = metrics.membership_config.membership();
-    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-    let nodes: BTreeMap<NodeId, NodeAddr> = membership
-        .nodes()
-        .map(|(id, addr)| (*id, addr.clone()))
-        .collect();
-    let applied = metrics.last_applied.map_or(0, |l| l.index);
-    let last_log = metrics.last_log_index.unwrap_or(0);
+    let status = node.group.status();
+    let voters = &status.voters;
+    let nodes = &status.members;
+    let applied = status.applied_index;
+    let last_log = status.last_log_index.unwrap_or(0);
     let match_index = |id: NodeId| -> Option<u64> {
         if id == node.config.id {
-            return metrics.replication.as_ref().map(|_| last_log);
+            return status.replication.as_ref().map(|_| last_log);
         }
-        let progress = metrics.replication.as_ref()?.get(&id)?;
-        Some(progress.map_or(0, |l| l.index))
+        let progress = status.replication.as_ref()?.get(&id)?;
+        Some(progress.unwrap_or(0))
     };
-    let commit = match metrics.replication {
+    let commit = match status.replication {
         Some(_) => {
             // The highest index a majority of voters has.
             let mut matched: Vec<u64> = voters
@@ -435,13 +402,7 @@ pub(super) fn raft_info(node: &Node) -> Reply {
         }
         None => applied,
     };
-    let role = match metrics.state {
-        ServerState::Leader => "leader",
-        ServerState::Follower => "follower",
-        ServerState::Candidate => "candidate",
-        ServerState::Learner => "learner",
-        ServerState::Shutdown => "shutdown",
-    };
+    let role = status.role.name();
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = write!(
@@ -449,11 +410,11 @@ pub(super) fn raft_info(node: &Node) -> Reply {
         "# Raft\r\nnode_id:{}\r\ngroup_id:{}\r\nrole:{role}\r\nstate:{}\r\nleader_id:{}\r\ncurrent_term:{}\r\nlast_log_index:{last_log}\r\ncommit_index:{commit}\r\nlast_applied_index:{applied}\r\nsnapshot_last_index:{}\r\npurged_index:{}\r\nnum_nodes:{}\r\nnum_voting_nodes:{}\r\n",
         node.config.id,
         node.group.id,
-        if metrics.current_leader.is_some() { "up" } else { "no_leader" },
-        metrics.current_leader.map_or(-1, |l| l as i64),
-        metrics.current_term,
-        metrics.snapshot.map_or(0, |l| l.index),
-        metrics.purged.map_or(0, |l| l.index),
+        if status.leader.is_some() { "up" } else { "no_leader" },
+        status.leader.map_or(-1, |l| l as i64),
+        status.term,
+        status.snapshot_index,
+        status.purged_index,
         nodes.len(),
         voters.len(),
     );

@@ -8,13 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use openraft::metrics::RaftServerMetrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Keepalive;
-use crate::raft::{NodeAddr, NodeId};
+use crate::raft::LeaderWatch;
 use crate::reply::Reply;
 use crate::resp::{encode_request, parse_reply};
 
@@ -33,20 +32,6 @@ const MAX_UNWRITTEN_BYTES: usize = 64 * 1024;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 type Relayed = (Vec<Bytes>, oneshot::Sender<Reply>);
-
-/// This node's view of its Raft group's leader and members (openraft's server metrics,
-/// which change with the role, the vote and the membership, not with every entry).
-pub type Metrics = watch::Receiver<RaftServerMetrics<NodeId, NodeAddr>>;
-
-/// The client address of the leader `metrics` name, if any.
-fn leader_client_addr(metrics: &RaftServerMetrics<NodeId, NodeAddr>) -> Option<SocketAddr> {
-    let leader = metrics.current_leader?;
-    metrics
-        .membership_config
-        .membership()
-        .get_node(&leader)
-        .and_then(|n| n.client_addr.parse().ok())
-}
 
 /// One client's relay to the leader.
 pub struct Upstream {
@@ -70,7 +55,7 @@ impl Upstream {
     pub async fn connect(
         leader: SocketAddr,
         password: Option<&str>,
-        metrics: Option<Metrics>,
+        metrics: Option<LeaderWatch>,
         keepalive: Option<Keepalive>,
     ) -> Result<Upstream, Reply> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(leader))
@@ -125,7 +110,7 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 }
 
 /// The next change of `metrics`; never, without them.
-async fn leader_watch(metrics: &mut Option<Metrics>) -> Result<(), watch::error::RecvError> {
+async fn leader_watch(metrics: &mut Option<LeaderWatch>) -> Result<(), ()> {
     match metrics {
         Some(metrics) => metrics.changed().await,
         None => std::future::pending().await,
@@ -140,7 +125,7 @@ async fn relay(
     stream: TcpStream,
     mut requests: mpsc::Receiver<Relayed>,
     leader: SocketAddr,
-    mut metrics: Option<Metrics>,
+    mut metrics: Option<LeaderWatch>,
 ) {
     let (mut reader, mut writer) = stream.into_split();
     // One sender per request written or being written, in request order.
@@ -154,7 +139,7 @@ async fn relay(
     let mut client_done = false;
     let broken = loop {
         if let (None, Some(metrics)) = (answer_by, &mut metrics) {
-            if leader_client_addr(&metrics.borrow_and_update()) != Some(leader) {
+            if metrics.leader_client_addr() != Some(leader) {
                 answer_by = Some(tokio::time::Instant::now() + ANSWER_GRACE_AFTER_LEADER_CHANGE);
             }
         }

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use openraft::ServerState;
 
 use super::Node;
 use crate::command::REDIS_COMPAT_VERSION;
@@ -62,9 +61,9 @@ fn human_bytes(n: u64) -> String {
 }
 
 fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
-    let metrics = node.group.raft.metrics().borrow().clone();
-    let leading = metrics.current_leader == Some(node.config.id);
-    let applied = metrics.last_applied.map_or(0, |l| l.index);
+    let status = node.group.status();
+    let leading = status.leads();
+    let applied = status.applied_index;
     let c = &node.config;
     // Writing to a String cannot fail.
     let _ = match section {
@@ -102,8 +101,8 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
             out,
             "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_changes_since_last_save:0\r\nraft_fsync:always\r\nraft_snapshot_index:{}\r\nraft_purged_index:{}\r\ndisk_free_bytes:{}\r\nmin_free_disk_bytes:{}\r\n",
             if node.disk.write_refusal().is_some() { "err" } else { "ok" },
-            metrics.snapshot.map_or(0, |l| l.index),
-            metrics.purged.map_or(0, |l| l.index),
+            status.snapshot_index,
+            status.purged_index,
             node.disk.free_bytes().map_or(-1, |free| free as i64),
             node.config.min_free_disk_bytes,
         ),
@@ -116,11 +115,7 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
             node.stats.protocol_errors.load(Ordering::Relaxed),
         ),
         "replication" => {
-            let members: Vec<u64> = metrics
-                .membership_config
-                .membership()
-                .voter_ids()
-                .collect();
+            let members = &status.voters;
             if leading {
                 write!(
                     out,
@@ -132,15 +127,14 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
                 write!(
                     out,
                     "# Replication\r\nrole:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nslave_repl_offset:{applied}\r\nconnected_slaves:0\r\nmaster_repl_offset:{applied}\r\n",
-                    if metrics.current_leader.is_some() { "up" } else { "down" }
+                    if status.leader.is_some() { "up" } else { "down" }
                 )
             }
         }
         "raft" => {
-            let members: Vec<String> = metrics
-                .membership_config
-                .membership()
-                .nodes()
+            let members: Vec<String> = status
+                .members
+                .iter()
                 .map(|(id, n)| format!("{id}={n}"))
                 .collect();
             write!(
@@ -148,15 +142,15 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
                 "# Raft\r\nraft_node_id:{}\r\nraft_group:{}\r\nraft_role:{}\r\nraft_current_term:{}\r\nraft_leader_id:{}\r\nraft_last_log_index:{}\r\nraft_applied_index:{applied}\r\nraft_members:{}\r\n",
                 c.id,
                 node.group.id,
-                role_name(metrics.state),
-                metrics.current_term,
-                metrics.current_leader.map_or("none".into(), |l| l.to_string()),
-                metrics.last_log_index.unwrap_or(0),
+                status.role.name(),
+                status.term,
+                status.leader.map_or("none".into(), |l| l.to_string()),
+                status.last_log_index.unwrap_or(0),
                 members.join(","),
             )
         }
         "keyspace" => {
-            let ks = node.group.state.read().expect("state lock");
+            let ks = node.group.state();
             let keys = ks.key_count(node.read_time_ms(&ks));
             out.push_str("# Keyspace\r\n");
             if keys > 0 {
@@ -169,34 +163,21 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
     };
 }
 
-fn role_name(state: ServerState) -> &'static str {
-    match state {
-        ServerState::Leader => "leader",
-        ServerState::Follower => "follower",
-        ServerState::Candidate => "candidate",
-        ServerState::Learner => "learner",
-        ServerState::Shutdown => "shutdown",
-    }
-}
-
 /// The leader's client address as (host, port), if a leader is known.
 fn leader_client_addr(node: &Node) -> Option<(String, u16)> {
-    let metrics = node.group.raft.metrics().borrow().clone();
-    let leader = metrics.current_leader?;
-    let addr = metrics.membership_config.membership().get_node(&leader)?;
-    let addr: std::net::SocketAddr = addr.client_addr.parse().ok()?;
+    let status = node.group.status();
+    let addr = status.client_addr(status.leader?)?;
     Some((addr.ip().to_string(), addr.port()))
 }
 
 /// ROLE as Redis answers it: the leader is a master with its followers as replicas.
 pub(super) fn role(node: &Arc<Node>) -> Reply {
-    let metrics = node.group.raft.metrics().borrow().clone();
-    let applied = metrics.last_applied.map_or(0, |l| l.index) as i64;
-    if metrics.current_leader == Some(node.config.id) {
-        let replicas = metrics
-            .membership_config
-            .membership()
-            .nodes()
+    let status = node.group.status();
+    let applied = status.applied_index as i64;
+    if status.leads() {
+        let replicas = status
+            .members
+            .iter()
             .filter(|(id, _)| **id != node.config.id)
             .filter_map(|(_, n)| n.client_addr.parse::<std::net::SocketAddr>().ok())
             .map(|a| {
@@ -218,7 +199,7 @@ pub(super) fn role(node: &Arc<Node>) -> Reply {
             Reply::bulk("slave"),
             Reply::bulk(host),
             Reply::Int(port as i64),
-            Reply::bulk(if metrics.current_leader.is_some() {
+            Reply::bulk(if status.leader.is_some() {
                 "connected"
             } else {
                 "connect"

@@ -1,5 +1,5 @@
-//! Wiring: the node's listeners, the proposer, the expiry tick, and dispatch of client
-//! connections.
+//! Wiring: the node's listeners, the proposer, leadership (with the expiry tick), and
+//! dispatch of client connections.
 
 mod blocking_lock;
 mod blocking_pop;
@@ -13,6 +13,7 @@ mod dispatch;
 mod forward;
 mod info;
 mod keepalive;
+mod leadership;
 mod list_waiters;
 mod multi;
 mod pending;
@@ -34,14 +35,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::raft::{self, RaftGroup};
+use crate::raft::{self, BarrierError, KnownLeader, RaftGroup};
 use crate::reply::Reply;
-use crate::state::Keyspace;
 
 use clients::Clients;
 pub use clock::wall_clock_ms;
 use clock::ClusterClock;
 use disk::DiskGuard;
+use leadership::{Leadership, LeadershipLimits};
 use list_waiters::ListWaiters;
 use proposer::{Proposer, ProposerLimits};
 use pubsub::PubSub;
@@ -71,6 +72,8 @@ pub struct Node {
     pub config: Config,
     pub group: RaftGroup,
     proposer: Proposer,
+    /// The new leader's start, the leader's wall clock, the expiry tick (`leadership`).
+    leadership: Arc<Leadership>,
     /// Cluster time, stamped on entries by the proposer and read by reads (`clock`).
     clock: Arc<ClusterClock>,
     /// The data dir's free space (`disk`).
@@ -95,39 +98,30 @@ impl Node {
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
         loop {
-            match self.group.raft.ensure_linearizable().await {
-                Ok(_) if self.hold_applied() => return Ok(()),
-                Ok(_) => {
+            match self.group.read_barrier().await {
+                Ok(()) if self.leadership.hold_applied() => return Ok(()),
+                Ok(()) => {
                     if tokio::time::Instant::now() >= deadline {
                         return Err(Reply::error(
                             "TRYAGAIN the new leader has not committed its first entry yet; try again",
                         ));
                     }
                     self.proposer.tick().await;
-                    let mut applied = self.group.applied.clone();
+                    let mut applied = self.group.applied();
                     let _ = tokio::time::timeout_at(deadline, applied.changed()).await;
                 }
-                Err(err) if err.forward_to_leader().is_some() => {
+                Err(BarrierError::NotLeader) => {
                     self.wait_for_leader(deadline).await?;
                 }
                 // No quorum confirmed this node still leads (it may be cut off): never
                 // a stale read; the client retries.
-                Err(_) => {
+                Err(BarrierError::NoQuorum) => {
                     return Err(Reply::error(
                         "TRYAGAIN this node could not confirm it still leads (no quorum reachable); retry",
                     ))
                 }
             }
         }
-    }
-}
-
-impl Node {
-    /// Whether the state holds the expiry hold of this leader's term (see `state::hold`).
-    fn hold_applied(&self) -> bool {
-        let term = self.group.raft.metrics().borrow().current_term;
-        let ks = self.group.state.read().expect("state lock");
-        ks.expiry_hold().term >= term
     }
 }
 
@@ -145,15 +139,11 @@ impl Node {
     /// take). A peer this node has not asked anything counts as reachable: a follower
     /// asks its peers nothing while it hears from its leader.
     fn cut_off(&self) -> bool {
-        let metrics = self.group.raft.metrics();
-        let m = metrics.borrow();
-        let voters: Vec<raft::NodeId> = m.membership_config.membership().voter_ids().collect();
+        let voters = self.group.status().voters;
         let patience = Duration::from_millis(self.config.election_timeout_min_ms);
         let reachable = voters
             .iter()
-            .filter(|id| {
-                **id == self.config.id || self.group.transport.unanswered_for(**id) < patience
-            })
+            .filter(|id| **id == self.config.id || self.group.unanswered_for(**id) < patience)
             .count();
         !voters.is_empty() && reachable * 2 <= voters.len()
     }
@@ -162,7 +152,7 @@ impl Node {
     /// entry): NOLEADER at `deadline`, or at once when no leader is known and this node is
     /// cut off from a majority (it will see none before the partition heals).
     async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Result<(), Reply> {
-        let known = || self.group.raft.metrics().borrow().current_leader.is_some();
+        let known = || self.group.leader().is_some();
         loop {
             if !known() && self.cut_off() {
                 return Err(Reply::error(CUT_OFF));
@@ -171,7 +161,9 @@ impl Node {
             if now >= deadline {
                 return Err(Reply::error(NO_LEADER));
             }
-            wait_for_leader(&self.group.raft, (now + CUT_OFF_POLL).min(deadline)).await;
+            self.group
+                .wait_for_leader((now + CUT_OFF_POLL).min(deadline))
+                .await;
             if known() {
                 return Ok(());
             }
@@ -185,19 +177,10 @@ impl Node {
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.config.leader_wait_ms);
         loop {
-            let target = {
-                let metrics = self.group.raft.metrics();
-                let m = metrics.borrow();
-                match m.current_leader {
-                    Some(leader) if leader == self.config.id => Some(Route::Local),
-                    Some(leader) => m
-                        .membership_config
-                        .membership()
-                        .get_node(&leader)
-                        .and_then(|n| n.client_addr.parse().ok())
-                        .map(Route::Leader),
-                    None => None,
-                }
+            let target = match self.group.known_leader() {
+                Some(KnownLeader::This) => Some(Route::Local),
+                Some(KnownLeader::Other(addr)) => addr.map(Route::Leader),
+                None => None,
             };
             if let Some(route) = target {
                 return Ok(route);
@@ -205,47 +188,6 @@ impl Node {
             self.wait_for_leader(deadline).await?;
         }
     }
-}
-
-impl Node {
-    /// This node's cluster clock now: the leader's clock, never behind the last applied
-    /// entry (on a node that does not lead, that entry's time).
-    fn clock_ms(&self, ks: &Keyspace) -> u64 {
-        let term = self.group.raft.metrics().borrow().current_term;
-        self.clock.read_ms(term, ks.last_now_ms())
-    }
-
-    /// The cluster time a read of `ks` runs at: the clock, but short of the next deadline
-    /// no committed entry has passed yet. A key, lease or wait then ends for readers
-    /// exactly when an entry ends it, so no read ever sees an end that a crash could undo
-    /// (a restarted or new leader continues from the last entry's time): nothing read as
-    /// gone comes back. The leader commits that entry as the deadline passes
-    /// (`expiry_tick`), so reads see it at most a commit later.
-    fn read_time_ms(&self, ks: &Keyspace) -> u64 {
-        let now_ms = self.clock_ms(ks);
-        match ks.next_deadline_ms() {
-            Some(due) if due <= now_ms => due.saturating_sub(1).max(ks.last_now_ms()),
-            _ => now_ms,
-        }
-    }
-}
-
-/// Waits until the Raft metrics name some leader, or until `deadline`.
-async fn wait_for_leader(raft: &openraft::Raft<raft::TypeConfig>, deadline: tokio::time::Instant) {
-    let mut metrics = raft.metrics();
-    let _ = tokio::time::timeout_at(deadline, async {
-        loop {
-            if metrics.borrow_and_update().current_leader.is_some() {
-                // A leader exists; give it a moment to commit its first entry.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                return;
-            }
-            if metrics.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
 }
 
 /// Runs a node until the process ends.
@@ -281,6 +223,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::memory::return_freed_memory();
 
     let clock = Arc::new(ClusterClock::default());
+    let leadership = Arc::new(Leadership::new(
+        group.clone(),
+        clock.clone(),
+        LeadershipLimits {
+            leader_wait: Duration::from_millis(config.leader_wait_ms),
+            epoch_grace_ms: config.election_timeout_max_ms,
+            node_id: config.id,
+            wall_offset_tolerance_ms: config.wall_offset_tolerance_ms,
+        },
+    ));
     let disk = DiskGuard::start(
         &config.data_dir,
         config.min_free_disk_bytes,
@@ -288,7 +240,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let proposer = Proposer::start(
         group.clone(),
-        clock.clone(),
+        leadership.clone(),
         disk.clone(),
         config.proposal_queue_len,
         ProposerLimits {
@@ -297,14 +249,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             linger_yields: config.proposal_linger_yields,
             leader_wait: Duration::from_millis(config.leader_wait_ms),
             commit_timeout: Duration::from_millis(config.commit_timeout_ms),
-            epoch_grace_ms: config.election_timeout_max_ms,
-            node_id: config.id,
-            wall_offset_tolerance_ms: config.wall_offset_tolerance_ms,
         },
     );
     let node = Arc::new(Node {
         group,
         proposer,
+        leadership,
         clock,
         disk,
         clients: Clients::default(),
@@ -320,7 +270,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ),
         config,
     });
-    tokio::spawn(expiry_tick(node.clone()));
+    tokio::spawn(leadership::expiry_tick(node.clone()));
     tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
     accept_loop(node, client_listener).await
 }
@@ -355,49 +305,6 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<(
                         .await;
                 });
             }
-        }
-    }
-}
-
-/// On the leader, proposes an empty entry when a key's deadline has passed, so expiry is
-/// a committed change even when nothing else is written, and when it has just been
-/// elected. It wakes at the next deadline (or every `expiry_tick_ms` at the latest), so
-/// an end is committed about one commit after it is due.
-async fn expiry_tick(node: Arc<Node>) {
-    let max_wait = Duration::from_millis(node.config.expiry_tick_ms);
-    loop {
-        let (due, wait) = {
-            let ks = node.group.state.read().expect("state lock");
-            let now_ms = node.clock_ms(&ks);
-            // While anything has a deadline, the leader also stamps an entry at least
-            // every `time_checkpoint_ms`: a new leader continues from the last entry's
-            // time, so this bounds how much later than due a failover makes a lease end.
-            let checkpoint =
-                now_ms.saturating_sub(ks.last_now_ms()) >= node.config.time_checkpoint_ms;
-            match ks.next_deadline_ms() {
-                Some(deadline) if deadline <= now_ms || checkpoint => (true, max_wait),
-                Some(deadline) => (
-                    false,
-                    max_wait.min(Duration::from_millis(deadline - now_ms)),
-                ),
-                None => (false, max_wait),
-            }
-        };
-        let (leading, term) = {
-            let metrics = node.group.raft.metrics();
-            let m = metrics.borrow();
-            (m.current_leader == Some(node.config.id), m.current_term)
-        };
-        // A new leader proposes its first entry (its expiry hold, the start of its clock)
-        // without waiting for a client write.
-        if leading && (due || !node.hold_applied() || !node.clock.anchored_in(term)) {
-            // Until the entry is applied, the same deadline would ask for another.
-            let mut applied = node.group.applied.clone();
-            applied.borrow_and_update();
-            node.proposer.tick().await;
-            let _ = tokio::time::timeout(max_wait, applied.changed()).await;
-        } else {
-            tokio::time::sleep(wait).await;
         }
     }
 }

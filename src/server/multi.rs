@@ -87,7 +87,7 @@ pub(super) async fn watch(node: &Arc<Node>, session: &mut Session, keys: &[Bytes
     let read = match node.route().await {
         Ok(Route::Local) => match node.read_barrier().await {
             Ok(()) => {
-                let ks = node.group.state.read().expect("state lock");
+                let ks = node.group.state();
                 txn::revisions(&ks, node.read_time_ms(&ks), &argv)
             }
             Err(reply) => reply,

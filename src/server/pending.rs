@@ -126,7 +126,7 @@ pub(super) async fn resolve(
                 }
                 match node.read_barrier().await {
                     Ok(()) => {
-                        let ks = node.group.state.read().expect("state lock");
+                        let ks = node.group.state();
                         let now = node.read_time_ms(&ks);
                         for (argv, read, proto) in &run {
                             encode(&read(&ks, now, argv), *proto, &mut wire.output);

@@ -5,16 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use openraft::error::ClientWriteError;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::clock::{wall_clock_ms, ClusterClock};
 use super::disk::DiskGuard;
-use crate::raft::RaftGroup;
+use super::leadership::Leadership;
+use super::NO_LEADER;
+use crate::raft::{CommitError, RaftGroup};
 use crate::reply::Reply;
-use crate::state::{hold, wall, Batch};
-
-type Metrics = tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, crate::raft::NodeAddr>>;
+use crate::state::Batch;
 
 struct Proposal {
     argv: Vec<Bytes>,
@@ -37,13 +35,6 @@ pub struct ProposerLimits {
     pub leader_wait: Duration,
     /// How long a proposed entry may take to commit before the write is answered TRYAGAIN.
     pub commit_timeout: Duration,
-    /// The expiry hold a new leader places with its first entry (`state::hold`).
-    pub epoch_grace_ms: u64,
-    /// This node's id, named in the epoch op.
-    pub node_id: u64,
-    /// How far the leader's wall clock may drift from the state's wall offset before an
-    /// entry carries it again (`state::wall`).
-    pub wall_offset_tolerance_ms: u64,
 }
 
 /// Hands writes to the proposer task.
@@ -57,11 +48,11 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the proposer task for `group`, stamping entries with `clock`, refusing
-    /// client writes while `disk` is nearly full.
+    /// Starts the proposer task for `group`, opening entries as `leadership` says (their
+    /// time and internal ops), refusing client writes while `disk` is nearly full.
     pub fn start(
         group: RaftGroup,
-        clock: Arc<ClusterClock>,
+        leadership: Arc<Leadership>,
         disk: Arc<DiskGuard>,
         queue_len: usize,
         limits: ProposerLimits,
@@ -71,7 +62,7 @@ impl Proposer {
             .unwrap_or(u32::MAX)
             .min(Semaphore::MAX_PERMITS as u32);
         let inflight = Arc::new(Semaphore::new(max_inflight as usize));
-        tokio::spawn(run(group, clock, disk, rx, inflight.clone(), limits));
+        tokio::spawn(run(group, leadership, disk, rx, inflight.clone(), limits));
         Proposer {
             queue,
             inflight,
@@ -114,7 +105,7 @@ impl Proposer {
 
 async fn run(
     group: RaftGroup,
-    clock: Arc<ClusterClock>,
+    leadership: Arc<Leadership>,
     disk: Arc<DiskGuard>,
     mut rx: mpsc::Receiver<Proposal>,
     inflight: Arc<Semaphore>,
@@ -165,59 +156,43 @@ async fn run(
         }
         let (mut ops, replies): (Vec<_>, Vec<_>) =
             pending.into_iter().map(|p| (p.argv, p.reply)).unzip();
-        if !is_leader(&group) {
+        if !group.leads() {
             let deadline = tokio::time::Instant::now() + limits.leader_wait;
-            super::wait_for_leader(&group.raft, deadline).await;
-            if !is_leader(&group) {
+            group.wait_for_leader(deadline).await;
+            if !group.leads() {
                 answer_all(replies, Reply::error(NO_LEADER));
                 continue;
             }
         }
-        let term = group.raft.metrics().borrow().current_term;
-        // A new leader's clock starts from the last entry of the terms before its own, so
-        // it waits until those are applied.
-        if !clock.anchored_in(term) && !applied_in_term(&group, term, limits.leader_wait).await {
-            answer_all(replies, Reply::error(NEW_LEADER_CATCHING_UP));
-            continue;
-        }
-        let (applied_ms, hold_term, state_wall_offset) =
-            group.state.read().map_or((0, 0, 0), |ks| {
-                (ks.last_now_ms(), ks.expiry_hold().term, ks.wall_offset_ms())
-            });
-        let now_ms = clock.stamp_ms(term, applied_ms);
+        let term = group.term();
+        let head = match leadership.open_entry(term).await {
+            Ok(head) => head,
+            Err(refusal) => {
+                answer_all(replies, refusal);
+                continue;
+            }
+        };
         // Internal ops go first; their replies are not for any client.
-        let mut internal = Vec::new();
-        // A leader's first entry in its term holds expiry back (guarantee 4). Until that
-        // entry is applied, every entry carries the op again: applying it twice is harmless.
-        if hold_term < term {
-            internal.push(hold::epoch_op(term, limits.node_id, limits.epoch_grace_ms));
-        }
-        let wall_ms = i64::try_from(wall_clock_ms()).unwrap_or(i64::MAX);
-        let wall_offset = wall_ms.saturating_sub(i64::try_from(now_ms).unwrap_or(i64::MAX));
-        if wall::needs_update(
-            wall_offset,
-            state_wall_offset,
-            limits.wall_offset_tolerance_ms,
-        ) {
-            internal.push(wall::wall_op(wall_ms));
-        }
-        let skip = internal.len();
+        let skip = head.ops.len();
         if skip > 0 {
-            ops.splice(0..0, internal);
+            ops.splice(0..0, head.ops);
         }
         let n = ops.len();
         last_entry_ops = n;
-        let batch = Batch { now_ms, ops };
+        let batch = Batch {
+            now_ms: head.now_ms,
+            ops,
+        };
         // Handing the entry to Raft in this loop keeps the order of proposals; waiting for
         // its commit happens in a task, so several entries can be in flight at once.
-        match group.raft.client_write_ff(batch).await {
+        match group.propose(batch).await {
             Ok(committed) => {
                 let commit_timeout = limits.commit_timeout;
-                let mut metrics = group.raft.metrics();
+                let mut metrics = group.watch();
                 tokio::spawn(async move {
                     let outcome = tokio::select! {
                         outcome = tokio::time::timeout(commit_timeout, committed) => outcome,
-                        () = leadership_lost(&mut metrics, term) => {
+                        () = metrics.leadership_lost(term) => {
                             drop(permit);
                             // Stepped down (check-quorum, a higher term): nothing will
                             // tell this node whether the entry commits.
@@ -239,80 +214,25 @@ async fn run(
                         return;
                     };
                     match outcome {
-                        Ok(Ok(response)) if response.data.len() == n => {
-                            let client_replies = response.data.into_iter().skip(skip);
+                        Ok(data) if data.len() == n => {
+                            let client_replies = data.into_iter().skip(skip);
                             for (tx, reply) in replies.into_iter().zip(client_replies) {
                                 let _ = tx.send(reply);
                             }
                         }
-                        Ok(Ok(_)) => {
+                        Ok(_) => {
                             answer_all(replies, Reply::error("ERR raft: reply count mismatch"))
                         }
-                        Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
-                            answer_all(replies, Reply::error(NO_LEADER))
-                        }
-                        Ok(Err(err)) => {
+                        Err(CommitError::NotLeader) => answer_all(replies, Reply::error(NO_LEADER)),
+                        Err(CommitError::Other(err)) => {
                             answer_all(replies, Reply::Error(format!("ERR raft: {err}")))
                         }
-                        Err(_) => answer_all(replies, Reply::error(NO_LEADER)),
                     }
                 });
             }
             Err(fatal) => answer_all(replies, Reply::Error(format!("ERR raft: {fatal}"))),
         }
     }
-}
-
-const NO_LEADER: &str = "NOLEADER no Raft leader is known for this shard; try again";
-const NEW_LEADER_CATCHING_UP: &str =
-    "TRYAGAIN the new leader has not applied the log of earlier terms yet; try again";
-
-/// Returns once this node no longer leads in `term` (or is shutting down).
-async fn leadership_lost(metrics: &mut Metrics, term: u64) {
-    loop {
-        {
-            let m = metrics.borrow_and_update();
-            if m.current_term != term || m.current_leader != Some(m.id) {
-                return;
-            }
-        }
-        if metrics.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Waits (up to `wait`) until this node, still leading in `term`, has applied every entry
-/// its log holds now: with them every entry of earlier terms (a leader's log holds all
-/// that was committed), so their last time is where its clock starts.
-async fn applied_in_term(group: &RaftGroup, term: u64, wait: Duration) -> bool {
-    let metrics = group.raft.metrics();
-    let target = metrics.borrow().last_log_index.unwrap_or(0);
-    let mut applied = group.applied.clone();
-    let caught_up = tokio::time::timeout(wait, async {
-        loop {
-            {
-                let m = metrics.borrow();
-                if m.current_term != term || m.current_leader != Some(m.id) {
-                    return false;
-                }
-            }
-            if *applied.borrow_and_update() >= target {
-                return true;
-            }
-            if applied.changed().await.is_err() {
-                return false;
-            }
-        }
-    })
-    .await;
-    caught_up.unwrap_or(false)
-}
-
-fn is_leader(group: &RaftGroup) -> bool {
-    let metrics = group.raft.metrics();
-    let m = metrics.borrow();
-    m.current_leader == Some(m.id)
 }
 
 fn answer_all(replies: Vec<oneshot::Sender<Reply>>, reply: Reply) {

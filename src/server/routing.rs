@@ -35,7 +35,7 @@ pub(super) async fn relay_rx(
         .as_ref()
         .is_none_or(|up| up.leader != leader || up.is_closed());
     if stale {
-        let metrics = Some(node.group.raft.server_metrics());
+        let metrics = Some(node.group.watch_leader());
         let keepalive = Some(node.config.keepalive());
         let password = node.config.requirepass.as_deref();
         match Upstream::connect(leader, password, metrics, keepalive).await {

@@ -90,27 +90,27 @@ fn pair(field: &str, value: impl ToString) -> (Reply, Reply) {
 
 impl<'a> View<'a> {
     fn of(node: &'a Node) -> View<'a> {
-        let metrics = node.group.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        let members: Vec<(NodeId, NodeAddr)> = membership
-            .nodes()
+        let status = node.group.status();
+        let members: Vec<(NodeId, NodeAddr)> = status
+            .members
+            .iter()
             .map(|(id, addr)| (*id, addr.clone()))
             .collect();
-        let leader = metrics
-            .current_leader
-            .and_then(|id| Some((id, membership.get_node(&id)?.clone())));
-        let matched = metrics.replication.as_ref().map(|progress| {
+        let leader = status
+            .leader
+            .and_then(|id| Some((id, status.members.get(&id)?.clone())));
+        let matched = status.replication.as_ref().map(|progress| {
             progress
                 .iter()
-                .map(|(id, log)| (*id, log.map_or(0, |l| l.index)))
+                .map(|(id, index)| (*id, index.unwrap_or(0)))
                 .collect()
         });
         View {
             node,
             leader,
-            voters: membership.voter_ids().count(),
+            voters: status.voters.len(),
             members,
-            term: metrics.current_term,
+            term: status.term,
             matched,
         }
     }

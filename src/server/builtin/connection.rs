@@ -183,7 +183,7 @@ fn hello_reply(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Reply
             info.name = name;
         }
     }
-    let leader = node.group.raft.metrics().borrow().current_leader == Some(node.config.id);
+    let leader = node.group.leads();
     Reply::Map(vec![
         (Reply::bulk("server"), Reply::bulk("redis")),
         (Reply::bulk("version"), Reply::bulk(REDIS_COMPAT_VERSION)),

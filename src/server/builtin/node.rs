@@ -24,10 +24,7 @@ pub fn config(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
 }
 
 pub fn time(_: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or(0);
+    let micros = crate::server::clock::wall_clock_us();
     reply(Reply::Array(vec![
         Reply::bulk((micros / 1_000_000).to_string()),
         Reply::bulk((micros % 1_000_000).to_string()),
@@ -83,13 +80,7 @@ pub fn raft_hold_elections(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) ->
 /// Voters other than one: a write acknowledged to the client is committed on a majority
 /// and fsynced there, so these are the replicas WAIT and WAITAOF report.
 fn other_voters(node: &Node) -> i64 {
-    let metrics = node.group.raft.metrics();
-    let voters = metrics
-        .borrow()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .count();
+    let voters = node.group.status().voters.len();
     voters.saturating_sub(1) as i64
 }
 
