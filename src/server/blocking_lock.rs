@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::lock_waiters::LockOutcome;
 use super::proposer::write_gone;
-use super::waiters::LockOutcome;
 use super::wire::{flush, wait_watching_socket, Disconnected, Wire};
 use super::{Node, Session};
 use crate::reply::Reply;

@@ -14,7 +14,7 @@ use super::blocking_lock::current_term;
 use super::clients::ClientHandle;
 use super::dispatch::{dispatch, waits_for_pipeline, Next};
 use super::pending::{awaits_an_entry, resolve, write_after_read, Pending};
-use super::subscribe;
+use super::subscribe_commands;
 use super::wire::{flush, read_or_deliver, Wire, READ_CHUNK_BYTES};
 use super::{Node, Session};
 use crate::resp::RequestParser;
@@ -103,7 +103,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
             }
         }
     }
-    subscribe::leave_all(&node, session.id, &mut session.subs);
+    subscribe_commands::leave_all(&node, session.id, &mut session.subs);
     // Requests still queued (the client left mid-pipeline) are abandoned; queued lock
     // waits among them leave the queue through a committed entry.
     for pending in queue {

@@ -15,15 +15,15 @@ mod info;
 mod keepalive;
 mod leadership;
 mod list_waiters;
+mod lock_waiters;
 mod multi;
 mod pending;
 mod proposer;
-mod pubsub;
 mod routing;
 mod sentinel;
 mod session;
-mod subscribe;
-mod waiters;
+mod subscribe_commands;
+mod subscribers;
 mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,10 +44,10 @@ use clock::ClusterClock;
 use disk::DiskGuard;
 use leadership::{Leadership, LeadershipLimits};
 use list_waiters::ListWaiters;
+use lock_waiters::LockWaiters;
 use proposer::{Proposer, ProposerLimits};
-use pubsub::PubSub;
 pub use session::{Session, Step};
-use waiters::LockWaiters;
+use subscribers::PubSub;
 
 /// The only Raft group until sharding arrives.
 const DEFAULT_GROUP: raft::GroupId = 0;

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 use super::clients::ClientHandle;
 use super::forward::Upstream;
-use super::subscribe::Subscriptions;
+use super::subscribe_commands::Subscriptions;
 use crate::command::check::Caller;
 use crate::config::state_limits::MAX_QUEUED_COMMANDS;
 use crate::reply::Reply;

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-use super::subscribe::Subscriptions;
+use super::subscribe_commands::Subscriptions;
 use crate::resp::{encode, Protocol};
 
 /// Replies are flushed to the socket whenever this much output has gathered.

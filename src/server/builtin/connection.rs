@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::super::pubsub::Kind;
 use super::super::session::Multi;
-use super::super::subscribe;
+use super::super::subscribe_commands;
+use super::super::subscribers::Kind;
 use super::super::{Node, Session, Step};
 use super::{printable, reply, subcommand_arity_error, unknown_subcommand};
 use crate::command::args::parse_i64;
@@ -58,7 +58,7 @@ pub fn quit(_: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
 pub fn reset(node: &Arc<Node>, session: &mut Session, _: &[Bytes]) -> Step {
     session.multi = None;
     session.watches.clear();
-    subscribe::leave_all(node, session.id, &mut session.subs);
+    subscribe_commands::leave_all(node, session.id, &mut session.subs);
     session.protocol = Protocol::Resp2;
     session.authenticated = node.config.requirepass.is_none();
     let mut info = session.client.lock().expect("client lock");
@@ -119,7 +119,8 @@ pub fn sunsubscribe(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> 
 }
 
 fn subscribing(node: &Node, session: &mut Session, kind: Kind, word: &str, argv: &[Bytes]) -> Step {
-    let replies = subscribe::subscribe(node, session.id, &mut session.subs, kind, word, &argv[1..]);
+    let replies =
+        subscribe_commands::subscribe(node, session.id, &mut session.subs, kind, word, &argv[1..]);
     Step::Many(replies)
 }
 
@@ -130,8 +131,14 @@ fn unsubscribing(
     word: &str,
     argv: &[Bytes],
 ) -> Step {
-    let replies =
-        subscribe::unsubscribe(node, session.id, &mut session.subs, kind, word, &argv[1..]);
+    let replies = subscribe_commands::unsubscribe(
+        node,
+        session.id,
+        &mut session.subs,
+        kind,
+        word,
+        &argv[1..],
+    );
     Step::Many(replies)
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::super::{cluster, info, sentinel, subscribe, Node, Session, Step};
+use super::super::{cluster, info, sentinel, subscribe_commands, Node, Session, Step};
 use super::{introspection, later, reply, subcommand_arity_error, unknown_subcommand};
 use crate::command::args::parse_i64;
 use crate::reply::Reply;
@@ -36,7 +36,7 @@ pub fn role(node: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
 }
 
 pub fn pubsub(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
-    reply(subscribe::pubsub(node, argv))
+    reply(subscribe_commands::pubsub(node, argv))
 }
 
 pub fn wait(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {

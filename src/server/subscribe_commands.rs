@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use super::pubsub::{Inbox, Kind};
+use super::subscribers::{Inbox, Kind};
 use super::Node;
 use crate::reply::Reply;
 
