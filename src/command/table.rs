@@ -273,6 +273,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("hvals", 2, R, ONE, "hash", "Returns all values in a hash.", Read(hashes::hkeys)),
     // sorted sets
     cmd("zadd", -4, WDF, ONE, "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", Write(zsets::zadd)),
+    cmd("zincrby", 4, WDF, ONE, "sorted-set", "Increments the score of a member in a sorted set.", Write(zsets::zincrby)),
+    cmd("zmscore", -3, RF, ONE, "sorted-set", "Returns the score of one or more members in a sorted set.", Read(zsets::zmscore)),
+    cmd("zpopmin", -2, WF, ONE, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Write(zsets::zpop)),
+    cmd("zpopmax", -2, WF, ONE, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Write(zsets::zpop)),
     cmd("zrem", -3, WF, ONE, "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", Write(zsets::zrem)),
     cmd("zcard", 2, RF, ONE, "sorted-set", "Returns the number of members in a sorted set.", Read(zsets::zcard)),
     cmd("zscore", 3, RF, ONE, "sorted-set", "Returns the score of a member in a sorted set.", Read(zsets::zscore)),

@@ -209,6 +209,86 @@ pub fn zrem(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     })
 }
 
+/// ZINCRBY key increment member: the member's new score (ZADD INCR, as Redis runs it).
+pub fn zincrby(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_, key, increment, member] = argv else {
+        return wrong_arity(argv);
+    };
+    let as_zadd = [
+        Bytes::from_static(b"zadd"),
+        key.clone(),
+        Bytes::from_static(b"incr"),
+        increment.clone(),
+        member.clone(),
+    ];
+    zadd(ks, now_ms, &as_zadd)
+}
+
+/// ZPOPMIN key [count], ZPOPMAX key [count]: the lowest (highest) members, removed. Without
+/// a count a flat member, score array; with one, pairs (nested in RESP3, as Redis 7).
+pub fn zpop(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let (key, count) = match argv {
+            [_, key] => (key, None),
+            [_, key, count] => {
+                let count = parse_i64(count)
+                    .and_then(|count| usize::try_from(count).ok())
+                    .ok_or_else(|| Reply::error("ERR value is out of range, must be positive"))?;
+                (key, Some(count))
+            }
+            [_, _, _, ..] => return Err(Reply::syntax_error()),
+            _ => return Err(wrong_arity(argv)),
+        };
+        let reverse = invoked_as(argv, "zpopmax");
+        let popped = update_zset(ks, key, now_ms, false, |zset| {
+            let doomed: Vec<(Bytes, f64)> = zset
+                .iter(reverse)
+                .take(count.unwrap_or(1))
+                .map(|(member, score)| (member.clone(), score))
+                .collect();
+            for (member, _) in &doomed {
+                zset.remove(member);
+            }
+            let changed = !doomed.is_empty();
+            (doomed, changed)
+        })?
+        .unwrap_or_default();
+        if popped.is_empty() {
+            return Ok(Reply::Array(Vec::new()));
+        }
+        let items = popped
+            .into_iter()
+            .map(|(member, score)| (Reply::Bulk(member), Reply::Double(score)));
+        Ok(if count.is_some() {
+            Reply::Pairs(items.collect())
+        } else {
+            Reply::Array(items.flat_map(|(member, score)| [member, score]).collect())
+        })
+    })
+}
+
+/// ZMSCORE key member [member ...]: each member's score, or nil.
+pub fn zmscore(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, members @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        if members.is_empty() {
+            return Err(wrong_arity(argv));
+        }
+        let zset = zset_of(ks, key, now_ms)?;
+        Ok(Reply::Array(
+            members
+                .iter()
+                .map(|member| {
+                    zset.and_then(|zset| zset.score(member))
+                        .map_or(Reply::Nil, Reply::Double)
+                })
+                .collect(),
+        ))
+    })
+}
+
 /// ZCARD key: 0 for a missing key.
 pub fn zcard(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {

@@ -389,3 +389,140 @@ fn sorted_sets_survive_a_snapshot_and_a_restore() {
     );
     assert_eq!(restored.to_snapshot(), snapshot);
 }
+
+#[test]
+fn zincrby_adds_to_the_score_and_creates_missing_members_and_keys() {
+    let mut h = five();
+    assert_eq!(h.write("zincrby z 2.5 a"), Reply::Double(3.5));
+    assert_eq!(h.write("zincrby z -10 b"), Reply::Double(-8.0));
+    assert_eq!(h.read("zrange z 0 0"), bulks(&["b"]));
+    assert_eq!(h.write("zincrby new 3 m"), Reply::Double(3.0));
+    assert_eq!(h.read("zscore new m"), Reply::Double(3.0));
+    assert_eq!(h.write("zincrby new +inf m"), Reply::Double(f64::INFINITY));
+    assert_eq!(
+        h.write("zincrby new -inf m"),
+        err("ERR resulting score is not a number (NaN)")
+    );
+    assert_eq!(h.read("zscore new m"), Reply::Double(f64::INFINITY));
+    assert_eq!(h.write("zincrby z abc a"), err(NOT_FLOAT));
+    assert_eq!(h.write("zincrby z nan a"), err(NOT_FLOAT));
+    assert_eq!(
+        h.write("zincrby z 1"),
+        err("ERR wrong number of arguments for 'zincrby' command")
+    );
+    h.write("set s v");
+    // The increment is parsed before the key is looked up, as Redis does.
+    assert_eq!(h.write("zincrby s abc a"), err(NOT_FLOAT));
+    assert_eq!(h.write("zincrby s 1 a"), err(WRONGTYPE));
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zincrby_takes_a_new_token_unless_the_score_stays() {
+    let mut h = five();
+    h.write("pexpire z 5000");
+    let first = h.token("z");
+    h.write("zincrby z 0 a");
+    assert_eq!(h.token("z"), first);
+    h.write("zincrby z 1 a");
+    assert!(h.token("z") > first);
+    assert_eq!(h.read("pttl z"), int(5000));
+}
+
+#[test]
+fn zmscore_answers_each_score_or_nil() {
+    let mut h = five();
+    assert_eq!(
+        h.read("zmscore z a nope e"),
+        Reply::Array(vec![Reply::Double(1.0), Reply::Nil, Reply::Double(5.0)])
+    );
+    assert_eq!(
+        h.read("zmscore missing a b"),
+        Reply::Array(vec![Reply::Nil, Reply::Nil])
+    );
+    assert_eq!(
+        h.read("zmscore z"),
+        err("ERR wrong number of arguments for 'zmscore' command")
+    );
+    h.write("set s v");
+    assert_eq!(h.read("zmscore s a"), err(WRONGTYPE));
+}
+
+#[test]
+fn zpopmin_and_zpopmax_without_count_answer_one_flat_pair() {
+    let mut h = five();
+    assert_eq!(
+        h.write("zpopmin z"),
+        Reply::Array(vec![bulk("a"), Reply::Double(1.0)])
+    );
+    assert_eq!(
+        h.write("zpopmax z"),
+        Reply::Array(vec![bulk("e"), Reply::Double(5.0)])
+    );
+    assert_eq!(h.read("zrange z 0 -1"), bulks(&["b", "c", "d"]));
+    assert_eq!(h.write("zpopmin missing"), Reply::Array(Vec::new()));
+    assert_eq!(h.read("exists missing"), int(0));
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zpopmin_and_zpopmax_with_count_answer_pairs_and_remove_an_emptied_set() {
+    let mut h = five();
+    assert_eq!(
+        h.write("zpopmin z 2"),
+        with_scores(&[("a", 1.0), ("b", 2.0)])
+    );
+    assert_eq!(h.write("zpopmax z 1"), with_scores(&[("e", 5.0)]));
+    // Count 0 pops nothing; a missing key answers an empty array.
+    assert_eq!(h.write("zpopmin z 0"), Reply::Array(Vec::new()));
+    assert_eq!(h.write("zpopmax missing 3"), Reply::Array(Vec::new()));
+    assert_eq!(
+        h.write("zpopmax z 10"),
+        with_scores(&[("d", 4.0), ("c", 3.0)])
+    );
+    assert_eq!(h.read("exists z"), int(0));
+    // Ties by score go by member bytes.
+    h.write("zadd t 1 b 1 a 1 c");
+    assert_eq!(
+        h.write("zpopmax t 2"),
+        with_scores(&[("c", 1.0), ("b", 1.0)])
+    );
+    assert_eq!(
+        h.write("zpopmin t"),
+        Reply::Array(vec![bulk("a"), Reply::Double(1.0)])
+    );
+    assert_eq!(h.read("exists t"), int(0));
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zpop_errors_match_redis() {
+    let mut h = five();
+    let positive = err("ERR value is out of range, must be positive");
+    assert_eq!(h.write("zpopmin z -1"), positive);
+    assert_eq!(h.write("zpopmin z abc"), positive);
+    assert_eq!(h.write("zpopmin z 1 2"), err(SYNTAX));
+    assert_eq!(
+        h.write("zpopmax"),
+        err("ERR wrong number of arguments for 'zpopmax' command")
+    );
+    h.write("set s v");
+    // The count is checked before the key's type, as Redis does.
+    assert_eq!(h.write("zpopmin s -1"), positive);
+    assert_eq!(h.write("zpopmin s"), err(WRONGTYPE));
+    assert_eq!(h.write("zpopmax s 0"), err(WRONGTYPE));
+    assert_eq!(h.read("zcard z"), int(5));
+}
+
+#[test]
+fn zpop_takes_a_new_token_only_when_it_pops() {
+    let mut h = five();
+    h.write("pexpire z 5000");
+    let first = h.token("z");
+    h.write("zpopmin z 0");
+    assert_eq!(h.token("z"), first);
+    h.write("zpopmax z");
+    let second = h.token("z");
+    assert!(second > first);
+    assert_eq!(h.read("pttl z"), int(5000));
+}
