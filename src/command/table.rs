@@ -286,7 +286,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("zrevrange", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of indexes, in reverse order.", Read(zsets::zrange)),
     cmd("zrangebyscore", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of scores.", Read(zsets::zrange)),
     cmd("zrevrangebyscore", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a range of scores, in reverse order.", Read(zsets::zrange)),
-    cmd("zremrangebyscore", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", Write(zsets::zremrangebyscore)),
+    cmd("zremrangebyscore", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", Write(zsets::zremrange)),
+    cmd("zrangebylex", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a lexicographical range.", Read(zsets::zrange)),
+    cmd("zrevrangebylex", -4, R, ONE, "sorted-set", "Returns members in a sorted set within a lexicographical range in reverse order.", Read(zsets::zrange)),
+    cmd("zremrangebylex", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", Write(zsets::zremrange)),
+    cmd("zremrangebyrank", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", Write(zsets::zremrange)),
+    cmd("zlexcount", 4, RF, ONE, "sorted-set", "Returns the number of members in a sorted set within a lexicographical range.", Read(zsets::zlexcount)),
     cmd("zcount", 4, RF, ONE, "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", Read(zsets::zcount)),
     // sets
     cmd("sadd", -3, WDF, ONE, "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", Write(sets::sadd)),

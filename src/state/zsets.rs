@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::sorted_set::{ScoreRange, SortedSet};
+use super::sorted_set::{LexRange, ScoreRange, SortedSet};
 use super::{invoked_as, run, wrong_arity, Keyspace, Value};
 use crate::args::{parse_f64, parse_i64};
 use crate::reply::Reply;
@@ -344,6 +344,7 @@ pub fn zrank(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 enum RangeKind {
     Rank,
     Score,
+    Lex,
 }
 
 /// The options of the ZRANGE family (Redis's `zrangeGenericCommand`). A command that
@@ -384,7 +385,7 @@ impl RangeOptions {
             } else if is("byscore") && parsed.kind.is_none() {
                 parsed.kind = Some(RangeKind::Score);
             } else if is("bylex") && parsed.kind.is_none() {
-                return Err(Reply::error("ERR BYLEX is not supported by raftlock"));
+                parsed.kind = Some(RangeKind::Lex);
             } else {
                 return Err(Reply::syntax_error());
             }
@@ -392,6 +393,11 @@ impl RangeOptions {
         if parsed.limit.is_some() && parsed.kind.unwrap_or(RangeKind::Rank) == RangeKind::Rank {
             return Err(Reply::error(
                 "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            ));
+        }
+        if parsed.with_scores && parsed.kind == Some(RangeKind::Lex) {
+            return Err(Reply::error(
+                "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
             ));
         }
         Ok(parsed)
@@ -429,6 +435,10 @@ pub fn zrange(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             (Some(RangeKind::Score), Some(false))
         } else if invoked_as(argv, "zrevrangebyscore") {
             (Some(RangeKind::Score), Some(true))
+        } else if invoked_as(argv, "zrangebylex") {
+            (Some(RangeKind::Lex), Some(false))
+        } else if invoked_as(argv, "zrevrangebylex") {
+            (Some(RangeKind::Lex), Some(true))
         } else {
             (None, None)
         };
@@ -473,22 +483,77 @@ pub fn zrange(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                 let items = zset.in_range(range, reverse).skip(offset).take(count);
                 Ok(range_reply(items, options.with_scores))
             }
+            RangeKind::Lex => {
+                let (min, max) = if reverse {
+                    (second, first)
+                } else {
+                    (first, second)
+                };
+                let range = LexRange::parse(min, max)?;
+                let Some(zset) = zset_of(ks, key, now_ms)? else {
+                    return Ok(Reply::Array(Vec::new()));
+                };
+                let (offset, count) = options.limit.unwrap_or((0, -1));
+                if offset < 0 {
+                    return Ok(Reply::Array(Vec::new()));
+                }
+                let count = usize::try_from(count).unwrap_or(usize::MAX);
+                let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+                let items = zset.in_lex_range(range, reverse).skip(offset).take(count);
+                Ok(range_reply(items, false))
+            }
         }
     })
 }
 
-/// ZREMRANGEBYSCORE key min max: how many members were removed.
-pub fn zremrangebyscore(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+/// ZREMRANGEBYSCORE key min max, ZREMRANGEBYLEX key min max, ZREMRANGEBYRANK key start
+/// stop: how many members were removed. The range is parsed before the key is read, as
+/// Redis's `zremrangeGenericCommand` does.
+pub fn zremrange(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    enum Doomed {
+        Score(ScoreRange),
+        Lex(LexRange),
+        Rank(i64, i64),
+    }
     run(|| {
         let [_, key, min, max] = argv else {
             return Err(wrong_arity(argv));
         };
-        let range = ScoreRange::parse(min, max)?;
+        let range = if invoked_as(argv, "zremrangebyrank") {
+            let start = parse_i64(min).ok_or_else(Reply::not_integer)?;
+            let stop = parse_i64(max).ok_or_else(Reply::not_integer)?;
+            Doomed::Rank(start, stop)
+        } else if invoked_as(argv, "zremrangebylex") {
+            Doomed::Lex(LexRange::parse(min, max)?)
+        } else {
+            Doomed::Score(ScoreRange::parse(min, max)?)
+        };
         let removed = update_zset(ks, key, now_ms, false, |zset| {
-            let doomed: Vec<Bytes> = zset
-                .in_range(range, false)
-                .map(|(member, _)| member.clone())
-                .collect();
+            let doomed: Vec<Bytes> = match range {
+                Doomed::Score(range) => zset
+                    .in_range(range, false)
+                    .map(|(member, _)| member.clone())
+                    .collect(),
+                Doomed::Lex(range) => zset
+                    .in_lex_range(range, false)
+                    .map(|(member, _)| member.clone())
+                    .collect(),
+                Doomed::Rank(start, stop) => {
+                    let len = zset.len() as i64;
+                    let start = if start < 0 { len + start } else { start }.max(0);
+                    let stop = if stop < 0 { len + stop } else { stop };
+                    if start > stop || start >= len {
+                        Vec::new()
+                    } else {
+                        let stop = stop.min(len - 1);
+                        zset.iter(false)
+                            .skip(start as usize)
+                            .take((stop - start + 1) as usize)
+                            .map(|(member, _)| member.clone())
+                            .collect()
+                    }
+                }
+            };
             for member in &doomed {
                 zset.remove(member);
             }
@@ -507,6 +572,19 @@ pub fn zcount(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         };
         let range = ScoreRange::parse(min, max)?;
         let count = zset_of(ks, key, now_ms)?.map_or(0, |zset| zset.in_range(range, false).count());
+        Ok(Reply::Int(count as i64))
+    })
+}
+
+/// ZLEXCOUNT key min max: how many members are in the lex range.
+pub fn zlexcount(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, min, max] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let range = LexRange::parse(min, max)?;
+        let count =
+            zset_of(ks, key, now_ms)?.map_or(0, |zset| zset.in_lex_range(range, false).count());
         Ok(Reply::Int(count as i64))
     })
 }

@@ -289,10 +289,12 @@ fn zrange_option_errors_match_redis() {
     assert_eq!(h.read("zrange z a 1 byscore"), err(RANGE_NOT_FLOAT));
     assert_eq!(h.read("zrange z 0 nan byscore"), err(RANGE_NOT_FLOAT));
     assert_eq!(h.read("zrange z ((1 2 byscore"), err(RANGE_NOT_FLOAT));
+    assert_eq!(h.read("zrange z [a [b bylex"), bulks(&["a", "b"]));
     assert_eq!(
-        h.read("zrange z [a [b bylex"),
-        err("ERR BYLEX is not supported by raftlock")
+        h.read("zrange z [a [b bylex withscores"),
+        err("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
     );
+    assert_eq!(h.read("zrange z 0 1 bylex byscore"), err(SYNTAX));
     assert_eq!(
         h.read("zrange z 0"),
         err("ERR wrong number of arguments for 'zrange' command")
@@ -525,4 +527,145 @@ fn zpop_takes_a_new_token_only_when_it_pops() {
     let second = h.token("z");
     assert!(second > first);
     assert_eq!(h.read("pttl z"), int(5000));
+}
+
+/// Members a..g, all scored 0, for the lex commands.
+fn letters() -> Harness {
+    let mut h = Harness::new();
+    assert_eq!(h.write("zadd l 0 a 0 b 0 c 0 d 0 e 0 f 0 g"), int(7));
+    h
+}
+
+const LEX_ERR: &str = "ERR min or max not valid string range item";
+
+#[test]
+fn zrangebylex_takes_inclusive_exclusive_and_open_bounds() {
+    let h = letters();
+    assert_eq!(
+        h.read("zrangebylex l - +"),
+        bulks(&["a", "b", "c", "d", "e", "f", "g"])
+    );
+    assert_eq!(h.read("zrangebylex l [b [d"), bulks(&["b", "c", "d"]));
+    assert_eq!(h.read("zrangebylex l (b (d"), bulks(&["c"]));
+    assert_eq!(h.read("zrangebylex l (f +"), bulks(&["g"]));
+    assert_eq!(h.read("zrangebylex l - [aa"), bulks(&["a"]));
+    assert_eq!(h.read("zrangebylex l [ [b"), bulks(&["a", "b"]));
+    assert_eq!(
+        h.read("zrangebylex l - + limit 2 3"),
+        bulks(&["c", "d", "e"])
+    );
+    assert_eq!(h.read("zrangebylex l - + limit 5 -1"), bulks(&["f", "g"]));
+    assert_eq!(h.read("zrangebylex l - + limit -1 2"), bulks(&[]));
+    // Empty intervals.
+    assert_eq!(h.read("zrangebylex l [d [b"), bulks(&[]));
+    assert_eq!(h.read("zrangebylex l (c [c"), bulks(&[]));
+    assert_eq!(h.read("zrangebylex l + -"), bulks(&[]));
+    assert_eq!(h.read("zrangebylex l - -"), bulks(&[]));
+    assert_eq!(h.read("zrangebylex l + +"), bulks(&[]));
+    assert_eq!(h.read("zrangebylex l [c [c"), bulks(&["c"]));
+    assert_eq!(h.read("zrangebylex missing - +"), bulks(&[]));
+    // Reversed: max first.
+    assert_eq!(h.read("zrevrangebylex l [d [b"), bulks(&["d", "c", "b"]));
+    assert_eq!(h.read("zrevrangebylex l + (e"), bulks(&["g", "f"]));
+    assert_eq!(h.read("zrevrangebylex l + - limit 1 2"), bulks(&["f", "e"]));
+    assert_eq!(h.read("zrange l [b [d bylex"), bulks(&["b", "c", "d"]));
+    assert_eq!(h.read("zrange l [d [b bylex rev"), bulks(&["d", "c", "b"]));
+    assert_eq!(h.read("zrange l - + bylex limit 1 1"), bulks(&["b"]));
+}
+
+#[test]
+fn lex_range_errors_match_redis() {
+    let mut h = letters();
+    for line in [
+        "zrangebylex l a [b",
+        "zrangebylex l [a b",
+        "zrangebylex l -a +",
+        "zrangebylex l - ++",
+        "zrevrangebylex l + x",
+        "zlexcount l {a [b",
+        "zremrangebylex l a b",
+    ] {
+        let reply = if line.starts_with("zrem") {
+            h.write(line)
+        } else {
+            h.read(line)
+        };
+        assert_eq!(reply, err(LEX_ERR), "{line}");
+    }
+    assert_eq!(h.write_args(&["zrangebylex", "l", "", "+"]), err(LEX_ERR));
+    assert_eq!(
+        h.read("zrangebylex l - + withscores"),
+        err("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    );
+    assert_eq!(h.read("zrangebylex l - + limit 1"), err(SYNTAX));
+    assert_eq!(h.read("zrangebylex l - + limit a 1"), err(NOT_INT));
+    assert_eq!(h.read("zrangebylex l - + rev"), err(SYNTAX));
+    assert_eq!(h.read("zrangebylex l - + bylex"), err(SYNTAX));
+    h.write("set s v");
+    // The range is checked before the type.
+    assert_eq!(h.read("zrangebylex s a b"), err(LEX_ERR));
+    assert_eq!(h.read("zrangebylex s - +"), err(WRONGTYPE));
+    assert_eq!(h.read("zlexcount s - +"), err(WRONGTYPE));
+    assert_eq!(h.write("zremrangebylex s x +"), err(LEX_ERR));
+    assert_eq!(h.write("zremrangebylex s - +"), err(WRONGTYPE));
+    assert_eq!(h.write("zremrangebyrank s x 1"), err(NOT_INT));
+    assert_eq!(h.write("zremrangebyrank s 0 1"), err(WRONGTYPE));
+}
+
+#[test]
+fn lex_ranges_over_mixed_scores_walk_in_order_as_small_redis_sets() {
+    let mut h = Harness::new();
+    h.write("zadd m 1 c 2 a 3 b");
+    // Order c, a, b: from the first at or past [b (c), while at or before [c (all).
+    assert_eq!(h.read("zrangebylex m [b [c"), bulks(&["c", "a", "b"]));
+    assert_eq!(h.read("zrangebylex m (a (c"), bulks(&[]));
+    assert_eq!(h.read("zrangebylex m - +"), bulks(&["c", "a", "b"]));
+}
+
+#[test]
+fn zlexcount_counts_the_range() {
+    let h = letters();
+    assert_eq!(h.read("zlexcount l - +"), int(7));
+    assert_eq!(h.read("zlexcount l [b (e"), int(3));
+    assert_eq!(h.read("zlexcount l (g +"), int(0));
+    assert_eq!(h.read("zlexcount missing - +"), int(0));
+}
+
+#[test]
+fn zremrangebylex_removes_the_range_and_an_emptied_set() {
+    let mut h = letters();
+    h.write("pexpire l 5000");
+    let first = h.token("l");
+    assert_eq!(h.write("zremrangebylex l (x +"), int(0));
+    assert_eq!(h.write("zremrangebylex l [d [b"), int(0));
+    assert_eq!(h.token("l"), first);
+    assert_eq!(h.write("zremrangebylex l [b (e"), int(3));
+    assert!(h.token("l") > first);
+    assert_eq!(h.read("pttl l"), int(5000));
+    assert_eq!(h.read("zrange l 0 -1"), bulks(&["a", "e", "f", "g"]));
+    assert_eq!(h.write("zremrangebylex missing - +"), int(0));
+    assert_eq!(h.write("zremrangebylex l - +"), int(4));
+    assert_eq!(h.read("exists l"), int(0));
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zremrangebyrank_removes_by_index_and_an_emptied_set() {
+    let mut h = five();
+    h.write("pexpire z 5000");
+    let first = h.token("z");
+    assert_eq!(h.write("zremrangebyrank z 3 1"), int(0));
+    assert_eq!(h.write("zremrangebyrank z 5 10"), int(0));
+    assert_eq!(h.write("zremrangebyrank z 0 -6"), int(0));
+    assert_eq!(h.token("z"), first);
+    assert_eq!(h.write("zremrangebyrank z 1 2"), int(2));
+    assert!(h.token("z") > first);
+    assert_eq!(h.read("pttl z"), int(5000));
+    assert_eq!(h.read("zrange z 0 -1"), bulks(&["a", "d", "e"]));
+    assert_eq!(h.write("zremrangebyrank z -1 100"), int(1));
+    assert_eq!(h.write("zremrangebyrank z -100 0"), int(1));
+    assert_eq!(h.write("zremrangebyrank missing 0 -1"), int(0));
+    assert_eq!(h.write("zremrangebyrank z 0 -1"), int(1));
+    assert_eq!(h.read("exists z"), int(0));
+    h.ks.assert_consistent();
 }
