@@ -292,6 +292,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("zremrangebylex", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", Write(zsets::zremrange)),
     cmd("zremrangebyrank", 4, W, ONE, "sorted-set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", Write(zsets::zremrange)),
     cmd("zlexcount", 4, RF, ONE, "sorted-set", "Returns the number of members in a sorted set within a lexicographical range.", Read(zsets::zlexcount)),
+    cmd("zrandmember", -2, R, ONE, "sorted-set", "Returns one or more random members from a sorted set.", Read(zsets::zrandmember)),
+    cmd("zscan", -3, R, ONE, "sorted-set", "Iterates over members and scores of a sorted set.", Read(zsets::zscan)),
     cmd("zcount", 4, RF, ONE, "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", Read(zsets::zcount)),
     // sets
     cmd("sadd", -3, WDF, ONE, "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", Write(sets::sadd)),

@@ -4,10 +4,14 @@
 
 use bytes::Bytes;
 
+use super::key_commands::{parse_cursor, scan_page, scan_reply, ScanOptions};
+use super::sets::Draws;
 use super::sorted_set::{LexRange, ScoreRange, SortedSet};
 use super::{invoked_as, run, wrong_arity, Keyspace, Value};
 use crate::args::{parse_f64, parse_i64};
+use crate::config::state_limits::MAX_RANDOM_MEMBERS;
 use crate::reply::Reply;
+use crate::resp::double_text;
 
 const NOT_FLOAT: &str = "ERR value is not a valid float";
 
@@ -586,6 +590,124 @@ pub fn zlexcount(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let count =
             zset_of(ks, key, now_ms)?.map_or(0, |zset| zset.in_lex_range(range, false).count());
         Ok(Reply::Int(count as i64))
+    })
+}
+
+/// ZRANDMEMBER key [count [WITHSCORES]]: as SRANDMEMBER, from the members in score
+/// order, with the numbers seeded from the op's place in the log. Without a count one
+/// member (nil for a missing key); a positive count up to that many distinct members (the
+/// whole set, highest score first as Redis answers, when it has no more), a negative one `-count` draws with repeats.
+/// WITHSCORES: member/score pairs (nested in RESP3).
+pub fn zrandmember(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let (key, count, with_scores) = match argv {
+            [_, key] => (key, None, false),
+            [_, key, count, options @ ..] => {
+                let count = parse_i64(count).ok_or_else(Reply::not_integer)?;
+                if count == i64::MIN {
+                    return Err(Reply::Error(format!(
+                        "ERR value is out of range, value must between -{} and {}",
+                        i64::MAX,
+                        i64::MAX
+                    )));
+                }
+                let with_scores = match options {
+                    [] => false,
+                    [option] if option.eq_ignore_ascii_case(b"withscores") => true,
+                    _ => return Err(Reply::syntax_error()),
+                };
+                if with_scores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
+                    return Err(Reply::error("ERR value is out of range"));
+                }
+                let limit = i64::try_from(MAX_RANDOM_MEMBERS).unwrap_or(i64::MAX);
+                if count < -limit {
+                    // Redis's words, with raftlock's bound: a reply is built whole.
+                    return Err(Reply::Error(format!(
+                        "ERR value is out of range, value must between -{limit} and {}",
+                        i64::MAX
+                    )));
+                }
+                (key, Some(count), with_scores)
+            }
+            _ => return Err(wrong_arity(argv)),
+        };
+        let Some(zset) = zset_of(ks, key, now_ms)?.filter(|zset| !zset.is_empty()) else {
+            return Ok(count.map_or(Reply::Nil, |_| Reply::Array(Vec::new())));
+        };
+        let all: Vec<(&Bytes, f64)> = zset.iter(false).collect();
+        let Some(count) = count else {
+            let mut draws = Draws::new(ks, now_ms);
+            return Ok(Reply::Bulk(all[draws.below(all.len())].0.clone()));
+        };
+        if count == 0 {
+            return Ok(Reply::Array(Vec::new()));
+        }
+        let picked: Vec<(&Bytes, f64)> = if count < 0 || count == 1 {
+            let mut draws = Draws::new(ks, now_ms);
+            (0..count.unsigned_abs())
+                .map(|_| all[draws.below(all.len())])
+                .collect()
+        } else if count as u64 >= all.len() as u64 {
+            // The whole set, highest score first: Redis walks it from the tail.
+            all.into_iter().rev().collect()
+        } else {
+            let mut draws = Draws::new(ks, now_ms);
+            draws
+                .distinct(count as usize, all.len())
+                .into_iter()
+                .map(|at| all[at])
+                .collect()
+        };
+        Ok(range_reply(picked.into_iter(), with_scores))
+    })
+}
+
+/// A sorted set Redis would keep as a listpack (its `zset-max-listpack-entries` and
+/// `-value` defaults), which ZSCAN answers whole, in order, in one page.
+const SMALL_ZSET_ENTRIES: usize = 128;
+const SMALL_ZSET_VALUE: usize = 64;
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]: member and score (a bulk string, as
+/// Redis answers it even in RESP3) by turns; MATCH looks at members only. A small set
+/// (as Redis's listpack) comes whole in score order, cursor 0, whatever the cursor and
+/// COUNT, as Redis answers; a larger one pages as SSCAN does.
+pub fn zscan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, cursor, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let cursor = parse_cursor(cursor)?;
+        let Some(zset) = zset_of(ks, key, now_ms)? else {
+            return Ok(scan_reply(0, std::iter::empty()));
+        };
+        let options = ScanOptions::parse(options, false)?;
+        let all: Vec<(&[u8], f64)> = zset
+            .iter(false)
+            .map(|(member, score)| (member.as_ref(), score))
+            .collect();
+        let small = all.len() <= SMALL_ZSET_ENTRIES
+            && all
+                .iter()
+                .all(|(member, _)| member.len() <= SMALL_ZSET_VALUE);
+        let (next_cursor, page) = if small {
+            (0, all)
+        } else {
+            scan_page(all.iter().copied(), cursor, options.count)
+        };
+        let found = page
+            .into_iter()
+            .filter(|(member, _)| options.matches(member))
+            .flat_map(|(member, score)| {
+                [
+                    Reply::Bulk(Bytes::copy_from_slice(member)),
+                    Reply::Bulk(Bytes::from(double_text(score))),
+                ]
+            })
+            .collect();
+        Ok(Reply::Array(vec![
+            Reply::Bulk(Bytes::from(next_cursor.to_string())),
+            Reply::Array(found),
+        ]))
     })
 }
 

@@ -669,3 +669,133 @@ fn zremrangebyrank_removes_by_index_and_an_emptied_set() {
     assert_eq!(h.read("exists z"), int(0));
     h.ks.assert_consistent();
 }
+
+fn members_of(reply: &Reply) -> Vec<Reply> {
+    match reply {
+        Reply::Array(items) => items.clone(),
+        Reply::Pairs(pairs) => pairs.iter().map(|(member, _)| member.clone()).collect(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+#[test]
+fn zrandmember_without_count_answers_a_member_or_nil() {
+    let h = five();
+    let all = ["a", "b", "c", "d", "e"].map(bulk);
+    assert!(all.contains(&h.read("zrandmember z")));
+    assert_eq!(h.read("zrandmember missing"), Reply::Nil);
+}
+
+#[test]
+fn zrandmember_with_count_draws_distinct_or_repeated_members() {
+    let h = five();
+    // At least the set's size: the whole set, highest score first.
+    assert_eq!(h.read("zrandmember z 5"), bulks(&["e", "d", "c", "b", "a"]));
+    assert_eq!(
+        h.read("zrandmember z 9 withscores"),
+        with_scores(&[("e", 5.0), ("d", 4.0), ("c", 3.0), ("b", 2.0), ("a", 1.0)])
+    );
+    assert_eq!(h.read("zrandmember z 0"), bulks(&[]));
+    assert_eq!(h.read("zrandmember missing 3"), bulks(&[]));
+    assert_eq!(h.read("zrandmember missing 3 withscores"), bulks(&[]));
+    let three = members_of(&h.read("zrandmember z 3"));
+    assert_eq!(three.len(), 3);
+    let mut distinct = three.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+    let repeated = members_of(&h.read("zrandmember z -20"));
+    assert_eq!(repeated.len(), 20);
+    // With scores, each member comes with its own score.
+    let Reply::Pairs(pairs) = h.read("zrandmember z -7 withscores") else {
+        panic!("pairs")
+    };
+    assert_eq!(pairs.len(), 7);
+    for (member, score) in pairs {
+        let Reply::Bulk(member) = member else {
+            panic!()
+        };
+        let expected = f64::from(member[0] - b'a' + 1);
+        assert_eq!(score, Reply::Double(expected));
+    }
+    // The same state answers alike (the numbers are seeded, not random).
+    assert_eq!(h.read("zrandmember z -20"), h.read("zrandmember z -20"));
+}
+
+#[test]
+fn zrandmember_errors_match_redis() {
+    let mut h = five();
+    assert_eq!(h.read("zrandmember z abc"), err(NOT_INT));
+    assert_eq!(h.read("zrandmember z 1 foo"), err(SYNTAX));
+    assert_eq!(h.read("zrandmember z 1 withscores x"), err(SYNTAX));
+    assert_eq!(
+        h.read("zrandmember z -9223372036854775808"),
+        err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+    );
+    assert_eq!(
+        h.read("zrandmember z 9223372036854775807 withscores"),
+        err("ERR value is out of range")
+    );
+    assert_eq!(
+        h.read("zrandmember z -1048577"),
+        err("ERR value is out of range, value must between -1048576 and 9223372036854775807")
+    );
+    h.write("set s v");
+    assert_eq!(h.read("zrandmember s abc"), err(NOT_INT));
+    assert_eq!(h.read("zrandmember s"), err(WRONGTYPE));
+    assert_eq!(h.read("zrandmember s 0"), err(WRONGTYPE));
+}
+
+#[test]
+fn zscan_answers_a_small_set_whole_in_order_with_scores_as_strings() {
+    let mut h = five();
+    h.write("zadd z 0.5 f");
+    let page = |items: &[&str]| Reply::Array(vec![bulk("0"), bulks(items)]);
+    assert_eq!(
+        h.read("zscan z 0"),
+        page(&["f", "0.5", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5"])
+    );
+    assert_eq!(
+        h.read("zscan z 0 count 1 match [ab]"),
+        page(&["a", "1", "b", "2"])
+    );
+    assert_eq!(h.read("zscan missing 0"), page(&[]));
+    assert_eq!(h.read("zscan z x"), err("ERR invalid cursor"));
+    assert_eq!(h.read("zscan z 0 count 0"), err(SYNTAX));
+    assert_eq!(h.read("zscan z 0 match"), err(SYNTAX));
+    h.write("set s v");
+    assert_eq!(h.read("zscan s 0"), err(WRONGTYPE));
+}
+
+#[test]
+fn zscan_pages_a_large_set_returning_each_member_once() {
+    let mut h = Harness::new();
+    let mut line = String::from("zadd big");
+    for i in 0..300 {
+        line.push_str(&format!(" {i} m{i}"));
+    }
+    assert_eq!(h.write(&line), int(300));
+    let mut cursor = String::from("0");
+    let mut seen = Vec::new();
+    loop {
+        let Reply::Array(reply) = h.read(&format!("zscan big {cursor} count 50")) else {
+            panic!("zscan")
+        };
+        let [Reply::Bulk(next), Reply::Array(items)] = &reply[..] else {
+            panic!("zscan reply")
+        };
+        for pair in items.chunks(2) {
+            let (Reply::Bulk(member), Reply::Bulk(score)) = (&pair[0], &pair[1]) else {
+                panic!("pair")
+            };
+            assert_eq!(&member[1..], &score[..]);
+            seen.push(member.clone());
+        }
+        cursor = String::from_utf8(next.to_vec()).unwrap();
+        if cursor == "0" {
+            break;
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 300);
+}
