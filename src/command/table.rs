@@ -294,6 +294,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("zlexcount", 4, RF, ONE, "sorted-set", "Returns the number of members in a sorted set within a lexicographical range.", Read(zsets::zlexcount)),
     cmd("zrandmember", -2, R, ONE, "sorted-set", "Returns one or more random members from a sorted set.", Read(zsets::zrandmember)),
     cmd("zscan", -3, R, ONE, "sorted-set", "Iterates over members and scores of a sorted set.", Read(zsets::zscan)),
+    cmd("zunion", -3, &["readonly", "movablekeys"], NONE, "sorted-set", "Returns the union of multiple sorted sets.", Read(zsets::zalgebra)).numkeys_at(1),
+    cmd("zinter", -3, &["readonly", "movablekeys"], NONE, "sorted-set", "Returns the intersect of multiple sorted sets.", Read(zsets::zalgebra)).numkeys_at(1),
+    cmd("zdiff", -3, &["readonly", "movablekeys"], NONE, "sorted-set", "Returns the difference between multiple sorted sets.", Read(zsets::zalgebra)).numkeys_at(1),
+    cmd("zintercard", -3, &["readonly", "movablekeys"], NONE, "sorted-set", "Returns the number of members of the intersect of multiple sorted sets.", Read(zsets::zintercard)).numkeys_at(1),
+    cmd("zunionstore", -4, &["write", "denyoom", "movablekeys"], ONE, "sorted-set", "Stores the union of multiple sorted sets in a key.", Write(zsets::zalgebra_store)),
+    cmd("zinterstore", -4, &["write", "denyoom", "movablekeys"], ONE, "sorted-set", "Stores the intersect of multiple sorted sets in a key.", Write(zsets::zalgebra_store)),
+    cmd("zdiffstore", -4, &["write", "denyoom", "movablekeys"], ONE, "sorted-set", "Stores the difference of multiple sorted sets in a key.", Write(zsets::zalgebra_store)),
     cmd("zcount", 4, RF, ONE, "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", Read(zsets::zcount)),
     // sets
     cmd("sadd", -3, WDF, ONE, "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", Write(sets::sadd)),

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::key_commands::{parse_cursor, scan_page, scan_reply, ScanOptions};
 use super::sets::Draws;
 use super::sorted_set::{LexRange, ScoreRange, SortedSet};
-use super::{invoked_as, run, wrong_arity, Keyspace, Value};
+use super::{invoked_as, run, wrong_arity, Keyspace, Ttl, Value};
 use crate::args::{parse_f64, parse_i64};
 use crate::config::state_limits::MAX_RANDOM_MEMBERS;
 use crate::reply::Reply;
@@ -708,6 +708,293 @@ pub fn zscan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             Reply::Bulk(Bytes::from(next_cursor.to_string())),
             Reply::Array(found),
         ]))
+    })
+}
+
+/// How ZUNION and ZINTER combine one member's weighted scores.
+#[derive(Clone, Copy)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    /// Redis's `zunionInterAggregate`: a NaN sum (inf + -inf) is 0.
+    fn apply(self, target: f64, value: f64) -> f64 {
+        match self {
+            Aggregate::Sum => {
+                let sum = target + value;
+                if sum.is_nan() {
+                    0.0
+                } else {
+                    sum
+                }
+            }
+            Aggregate::Min => target.min(value),
+            Aggregate::Max => target.max(value),
+        }
+    }
+}
+
+/// One input of the algebra: a sorted set, or a set (every member scored 1), as Redis
+/// takes both.
+enum Source<'a> {
+    Missing,
+    Zset(&'a SortedSet),
+    Set(&'a super::sets::Set),
+}
+
+impl Source<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Source::Missing => 0,
+            Source::Zset(zset) => zset.len(),
+            Source::Set(set) => set.len(),
+        }
+    }
+
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            Source::Missing => None,
+            Source::Zset(zset) => zset.score(member),
+            Source::Set(set) => set.contains(member).then_some(1.0),
+        }
+    }
+
+    fn members(&self) -> Vec<(Bytes, f64)> {
+        match self {
+            Source::Missing => Vec::new(),
+            Source::Zset(zset) => zset
+                .iter(false)
+                .map(|(member, score)| (member.clone(), score))
+                .collect(),
+            Source::Set(set) => set.iter().map(|member| (member.clone(), 1.0)).collect(),
+        }
+    }
+}
+
+/// The parsed arguments of the algebra, from numkeys on.
+struct Algebra<'a> {
+    sources: Vec<(Source<'a>, f64)>,
+    aggregate: Aggregate,
+    with_scores: bool,
+    /// ZINTERCARD's LIMIT; 0 for none.
+    limit: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Union,
+    Inter,
+    Diff,
+}
+
+impl<'a> Algebra<'a> {
+    /// Redis's `zunionInterDiffGenericCommand`: numkeys, then every key's type, then the
+    /// options.
+    fn parse(
+        ks: &'a Keyspace,
+        now_ms: u64,
+        name: &str,
+        args: &[Bytes],
+        op: Op,
+        store: bool,
+        cardinality: bool,
+    ) -> Result<Algebra<'a>, Reply> {
+        let [numkeys, rest @ ..] = args else {
+            return Err(Reply::syntax_error());
+        };
+        let numkeys = parse_i64(numkeys).ok_or_else(Reply::not_integer)?;
+        if numkeys < 1 {
+            return Err(Reply::Error(format!(
+                "ERR at least 1 input key is needed for '{name}' command"
+            )));
+        }
+        let numkeys = usize::try_from(numkeys)
+            .ok()
+            .filter(|&n| n <= rest.len())
+            .ok_or_else(Reply::syntax_error)?;
+        let (keys, mut options) = rest.split_at(numkeys);
+        let mut sources = Vec::with_capacity(keys.len());
+        for key in keys {
+            let source = match ks.get(key, now_ms).map(|entry| &entry.value) {
+                None => Source::Missing,
+                Some(Value::Zset(zset)) => Source::Zset(zset),
+                Some(Value::Set(set)) => Source::Set(set),
+                Some(_) => return Err(Reply::wrong_type()),
+            };
+            sources.push((source, 1.0));
+        }
+        let mut parsed = Algebra {
+            sources,
+            aggregate: Aggregate::Sum,
+            with_scores: false,
+            limit: 0,
+        };
+        while let [option, tail @ ..] = options {
+            let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
+            let weighted = op != Op::Diff && !cardinality;
+            if weighted && tail.len() >= numkeys && is("weights") {
+                for (source, weight) in parsed.sources.iter_mut().zip(tail) {
+                    source.1 = parse_f64(weight)
+                        .ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
+                }
+                options = &tail[numkeys..];
+            } else if weighted && !tail.is_empty() && is("aggregate") {
+                let word = |w: &str| tail[0].eq_ignore_ascii_case(w.as_bytes());
+                parsed.aggregate = if word("sum") {
+                    Aggregate::Sum
+                } else if word("min") {
+                    Aggregate::Min
+                } else if word("max") {
+                    Aggregate::Max
+                } else {
+                    return Err(Reply::syntax_error());
+                };
+                options = &tail[1..];
+            } else if !store && !cardinality && is("withscores") {
+                parsed.with_scores = true;
+                options = tail;
+            } else if cardinality && !tail.is_empty() && is("limit") {
+                parsed.limit = parse_i64(&tail[0])
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))?;
+                options = &tail[1..];
+            } else {
+                return Err(Reply::syntax_error());
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The result, as a sorted set. Union and intersection take the sources from the
+    /// smallest, as Redis does; a weighted score that is NaN (0 * inf) counts as 0.
+    fn compute(mut self, op: Op) -> SortedSet {
+        let weighted = |score: f64, weight: f64| {
+            let value = score * weight;
+            if value.is_nan() {
+                0.0
+            } else {
+                value
+            }
+        };
+        let mut result = SortedSet::default();
+        if op != Op::Diff {
+            self.sources.sort_by_key(|(source, _)| source.len());
+        }
+        match op {
+            Op::Inter => {
+                let [(first, weight), others @ ..] = &self.sources[..] else {
+                    return result;
+                };
+                'members: for (member, score) in first.members() {
+                    let mut total = weighted(score, *weight);
+                    for (other, weight) in others {
+                        let Some(score) = other.score(&member) else {
+                            continue 'members;
+                        };
+                        total = self.aggregate.apply(total, weighted(score, *weight));
+                    }
+                    result.insert(member, total);
+                    if self.limit > 0 && result.len() >= self.limit {
+                        break;
+                    }
+                }
+            }
+            Op::Union => {
+                for (source, weight) in &self.sources {
+                    for (member, score) in source.members() {
+                        let value = weighted(score, *weight);
+                        let total = match result.score(&member) {
+                            Some(total) => self.aggregate.apply(total, value),
+                            None => value,
+                        };
+                        result.insert(member, total);
+                    }
+                }
+            }
+            Op::Diff => {
+                let [(first, _), others @ ..] = &self.sources[..] else {
+                    return result;
+                };
+                for (member, score) in first.members() {
+                    if others
+                        .iter()
+                        .all(|(other, _)| other.score(&member).is_none())
+                    {
+                        result.insert(member, score);
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+fn algebra_op(argv: &[Bytes]) -> Op {
+    if invoked_as(argv, "zinter") || invoked_as(argv, "zinterstore") {
+        Op::Inter
+    } else if invoked_as(argv, "zdiff") || invoked_as(argv, "zdiffstore") {
+        Op::Diff
+    } else {
+        Op::Union
+    }
+}
+
+/// ZUNION, ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]
+/// [WITHSCORES], ZDIFF numkeys key [key ...] [WITHSCORES]: the result in score order.
+/// Sets count as sorted sets with every score 1, as in Redis.
+pub fn zalgebra(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [name, args @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        let op = algebra_op(argv);
+        let algebra = Algebra::parse(ks, now_ms, &name, args, op, false, false)?;
+        let with_scores = algebra.with_scores;
+        let result = algebra.compute(op);
+        Ok(range_reply(result.iter(false), with_scores))
+    })
+}
+
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE destination numkeys key [key ...] [options]:
+/// stores the result (a new value: new token, no deadline) and answers its size; an
+/// empty result removes the destination. A lock at the destination is WRONGTYPE.
+pub fn zalgebra_store(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [name, destination, args @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        let op = algebra_op(argv);
+        let result = Algebra::parse(ks, now_ms, &name, args, op, true, false)?.compute(op);
+        ks.refuse_lock(destination, now_ms)?;
+        if result.is_empty() {
+            ks.remove_live(destination, now_ms);
+            return Ok(Reply::Int(0));
+        }
+        let len = result.len();
+        ks.store(
+            destination,
+            Value::Zset(Box::new(result)),
+            Ttl::Clear,
+            now_ms,
+        );
+        Ok(Reply::Int(len as i64))
+    })
+}
+
+/// ZINTERCARD numkeys key [key ...] [LIMIT limit]: the size of the intersection, counted
+/// up to `limit` (0: no limit).
+pub fn zintercard(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, args @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let algebra = Algebra::parse(ks, now_ms, "zintercard", args, Op::Inter, false, true)?;
+        Ok(Reply::Int(algebra.compute(Op::Inter).len() as i64))
     })
 }
 

@@ -799,3 +799,135 @@ fn zscan_pages_a_large_set_returning_each_member_once() {
     seen.dedup();
     assert_eq!(seen.len(), 300);
 }
+
+/// x: a 1, b 2, c 3; y: b 10, c 20, d 30; s (a set): c, d.
+fn algebra() -> Harness {
+    let mut h = Harness::new();
+    h.write("zadd x 1 a 2 b 3 c");
+    h.write("zadd y 10 b 20 c 30 d");
+    h.write("sadd s c d");
+    h
+}
+
+#[test]
+fn zunion_zinter_zdiff_combine_with_weights_and_aggregates() {
+    let h = algebra();
+    assert_eq!(h.read("zunion 2 x y"), bulks(&["a", "b", "c", "d"]));
+    assert_eq!(
+        h.read("zunion 2 x y withscores"),
+        with_scores(&[("a", 1.0), ("b", 12.0), ("c", 23.0), ("d", 30.0)])
+    );
+    assert_eq!(
+        h.read("zunion 2 x y weights 2 0.5 aggregate max withscores"),
+        with_scores(&[("a", 2.0), ("b", 5.0), ("c", 10.0), ("d", 15.0)])
+    );
+    assert_eq!(
+        h.read("zinter 2 x y withscores"),
+        with_scores(&[("b", 12.0), ("c", 23.0)])
+    );
+    assert_eq!(
+        h.read("zinter 2 x y aggregate min withscores"),
+        with_scores(&[("b", 2.0), ("c", 3.0)])
+    );
+    // A set counts as a sorted set scored 1.
+    assert_eq!(
+        h.read("zinter 3 x y s withscores"),
+        with_scores(&[("c", 24.0)])
+    );
+    assert_eq!(h.read("zdiff 2 x y withscores"), with_scores(&[("a", 1.0)]));
+    assert_eq!(h.read("zdiff 2 y s"), bulks(&["b"]));
+    assert_eq!(h.read("zinter 2 x missing"), bulks(&[]));
+    assert_eq!(h.read("zunion 2 missing x"), bulks(&["a", "b", "c"]));
+    assert_eq!(h.read("zdiff 1 missing"), bulks(&[]));
+    // 0 * inf is 0; inf + -inf is 0.
+    let mut h = Harness::new();
+    h.write("zadd i inf m");
+    h.write("zadd j -inf m");
+    assert_eq!(
+        h.read("zunion 1 i weights 0 withscores"),
+        with_scores(&[("m", 0.0)])
+    );
+    assert_eq!(
+        h.read("zunion 2 i j withscores"),
+        with_scores(&[("m", 0.0)])
+    );
+}
+
+#[test]
+fn zintercard_counts_up_to_the_limit() {
+    let h = algebra();
+    assert_eq!(h.read("zintercard 2 x y"), int(2));
+    assert_eq!(h.read("zintercard 2 x y limit 1"), int(1));
+    assert_eq!(h.read("zintercard 2 x y limit 0"), int(2));
+    assert_eq!(h.read("zintercard 3 x y s"), int(1));
+    assert_eq!(h.read("zintercard 2 x missing"), int(0));
+    assert_eq!(
+        h.read("zintercard 2 x y limit -1"),
+        err("ERR LIMIT can't be negative")
+    );
+    assert_eq!(h.read("zintercard 2 x y withscores"), err(SYNTAX));
+    assert_eq!(
+        h.read("zintercard 0 x"),
+        err("ERR at least 1 input key is needed for 'zintercard' command")
+    );
+}
+
+#[test]
+fn algebra_errors_match_redis() {
+    let mut h = algebra();
+    assert_eq!(h.read("zunion abc x"), err(NOT_INT));
+    assert_eq!(
+        h.read("zunion 0 x"),
+        err("ERR at least 1 input key is needed for 'zunion' command")
+    );
+    assert_eq!(h.read("zunion 3 x y"), err(SYNTAX));
+    assert_eq!(h.read("zunion 2 x y weights 1"), err(SYNTAX));
+    assert_eq!(
+        h.read("zunion 2 x y weights 1 abc"),
+        err("ERR weight value is not a float")
+    );
+    assert_eq!(h.read("zunion 2 x y aggregate avg"), err(SYNTAX));
+    assert_eq!(h.read("zunion 2 x y aggregate"), err(SYNTAX));
+    assert_eq!(h.read("zdiff 2 x y weights 1 2"), err(SYNTAX));
+    assert_eq!(h.read("zdiff 2 x y aggregate sum"), err(SYNTAX));
+    assert_eq!(h.write("zunionstore d 2 x y withscores"), err(SYNTAX));
+    h.write("set str v");
+    // Every key's type is checked before the options.
+    assert_eq!(h.read("zunion 2 x str aggregate avg"), err(WRONGTYPE));
+    assert_eq!(h.read("zinter 2 missing str"), err(WRONGTYPE));
+    assert_eq!(h.write("zinterstore d 2 x str"), err(WRONGTYPE));
+}
+
+#[test]
+fn the_store_forms_replace_or_remove_the_destination() {
+    let mut h = algebra();
+    h.write("set d v");
+    h.write("pexpire d 5000");
+    assert_eq!(h.write("zunionstore d 2 x y aggregate min"), int(4));
+    assert_eq!(h.read("type d"), Reply::status("zset"));
+    assert_eq!(h.read("pttl d"), int(-1));
+    assert_eq!(
+        h.read("zrange d 0 -1 withscores"),
+        with_scores(&[("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 30.0)])
+    );
+    let first = h.token("d");
+    assert_eq!(h.write("zinterstore d 2 x y weights 1 -1"), int(2));
+    assert!(h.token("d") > first);
+    assert_eq!(
+        h.read("zrange d 0 -1 withscores"),
+        with_scores(&[("c", -17.0), ("b", -8.0)])
+    );
+    assert_eq!(h.write("zdiffstore d 2 x y"), int(1));
+    assert_eq!(h.read("zrange d 0 -1"), bulks(&["a"]));
+    // The destination may be a source.
+    assert_eq!(h.write("zunionstore x 2 x s"), int(4));
+    assert_eq!(
+        h.read("zrange x 0 -1 withscores"),
+        with_scores(&[("a", 1.0), ("d", 1.0), ("b", 2.0), ("c", 4.0)])
+    );
+    assert_eq!(h.write("zinterstore d 2 x missing"), int(0));
+    assert_eq!(h.read("exists d"), int(0));
+    h.write("lock l owner 10000");
+    assert_eq!(h.write("zunionstore l 1 x"), err(WRONGTYPE));
+    h.ks.assert_consistent();
+}
