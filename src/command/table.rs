@@ -301,6 +301,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("zunionstore", -4, &["write", "denyoom", "movablekeys"], ONE, "sorted-set", "Stores the union of multiple sorted sets in a key.", Write(zsets::zalgebra_store)),
     cmd("zinterstore", -4, &["write", "denyoom", "movablekeys"], ONE, "sorted-set", "Stores the intersect of multiple sorted sets in a key.", Write(zsets::zalgebra_store)),
     cmd("zdiffstore", -4, &["write", "denyoom", "movablekeys"], ONE, "sorted-set", "Stores the difference of multiple sorted sets in a key.", Write(zsets::zalgebra_store)),
+    cmd("zrangestore", -5, WD, TWO, "sorted-set", "Stores a range of members from sorted set in a key.", Write(zsets::zrangestore)),
     cmd("zcount", 4, RF, ONE, "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", Read(zsets::zcount)),
     // sets
     cmd("sadd", -3, WDF, ONE, "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", Write(sets::sadd)),

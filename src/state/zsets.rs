@@ -362,10 +362,12 @@ struct RangeOptions {
 }
 
 impl RangeOptions {
+    /// `store`: ZRANGESTORE, which takes no WITHSCORES.
     fn parse(
         options: &[Bytes],
         kind: Option<RangeKind>,
         reverse: Option<bool>,
+        store: bool,
     ) -> Result<RangeOptions, Reply> {
         let mut parsed = RangeOptions {
             kind,
@@ -377,7 +379,7 @@ impl RangeOptions {
         while let [option, tail @ ..] = rest {
             rest = tail;
             let is = |word: &str| option.eq_ignore_ascii_case(word.as_bytes());
-            if is("withscores") {
+            if !store && is("withscores") {
                 parsed.with_scores = true;
             } else if is("limit") && tail.len() >= 2 {
                 let offset = parse_i64(&tail[0]).ok_or_else(Reply::not_integer)?;
@@ -426,8 +428,9 @@ fn range_reply<'a>(items: impl Iterator<Item = (&'a Bytes, f64)>, with_scores: b
     }
 }
 
-/// ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES], and
-/// ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, which fix some of those options.
+/// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES], and
+/// ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, which fix
+/// some of those options.
 pub fn zrange(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {
         let [_, key, first, second, options @ ..] = argv else {
@@ -446,68 +449,117 @@ pub fn zrange(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         } else {
             (None, None)
         };
-        let options = RangeOptions::parse(options, kind, reverse)?;
-        let reverse = options.reverse.unwrap_or(false);
-        match options.kind.unwrap_or(RangeKind::Rank) {
-            RangeKind::Rank => {
-                let start = parse_i64(first).ok_or_else(Reply::not_integer)?;
-                let stop = parse_i64(second).ok_or_else(Reply::not_integer)?;
-                let Some(zset) = zset_of(ks, key, now_ms)? else {
-                    return Ok(Reply::Array(Vec::new()));
-                };
-                let len = zset.len() as i64;
-                let start = if start < 0 { len + start } else { start }.max(0);
-                let stop = if stop < 0 { len + stop } else { stop }.min(len - 1);
-                if start > stop || start >= len {
-                    return Ok(Reply::Array(Vec::new()));
-                }
-                let items = zset
-                    .iter(reverse)
-                    .skip(start as usize)
-                    .take((stop - start + 1) as usize);
-                Ok(range_reply(items, options.with_scores))
-            }
-            RangeKind::Score => {
-                // Reversed ranges give their bounds as max, min.
-                let (min, max) = if reverse {
-                    (second, first)
-                } else {
-                    (first, second)
-                };
-                let range = ScoreRange::parse(min, max)?;
-                let Some(zset) = zset_of(ks, key, now_ms)? else {
-                    return Ok(Reply::Array(Vec::new()));
-                };
-                let (offset, count) = options.limit.unwrap_or((0, -1));
-                if offset < 0 {
-                    return Ok(Reply::Array(Vec::new()));
-                }
-                let count = usize::try_from(count).unwrap_or(usize::MAX);
-                let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-                let items = zset.in_range(range, reverse).skip(offset).take(count);
-                Ok(range_reply(items, options.with_scores))
-            }
-            RangeKind::Lex => {
-                let (min, max) = if reverse {
-                    (second, first)
-                } else {
-                    (first, second)
-                };
-                let range = LexRange::parse(min, max)?;
-                let Some(zset) = zset_of(ks, key, now_ms)? else {
-                    return Ok(Reply::Array(Vec::new()));
-                };
-                let (offset, count) = options.limit.unwrap_or((0, -1));
-                if offset < 0 {
-                    return Ok(Reply::Array(Vec::new()));
-                }
-                let count = usize::try_from(count).unwrap_or(usize::MAX);
-                let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-                let items = zset.in_lex_range(range, reverse).skip(offset).take(count);
-                Ok(range_reply(items, false))
-            }
-        }
+        let options = RangeOptions::parse(options, kind, reverse, false)?;
+        let items = range_items(ks, now_ms, key, first, second, &options)?;
+        Ok(range_reply(
+            items
+                .iter()
+                .flatten()
+                .map(|(member, score)| (member, *score)),
+            options.with_scores,
+        ))
     })
+}
+
+/// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]: stores the
+/// range (a new value: new token, no deadline) and answers its size; an empty range (or
+/// a missing source) removes the destination, as Redis does. A lock at the destination
+/// is WRONGTYPE.
+pub fn zrangestore(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, destination, key, first, second, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let options = RangeOptions::parse(options, None, None, true)?;
+        let mut result = SortedSet::default();
+        for (member, score) in range_items(ks, now_ms, key, first, second, &options)?
+            .into_iter()
+            .flatten()
+        {
+            result.insert(member, score);
+        }
+        ks.refuse_lock(destination, now_ms)?;
+        if result.is_empty() {
+            ks.remove_live(destination, now_ms);
+            return Ok(Reply::Int(0));
+        }
+        let len = result.len();
+        ks.store(
+            destination,
+            Value::Zset(Box::new(result)),
+            Ttl::Clear,
+            now_ms,
+        );
+        Ok(Reply::Int(len as i64))
+    })
+}
+
+/// The members of a range in the order asked, with their scores: the bounds parsed
+/// first, then the key read (`None` for a missing key), as Redis's `zrangeGenericCommand`.
+fn range_items(
+    ks: &Keyspace,
+    now_ms: u64,
+    key: &[u8],
+    first: &[u8],
+    second: &[u8],
+    options: &RangeOptions,
+) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
+    let reverse = options.reverse.unwrap_or(false);
+    let owned = |items: &mut dyn Iterator<Item = (&Bytes, f64)>| {
+        items
+            .map(|(member, score)| (member.clone(), score))
+            .collect::<Vec<_>>()
+    };
+    let (offset, count) = options.limit.unwrap_or((0, -1));
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    // Reversed score and lex ranges give their bounds as max, min.
+    let (min, max) = if reverse {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    match options.kind.unwrap_or(RangeKind::Rank) {
+        RangeKind::Rank => {
+            let start = parse_i64(first).ok_or_else(Reply::not_integer)?;
+            let stop = parse_i64(second).ok_or_else(Reply::not_integer)?;
+            let Some(zset) = zset_of(ks, key, now_ms)? else {
+                return Ok(None);
+            };
+            let len = zset.len() as i64;
+            let start = if start < 0 { len + start } else { start }.max(0);
+            let stop = if stop < 0 { len + stop } else { stop }.min(len - 1);
+            if start > stop || start >= len {
+                return Ok(Some(Vec::new()));
+            }
+            let mut items = zset
+                .iter(reverse)
+                .skip(start as usize)
+                .take((stop - start + 1) as usize);
+            Ok(Some(owned(&mut items)))
+        }
+        RangeKind::Score => {
+            let range = ScoreRange::parse(min, max)?;
+            let Some(zset) = zset_of(ks, key, now_ms)? else {
+                return Ok(None);
+            };
+            let Ok(offset) = usize::try_from(offset) else {
+                return Ok(Some(Vec::new()));
+            };
+            let mut items = zset.in_range(range, reverse).skip(offset).take(count);
+            Ok(Some(owned(&mut items)))
+        }
+        RangeKind::Lex => {
+            let range = LexRange::parse(min, max)?;
+            let Some(zset) = zset_of(ks, key, now_ms)? else {
+                return Ok(None);
+            };
+            let Ok(offset) = usize::try_from(offset) else {
+                return Ok(Some(Vec::new()));
+            };
+            let mut items = zset.in_lex_range(range, reverse).skip(offset).take(count);
+            Ok(Some(owned(&mut items)))
+        }
+    }
 }
 
 /// ZREMRANGEBYSCORE key min max, ZREMRANGEBYLEX key min max, ZREMRANGEBYRANK key start

@@ -931,3 +931,61 @@ fn the_store_forms_replace_or_remove_the_destination() {
     assert_eq!(h.write("zunionstore l 1 x"), err(WRONGTYPE));
     h.ks.assert_consistent();
 }
+
+#[test]
+fn zrangestore_stores_every_form_of_range() {
+    let mut h = five();
+    h.write("set d v");
+    h.write("pexpire d 5000");
+    assert_eq!(h.write("zrangestore d z 1 2"), int(2));
+    assert_eq!(h.read("pttl d"), int(-1));
+    assert_eq!(
+        h.read("zrange d 0 -1 withscores"),
+        with_scores(&[("b", 2.0), ("c", 3.0)])
+    );
+    let first = h.token("d");
+    assert_eq!(h.write("zrangestore d z (1 +inf byscore limit 1 2"), int(2));
+    assert!(h.token("d") > first);
+    assert_eq!(h.read("zrange d 0 -1"), bulks(&["c", "d"]));
+    assert_eq!(h.write("zrangestore d z 5 3 byscore rev"), int(3));
+    assert_eq!(h.read("zrange d 0 -1"), bulks(&["c", "d", "e"]));
+    assert_eq!(h.write("zrangestore d z 0 0 rev"), int(1));
+    assert_eq!(h.read("zrange d 0 -1"), bulks(&["e"]));
+    h.write("zadd l 0 a 0 b 0 c");
+    assert_eq!(h.write("zrangestore d l [b + bylex"), int(2));
+    assert_eq!(h.read("zrange d 0 -1"), bulks(&["b", "c"]));
+    // An empty range or a missing source removes the destination.
+    assert_eq!(h.write("zrangestore d z 10 20"), int(0));
+    assert_eq!(h.read("exists d"), int(0));
+    h.write("zadd d 1 x");
+    assert_eq!(h.write("zrangestore d missing 0 -1"), int(0));
+    assert_eq!(h.read("exists d"), int(0));
+    // The source may be the destination.
+    assert_eq!(h.write("zrangestore z z 0 1"), int(2));
+    assert_eq!(h.read("zrange z 0 -1"), bulks(&["a", "b"]));
+    h.ks.assert_consistent();
+}
+
+#[test]
+fn zrangestore_errors_match_redis() {
+    let mut h = five();
+    assert_eq!(h.write("zrangestore d z 0 -1 withscores"), err(SYNTAX));
+    assert_eq!(
+        h.write("zrangestore d z 0 -1 limit 0 1"),
+        err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+        )
+    );
+    assert_eq!(h.write("zrangestore d z a 1"), err(NOT_INT));
+    assert_eq!(h.write("zrangestore d z a 1 byscore"), err(RANGE_NOT_FLOAT));
+    assert_eq!(h.write("zrangestore d z a b bylex"), err(LEX_ERR));
+    assert_eq!(
+        h.write("zrangestore d z 0"),
+        err("ERR wrong number of arguments for 'zrangestore' command")
+    );
+    h.write("set s v");
+    assert_eq!(h.write("zrangestore d s 0 -1"), err(WRONGTYPE));
+    assert_eq!(h.read("exists d"), int(0));
+    h.write("lock l owner 10000");
+    assert_eq!(h.write("zrangestore l z 0 -1"), err(WRONGTYPE));
+}
