@@ -989,3 +989,33 @@ fn zrangestore_errors_match_redis() {
     h.write("lock l owner 10000");
     assert_eq!(h.write("zrangestore l z 0 -1"), err(WRONGTYPE));
 }
+
+#[test]
+fn the_new_commands_work_in_transactions_and_scripts() {
+    let mut h = five();
+    assert_eq!(
+        h.write("txn 0 3 4 zincrby z 10 a 2 zpopmin z 4 zlexcount z - +"),
+        Reply::Array(vec![
+            Reply::Double(11.0),
+            Reply::Array(vec![bulk("b"), Reply::Double(2.0)]),
+            int(4)
+        ])
+    );
+    let script = "redis.call('zunionstore', KEYS[2], 1, KEYS[1]) \
+                  redis.call('zremrangebyrank', KEYS[2], 0, 0) \
+                  return {redis.call('zcard', KEYS[2]), redis.call('zrangebylex', KEYS[2], '-', '+'), \
+                  redis.call('zintercard', 2, KEYS[1], KEYS[2])}";
+    assert_eq!(
+        h.write_args(&["eval", script, "2", "z", "u"]),
+        Reply::Array(vec![int(3), bulks(&["d", "e", "a"]), int(3)])
+    );
+    // A failed script leaves the sets as they were.
+    let failing = "redis.call('zpopmax', 'z', 2) redis.call('zrangestore', 'u', 'z', 0, -1) \
+                   redis.call('zincrby', 'z', 1, 'new') error('undo')";
+    h.write_args(&["script", "load", failing]);
+    let before = h.ks.to_snapshot();
+    let sha = crate::state::lua::sha1_hex(failing.as_bytes());
+    assert!(h.write_args(&["evalsha", &sha, "0"]).is_error());
+    assert_eq!(h.ks.to_snapshot(), before);
+    h.ks.assert_consistent();
+}
