@@ -1001,7 +1001,7 @@ fn random_command(rng: &mut u64) -> Vec<String> {
     let other = ["a", "b", "c"][next(3) as usize];
     let value = ["1", "-2", "x", "10", "3.5", ""][next(6) as usize];
     let int = ["0", "1", "-1", "2", "100", "x"][next(6) as usize];
-    let line: Vec<String> = match next(53) {
+    let line: Vec<String> = match next(62) {
         0 => vec!["SET".into(), key.into(), value.into()],
         1 => vec!["GET".into(), key.into()],
         2 => vec!["INCR".into(), key.into()],
@@ -1089,6 +1089,48 @@ fn random_command(rng: &mut u64) -> Vec<String> {
         49 => vec!["SISMEMBER".into(), key.into(), value.into()],
         50 => vec!["SMEMBERS".into(), key.into()],
         51 => vec!["SUNIONSTORE".into(), key.into(), other.into(), key.into()],
+        52 => vec!["ZINCRBY".into(), key.into(), int.into(), value.into()],
+        53 => vec!["ZPOPMIN".into(), key.into(), int.into()],
+        54 => vec!["ZPOPMAX".into(), key.into()],
+        55 => vec!["ZMSCORE".into(), key.into(), value.into(), "1".into()],
+        56 => vec![
+            "ZRANGEBYLEX".into(),
+            key.into(),
+            "-".into(),
+            format!("[{value}"),
+        ],
+        57 => vec![
+            "ZREMRANGEBYRANK".into(),
+            key.into(),
+            int.into(),
+            "-1".into(),
+        ],
+        58 => vec![
+            "ZUNIONSTORE".into(),
+            key.into(),
+            "2".into(),
+            other.into(),
+            key.into(),
+            "WEIGHTS".into(),
+            "2".into(),
+            "1".into(),
+        ],
+        59 => vec![
+            "ZINTER".into(),
+            "2".into(),
+            key.into(),
+            other.into(),
+            "AGGREGATE".into(),
+            "MAX".into(),
+            "WITHSCORES".into(),
+        ],
+        60 => vec![
+            "ZRANGESTORE".into(),
+            other.into(),
+            key.into(),
+            "0".into(),
+            int.into(),
+        ],
         _ => vec!["MGET".into(), key.into(), other.into()],
     };
     line
