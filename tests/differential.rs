@@ -706,6 +706,27 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "sorted sets in scripts and transactions",
+        &[
+            "ZADD q 1 a 2 b 3 c 0 x 0 y",
+            "EVAL 'return redis.call(\"ZINCRBY\", KEYS[1], 1.5, \"a\")' 1 q",
+            "EVAL 'return redis.call(\"ZMSCORE\", KEYS[1], \"a\", \"nope\")' 1 q",
+            "EVAL 'return redis.call(\"ZPOPMIN\", KEYS[1], 2)' 1 q",
+            "EVAL 'return redis.call(\"ZPOPMAX\", KEYS[1])' 1 q",
+            "EVAL 'return redis.call(\"ZRANDMEMBER\", KEYS[1], 10, \"WITHSCORES\")' 1 q",
+            "EVAL 'return redis.call(\"ZUNION\", 1, KEYS[1], \"WITHSCORES\")' 1 q",
+            "EVAL 'return redis.call(\"ZSCAN\", KEYS[1], 0)' 1 q",
+            "MULTI",
+            "ZINCRBY q 2 b",
+            "ZPOPMIN q 1",
+            "ZRANGESTORE r q 0 -1",
+            "ZINTERCARD 2 q r",
+            "ZREMRANGEBYRANK r 0 0",
+            "ZLEXCOUNT r - +",
+            "EXEC",
+        ],
+    ),
+    (
         "sets",
         &[
             "SADD s a b c",
