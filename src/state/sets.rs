@@ -77,10 +77,10 @@ fn members<'a>(members: impl IntoIterator<Item = &'a Bytes>) -> Vec<Reply> {
 }
 
 /// The numbers of one command's random choices: splitmix64 from `Keyspace::draw_seed`.
-struct Draws(u64);
+pub(super) struct Draws(u64);
 
 impl Draws {
-    fn new(ks: &Keyspace, now_ms: u64) -> Draws {
+    pub(super) fn new(ks: &Keyspace, now_ms: u64) -> Draws {
         Draws(ks.draw_seed(now_ms))
     }
 
@@ -93,13 +93,13 @@ impl Draws {
     }
 
     /// A position below `n` (> 0).
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next()) * n as u128) >> 64) as usize
     }
 
     /// `k` distinct positions below `n` (k <= n), in the order drawn: the first `k` steps
     /// of a Fisher-Yates shuffle, with only the moved positions stored.
-    fn distinct(&mut self, k: usize, n: usize) -> Vec<usize> {
+    pub(super) fn distinct(&mut self, k: usize, n: usize) -> Vec<usize> {
         let mut moved: HashMap<usize, usize> = HashMap::new();
         (0..k)
             .map(|i| {

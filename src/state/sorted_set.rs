@@ -160,6 +160,125 @@ impl SortedSet {
                     }
             })
     }
+
+    /// Members in `range`, in order or in reverse order (as Redis's listpack walk).
+    pub(super) fn in_lex_range(
+        &self,
+        range: LexRange,
+        reverse: bool,
+    ) -> impl Iterator<Item = (&Bytes, f64)> + '_ {
+        let empty = range.is_empty();
+        let (start, go_on) = (range.clone(), range);
+        self.iter(reverse)
+            .skip_while(move |(member, _)| {
+                !empty
+                    && if reverse {
+                        !start.below_max(member)
+                    } else {
+                        !start.above_min(member)
+                    }
+            })
+            .take_while(move |(member, _)| {
+                !empty
+                    && if reverse {
+                        go_on.above_min(member)
+                    } else {
+                        go_on.below_max(member)
+                    }
+            })
+    }
+}
+
+/// One end of a lex interval: `-` and `+` sort below and above every member.
+#[derive(Clone, Debug)]
+enum LexBound {
+    Min,
+    Max,
+    Member(Bytes, bool),
+}
+
+impl LexBound {
+    /// Redis's `zslParseLexRangeItem`: `(` exclusive, `[` inclusive, `-` or `+` alone.
+    fn parse(arg: &[u8]) -> Option<LexBound> {
+        match arg {
+            b"-" => Some(LexBound::Min),
+            b"+" => Some(LexBound::Max),
+            [b'(', rest @ ..] => Some(LexBound::Member(Bytes::copy_from_slice(rest), true)),
+            [b'[', rest @ ..] => Some(LexBound::Member(Bytes::copy_from_slice(rest), false)),
+            _ => None,
+        }
+    }
+
+    /// `-` and `+` count as exclusive, as in Redis.
+    fn exclusive(&self) -> bool {
+        match self {
+            LexBound::Min | LexBound::Max => true,
+            LexBound::Member(_, exclusive) => *exclusive,
+        }
+    }
+
+    /// Redis's `sdscmplex` of this bound against `other`.
+    fn cmp(&self, other: &LexBound) -> Ordering {
+        match (self, other) {
+            (LexBound::Min, LexBound::Min) | (LexBound::Max, LexBound::Max) => Ordering::Equal,
+            (LexBound::Min, _) | (_, LexBound::Max) => Ordering::Less,
+            (LexBound::Max, _) | (_, LexBound::Min) => Ordering::Greater,
+            (LexBound::Member(a, _), LexBound::Member(b, _)) => a.cmp(b),
+        }
+    }
+
+    /// A member against this bound.
+    fn cmp_member(&self, member: &[u8]) -> Ordering {
+        match self {
+            LexBound::Min => Ordering::Less,
+            LexBound::Max => Ordering::Greater,
+            LexBound::Member(bound, _) => bound.as_ref().cmp(member),
+        }
+    }
+}
+
+/// A member interval as ZRANGEBYLEX takes it (Redis's `zlexrangespec`). Meant for sets
+/// whose members share one score; with mixed scores it answers as Redis's small
+/// (listpack) sets do: members in order from the first at or past min, while at or
+/// before max.
+#[derive(Clone, Debug)]
+pub(super) struct LexRange {
+    min: LexBound,
+    max: LexBound,
+}
+
+impl LexRange {
+    /// Redis's `zslParseLexRange`, with its one error for both bounds.
+    pub(super) fn parse(min: &[u8], max: &[u8]) -> Result<LexRange, Reply> {
+        match (LexBound::parse(min), LexBound::parse(max)) {
+            (Some(min), Some(max)) => Ok(LexRange { min, max }),
+            _ => Err(Reply::error("ERR min or max not valid string range item")),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        match self.min.cmp(&self.max) {
+            Ordering::Greater => true,
+            Ordering::Equal => self.min.exclusive() || self.max.exclusive(),
+            Ordering::Less => false,
+        }
+    }
+
+    pub(super) fn above_min(&self, member: &[u8]) -> bool {
+        match self.min.cmp_member(member) {
+            Ordering::Less => true,
+            Ordering::Equal => !self.min.exclusive(),
+            Ordering::Greater => false,
+        }
+    }
+
+    pub(super) fn below_max(&self, member: &[u8]) -> bool {
+        match self.max.cmp_member(member) {
+            Ordering::Greater => true,
+            Ordering::Equal => !self.max.exclusive(),
+            Ordering::Less => false,
+        }
+    }
 }
 
 /// A score interval as ZRANGEBYSCORE takes it: `(` makes a bound exclusive, `-inf` and
