@@ -6,6 +6,7 @@
 
 mod group;
 mod keys;
+mod listener;
 mod log_store;
 mod network;
 mod state_store;
@@ -29,8 +30,9 @@ pub use group::{
     BarrierError, CommitError, GroupStatus, KnownLeader, LeaderWatch, MembershipError, RaftGroup,
     Role,
 };
+pub use listener::start_raft_listener;
 pub use log_store::LogStore;
-pub use network::{start_raft_listener, RaftTransport};
+pub use network::RaftTransport;
 pub use state_store::{EventSink, StateMachineStore};
 
 use crate::config::{snapshot_pace, storage_memory, Config, Member};

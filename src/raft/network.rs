@@ -1,7 +1,7 @@
 //! Raft RPC over TCP. A process keeps one connection per peer node, shared by all its
 //! groups; requests on it are matched to responses by request id, so many RPCs (of many
-//! groups) are in flight at once. The server side hands each frame to the Raft handle of
-//! its group.
+//! groups) are in flight at once. The server side (`listener.rs`) hands each frame to the
+//! Raft handle of its group.
 //!
 //! A partition that drops packets closes no connection. So a connection that has heard
 //! nothing for `LINK_STALL` when a call on it times out is dropped and made anew by the
@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -29,23 +28,18 @@ use openraft::raft::{
 use openraft::{RPCTypes, Raft};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
 
 use super::wire::{self, FrameError, RaftReply, RaftRequest, RequestFrame, ResponseFrame};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::config::raft_transport::{
     KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, LINK_STALL, TCP_USER_TIMEOUT,
 };
-use crate::config::Config;
 
 /// Frames queued for one connection's writer before senders wait.
-const SEND_QUEUE_FRAMES: usize = 1024;
-/// RPCs one inbound connection may have in flight before the server stops reading it.
-const MAX_INFLIGHT_RPCS_PER_CONNECTION: usize = 1024;
-/// Pause after a failed `accept` (out of file descriptors, say) before trying again.
-const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+pub(super) const SEND_QUEUE_FRAMES: usize = 1024;
 
 /// The Raft handles of the groups this node runs, by group id, for the RPC server.
 #[derive(Clone, Default)]
@@ -548,7 +542,7 @@ impl Link {
 /// Sets a Raft connection's options, either end: no Nagle (small frames such as votes and
 /// heartbeats must not wait), and keepalive probes and a user timeout, so that the kernel
 /// drops a connection that a partition has stalled.
-fn configure(stream: &TcpStream) -> io::Result<()> {
+pub(super) fn configure(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let socket = socket2::SockRef::from(stream);
     socket.set_tcp_keepalive(
@@ -559,7 +553,7 @@ fn configure(stream: &TcpStream) -> io::Result<()> {
     socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT))
 }
 
-async fn write_frames(
+pub(super) async fn write_frames(
     mut writer: OwnedWriteHalf,
     mut queue: mpsc::Receiver<Vec<u8>>,
 ) -> io::Result<()> {
@@ -569,94 +563,13 @@ async fn write_frames(
     writer.shutdown().await
 }
 
-/// Serves Raft RPCs from peers on `listener`, dispatching each to its group in
-/// `groups`. Never returns: a failed accept is logged and retried; abort the task to stop.
-pub async fn serve_raft(listener: TcpListener, groups: GroupRegistry) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                if let Err(e) = configure(&stream) {
-                    tracing::warn!("raft connection from {peer}: {e}");
-                }
-                tokio::spawn(serve_connection(stream, groups.clone()));
-            }
-            Err(e) => {
-                tracing::warn!("accepting a raft connection failed: {e}");
-                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
-            }
-        }
-    }
-}
-
-/// Binds `config.raft_listen` and serves Raft RPCs on it in a new task. Returns the bound
-/// address (the real port when it was 0) and the task.
-pub async fn start_raft_listener(
-    config: &Config,
-    groups: GroupRegistry,
-) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(config.raft_listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("binding --raft-listen {}: {e}", config.raft_listen))?;
-    let addr = listener.local_addr()?;
-    Ok((addr, tokio::spawn(serve_raft(listener, groups))))
-}
-
-async fn serve_connection(stream: TcpStream, groups: GroupRegistry) {
-    let peer = stream.peer_addr().ok();
-    let (mut reader, writer) = stream.into_split();
-    let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
-    let writer_task = tokio::spawn(write_frames(writer, queue));
-    let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT_RPCS_PER_CONNECTION));
-    loop {
-        let request = match wire::read_frame::<RequestFrame, _>(&mut reader).await {
-            Ok(Some(request)) => request,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!("raft connection from {peer:?}: {e}; closing it");
-                break;
-            }
-        };
-        let Ok(permit) = inflight.clone().acquire_owned().await else {
-            break;
-        };
-        let frames = frames.clone();
-        let groups = groups.clone();
-        tokio::spawn(async move {
-            let reply = dispatch(&groups, request.group, request.rpc).await;
-            let response = ResponseFrame {
-                request_id: request.request_id,
-                reply,
-            };
-            match wire::encode(&response) {
-                // The connection may be gone; the peer then retries on a new one.
-                Ok(frame) => drop(frames.send(frame).await),
-                Err(e) => tracing::error!("cannot encode a raft response: {e}"),
-            }
-            drop(permit);
-        });
-    }
-    drop(frames);
-    // Replies still being computed finish (or not) without this connection.
-    writer_task.abort();
-}
-
-async fn dispatch(groups: &GroupRegistry, group: GroupId, rpc: RaftRequest) -> RaftReply {
-    let Some(raft) = groups.get(group) else {
-        return RaftReply::UnknownGroup;
-    };
-    match rpc {
-        RaftRequest::AppendEntries(rpc) => RaftReply::AppendEntries(raft.append_entries(rpc).await),
-        RaftRequest::Vote(rpc) => RaftReply::Vote(raft.vote(rpc).await),
-        RaftRequest::PreVote(rpc) => RaftReply::PreVote(raft.pre_vote(rpc).await),
-        RaftRequest::InstallSnapshot(rpc) => {
-            RaftReply::InstallSnapshot(raft.install_snapshot(rpc).await)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
+
+    use tokio::net::TcpListener;
+
+    use super::super::listener::serve_connection;
 
     use openraft::raft::VoteRequest;
     use openraft::Vote;

@@ -17,7 +17,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 
 use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
-use super::network::serve_raft;
+use super::listener::serve_raft;
 use super::*;
 use crate::config::Member;
 use crate::reply::Reply;
