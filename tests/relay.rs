@@ -36,6 +36,9 @@ fn write_in_background(mut writer: TcpStream, bytes: Vec<u8>) -> JoinHandle<()> 
 fn cluster_and_follower() -> (Cluster, u64) {
     let cluster = Cluster::start(3, &[]);
     let leader = cluster.wait_leader(Duration::from_secs(30));
+    // Every node up and following: a leader whose followers had not answered yet could
+    // still step down (check-quorum) in the middle of the test.
+    cluster.wait_replicated(leader, Duration::from_secs(30));
     let follower = cluster.other_than(&[leader]);
     (cluster, follower)
 }
