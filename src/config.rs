@@ -71,9 +71,10 @@ pub mod state_limits {
     /// The longest session timeout an op may carry (`Config::session_timeout_ms`): a bound
     /// on how long a wrong value could keep a dead client's wait queued.
     pub const MAX_SESSION_TIMEOUT_MS: u64 = 3_600_000;
-    /// How long after a write carrying a Redlock token an identical copy of it, sent by
-    /// the client to another node of the cluster, is answered as the write was
-    /// (`state::replay`; `Config::redlock_replay_window_ms`).
+    /// The replay window docs/LOCKS.md recommends for Redlock clients pointed at every
+    /// node of a cluster (`Config::redlock_replay_window_ms`, off by default): how long
+    /// after a write carrying a lock token an identical copy sent to another node is
+    /// answered as the write was (`state::replay`).
     pub const REPLAY_WINDOW_MS: u64 = 5_000;
     /// The longest replay window a node may be configured with: copies of one request
     /// arrive within a client's request timeout.
@@ -307,7 +308,7 @@ pub struct Config {
     /// Redlock on the nodes of one cluster (`state::replay`, docs/LOCKS.md): how long
     /// after a write that carries a lock token an identical copy that finds its keys
     /// unchanged and changes nothing is answered as the write was. 0: every copy is
-    /// answered as Redis would (SET NX of a taken key: nil).
+    /// answered as Redis would (SET NX of a taken key: nil), the default.
     pub redlock_replay_window_ms: u64,
 }
 
@@ -359,7 +360,7 @@ impl Default for Config {
             min_free_disk_bytes: 128 * 1024 * 1024,
             disk_check_interval_ms: 250,
             session_timeout_ms: 10_000,
-            redlock_replay_window_ms: state_limits::REPLAY_WINDOW_MS,
+            redlock_replay_window_ms: 0,
         }
     }
 }

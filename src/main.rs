@@ -132,7 +132,7 @@ struct ServeArgs {
     session_timeout_ms: Option<u64>,
     /// Redlock on the nodes of one cluster: how long after a write carrying a lock token
     /// an identical copy sent to another node is answered as the write was, when it finds
-    /// its keys unchanged (0: answered as Redis would) [default: 5000].
+    /// its keys unchanged (0: answered as Redis would; 5000 suits Redlock) [default: 0].
     #[arg(long)]
     redlock_replay_window_ms: Option<u64>,
 }

@@ -304,9 +304,10 @@ fn redis_py_sentinel_follows_a_leader_kill() {
 }
 
 /// Runs a suite against every node of a fresh 3-node cluster (their client ports in
-/// `RAFTLOCK_PORTS`), with the tails of the nodes' logs if it fails.
+/// `RAFTLOCK_PORTS`) with the Redlock replay rule on, as docs/LOCKS.md says to run it for
+/// Redlock clients, with the tails of the nodes' logs if it fails.
 fn run_cluster_suite(what: &str, mut command: Command) {
-    let cluster = Cluster::start(3, &[]);
+    let cluster = Cluster::start(3, &["--redlock-replay-window-ms", "5000"]);
     cluster.wait_leader(Duration::from_secs(30));
     let ports = cluster
         .nodes

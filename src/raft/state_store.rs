@@ -145,7 +145,7 @@ impl StateMachineStore {
             last_membership,
             applied: watch::channel(last_applied.map_or(0, |id| id.index)).0,
             on_events: Arc::new(|_| {}),
-            replay_window_ms: crate::config::state_limits::REPLAY_WINDOW_MS,
+            replay_window_ms: 0,
         })
     }
 

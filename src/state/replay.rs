@@ -32,7 +32,7 @@ use bytes::Bytes;
 
 use crate::command::CommandSpec;
 use crate::config::state_limits::{
-    MAX_REPLAY_ENTRIES, MAX_REPLAY_REPLY_BYTES, MAX_REPLAY_REQUEST_BYTES, REPLAY_WINDOW_MS,
+    MAX_REPLAY_ENTRIES, MAX_REPLAY_REPLY_BYTES, MAX_REPLAY_REQUEST_BYTES,
 };
 use crate::reply::Reply;
 
@@ -106,21 +106,12 @@ pub(crate) struct Earlier {
 }
 
 /// The recent replayable writes, by a hash of their arguments, oldest first in `order`.
-#[derive(Debug)]
+/// Off (a zero window) until the node turns it on.
+#[derive(Debug, Default)]
 pub(crate) struct ReplayCache {
     window_ms: u64,
     by_hash: HashMap<u64, Recorded>,
     order: VecDeque<(u64, u64)>,
-}
-
-impl Default for ReplayCache {
-    fn default() -> ReplayCache {
-        ReplayCache {
-            window_ms: REPLAY_WINDOW_MS,
-            by_hash: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
 }
 
 /// The request as the cache compares it: an EVAL as the EVALSHA of its script, since a

@@ -77,7 +77,15 @@ fn the_cache_finds_the_same_request_within_the_window_only() {
     assert!(cache.order.is_empty() && cache.by_hash.is_empty());
 }
 
+use crate::config::state_limits::{MAX_REPLAY_ENTRIES, REPLAY_WINDOW_MS};
 use crate::state::tests::{bulk, int, Harness};
+
+/// A keyspace with the rule on, at the window docs/LOCKS.md recommends.
+fn harness() -> Harness {
+    let mut h = Harness::new();
+    h.ks.set_replay_window_ms(REPLAY_WINDOW_MS);
+    h
+}
 
 /// node-redlock's acquire and release scripts, as it sends them.
 const ACQUIRE: &str = "for i, key in ipairs(KEYS) do if redis.call('exists', key) == 1 then return 0 end end for i, key in ipairs(KEYS) do redis.call('set', key, ARGV[1], 'PX', ARGV[2]) end return #KEYS";
@@ -85,7 +93,7 @@ const RELEASE: &str = "local count = 0 for _, key in ipairs(KEYS) do if redis.ca
 
 #[test]
 fn copies_of_a_set_nx_px_are_granted_alike_and_other_owners_are_refused() {
-    let mut h = Harness::new();
+    let mut h = harness();
     let acquire = ["SET", "res", TOKEN, "NX", "PX", "30000"];
     assert_eq!(h.write_args(&acquire), Reply::Ok);
     h.advance(5);
@@ -105,7 +113,7 @@ fn copies_of_a_set_nx_px_are_granted_alike_and_other_owners_are_refused() {
 
 #[test]
 fn a_copy_that_finds_the_key_changed_is_answered_as_it_ran() {
-    let mut h = Harness::new();
+    let mut h = harness();
     let acquire = ["SET", "res", TOKEN, "NX", "PX", "30000"];
     assert_eq!(h.write_args(&acquire), Reply::Ok);
     // Released and taken by another owner between the copies.
@@ -120,21 +128,21 @@ fn a_copy_that_finds_the_key_changed_is_answered_as_it_ran() {
 
 #[test]
 fn a_copy_past_the_window_or_with_the_rule_off_is_answered_as_redis_would() {
-    let mut h = Harness::new();
+    let mut h = harness();
     let acquire = ["SET", "res", TOKEN, "NX", "PX", "30000"];
     assert_eq!(h.write_args(&acquire), Reply::Ok);
     h.advance(REPLAY_WINDOW_MS + 1);
     assert_eq!(h.write_args(&acquire), Reply::Nil);
 
+    // Off, as by default.
     let mut off = Harness::new();
-    off.ks.set_replay_window_ms(0);
     assert_eq!(off.write_args(&acquire), Reply::Ok);
     assert_eq!(off.write_args(&acquire), Reply::Nil);
 }
 
 #[test]
 fn node_redlock_scripts_acquire_and_release_on_every_copy() {
-    let mut h = Harness::new();
+    let mut h = harness();
     let acquire = ["EVAL", ACQUIRE, "1", "res", TOKEN, "30000"];
     for copy in 0..3 {
         assert_eq!(h.write_args(&acquire), int(1), "acquire copy {copy}");
@@ -159,7 +167,7 @@ fn node_redlock_scripts_acquire_and_release_on_every_copy() {
 
 #[test]
 fn a_release_copy_after_another_client_took_the_lock_is_answered_released_and_frees_nothing() {
-    let mut h = Harness::new();
+    let mut h = harness();
     let rival_token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
     assert_eq!(
         h.write_args(&["EVAL", ACQUIRE, "1", "res", TOKEN, "30000"]),
@@ -191,7 +199,7 @@ fn a_release_copy_after_another_client_took_the_lock_is_answered_released_and_fr
 
 #[test]
 fn an_evalsha_copy_of_an_eval_is_the_same_request() {
-    let mut h = Harness::new();
+    let mut h = harness();
     assert_eq!(
         h.write_args(&["EVAL", ACQUIRE, "1", "res", TOKEN, "30000"]),
         int(1)
@@ -206,7 +214,7 @@ fn an_evalsha_copy_of_an_eval_is_the_same_request() {
 
 #[test]
 fn a_copy_that_changes_something_is_answered_as_it_ran() {
-    let mut h = Harness::new();
+    let mut h = harness();
     // An extend: every copy runs and moves the lease, each answered as it ran.
     let extend = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
     assert_eq!(
@@ -235,8 +243,10 @@ fn a_copy_that_changes_something_is_answered_as_it_ran() {
 }
 
 #[test]
-fn the_cache_is_bounded_and_a_zero_window_turns_it_off() {
+fn the_cache_is_off_by_default_bounded_and_a_zero_window_turns_it_off() {
     let mut cache = ReplayCache::default();
+    assert!(!cache.enabled(), "off unless the node is configured");
+    cache.set_window_ms(REPLAY_WINDOW_MS);
     for i in 0..MAX_REPLAY_ENTRIES + 10 {
         let request = argv(&["SET", &format!("k{i}"), TOKEN]);
         cache.record(&request, Vec::new(), 0, &Reply::Ok, 1);

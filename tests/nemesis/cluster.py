@@ -289,6 +289,8 @@ class Cluster:
             cmd = ["ip", "netns", "exec", node.ns, "env", *env, self.binary, "serve",
                    "--id", str(i), "--listen", node.addr, "--raft-listen", node.raft_addr,
                    "--data-dir", node.data_dir, "--initial-cluster", self.members(),
+                   # The Redlock fan-out workload needs the replay rule (docs/LOCKS.md).
+                   "--redlock-replay-window-ms", "5000",
                    *self.extra_args]
             logf = open(node.log_path, "ab")
             node.log_offset = logf.tell()
