@@ -196,6 +196,25 @@ impl Keyspace {
         }
     }
 
+    /// What the STORE forms (SUNIONSTORE, ZUNIONSTORE, ZRANGESTORE...) do with their
+    /// result of `len` members: it replaces `destination`, without a deadline, or removes
+    /// it when empty. A lock is never replaced (WRONGTYPE). The reply: `len`.
+    pub(crate) fn store_result(
+        &mut self,
+        destination: &[u8],
+        value: Value,
+        len: usize,
+        now_ms: u64,
+    ) -> Result<Reply, Reply> {
+        self.refuse_lock(destination, now_ms)?;
+        if len == 0 {
+            self.remove_live(destination, now_ms);
+        } else {
+            self.store(destination, value, Ttl::Clear, now_ms);
+        }
+        Ok(Reply::Int(len as i64))
+    }
+
     /// Stores `value` under `key` with a new fencing token; a deadline at or before
     /// `now_ms` removes the key instead, as Redis does with a past EXAT.
     ///

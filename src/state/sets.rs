@@ -15,7 +15,7 @@ use bytes::Bytes;
 use indexmap::IndexSet;
 
 use super::key_commands::{parse_cursor, scan_page, scan_reply, ScanOptions};
-use super::{invoked_as, run, wrong_arity, Keyspace, Ttl, Value};
+use super::{invoked_as, run, wrong_arity, Keyspace, Value};
 use crate::args::parse_i64;
 use crate::config::state_limits::MAX_RANDOM_MEMBERS;
 use crate::reply::Reply;
@@ -400,19 +400,8 @@ pub fn algebra_store(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             let sets = sets_of(ks, keys, now_ms)?;
             combine(&sets, argv).into_iter().collect()
         };
-        ks.refuse_lock(destination, now_ms)?;
-        if result.is_empty() {
-            ks.remove_live(destination, now_ms);
-            return Ok(Reply::Int(0));
-        }
         let len = result.len();
-        ks.store(
-            destination,
-            Value::Set(Box::new(result)),
-            Ttl::Clear,
-            now_ms,
-        );
-        Ok(Reply::Int(len as i64))
+        ks.store_result(destination, Value::Set(Box::new(result)), len, now_ms)
     })
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::key_commands::{parse_cursor, scan_page, scan_reply, ScanOptions};
 use super::sets::Draws;
 use super::sorted_set::{LexRange, ScoreRange, SortedSet};
-use super::{invoked_as, run, wrong_arity, Keyspace, Ttl, Value};
+use super::{invoked_as, run, wrong_arity, Keyspace, Value};
 use crate::args::{parse_f64, parse_i64};
 use crate::config::state_limits::MAX_RANDOM_MEMBERS;
 use crate::reply::Reply;
@@ -478,19 +478,8 @@ pub fn zrangestore(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         {
             result.insert(member, score);
         }
-        ks.refuse_lock(destination, now_ms)?;
-        if result.is_empty() {
-            ks.remove_live(destination, now_ms);
-            return Ok(Reply::Int(0));
-        }
         let len = result.len();
-        ks.store(
-            destination,
-            Value::Zset(Box::new(result)),
-            Ttl::Clear,
-            now_ms,
-        );
-        Ok(Reply::Int(len as i64))
+        ks.store_result(destination, Value::Zset(Box::new(result)), len, now_ms)
     })
 }
 
@@ -1022,19 +1011,8 @@ pub fn zalgebra_store(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         let name = String::from_utf8_lossy(name).to_ascii_lowercase();
         let op = algebra_op(argv);
         let result = Algebra::parse(ks, now_ms, &name, args, op, true, false)?.compute(op);
-        ks.refuse_lock(destination, now_ms)?;
-        if result.is_empty() {
-            ks.remove_live(destination, now_ms);
-            return Ok(Reply::Int(0));
-        }
         let len = result.len();
-        ks.store(
-            destination,
-            Value::Zset(Box::new(result)),
-            Ttl::Clear,
-            now_ms,
-        );
-        Ok(Reply::Int(len as i64))
+        ks.store_result(destination, Value::Zset(Box::new(result)), len, now_ms)
     })
 }
 
