@@ -62,6 +62,10 @@ pub mod state_limits {
     pub const LUA_STEP_AFTER_BYTES: usize = 4096;
     /// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
     pub const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+    /// Largest LCS table (cells, one per pair of prefixes: (len a + 1) x (len b + 1), 4
+    /// bytes each; 64 MiB): LCS of longer strings is refused rather than let one command
+    /// stall every replica's apply. Redis has no such limit.
+    pub const MAX_LCS_CELLS: usize = 16 * 1024 * 1024;
     /// Deepest glob nesting (one level per `*` that had to be tried): deeper fails the
     /// match, as in Redis, so a hostile pattern cannot exhaust the stack.
     pub const MAX_GLOB_NESTING: u32 = 1000;

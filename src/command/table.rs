@@ -4,8 +4,8 @@
 use super::{Blocking, CommandSpec, Handler, Kind, Marks, ServeFn, TxnStep};
 use crate::server::builtin::{connection as cx, node as nd};
 use crate::state::{
-    hashes, key_commands as keys, lists, locks::commands as locks, publish as pubsub, scripts,
-    server_commands as sm, sets, strings, txn, zsets,
+    bits, hashes, key_commands as keys, lists, locks::commands as locks, publish as pubsub,
+    scripts, server_commands as sm, sets, string_ranges as ranges, strings, txn, zsets,
 };
 
 use Handler::{Read, Server, Write};
@@ -237,6 +237,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("persist", 2, WF, ONE, "generic", "Removes the expiration time of a key.", Write(keys::persist)),
     cmd("keys", 2, R, NONE, "generic", "Returns all key names that match a pattern.", Read(keys::keys)),
     cmd("scan", -2, R, NONE, "generic", "Iterates over the key names in the database.", Read(keys::scan)),
+    cmd("renamenx", 3, WF, TWO, "generic", "Renames a key only when the target key name doesn't exist.", Write(keys::rename)),
+    cmd("copy", -3, WD, TWO, "generic", "Copies the value of a key to a new key.", Write(keys::copy)),
+    cmd("touch", -2, RF, ALL, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", Read(keys::exists)),
+    cmd("randomkey", 1, R, NONE, "generic", "Returns a random key name from the database.", Read(keys::randomkey)),
     cmd("rename", 3, W, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", Write(keys::rename)),
     // strings
     cmd("get", 2, RF, ONE, "string", "Returns the string value of a key.", Read(strings::get)),
@@ -255,6 +259,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("decr", 2, WDF, ONE, "string", "Decrements the integer value of a key by one.", Write(strings::incr)),
     cmd("decrby", 3, WDF, ONE, "string", "Decrements a number from the integer value of a key.", Write(strings::incr)),
     cmd("append", 3, WDF, ONE, "string", "Appends a string to the value of a key.", Write(strings::append)),
+    cmd("incrbyfloat", 3, WDF, ONE, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", Write(strings::incrbyfloat)),
+    cmd("getrange", 4, R, ONE, "string", "Returns a substring of the string stored at a key.", Read(ranges::getrange)),
+    cmd("substr", 4, R, ONE, "string", "Returns a substring from a string value.", Read(ranges::getrange)),
+    cmd("setrange", 4, WD, ONE, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", Write(ranges::setrange)),
+    cmd("lcs", -3, R, TWO, "string", "Finds the longest common substring.", Read(ranges::lcs)),
+    cmd("setbit", 4, WD, ONE, "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", Write(bits::setbit)),
+    cmd("getbit", 3, RF, ONE, "bitmap", "Returns a bit value by offset.", Read(bits::getbit)),
+    cmd("bitcount", -2, R, ONE, "bitmap", "Counts the number of set bits (population counting) in a string.", Read(bits::bitcount)),
+    cmd("bitpos", -3, R, ONE, "bitmap", "Finds the first set (1) or clear (0) bit in a string.", Read(bits::bitpos)),
+    cmd("bitop", -4, WD, (2, -1, 1), "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", Write(bits::bitop)),
     cmd("strlen", 2, RF, ONE, "string", "Returns the length of a string value.", Read(strings::strlen)),
     cmd("delifeq", 3, WF, ONE, "string", "Deletes the key if its value equals the given string.", Write(strings::delifeq)),
     cmd("delex", -2, WF, ONE, "string", "Conditionally removes the key based on value comparison.", Write(strings::delex)),
@@ -267,6 +281,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("hdel", -3, WF, ONE, "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", Write(hashes::hdel)),
     cmd("hexists", 3, RF, ONE, "hash", "Determines whether a field exists in a hash.", Read(hashes::hexists)),
     cmd("hincrby", 4, WDF, ONE, "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", Write(hashes::hincrby)),
+    cmd("hincrbyfloat", 4, WDF, ONE, "hash", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", Write(hashes::hincrbyfloat)),
+    cmd("hstrlen", 3, RF, ONE, "hash", "Returns the length of the value of a field.", Read(hashes::hstrlen)),
+    cmd("hrandfield", -2, R, ONE, "hash", "Returns one or more random fields from a hash.", Read(hashes::hrandfield)),
+    cmd("hscan", -3, R, ONE, "hash", "Iterates over fields and values of a hash.", Read(hashes::hscan)),
     cmd("hlen", 2, RF, ONE, "hash", "Returns the number of fields in a hash.", Read(hashes::hlen)),
     cmd("hgetall", 2, R, ONE, "hash", "Returns all fields and values in a hash.", Read(hashes::hgetall)),
     cmd("hkeys", 2, R, ONE, "hash", "Returns all fields in a hash.", Read(hashes::hkeys)),

@@ -16,6 +16,8 @@
 //! `locks::commands`, `key_commands`, `server_commands`, `publish`, `scripts`, `txn`).
 
 mod apply;
+pub(crate) mod bits;
+mod decimal;
 mod expiry;
 pub(crate) mod glob;
 pub(crate) mod hashes;
@@ -38,6 +40,7 @@ pub(crate) mod session;
 pub(crate) mod sets;
 mod snapshot;
 mod sorted_set;
+pub(crate) mod string_ranges;
 pub(crate) mod strings;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::key_commands::{parse_cursor, scan_page, scan_reply, ScanOptions};
+use super::key_commands::{parse_cursor, scan_page, scan_reply, scan_reply_items, ScanOptions};
 use super::sets::Draws;
 use super::sorted_set::{LexRange, ScoreRange, SortedSet};
 use super::{invoked_as, run, wrong_arity, Keyspace, Value};
@@ -745,10 +745,7 @@ pub fn zscan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                 ]
             })
             .collect();
-        Ok(Reply::Array(vec![
-            Reply::Bulk(Bytes::from(next_cursor.to_string())),
-            Reply::Array(found),
-        ]))
+        Ok(scan_reply_items(next_cursor, found))
     })
 }
 
