@@ -4,8 +4,9 @@
 use super::{Blocking, CommandSpec, Handler, Kind, Marks, ServeFn, TxnStep};
 use crate::server::builtin::{connection as cx, node as nd};
 use crate::state::{
-    bits, hashes, key_commands as keys, lists, locks::commands as locks, publish as pubsub,
-    scripts, server_commands as sm, sets, string_ranges as ranges, strings, txn, zsets,
+    bits, hashes, key_commands as keys, list_edits, lists, locks::commands as locks,
+    publish as pubsub, scripts, server_commands as sm, sets, string_ranges as ranges, strings, txn,
+    zset_pops, zsets,
 };
 
 use Handler::{Read, Server, Write};
@@ -293,8 +294,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("zadd", -4, WDF, ONE, "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", Write(zsets::zadd)),
     cmd("zincrby", 4, WDF, ONE, "sorted-set", "Increments the score of a member in a sorted set.", Write(zsets::zincrby)),
     cmd("zmscore", -3, RF, ONE, "sorted-set", "Returns the score of one or more members in a sorted set.", Read(zsets::zmscore)),
-    cmd("zpopmin", -2, WF, ONE, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Write(zsets::zpop)),
-    cmd("zpopmax", -2, WF, ONE, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Write(zsets::zpop)),
+    cmd("zpopmin", -2, WF, ONE, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Write(zset_pops::zpop)),
+    cmd("zpopmax", -2, WF, ONE, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Write(zset_pops::zpop)),
+    cmd("zmpop", -4, &["write", "movablekeys"], NONE, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", Write(zset_pops::zmpop)).numkeys_at(1),
+    cmd("bzpopmin", -3, &["write", "noscript", "fast", "blocking"], ALL_BUT_LAST, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", Write(zset_pops::bzpop)).kind(Kind::BlockingWrite(Blocking::ListPop)),
+    cmd("bzpopmax", -3, &["write", "noscript", "fast", "blocking"], ALL_BUT_LAST, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.", Write(zset_pops::bzpop)).kind(Kind::BlockingWrite(Blocking::ListPop)),
+    cmd("bzmpop", -5, &["write", "blocking", "movablekeys"], NONE, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", Write(zset_pops::zmpop)).numkeys_at(2).kind(Kind::BlockingWrite(Blocking::ListPop)),
     cmd("zrem", -3, WF, ONE, "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", Write(zsets::zrem)),
     cmd("zcard", 2, RF, ONE, "sorted-set", "Returns the number of members in a sorted set.", Read(zsets::zcard)),
     cmd("zscore", 3, RF, ONE, "sorted-set", "Returns the score of a member in a sorted set.", Read(zsets::zscore)),
@@ -350,6 +355,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("lrange", 4, R, ONE, "list", "Returns a range of elements from a list.", Read(lists::lrange)),
     cmd("lindex", 3, R, ONE, "list", "Returns an element from a list by its index.", Read(lists::lindex)),
     cmd("lrem", 4, W, ONE, "list", "Removes elements from a list. Deletes the list if the last element was removed.", Write(lists::lrem)),
+    cmd("lset", 4, WD, ONE, "list", "Sets the value of an element in a list by its index.", Write(list_edits::lset)),
+    cmd("linsert", 5, WD, ONE, "list", "Inserts an element before or after another element in a list.", Write(list_edits::linsert)),
+    cmd("lpos", -3, R, ONE, "list", "Returns the index of matching elements in a list.", Read(list_edits::lpos)),
+    cmd("lmpop", -4, &["write", "movablekeys"], NONE, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", Write(list_edits::lmpop)).numkeys_at(1),
+    cmd("blmpop", -5, &["write", "blocking", "movablekeys"], NONE, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Write(list_edits::lmpop)).numkeys_at(2).kind(Kind::BlockingWrite(Blocking::ListPop)),
     cmd("ltrim", 4, W, ONE, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", Write(lists::ltrim)),
     cmd("lmove", 5, WD, TWO, "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", Write(lists::lmove)),
     cmd("rpoplpush", 3, WD, TWO, "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", Write(lists::rpoplpush)),

@@ -74,7 +74,7 @@ impl LockWaiters {
                     (resource, owner, LockOutcome::TimedOut)
                 }
                 Event::Lock(LockEvent::Released { .. })
-                | Event::ListPushed(_)
+                | Event::Filled(_)
                 | Event::Published { .. } => continue,
             };
             if let Some(list) = waiting.remove(&(resource, owner)) {

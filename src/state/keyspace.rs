@@ -244,11 +244,12 @@ impl Keyspace {
         };
         self.reindex(key, old_deadline, deadline_ms);
         self.replicated.fence_counter += 1;
-        if matches!(value, Value::List(_)) {
-            // A list arrives whole (RENAME): clients blocked on this key may be served.
+        if matches!(value, Value::List(_) | Value::Zset(_)) {
+            // A list or sorted set arrives whole (RENAME, ZUNIONSTORE): clients blocked on
+            // this key may be served.
             self.runtime
                 .events
-                .push(Event::ListPushed(Bytes::copy_from_slice(key)));
+                .push(Event::Filled(Bytes::copy_from_slice(key)));
         }
         let entry = Entry {
             value,

@@ -28,9 +28,11 @@ mod invariants;
 mod key;
 pub(crate) mod key_commands;
 mod keyspace;
+pub(crate) mod list_edits;
 pub(crate) mod lists;
 pub(crate) mod locks;
 pub(crate) mod lua;
+mod multi_pop;
 pub(crate) mod publish;
 mod replay;
 mod revisions;
@@ -48,6 +50,7 @@ pub(crate) mod txn;
 mod undo;
 mod value;
 pub(crate) mod wall;
+pub(crate) mod zset_pops;
 pub(crate) mod zsets;
 
 use bytes::Bytes;
@@ -70,9 +73,10 @@ pub(crate) use value::{Entry, Value};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Lock(LockEvent),
-    /// Elements were added to the list at this key (or a list was stored there): a
-    /// client blocked in BLPOP and the like on this node may now be served.
-    ListPushed(Bytes),
+    /// Elements were added to the list or sorted set at this key (or one was stored
+    /// there): a client blocked in BLPOP, BZPOPMIN and the like on this node may now be
+    /// served.
+    Filled(Bytes),
     /// PUBLISH (or SPUBLISH, `sharded`): every node hands the message to its own
     /// subscribers of the channel.
     Published {
