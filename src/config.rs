@@ -314,6 +314,10 @@ pub struct Config {
     /// unchanged and changes nothing is answered as the write was. 0: every copy is
     /// answered as Redis would (SET NX of a taken key: nil), the default.
     pub redlock_replay_window_ms: u64,
+    /// Redis's `notify-keyspace-events` at start (`state::notify`): the classes of
+    /// keyspace notifications this node publishes, `""` for none (the default). CONFIG
+    /// SET changes it while the node runs.
+    pub notify_keyspace_events: String,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -365,6 +369,7 @@ impl Default for Config {
             disk_check_interval_ms: 250,
             session_timeout_ms: 10_000,
             redlock_replay_window_ms: 0,
+            notify_keyspace_events: String::new(),
         }
     }
 }
@@ -458,6 +463,12 @@ impl Config {
         }
         if self.listen == self.raft_listen {
             bail!("--listen and --raft-listen must differ");
+        }
+        if crate::state::notify::parse_classes(self.notify_keyspace_events.as_bytes()).is_none() {
+            bail!(
+                "notify-keyspace-events '{}': invalid event class character; use 'Ag$lshzxeKEtmdn'",
+                self.notify_keyspace_events
+            );
         }
         if self.redlock_replay_window_ms > state_limits::MAX_REPLAY_WINDOW_MS {
             bail!(

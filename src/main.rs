@@ -135,6 +135,10 @@ struct ServeArgs {
     /// its keys unchanged (0: answered as Redis would; 5000 suits Redlock) [default: 0].
     #[arg(long)]
     redlock_replay_window_ms: Option<u64>,
+    /// Keyspace notifications this node publishes, in Redis's letters (KEA: all); CONFIG
+    /// SET notify-keyspace-events changes it at run time [default: none].
+    #[arg(long)]
+    notify_keyspace_events: Option<String>,
 }
 
 impl ServeArgs {
@@ -194,6 +198,9 @@ impl ServeArgs {
             redlock_replay_window_ms: self
                 .redlock_replay_window_ms
                 .unwrap_or(defaults.redlock_replay_window_ms),
+            notify_keyspace_events: self
+                .notify_keyspace_events
+                .unwrap_or(defaults.notify_keyspace_events),
             ..defaults
         };
         config.validate()?;

@@ -1603,3 +1603,98 @@ fn the_comparison_catches_a_difference_and_masks_only_by_rule() {
         vec!["EVAL".to_string(), "return 1".into(), "0".into()]
     );
 }
+
+/// The keyspace notifications one server publishes while `sequence` runs: a subscriber to
+/// every `__key*__` channel collects them until a marker published last comes back.
+fn notifications(
+    mut client: RawClient,
+    mut subscriber: RawClient,
+    sequence: &[&str],
+) -> Vec<String> {
+    for argv in [
+        &["FLUSHALL"][..],
+        &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
+        &["CONFIG", "GET", "notify-keyspace-events"],
+    ] {
+        client.send(&resp_request(argv));
+        client.frame();
+    }
+    subscriber.send(&resp_request(&["PSUBSCRIBE", "__key*__:*"]));
+    subscriber.frame();
+    for line in sequence {
+        client.send(&resp_request(&case_words(line)));
+        client.frame();
+    }
+    client.send(&resp_request(&["PUBLISH", "__keyspace@0__:end", "end"]));
+    client.frame();
+    let mut seen = Vec::new();
+    loop {
+        let frame = show(&subscriber.frame());
+        if frame.contains("__keyspace@0__:end") {
+            return seen;
+        }
+        seen.push(frame);
+    }
+}
+
+#[test]
+fn keyspace_notifications_are_the_ones_redis_publishes() {
+    let redis = RedisServer::start();
+    let raftlock = Server::start();
+    let sequence = [
+        "SET a 1",
+        "SET a 2 EX 100",
+        "SETEX e 100 v",
+        "INCR n",
+        "DECRBY n 5",
+        "INCRBYFLOAT f 1.5",
+        "APPEND a x",
+        "SETRANGE a 0 y",
+        "SETBIT b 3 1",
+        "DEL a n nosuch",
+        "RPUSH l x y z",
+        "LPOP l",
+        "LSET l 0 q",
+        "LINSERT l BEFORE q p",
+        "LTRIM l 0 0",
+        "RPOP l",
+        "RPUSH src a b",
+        "LMOVE src dst RIGHT LEFT",
+        "RPOPLPUSH src dst",
+        "HSET h f v",
+        "HINCRBY h c 1",
+        "HDEL h f c",
+        "SADD s a b",
+        "SMOVE s t a",
+        "SREM s b",
+        "ZADD z 1 a 2 b",
+        "ZINCRBY z 2 a",
+        "ZADD z INCR 1 a",
+        "ZPOPMIN z",
+        "ZREM z a",
+        "SET r v",
+        "RENAME r r2",
+        "EXPIRE r2 100",
+        "PERSIST r2",
+        "COPY r2 r3",
+        "EXPIRE r3 0",
+        "MSET m1 1 m2 2",
+        "GETDEL m1",
+        "GETSET m2 3",
+        "GETEX m2 PX 100000",
+        "GETEX m2 PERSIST",
+        "UNLINK m2",
+        "EVAL 'redis.call(\"SET\", KEYS[1], \"v\") return redis.call(\"INCR\", KEYS[2])' 2 sk sn",
+        "MULTI",
+        "SET mk v",
+        "LPUSH ml a",
+        "EXEC",
+    ];
+    let from_redis = notifications(redis.raw_client(), redis.raw_client(), &sequence);
+    let from_raftlock = notifications(raftlock.raw_client(), raftlock.raw_client(), &sequence);
+    assert!(
+        from_redis.len() > 80,
+        "redis-server published {from_redis:?}"
+    );
+    assert_eq!(from_raftlock, from_redis);
+}

@@ -37,6 +37,7 @@ use anyhow::Context;
 use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::reply::Reply;
+use crate::state::notify::NotifyFlags;
 use crate::state::{Event, Keyspace, SnapshotImage};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -84,6 +85,8 @@ pub struct StateMachineStore {
     /// The keyspace's replay window (`state::replay`), node-local: set again on a
     /// keyspace that a snapshot replaces.
     replay_window_ms: u64,
+    /// The node's keyspace notification setting, likewise set again after a snapshot.
+    notify: NotifyFlags,
 }
 
 /// Receives what apply reported (lock grants, wait timeouts), right after the entries
@@ -146,6 +149,7 @@ impl StateMachineStore {
             applied: watch::channel(last_applied.map_or(0, |id| id.index)).0,
             on_events: Arc::new(|_| {}),
             replay_window_ms: 0,
+            notify: NotifyFlags::default(),
         })
     }
 
@@ -156,6 +160,16 @@ impl StateMachineStore {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .set_replay_window_ms(window_ms);
+        self
+    }
+
+    /// The node's `notify-keyspace-events`, shared with the node that changes it.
+    pub fn with_notify(mut self, notify: NotifyFlags) -> StateMachineStore {
+        self.keyspace
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .set_notify(notify.clone());
+        self.notify = notify;
         self
     }
 
@@ -274,6 +288,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut keyspace = Keyspace::from_snapshot(&payload.keyspace)
             .map_err(|e| read_error(AnyError::error(e)))?;
         keyspace.set_replay_window_ms(self.replay_window_ms);
+        keyspace.set_notify(self.notify.clone());
         drop(payload);
 
         let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);

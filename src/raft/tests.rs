@@ -119,9 +119,16 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
 
     let db = open_database(dir.path()).unwrap();
     let transport = RaftTransport::new(1);
-    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let mut group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     wait_leader(&group).await;
     let response = group.raft.client_write(written.clone()).await.unwrap();
     assert_eq!(response.data.len(), 1, "one reply per op");
@@ -160,9 +167,16 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
     }
 
     let transport = RaftTransport::new(1);
-    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let mut group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(
         *group.applied.borrow() >= index,
         "the committed log is re-applied before the group starts"
@@ -321,9 +335,16 @@ async fn single_node_group(
     };
     let db = open_database(dir.path()).unwrap();
     let transport = RaftTransport::new(1);
-    let group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     wait_leader(&group).await;
     (dir, db, group)
 }
@@ -468,9 +489,16 @@ async fn start_node(
     let db = open_database(dir.path()).unwrap();
     let transport = RaftTransport::new(id);
     let server = tokio::spawn(serve_raft(listener, transport.groups()));
-    let group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     TestNode {
         _dir: dir,
         group,

@@ -75,7 +75,8 @@ impl LockWaiters {
                 }
                 Event::Lock(LockEvent::Released { .. })
                 | Event::Filled(_)
-                | Event::Published { .. } => continue,
+                | Event::Published { .. }
+                | Event::Keyspace { .. } => continue,
             };
             if let Some(list) = waiting.remove(&(resource, owner)) {
                 for (_, tx) in list {

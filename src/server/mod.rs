@@ -26,6 +26,7 @@ mod subscribe_commands;
 mod subscribers;
 mod wire;
 
+use crate::state::notify::NotifyFlags;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -203,7 +204,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     raft::start_raft_listener(&config, transport.groups()).await?;
     let lock_waiters = Arc::new(LockWaiters::default());
     let list_waiters = Arc::new(ListWaiters::default());
-    let pubsub = Arc::new(PubSub::new(config.pubsub_output_limit_bytes));
+    let notify = NotifyFlags::default();
+    notify.set(
+        crate::state::notify::parse_classes(config.notify_keyspace_events.as_bytes()).unwrap_or(0),
+    );
+    let pubsub = Arc::new(PubSub::new(
+        config.pubsub_output_limit_bytes,
+        notify.clone(),
+    ));
     let (lock_sink, list_sink, pubsub_sink) =
         (lock_waiters.clone(), list_waiters.clone(), pubsub.clone());
     let group = raft::start_group(
@@ -216,6 +224,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             pubsub_sink.deliver(&events);
             lock_sink.deliver(events);
         }),
+        notify,
     )
     .await?;
     // Restoring the keyspace grew and dropped large buffers (the key table doubles as it

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 
 use super::{
-    locks, lua, now_i64, replay, scripts, session, undo, Entry, Event, ExpiryHold, Key, LockEvent,
-    Removals, Ttl, Value,
+    locks, lua, notify, now_i64, replay, scripts, session, undo, Entry, Event, ExpiryHold, Key,
+    LockEvent, Removals, Ttl, Value,
 };
 use crate::config::state_limits::MAX_TRACKED_REMOVALS;
 use crate::reply::Reply;
@@ -104,6 +104,9 @@ pub(super) struct Runtime {
     /// Recent writes that carried a Redlock token, so that the copies a client sent to the
     /// other nodes are answered alike (`replay`). Changes replies only, never the state.
     pub(super) replay: replay::ReplayCache,
+    /// The node's `notify-keyspace-events`, and the write whose changes it notices.
+    pub(super) notify: notify::NotifyFlags,
+    pub(super) noticed: Option<notify::NoticedOp>,
 }
 
 impl Keyspace {
@@ -174,7 +177,10 @@ impl Keyspace {
         {
             self.replicated.entries.get(key)
         } else {
+            let noticed = self.runtime.noticed.take();
             self.remove(key);
+            self.runtime.noticed = noticed;
+            self.notice_expired(key);
             None
         }
     }
@@ -288,6 +294,7 @@ impl Keyspace {
             self.end_waits(&key, lock);
         }
         self.removed(&key);
+        self.notice_change(&key, true);
         Some(entry)
     }
 

@@ -33,6 +33,7 @@ pub(crate) mod lists;
 pub(crate) mod locks;
 pub(crate) mod lua;
 mod multi_pop;
+pub(crate) mod notify;
 pub(crate) mod publish;
 mod replay;
 mod revisions;
@@ -83,6 +84,12 @@ pub enum Event {
         channel: Bytes,
         message: Bytes,
         sharded: bool,
+    },
+    /// A keyspace notification (`notify`): the node publishes `event` on
+    /// `__keyevent@0__:<event>` and `__keyspace@0__:<key>` as its setting asks.
+    Keyspace {
+        event: &'static str,
+        key: Bytes,
     },
 }
 
