@@ -135,6 +135,10 @@ struct ServeArgs {
     /// its keys unchanged (0: answered as Redis would; 5000 suits Redlock) [default: 0].
     #[arg(long)]
     redlock_replay_window_ms: Option<u64>,
+    /// Serve Prometheus metrics (/metrics) and the live page (/) over HTTP on this
+    /// address [default: off].
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -194,6 +198,7 @@ impl ServeArgs {
             redlock_replay_window_ms: self
                 .redlock_replay_window_ms
                 .unwrap_or(defaults.redlock_replay_window_ms),
+            metrics_listen: self.metrics_listen,
             ..defaults
         };
         config.validate()?;

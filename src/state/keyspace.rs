@@ -104,6 +104,8 @@ pub(super) struct Runtime {
     /// Recent writes that carried a Redlock token, so that the copies a client sent to the
     /// other nodes are answered alike (`replay`). Changes replies only, never the state.
     pub(super) replay: replay::ReplayCache,
+    /// Locks granted, queued, expired, and holds timed, for the node's metrics.
+    pub(super) lock_tally: locks::Tally,
 }
 
 impl Keyspace {
@@ -153,6 +155,11 @@ impl Keyspace {
     /// Events since the last call, in the order apply produced them.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.runtime.events)
+    }
+
+    /// What applies did to locks since the last call, for the node's metrics.
+    pub fn take_lock_tally(&mut self) -> locks::Tally {
+        self.runtime.lock_tally.take()
     }
 
     /// The key's entry if it exists at `now_ms`.
