@@ -243,3 +243,45 @@ fn the_live_page_in_a_real_browser_shows_a_lock_and_its_waiter_leave() {
         command,
     );
 }
+
+/// The metric names in `text`: `raftlock_` and the lower-case letters and underscores after.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("raftlock_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn the_grafana_dashboard_uses_metrics_the_node_serves() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana-dashboard.json");
+    let text = std::fs::read_to_string(&path).expect("read contrib/grafana-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() > 10);
+
+    let (server, port) = server_with_metrics();
+    let mut con = server.connect();
+    let _: i64 = run(&mut con, &["LOCK", "r", "o", "1000"]);
+    assert!(run_err(&mut con, &["GET"]).starts_with("ERR"));
+    let served: std::collections::BTreeSet<String> = scrape(port)
+        .keys()
+        .map(|sample| sample.split('{').next().unwrap_or(sample).to_string())
+        .collect();
+    let used = metric_names(&text);
+    assert!(used.len() > 15, "{used:?}");
+    for name in &used {
+        assert!(
+            served.contains(name),
+            "the dashboard uses {name}, which /metrics does not serve"
+        );
+    }
+}
