@@ -11,6 +11,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cluster::Cluster;
 use common::suite::{python, run_suite_with_log};
 use common::{free_port, run, run_err, Server};
 
@@ -284,4 +285,57 @@ fn the_grafana_dashboard_uses_metrics_the_node_serves() {
             "the dashboard uses {name}, which /metrics does not serve"
         );
     }
+}
+
+/// The follower's scrape once it has applied everything the leader had applied.
+fn caught_up(cluster: &Cluster, leader: u64, port: u16) -> BTreeMap<String, f64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let applied: f64 = cluster.node(leader).raft_info()["last_applied_index"]
+            .parse()
+            .expect("an index");
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let samples = scrape(port);
+            if sample(&samples, "raftlock_raft_applied_index") >= applied {
+                return samples;
+            }
+        }
+        assert!(Instant::now() < deadline, "the follower did not catch up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Lock grants come from apply, so a follower counts the grants it applies, and says it
+/// follows; commit latency is the leader's alone.
+#[test]
+fn a_follower_counts_the_lock_grants_it_applies() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let follower = cluster
+        .nodes
+        .iter()
+        .map(|n| n.id)
+        .find(|id| *id != leader)
+        .expect("a follower");
+    let port = free_port();
+    cluster.restart_with(
+        follower,
+        &["--metrics-listen", &format!("127.0.0.1:{port}")],
+    );
+    let mut con = cluster.node(leader).connect();
+    let before = caught_up(&cluster, leader, port);
+    for i in 0..4 {
+        let _: i64 = run(&mut con, &["LOCK", &format!("r{i}"), "o", "10000"]);
+    }
+    let after = caught_up(&cluster, leader, port);
+    let grown = |name: &str| sample(&after, name) - sample(&before, name);
+    assert_eq!(grown("raftlock_lock_grants_total"), 4.0);
+    assert_eq!(sample(&after, "raftlock_raft_role{role=\"follower\"}"), 1.0);
+    assert_eq!(sample(&after, "raftlock_raft_leader_id"), leader as f64);
+    assert_eq!(
+        sample(&after, "raftlock_raft_commit_duration_seconds_count"),
+        0.0
+    );
+    assert!(grown("raftlock_raft_fsync_duration_seconds_count") >= 1.0);
+    assert!(grown("raftlock_raft_entries_per_fsync_sum") >= 4.0);
 }
