@@ -196,7 +196,7 @@ pub mod snapshot_pace {
 
 /// The metrics and live-page listener (`Config::metrics_listen`, `server::metrics`).
 pub mod metrics_limits {
-    /// Holds whose start a node remembers to time them (`raftlock_lock_hold_seconds`):
+    /// Holds whose start a node remembers to time them (`raftlock_lock_hold_duration_seconds`):
     /// 16-32 bytes of node-local memory each. Holds granted past it are counted but not
     /// timed.
     pub const MAX_TIMED_HOLDS: usize = 1_000_000;
