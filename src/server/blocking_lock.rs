@@ -175,10 +175,7 @@ async fn await_queued(
         let ended = queued_outcome(node, queued.session.id.term, &mut queued.outcome);
         match wait_watching_socket(wire, ended).await {
             Ok(QueuedEnd::Outcome(Ok(LockOutcome::Granted(token)))) => {
-                METRICS
-                    .lock_wait
-                    .observe_duration(queued.requested_at.elapsed());
-                break Reply::Int(token as i64);
+                break Reply::Int(token as i64)
             }
             Ok(QueuedEnd::Outcome(Ok(LockOutcome::TimedOut))) => break Reply::Nil,
             Ok(QueuedEnd::Outcome(Err(_))) => break write_gone(),
@@ -195,6 +192,12 @@ async fn await_queued(
     };
     node.lock_waiters
         .unregister(&queued.resource, &queued.owner, queued.waiter_id);
+    // Granted, here or after a move to the new term's session.
+    if let Reply::Int(_) = reply {
+        METRICS
+            .lock_wait
+            .observe_duration(queued.requested_at.elapsed());
+    }
     Ok(reply)
 }
 
