@@ -198,6 +198,30 @@ pub mod snapshot_pace {
     pub const PURGE_BY_KEY_MAX_ENTRIES: u64 = 65_536;
 }
 
+/// The metrics and live-page listener (`Config::metrics_listen`, `server::metrics`).
+pub mod metrics_limits {
+    /// Holds whose start a node remembers to time them (`raftlock_lock_hold_duration_seconds`):
+    /// 16-32 bytes of node-local memory each. Holds granted past it are counted but not
+    /// timed.
+    pub const MAX_TIMED_HOLDS: usize = 1_000_000;
+    /// Locks the live page lists (the busiest: most waiters, then most holders).
+    pub const PAGE_LOCKS: usize = 20;
+    /// Waiters the live page lists for one lock (in queue order; it counts them all).
+    pub const PAGE_WAITERS_PER_LOCK: usize = 10;
+    /// Locks the live page looks at to find the busiest, under the keyspace's read lock
+    /// (which apply waits for): the locks with waiters first, then held ones.
+    pub const PAGE_SCAN_LOCKS: usize = 10_000;
+    /// How often the live page's event stream sends the node's view when it changed, in
+    /// milliseconds.
+    pub const PAGE_EVENTS_INTERVAL_MS: u64 = 200;
+    /// The event stream's keep-alive comment when nothing changed, in milliseconds.
+    pub const PAGE_KEEPALIVE_MS: u64 = 15_000;
+    /// Most HTTP connections the listener serves at once; more wait to be accepted.
+    pub const MAX_HTTP_CONNECTIONS: usize = 64;
+    /// How long an HTTP request's head may take to arrive, in milliseconds.
+    pub const HTTP_HEADER_TIMEOUT_MS: u64 = 5_000;
+}
+
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -318,6 +342,9 @@ pub struct Config {
     /// keyspace notifications this node publishes, `""` for none (the default). CONFIG
     /// SET changes it while the node runs.
     pub notify_keyspace_events: String,
+    /// Where to serve Prometheus metrics (`/metrics`) and the live page (`/`, `/events`)
+    /// over HTTP; `None`, the default, serves neither.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -370,6 +397,7 @@ impl Default for Config {
             session_timeout_ms: 10_000,
             redlock_replay_window_ms: 0,
             notify_keyspace_events: String::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -469,6 +497,11 @@ impl Config {
                 "notify-keyspace-events '{}': invalid event class character; use 'Ag$lshzxeKEtmdn'",
                 self.notify_keyspace_events
             );
+        }
+        if let Some(metrics) = self.metrics_listen {
+            if metrics == self.listen || metrics == self.raft_listen {
+                bail!("--metrics-listen must differ from --listen and --raft-listen");
+            }
         }
         if self.redlock_replay_window_ms > state_limits::MAX_REPLAY_WINDOW_MS {
             bail!(

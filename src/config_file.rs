@@ -32,6 +32,7 @@ const VALUE_FLAGS: &[&str] = &[
     "session-timeout-ms",
     "redlock-replay-window-ms",
     "notify-keyspace-events",
+    "metrics-listen",
 ];
 
 /// Redis's names for settings raftlock has under another name.

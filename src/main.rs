@@ -139,6 +139,10 @@ struct ServeArgs {
     /// SET notify-keyspace-events changes it at run time [default: none].
     #[arg(long)]
     notify_keyspace_events: Option<String>,
+    /// Serve Prometheus metrics (/metrics) and the live page (/) over HTTP on this
+    /// address [default: off].
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -201,6 +205,7 @@ impl ServeArgs {
             notify_keyspace_events: self
                 .notify_keyspace_events
                 .unwrap_or(defaults.notify_keyspace_events),
+            metrics_listen: self.metrics_listen,
             ..defaults
         };
         config.validate()?;

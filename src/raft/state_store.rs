@@ -36,8 +36,10 @@ use anyhow::Context;
 
 use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
+use crate::metrics::METRICS;
 use crate::reply::Reply;
 use crate::state::notify::NotifyFlags;
+use crate::state::locks::Tally;
 use crate::state::{Event, Keyspace, SnapshotImage};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -216,8 +218,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let started = std::time::Instant::now();
         let mut replies = Vec::new();
-        let (events, table_regrown) = {
+        let (events, table_regrown, tally) = {
             let mut keyspace = self.keyspace.write().map_err(poisoned)?;
             let capacity_before = keyspace.key_capacity();
             for entry in entries {
@@ -232,8 +235,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 });
             }
             let table_regrown = keyspace.key_capacity() != capacity_before;
-            (keyspace.take_events(), table_regrown)
+            (
+                keyspace.take_events(),
+                table_regrown,
+                keyspace.take_lock_tally(),
+            )
         };
+        count_lock_work(tally);
+        METRICS.apply.observe_duration(started.elapsed());
         if table_regrown {
             // The old key table was dropped (a few times in the life of a keyspace).
             crate::memory::return_freed_memory();
@@ -443,6 +452,25 @@ impl Disk {
                 .map_err(|e| AnyError::new(&e))?;
         }
         Ok(())
+    }
+}
+
+/// Adds what an apply did to locks to the node's metrics.
+fn count_lock_work(tally: Tally) {
+    if tally.is_empty() {
+        return;
+    }
+    let add = |counter: &std::sync::atomic::AtomicU64, n: u64| {
+        if n > 0 {
+            counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    add(&METRICS.lock_grants, tally.grants);
+    add(&METRICS.lock_waits, tally.waits);
+    add(&METRICS.lease_expiries, tally.lease_expiries);
+    add(&METRICS.wait_timeouts, tally.wait_timeouts);
+    for ms in tally.hold_ms {
+        METRICS.lock_hold.observe(ms.saturating_mul(1_000_000));
     }
 }
 

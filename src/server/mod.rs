@@ -1,5 +1,5 @@
 //! Wiring: the node's listeners, the proposer, leadership (with the expiry tick), and
-//! dispatch of client connections.
+//! dispatch of client connections; the metrics and live-page listener (`metrics`).
 
 mod blocking_lock;
 mod blocking_pop;
@@ -16,6 +16,7 @@ mod keepalive;
 mod leadership;
 mod list_waiters;
 mod lock_waiters;
+mod metrics;
 mod multi;
 mod pending;
 mod proposer;
@@ -200,6 +201,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let client_listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen for clients on {}", config.listen))?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
     let transport = raft::RaftTransport::new(config.id);
     raft::start_raft_listener(&config, transport.groups()).await?;
     let lock_waiters = Arc::new(LockWaiters::default());
@@ -280,6 +285,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config,
     });
     tokio::spawn(leadership::expiry_tick(node.clone()));
+    if let Some(listener) = metrics_listener {
+        metrics::start(node.clone(), listener);
+    }
     tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
     accept_loop(node, client_listener).await
 }

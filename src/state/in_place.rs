@@ -52,6 +52,8 @@ impl Keyspace {
             fence_counter: &mut self.replicated.fence_counter,
             events: &mut Vec::new(),
             changed: false,
+            now_ms,
+            tally: &mut self.runtime.lock_tally,
         };
         let result = f(lock, &mut fx);
         let changed = fx.changed;

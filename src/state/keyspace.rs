@@ -107,6 +107,8 @@ pub(super) struct Runtime {
     /// The node's `notify-keyspace-events`, and the write whose changes it notices.
     pub(super) notify: notify::NotifyFlags,
     pub(super) noticed: Option<notify::NoticedOp>,
+    /// Locks granted, queued, expired, and holds timed, for the node's metrics.
+    pub(super) lock_tally: locks::Tally,
 }
 
 impl Keyspace {
@@ -156,6 +158,11 @@ impl Keyspace {
     /// Events since the last call, in the order apply produced them.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.runtime.events)
+    }
+
+    /// What applies did to locks since the last call, for the node's metrics.
+    pub fn take_lock_tally(&mut self) -> locks::Tally {
+        self.runtime.lock_tally.take()
     }
 
     /// The key's entry if it exists at `now_ms`.

@@ -450,6 +450,14 @@ impl Cluster {
         self.node_mut(id).spawn();
     }
 
+    /// Kills node `id` and starts it again with `flags` after its own.
+    pub fn restart_with(&mut self, id: u64, flags: &[&str]) {
+        self.kill(id);
+        let node = self.node_mut(id);
+        node.args.extend(flags.iter().map(|f| f.to_string()));
+        node.spawn();
+    }
+
     /// Starts a new node with `--join` (it waits to be added); its id.
     pub fn spawn_joining(&mut self) -> u64 {
         let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
