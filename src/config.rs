@@ -109,6 +109,15 @@ pub mod cluster_admin {
     pub const TRANSFER_CATCH_UP: Duration = Duration::from_secs(1);
 }
 
+/// Fixed parts of a graceful shutdown (`Config::shutdown_timeout_ms` bounds the whole).
+pub mod shutdown {
+    use std::time::Duration;
+
+    /// Once the writes in flight have committed, how long the connections are given to
+    /// send their replies before the node stops (loopback and LAN writes take far less).
+    pub const REPLY_DRAIN: Duration = Duration::from_millis(200);
+}
+
 /// How the Raft transport notices a connection that has stalled (a partition that drops
 /// packets closes nothing) and a peer that is out of reach.
 pub mod raft_transport {
@@ -310,6 +319,11 @@ pub struct Config {
     /// unchanged and changes nothing is answered as the write was. 0: every copy is
     /// answered as Redis would (SET NX of a taken key: nil), the default.
     pub redlock_replay_window_ms: u64,
+    /// The longest a graceful shutdown (SIGTERM, SIGINT, SHUTDOWN) may take, in
+    /// milliseconds: handing leadership over, the writes in flight committing and their
+    /// replies sent, the log flushed. Past it the node exits anyway (still with every
+    /// acknowledged write on a majority's disks).
+    pub shutdown_timeout_ms: u64,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -361,6 +375,7 @@ impl Default for Config {
             disk_check_interval_ms: 250,
             session_timeout_ms: 10_000,
             redlock_replay_window_ms: 0,
+            shutdown_timeout_ms: 10_000,
         }
     }
 }
@@ -476,6 +491,9 @@ impl Config {
             || self.pubsub_output_limit_bytes == 0
         {
             bail!("max_ops_per_entry, max_inflight_entries, max_clients, max_pending_replies_per_client and pubsub_output_limit_bytes must be positive");
+        }
+        if self.shutdown_timeout_ms == 0 {
+            bail!("--shutdown-timeout-ms must be positive");
         }
         if !(MIN_SESSION_TIMEOUT_MS..=state_limits::MAX_SESSION_TIMEOUT_MS)
             .contains(&self.session_timeout_ms)

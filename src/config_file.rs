@@ -31,6 +31,7 @@ const VALUE_FLAGS: &[&str] = &[
     "min-free-disk-bytes",
     "session-timeout-ms",
     "redlock-replay-window-ms",
+    "shutdown-timeout-ms",
 ];
 
 /// Redis's names for settings raftlock has under another name.

@@ -135,6 +135,10 @@ struct ServeArgs {
     /// its keys unchanged (0: answered as Redis would; 5000 suits Redlock) [default: 0].
     #[arg(long)]
     redlock_replay_window_ms: Option<u64>,
+    /// The longest a graceful shutdown (SIGTERM, SIGINT, SHUTDOWN) may take: leadership
+    /// handed over, writes in flight answered, the log flushed [default: 10000].
+    #[arg(long)]
+    shutdown_timeout_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -194,6 +198,9 @@ impl ServeArgs {
             redlock_replay_window_ms: self
                 .redlock_replay_window_ms
                 .unwrap_or(defaults.redlock_replay_window_ms),
+            shutdown_timeout_ms: self
+                .shutdown_timeout_ms
+                .unwrap_or(defaults.shutdown_timeout_ms),
             ..defaults
         };
         config.validate()?;

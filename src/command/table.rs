@@ -211,6 +211,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     node("time", 1, &["loading", "stale", "fast"], "server", "Returns the server time.", nd::time),
     node("config", -2, ADMIN, "server", "A container for server configuration commands.", nd::config),
     node("role", 1, &["noscript", "loading", "stale", "fast"], "server", "Returns the replication role.", nd::role),
+    node("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", nd::shutdown).marks(Marks::NO_MULTI),
     // cluster administration (RedisRaft style) and Sentinel-compatible discovery
     node("raft.node", -3, ADMIN, "cluster", "Adds (as a learner, then a voter) or removes a cluster member.", nd::raft_node),
     node("raft.transfer-leader", -1, ADMIN, "cluster", "Hands leadership to another voter (best effort).", nd::raft_transfer_leader),

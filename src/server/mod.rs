@@ -22,6 +22,7 @@ mod proposer;
 mod routing;
 mod sentinel;
 mod session;
+mod shutdown;
 mod subscribe_commands;
 mod subscribers;
 mod wire;
@@ -88,6 +89,8 @@ pub struct Node {
     /// Counts RAFT.HOLD-ELECTIONS calls, so a hold's timer resumes elections only if no
     /// later call changed the hold.
     election_holds: std::sync::atomic::AtomicU64,
+    /// Notified by SHUTDOWN: the node stops as on SIGTERM (`shutdown`).
+    shutdown_requested: tokio::sync::Notify,
 }
 
 impl Node {
@@ -190,7 +193,8 @@ impl Node {
     }
 }
 
-/// Runs a node until the process ends.
+/// Runs a node until it is asked to stop (SIGTERM, SIGINT, SHUTDOWN), then stops it
+/// gracefully (`shutdown`).
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
@@ -264,6 +268,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stats: Stats::default(),
         started_at: Instant::now(),
         election_holds: Default::default(),
+        shutdown_requested: tokio::sync::Notify::new(),
         run_id: format!(
             "{:040x}",
             wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128
@@ -272,7 +277,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     tokio::spawn(leadership::expiry_tick(node.clone()));
     tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
-    accept_loop(node, client_listener).await
+    // Leaving the select drops the accept loop, and with it the client listener.
+    let reason = tokio::select! {
+        served = accept_loop(node.clone(), client_listener) => return served,
+        reason = shutdown::requested(&node) => reason?,
+    };
+    shutdown::stop(node, db, reason).await;
+    Ok(())
 }
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<()> {

@@ -434,6 +434,26 @@ impl Cluster {
         }
     }
 
+    /// SIGTERM, then waits up to `timeout` for the process to exit; its exit status
+    /// (`None`: still running at the timeout, and then killed).
+    pub fn terminate(&mut self, id: u64, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.node(id).signal("TERM");
+        let node = self.node_mut(id);
+        let deadline = Instant::now() + timeout;
+        let mut child = node.child.take().expect("node running");
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGSTOP: the process stays, answers nothing.
     pub fn pause(&self, id: u64) {
         self.node(id).signal("STOP");

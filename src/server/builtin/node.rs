@@ -77,6 +77,34 @@ pub fn raft_hold_elections(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) ->
     reply(cluster::hold_elections(node, &argv[1]))
 }
 
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the node stops as on SIGTERM
+/// (`server::shutdown`), and, as Redis does, closes the connection without a reply. Every
+/// write is on disk already, so SAVE and NOSAVE change nothing; NOW and FORCE neither (the
+/// shutdown is bounded by `--shutdown-timeout-ms`). A shutdown cannot be aborted once
+/// begun, so ABORT always finds none to abort.
+pub fn shutdown(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    let (mut save, mut nosave, mut abort, mut others) = (false, false, false, false);
+    for arg in &argv[1..] {
+        match arg.to_ascii_uppercase().as_slice() {
+            b"SAVE" => save = true,
+            b"NOSAVE" => nosave = true,
+            b"ABORT" => abort = true,
+            b"NOW" | b"FORCE" => others = true,
+            _ => return reply(Reply::error("ERR syntax error")),
+        }
+    }
+    if (save && nosave) || (abort && (save || nosave || others)) {
+        return reply(Reply::error("ERR syntax error"));
+    }
+    if abort {
+        return reply(Reply::error("ERR No shutdown in progress."));
+    }
+    tracing::warn!("SHUTDOWN asked by a client");
+    node.shutdown_requested.notify_one();
+    // Never answered: the connection closes as the process ends.
+    later(std::future::pending())
+}
+
 /// Voters other than one: a write acknowledged to the client is committed on a majority
 /// and fsynced there, so these are the replicas WAIT and WAITAOF report.
 fn other_voters(node: &Node) -> i64 {
