@@ -51,6 +51,13 @@ enum Command {
     /// transfer-leader [ID]`.
     #[command(disable_help_flag = true)]
     Cluster(ToolLine),
+    /// Write a consistent copy of the whole state to a file: `raftlock backup FILE [-h H]
+    /// [-p P] [-a PASS]`.
+    #[command(disable_help_flag = true)]
+    Backup(ToolLine),
+    /// Make a new node's data dir from a backup: `raftlock restore FILE --data-dir D
+    /// [--fence-floor TOKEN]`.
+    Restore(raftlock::cli::RestoreArgs),
 }
 
 /// The words after a lock or cluster subcommand's name, parsed by `raftlock::cli`.
@@ -284,6 +291,8 @@ fn main() -> std::process::ExitCode {
         Command::Info(line) => tool("info", line),
         Command::Locks(line) => tool("locks", line),
         Command::Cluster(line) => tool("cluster", line),
+        Command::Backup(line) => tool("backup", line),
+        Command::Restore(args) => exit(raftlock::cli::restore(args), "restore"),
         Command::Bench(args) => match raftlock::bench::run(args) {
             Ok(true) => std::process::ExitCode::SUCCESS,
             Ok(false) => std::process::ExitCode::from(1),

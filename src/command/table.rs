@@ -217,6 +217,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     node("raft.transfer-leader", -1, ADMIN, "cluster", "Hands leadership to another voter (best effort).", nd::raft_transfer_leader),
     node("raft.elect", 1, ADMIN, "cluster", "Makes this node stand for election now.", nd::raft_elect),
     node("raft.hold-elections", 2, ADMIN, "cluster", "Keeps this node from standing for election for a while (leadership transfers).", nd::raft_hold_elections),
+    node("raft.backup", 1, ADMIN, "cluster", "Returns a consistent copy of the whole state as a backup file (raftlock backup).", nd::raft_backup),
     node("raft.info", 1, &["loading", "stale"], "cluster", "Returns this node's view of the Raft group.", nd::raft_info),
     node("sentinel", -2, &["admin", "loading", "stale"], "sentinel", "Sentinel-compatible discovery of the current leader.", nd::sentinel),
     cmd("dbsize", 1, RF, NONE, "server", "Returns the number of keys in the database.", Read(sm::dbsize)),

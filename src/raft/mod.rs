@@ -9,6 +9,7 @@ mod keys;
 mod listener;
 mod log_store;
 mod network;
+pub(crate) mod restore;
 mod state_store;
 pub(crate) mod wire;
 
@@ -114,6 +115,7 @@ pub async fn start_group(
 ) -> anyhow::Result<RaftGroup> {
     let raft_config = Arc::new(raft_config(config, group)?);
     let mut log_store = LogStore::open(db, group)?;
+    restore::seed_snapshot(config, group, &mut log_store).await?;
     let fsync_on_thread = log_store.fsync_on_thread();
     let pace = log_store.pace();
     let state_machine = StateMachineStore::open(db, &config.data_dir, group)?
@@ -122,7 +124,8 @@ pub async fn start_group(
         .with_replay_window_ms(config.redlock_replay_window_ms);
     let state = state_machine.keyspace();
     let applied = state_machine.subscribe_applied();
-    let fresh = log_store.is_fresh().await?;
+    // A node restored from a backup has a state and its members already.
+    let fresh = log_store.is_fresh().await? && !state_machine.has_state();
 
     let raft = openraft::Raft::new(
         config.id,

@@ -1,6 +1,7 @@
 //! Wiring: the node's listeners, the proposer, leadership (with the expiry tick), and
 //! dispatch of client connections.
 
+mod backup;
 mod blocking_lock;
 mod blocking_pop;
 pub(crate) mod builtin;

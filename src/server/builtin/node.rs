@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::super::{cluster, info, sentinel, subscribe_commands, Node, Session, Step};
+use super::super::{backup, cluster, info, sentinel, subscribe_commands, Node, Session, Step};
 use super::{introspection, later, reply, subcommand_arity_error, unknown_subcommand};
 use crate::command::args::parse_i64;
 use crate::reply::Reply;
@@ -67,6 +67,10 @@ pub fn raft_transfer_leader(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -
         return reply(Reply::wrong_arity("raft.transfer-leader"));
     }
     later(cluster::transfer_leader(node.clone(), argv.to_vec()))
+}
+
+pub fn raft_backup(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    later(backup::raft_backup(node.clone(), argv.to_vec()))
 }
 
 pub fn raft_elect(node: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
