@@ -324,6 +324,14 @@ pub struct Config {
     /// replies sent, the log flushed. Past it the node exits anyway (still with every
     /// acknowledged write on a majority's disks).
     pub shutdown_timeout_ms: u64,
+    /// Requests that take at least this long, in microseconds, are kept in the node's
+    /// SLOWLOG (Redis `slowlog-log-slower-than`; negative: none, 0: every request).
+    pub slowlog_log_slower_than_us: i64,
+    /// Most requests SLOWLOG keeps, the oldest dropped first (Redis `slowlog-max-len`).
+    pub slowlog_max_len: usize,
+    /// Requests that take at least this long, in microseconds, are logged as a warning
+    /// with their arguments (negative: none).
+    pub slowlog_warn_slower_than_us: i64,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -376,9 +384,15 @@ impl Default for Config {
             session_timeout_ms: 10_000,
             redlock_replay_window_ms: 0,
             shutdown_timeout_ms: 10_000,
+            slowlog_log_slower_than_us: 10_000,
+            slowlog_max_len: 128,
+            slowlog_warn_slower_than_us: 1_000_000,
         }
     }
 }
+
+/// The longest SLOWLOG a node may keep (`Config::slowlog_max_len`), in entries.
+pub const MAX_SLOWLOG_LEN: usize = 1_000_000;
 
 /// The shortest `session_timeout_ms`: the kernel counts keepalive times in whole seconds,
 /// and needs one of silence and one probe.
@@ -491,6 +505,9 @@ impl Config {
             || self.pubsub_output_limit_bytes == 0
         {
             bail!("max_ops_per_entry, max_inflight_entries, max_clients, max_pending_replies_per_client and pubsub_output_limit_bytes must be positive");
+        }
+        if self.slowlog_max_len > MAX_SLOWLOG_LEN {
+            bail!("--slowlog-max-len must be at most {MAX_SLOWLOG_LEN}");
         }
         if self.shutdown_timeout_ms == 0 {
             bail!("--shutdown-timeout-ms must be positive");

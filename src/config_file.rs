@@ -32,6 +32,9 @@ const VALUE_FLAGS: &[&str] = &[
     "session-timeout-ms",
     "redlock-replay-window-ms",
     "shutdown-timeout-ms",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "slowlog-warn-slower-than",
 ];
 
 /// Redis's names for settings raftlock has under another name.

@@ -146,6 +146,17 @@ struct ServeArgs {
     /// handed over, writes in flight answered, the log flushed [default: 10000].
     #[arg(long)]
     shutdown_timeout_ms: Option<u64>,
+    /// Requests at least this slow, in microseconds, go to SLOWLOG (negative: none, 0:
+    /// all) [default: 10000].
+    #[arg(long, allow_negative_numbers = true)]
+    slowlog_log_slower_than: Option<i64>,
+    /// Most requests SLOWLOG keeps [default: 128].
+    #[arg(long)]
+    slowlog_max_len: Option<usize>,
+    /// Requests at least this slow, in microseconds, are logged as a warning (negative:
+    /// none) [default: 1000000].
+    #[arg(long, allow_negative_numbers = true)]
+    slowlog_warn_slower_than: Option<i64>,
 }
 
 impl ServeArgs {
@@ -208,6 +219,13 @@ impl ServeArgs {
             shutdown_timeout_ms: self
                 .shutdown_timeout_ms
                 .unwrap_or(defaults.shutdown_timeout_ms),
+            slowlog_log_slower_than_us: self
+                .slowlog_log_slower_than
+                .unwrap_or(defaults.slowlog_log_slower_than_us),
+            slowlog_max_len: self.slowlog_max_len.unwrap_or(defaults.slowlog_max_len),
+            slowlog_warn_slower_than_us: self
+                .slowlog_warn_slower_than
+                .unwrap_or(defaults.slowlog_warn_slower_than_us),
             ..defaults
         };
         config.validate()?;

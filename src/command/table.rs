@@ -210,6 +210,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     node("info", -1, &["loading", "stale"], "server", "Returns information and statistics about the server.", nd::info),
     node("time", 1, &["loading", "stale", "fast"], "server", "Returns the server time.", nd::time),
     node("config", -2, ADMIN, "server", "A container for server configuration commands.", nd::config),
+    node("slowlog", -2, &["admin", "loading", "stale"], "server", "A container for slow log commands.", nd::slowlog),
     node("role", 1, &["noscript", "loading", "stale", "fast"], "server", "Returns the replication role.", nd::role),
     node("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", nd::shutdown).marks(Marks::NO_MULTI),
     // cluster administration (RedisRaft style) and Sentinel-compatible discovery

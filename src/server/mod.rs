@@ -24,6 +24,7 @@ mod routing;
 mod sentinel;
 mod session;
 mod shutdown;
+mod slowlog;
 mod subscribe_commands;
 mod subscribers;
 mod wire;
@@ -92,6 +93,8 @@ pub struct Node {
     election_holds: std::sync::atomic::AtomicU64,
     /// Notified by SHUTDOWN: the node stops as on SIGTERM (`shutdown`).
     shutdown_requested: tokio::sync::Notify,
+    /// Recent slow requests (SLOWLOG).
+    slowlog: slowlog::SlowLog,
 }
 
 impl Node {
@@ -270,6 +273,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         started_at: Instant::now(),
         election_holds: Default::default(),
         shutdown_requested: tokio::sync::Notify::new(),
+        slowlog: slowlog::SlowLog::new(&config),
         run_id: format!(
             "{:040x}",
             wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128

@@ -62,16 +62,18 @@ pub(super) fn write_after_read(queue: &VecDeque<Pending>, argv: &[Bytes]) -> boo
         && command::lookup(&argv[0]).is_some_and(|spec| spec.is_write())
 }
 
-/// Resolves queued replies in order into the output buffer. A run of reads shares one
-/// read barrier: they were all in flight together, so serving them at one point is
-/// linearizable.
+/// Resolves queued replies in order into the output buffer, telling `resolved` how many
+/// requests each step answered (for SLOWLOG). A run of reads shares one read barrier:
+/// they were all in flight together, so serving them at one point is linearizable.
 pub(super) async fn resolve(
     node: &Arc<Node>,
     queue: &mut VecDeque<Pending>,
     wire: &mut Wire,
     lock_session: &mut Option<sessions::SessionId>,
+    resolved: &mut impl FnMut(usize),
 ) -> Result<(), Disconnected> {
     while let Some(pending) = queue.pop_front() {
+        let mut answered = 1;
         match pending {
             Pending::Ready(reply, proto) => encode(&reply, proto, &mut wire.output),
             Pending::Many(replies, proto) => {
@@ -124,6 +126,7 @@ pub(super) async fn resolve(
                         run.push((a, r, p));
                     }
                 }
+                answered = run.len();
                 match node.read_barrier().await {
                     Ok(()) => {
                         let ks = node.group.state();
@@ -148,6 +151,7 @@ pub(super) async fn resolve(
                 encode(&reply, proto, &mut wire.output);
             }
         }
+        resolved(answered);
         if wire.output.len() >= OUTPUT_FLUSH_BYTES {
             flush(wire).await?;
         }

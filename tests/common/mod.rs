@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod fake_clock;
 pub mod netns;
 pub mod proxy;
+pub mod redis_server;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::super::{backup, cluster, info, sentinel, subscribe_commands, Node, Session, Step};
+use super::super::{
+    backup, cluster, info, sentinel, slowlog, subscribe_commands, Node, Session, Step,
+};
 use super::{introspection, later, reply, subcommand_arity_error, unknown_subcommand};
 use crate::command::args::parse_i64;
 use crate::reply::Reply;
@@ -67,6 +69,10 @@ pub fn raft_transfer_leader(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -
         return reply(Reply::wrong_arity("raft.transfer-leader"));
     }
     later(cluster::transfer_leader(node.clone(), argv.to_vec()))
+}
+
+pub fn slowlog(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(slowlog::slowlog_command(&node.slowlog, argv))
 }
 
 pub fn raft_backup(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
@@ -173,6 +179,11 @@ fn config_params(node: &Node) -> Vec<(&'static str, String)> {
         ("notify-keyspace-events", String::new()),
         ("lua-time-limit", "5000".into()),
         ("busy-reply-threshold", "5000".into()),
+        (
+            "slowlog-log-slower-than",
+            c.slowlog_log_slower_than_us.to_string(),
+        ),
+        ("slowlog-max-len", c.slowlog_max_len.to_string()),
     ]
 }
 
