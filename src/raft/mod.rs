@@ -4,6 +4,7 @@
 //! peer node carries every group's RPCs; the group id is in each storage key and in each
 //! RPC frame. Only group 0 runs for now.
 
+pub(crate) mod format;
 mod group;
 mod keys;
 mod listener;
@@ -84,10 +85,12 @@ pub fn open_database(data_dir: &Path) -> anyhow::Result<fjall::Database> {
     let path = data_dir.join("db");
     std::fs::create_dir_all(&path)
         .with_context(|| format!("creating data directory {}", path.display()))?;
-    fjall::Database::builder(&path)
+    let db = fjall::Database::builder(&path)
         .cache_size(storage_memory::CACHE_BYTES)
         .open()
-        .with_context(|| format!("opening the database in {}", path.display()))
+        .with_context(|| format!("opening the database in {}", path.display()))?;
+    format::check_data_format(&db).with_context(|| format!("in {}", data_dir.display()))?;
+    Ok(db)
 }
 
 /// How the state keyspace is created: memtables bounded by `storage_memory::MEMTABLE_BYTES`.
