@@ -144,7 +144,15 @@ fn check_restored(con: &mut redis::Connection, before: &Before, counter_before: 
         counter >= counter_before,
         "counter is {counter}, {counter_before} was acknowledged before the backup"
     );
-    run(con, &["LOCK", "after-restore", "new-owner", "1000"])
+    let next: i64 = run(con, &["LOCK", "after-restore", "new-owner", "60000"]);
+    // The new cluster's terms come after the old one's: a new client's hold is in its
+    // session, not detached as if its term were over.
+    let info: Value = run(con, &["LOCKINFO", "after-restore"]);
+    let Value::Array(holders) = field(&info, "holders") else {
+        panic!("after-restore has no holders: {info:?}");
+    };
+    assert_eq!(number(&field(&holders[0], "attached")), 1, "{info:?}");
+    next
 }
 
 /// Writes through `port` until `stop`: INCR counter (its last reply in `acked`), SET,
@@ -183,7 +191,13 @@ fn a_backup_under_writes_restores_every_key_lock_and_token_into_new_clusters() {
     let file = tmp.path().join("cluster.backup");
     let (before, counter_before, max_token_after) = {
         let cluster = Cluster::start(3, &[]);
-        let leader = cluster.wait_leader(Duration::from_secs(30));
+        let first = cluster.wait_leader(Duration::from_secs(30));
+        // A later term than a new cluster's first, as a cluster that has run a while has.
+        run::<()>(
+            &mut cluster.node(first).connect(),
+            &["RAFT.TRANSFER-LEADER"],
+        );
+        let leader = cluster.wait_new_leader(first, Duration::from_secs(15));
         let follower = cluster.other_than(&[leader]);
         let before = write_before(&mut cluster.node(leader).connect());
         let stop = Arc::new(AtomicBool::new(false));

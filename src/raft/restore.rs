@@ -3,9 +3,15 @@
 //! `raftlock restore FILE --data-dir D` checks the backup (header, checksum, a state that
 //! decodes) and puts it in D as `restore.backup`, the seed. The node's first start then
 //! makes the seed its group's snapshot, before Raft opens its storage: the state at log
-//! index 1 of term 0, with the members the node bootstraps (`--initial-cluster`, or the
-//! node alone), and no log. Raft takes the snapshot as applied and committed, so the node
+//! index 1, with the members the node bootstraps (`--initial-cluster`, or the node
+//! alone), and no log. Raft takes the snapshot as applied and committed, so the node
 //! neither bootstraps nor replays anything, and the first leader's entries follow it.
+//!
+//! The snapshot's entry and the node's vote carry the old cluster's last term (the
+//! state's epoch term), so the new cluster's first election is for a later term: client
+//! sessions are named by terms (`state::session`), and a new leader in an earlier term
+//! than the state's own would have its sessions taken for ones of a term long over (its
+//! clients' holds detached) and its epoch op ignored.
 //! Every node of the new cluster is restored from the same file and started with the same
 //! `--initial-cluster`, so they all hold the same snapshot under the same log id.
 //!
@@ -17,7 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use openraft::{CommittedLeaderId, LogId, Membership, SnapshotMeta, StoredMembership};
+use openraft::storage::RaftLogStorage;
+use openraft::{CommittedLeaderId, LogId, Membership, SnapshotMeta, StoredMembership, Vote};
 
 use super::state_store::{snapshot_id, snapshot_path, SnapshotPayload, StoredSnapshot};
 use super::{GroupId, LogStore, NodeAddr, NodeId};
@@ -87,7 +94,7 @@ pub(super) async fn seed_snapshot(
     }
     let snapshot = snapshot_path(&config.data_dir, group);
     if !snapshot.exists() {
-        if !log_store.is_fresh().await? {
+        if log_store.get_log_state().await?.last_log_id.is_some() {
             bail!(
                 "{} holds a backup to restore, but this node has a Raft log already; remove one of them",
                 seed.display()
@@ -103,8 +110,17 @@ pub(super) async fn seed_snapshot(
         let bytes = std::fs::read(&seed).with_context(|| format!("reading {}", seed.display()))?;
         let body =
             backup_file::decode(&bytes).with_context(|| format!("reading {}", seed.display()))?;
-        let stored = restored_snapshot(group, body, members)?;
+        let term = Keyspace::from_snapshot(body)
+            .context("the state in the backup cannot be read")?
+            .epoch_term();
+        let stored = restored_snapshot(group, term, body, members)?;
         std::fs::create_dir_all(snapshot.parent().expect("a snapshot file has a directory"))?;
+        // The vote first: a crash before the snapshot is written leaves the seed to be
+        // used again (a vote without a log or snapshot only raises the next term).
+        log_store
+            .save_vote(&Vote::new(term, 0))
+            .await
+            .context("storing the restored term")?;
         backup_file::write_atomically(&snapshot, &bincode::serialize(&stored)?)
             .with_context(|| format!("writing {}", snapshot.display()))?;
         tracing::info!(members = ?stored.meta.last_membership.membership(), "restored the state from a backup");
@@ -113,13 +129,14 @@ pub(super) async fn seed_snapshot(
     Ok(())
 }
 
-/// The snapshot of a restored state: `body` at log index 1 of term 0, `members` voting.
+/// The snapshot of a restored state: `body` at log index 1 of `term`, `members` voting.
 fn restored_snapshot(
     group: GroupId,
+    term: u64,
     body: &[u8],
     members: BTreeMap<NodeId, NodeAddr>,
 ) -> anyhow::Result<StoredSnapshot> {
-    let log_id = LogId::new(CommittedLeaderId::new(0, 0), 1);
+    let log_id = LogId::new(CommittedLeaderId::new(term, 0), 1);
     let voters: BTreeSet<NodeId> = members.keys().copied().collect();
     let membership = StoredMembership::new(Some(log_id), Membership::new(vec![voters], members));
     let payload = SnapshotPayload {

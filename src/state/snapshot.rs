@@ -273,6 +273,12 @@ impl Keyspace {
         self.replicated.fence_counter
     }
 
+    /// The term of the last leader whose epoch op this state applied: client sessions
+    /// are named by terms up to it.
+    pub fn epoch_term(&self) -> u64 {
+        self.replicated.hold.term
+    }
+
     /// Raises the fencing counter to at least `floor`, so that every later token is above
     /// it (a restore whose old cluster went on granting tokens after the backup).
     pub fn raise_fence_counter(&mut self, floor: u64) {
