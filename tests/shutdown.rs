@@ -183,6 +183,28 @@ fn sigterm_to_the_leader_under_load_loses_no_acknowledged_write_and_exits_zero()
 }
 
 #[test]
+fn sigint_to_a_follower_exits_zero_and_the_others_keep_writing() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let follower = cluster.other_than(&[leader]);
+    let mut con = cluster.node(leader).connect();
+    run::<()>(&mut con, &["SET", "before", "1"]);
+    let status = cluster
+        .stop_by_signal(follower, "INT", EXIT_BOUND)
+        .unwrap_or_else(|| panic!("the follower did not exit:\n{}", cluster.logs()));
+    assert!(status.success(), "the follower exited with {status}");
+    assert_eq!(cluster.leader(), Some(leader), "leadership moved");
+    run::<()>(&mut con, &["SET", "after", "2"]);
+    let values: Vec<String> = run(&mut con, &["MGET", "before", "after"]);
+    assert_eq!(values, ["1", "2"]);
+    assert!(!cluster
+        .node(follower)
+        .log()
+        .contains("leadership handed over"));
+}
+
+#[test]
 fn shutdown_command_stops_a_node_that_then_restarts_with_its_data() {
     let _serial = serial();
     let mut server = Server::start();

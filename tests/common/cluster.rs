@@ -453,7 +453,17 @@ impl Cluster {
     /// SIGTERM, then waits up to `timeout` for the process to exit; its exit status
     /// (`None`: still running at the timeout, and then killed).
     pub fn terminate(&mut self, id: u64, timeout: Duration) -> Option<std::process::ExitStatus> {
-        self.node(id).signal("TERM");
+        self.stop_by_signal(id, "TERM", timeout)
+    }
+
+    /// Sends `signal` (`TERM`, `INT`), then waits as `terminate` does.
+    pub fn stop_by_signal(
+        &mut self,
+        id: u64,
+        signal: &str,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.node(id).signal(signal);
         let node = self.node_mut(id);
         let deadline = Instant::now() + timeout;
         let mut child = node.child.take().expect("node running");
