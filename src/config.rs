@@ -118,6 +118,16 @@ pub mod shutdown {
     pub const REPLY_DRAIN: Duration = Duration::from_millis(200);
 }
 
+/// What SLOWLOG keeps of a request's arguments: Redis's fixed limits, so the entries
+/// read as Redis's do.
+pub mod slowlog_entry {
+    /// Arguments kept (Redis `SLOWLOG_ENTRY_MAX_ARGC`); the last one kept then says how
+    /// many more there were.
+    pub const MAX_ARGS: usize = 32;
+    /// Bytes kept of one argument (Redis `SLOWLOG_ENTRY_MAX_STRING`).
+    pub const MAX_ARG_BYTES: usize = 128;
+}
+
 /// How the Raft transport notices a connection that has stalled (a partition that drops
 /// packets closes nothing) and a peer that is out of reach.
 pub mod raft_transport {

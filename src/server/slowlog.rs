@@ -17,14 +17,10 @@ use bytes::Bytes;
 
 use super::clients::ClientInfo;
 use crate::command::{self, Blocking, Kind};
+use crate::config::slowlog_entry::{MAX_ARGS, MAX_ARG_BYTES};
 use crate::config::Config;
 use crate::reply::Reply;
 
-/// Redis's `SLOWLOG_ENTRY_MAX_ARGC`: arguments kept of a request; the last one kept says
-/// how many more there were.
-const MAX_ARGS: usize = 32;
-/// Redis's `SLOWLOG_ENTRY_MAX_STRING`: bytes kept of an argument.
-const MAX_ARG_BYTES: usize = 128;
 /// SLOWLOG GET's default count, as Redis.
 const DEFAULT_GET_COUNT: usize = 10;
 
