@@ -113,6 +113,25 @@ pub mod cluster_admin {
     pub const TRANSFER_CATCH_UP: Duration = Duration::from_secs(1);
 }
 
+/// Fixed parts of a graceful shutdown (`Config::shutdown_timeout_ms` bounds the whole).
+pub mod shutdown {
+    use std::time::Duration;
+
+    /// Once the writes in flight have committed, how long the connections are given to
+    /// send their replies before the node stops (loopback and LAN writes take far less).
+    pub const REPLY_DRAIN: Duration = Duration::from_millis(200);
+}
+
+/// What SLOWLOG keeps of a request's arguments: Redis's fixed limits, so the entries
+/// read as Redis's do.
+pub mod slowlog_entry {
+    /// Arguments kept (Redis `SLOWLOG_ENTRY_MAX_ARGC`); the last one kept then says how
+    /// many more there were.
+    pub const MAX_ARGS: usize = 32;
+    /// Bytes kept of one argument (Redis `SLOWLOG_ENTRY_MAX_STRING`).
+    pub const MAX_ARG_BYTES: usize = 128;
+}
+
 /// How the Raft transport notices a connection that has stalled (a partition that drops
 /// packets closes nothing) and a peer that is out of reach.
 pub mod raft_transport {
@@ -345,6 +364,19 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`/metrics`) and the live page (`/`, `/events`)
     /// over HTTP; `None`, the default, serves neither.
     pub metrics_listen: Option<SocketAddr>,
+    /// The longest a graceful shutdown (SIGTERM, SIGINT, SHUTDOWN) may take, in
+    /// milliseconds: handing leadership over, the writes in flight committing and their
+    /// replies sent, the log flushed. Past it the node exits anyway (still with every
+    /// acknowledged write on a majority's disks).
+    pub shutdown_timeout_ms: u64,
+    /// Requests that take at least this long, in microseconds, are kept in the node's
+    /// SLOWLOG (Redis `slowlog-log-slower-than`; negative: none, 0: every request).
+    pub slowlog_log_slower_than_us: i64,
+    /// Most requests SLOWLOG keeps, the oldest dropped first (Redis `slowlog-max-len`).
+    pub slowlog_max_len: usize,
+    /// Requests that take at least this long, in microseconds, are logged as a warning
+    /// with their arguments (negative: none).
+    pub slowlog_warn_slower_than_us: i64,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -398,9 +430,16 @@ impl Default for Config {
             redlock_replay_window_ms: 0,
             notify_keyspace_events: String::new(),
             metrics_listen: None,
+            shutdown_timeout_ms: 10_000,
+            slowlog_log_slower_than_us: 10_000,
+            slowlog_max_len: 128,
+            slowlog_warn_slower_than_us: 1_000_000,
         }
     }
 }
+
+/// The longest SLOWLOG a node may keep (`Config::slowlog_max_len`), in entries.
+pub const MAX_SLOWLOG_LEN: usize = 1_000_000;
 
 /// The shortest `session_timeout_ms`: the kernel counts keepalive times in whole seconds,
 /// and needs one of silence and one probe.
@@ -524,6 +563,12 @@ impl Config {
             || self.pubsub_output_limit_bytes == 0
         {
             bail!("max_ops_per_entry, max_inflight_entries, max_clients, max_pending_replies_per_client and pubsub_output_limit_bytes must be positive");
+        }
+        if self.slowlog_max_len > MAX_SLOWLOG_LEN {
+            bail!("--slowlog-max-len must be at most {MAX_SLOWLOG_LEN}");
+        }
+        if self.shutdown_timeout_ms == 0 {
+            bail!("--shutdown-timeout-ms must be positive");
         }
         if !(MIN_SESSION_TIMEOUT_MS..=state_limits::MAX_SESSION_TIMEOUT_MS)
             .contains(&self.session_timeout_ms)

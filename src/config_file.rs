@@ -33,6 +33,10 @@ const VALUE_FLAGS: &[&str] = &[
     "redlock-replay-window-ms",
     "notify-keyspace-events",
     "metrics-listen",
+    "shutdown-timeout-ms",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "slowlog-warn-slower-than",
 ];
 
 /// Redis's names for settings raftlock has under another name.

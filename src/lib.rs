@@ -1,6 +1,7 @@
 //! raftlock: a lock server that speaks the Redis protocol, every write a Raft entry.
 
 pub(crate) mod args;
+pub mod backup_file;
 pub mod bench;
 pub mod cli;
 pub mod command;

@@ -51,6 +51,13 @@ enum Command {
     /// transfer-leader [ID]`.
     #[command(disable_help_flag = true)]
     Cluster(ToolLine),
+    /// Write a consistent copy of the whole state to a file: `raftlock backup FILE [-h H]
+    /// [-p P] [-a PASS]`.
+    #[command(disable_help_flag = true)]
+    Backup(ToolLine),
+    /// Make a new node's data dir from a backup: `raftlock restore FILE --data-dir D
+    /// [--fence-floor TOKEN]`.
+    Restore(raftlock::cli::RestoreArgs),
 }
 
 /// The words after a lock or cluster subcommand's name, parsed by `raftlock::cli`.
@@ -143,6 +150,21 @@ struct ServeArgs {
     /// address [default: off].
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// The longest a graceful shutdown (SIGTERM, SIGINT, SHUTDOWN) may take: leadership
+    /// handed over, writes in flight answered, the log flushed [default: 10000].
+    #[arg(long)]
+    shutdown_timeout_ms: Option<u64>,
+    /// Requests at least this slow, in microseconds, go to SLOWLOG (negative: none, 0:
+    /// all) [default: 10000].
+    #[arg(long, allow_negative_numbers = true)]
+    slowlog_log_slower_than: Option<i64>,
+    /// Most requests SLOWLOG keeps [default: 128].
+    #[arg(long)]
+    slowlog_max_len: Option<usize>,
+    /// Requests at least this slow, in microseconds, are logged as a warning (negative:
+    /// none) [default: 1000000].
+    #[arg(long, allow_negative_numbers = true)]
+    slowlog_warn_slower_than: Option<i64>,
 }
 
 impl ServeArgs {
@@ -206,6 +228,16 @@ impl ServeArgs {
                 .notify_keyspace_events
                 .unwrap_or(defaults.notify_keyspace_events),
             metrics_listen: self.metrics_listen,
+            shutdown_timeout_ms: self
+                .shutdown_timeout_ms
+                .unwrap_or(defaults.shutdown_timeout_ms),
+            slowlog_log_slower_than_us: self
+                .slowlog_log_slower_than
+                .unwrap_or(defaults.slowlog_log_slower_than_us),
+            slowlog_max_len: self.slowlog_max_len.unwrap_or(defaults.slowlog_max_len),
+            slowlog_warn_slower_than_us: self
+                .slowlog_warn_slower_than
+                .unwrap_or(defaults.slowlog_warn_slower_than_us),
             ..defaults
         };
         config.validate()?;
@@ -289,6 +321,8 @@ fn main() -> std::process::ExitCode {
         Command::Info(line) => tool("info", line),
         Command::Locks(line) => tool("locks", line),
         Command::Cluster(line) => tool("cluster", line),
+        Command::Backup(line) => tool("backup", line),
+        Command::Restore(args) => exit(raftlock::cli::restore(args), "restore"),
         Command::Bench(args) => match raftlock::bench::run(args) {
             Ok(true) => std::process::ExitCode::SUCCESS,
             Ok(false) => std::process::ExitCode::from(1),

@@ -5,6 +5,8 @@
 //!   while holding a lock, as `flock` and `etcdctl lock` do (`run`).
 //! - `raftlock lock NAME --owner O`, `unlock`, `info`, `locks`: one lock command each.
 //! - `raftlock cluster status | add | remove | transfer-leader`: membership.
+//! - `raftlock backup FILE`: a consistent copy of the state (RAFT.BACKUP) to a file;
+//!   `raftlock restore FILE --data-dir D`: a new node's data dir from it.
 //!
 //! Times are milliseconds (`30000`) or carry a unit (`500ms`, `30s`, `5m`, `1h`).
 
@@ -22,6 +24,8 @@ use crate::bench::resp::Reply;
 
 /// How long a command other than a blocking LOCK may take to be answered.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long RAFT.BACKUP may take: it copies, encodes and sends the whole state.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where the server is, spelled as redis-cli spells it.
 #[derive(Debug, Clone, Args)]
@@ -120,6 +124,41 @@ pub enum Tool {
     /// Cluster membership.
     #[command(subcommand)]
     Cluster(ClusterTool),
+    /// Write a consistent copy of the whole state (RAFT.BACKUP) to FILE, atomically.
+    Backup { file: std::path::PathBuf },
+}
+
+/// `raftlock restore`: a new node's data dir from a backup file.
+#[derive(Debug, Parser)]
+#[command(name = "raftlock restore")]
+pub struct RestoreArgs {
+    /// The backup file (`raftlock backup`).
+    pub file: std::path::PathBuf,
+    /// The new node's data dir; it must not hold a node's data yet. Start the node with
+    /// `raftlock serve --data-dir` this dir (every node of a new cluster restored from the
+    /// same file, with the same --initial-cluster).
+    #[arg(long)]
+    pub data_dir: std::path::PathBuf,
+    /// Fencing tokens after the restore are above this one (give the old cluster's last
+    /// token if it went on granting after the backup) [default: the backup's counter].
+    #[arg(long)]
+    pub fence_floor: Option<u64>,
+}
+
+/// Runs `raftlock restore`; the exit code.
+pub fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let restored = crate::raft::restore::prepare(&args.data_dir, &bytes, args.fence_floor)
+        .with_context(|| format!("{}", args.file.display()))?;
+    emit(&format!(
+        "restored {} keys into {} (next fencing token above {}); start the node with --data-dir {}\n",
+        restored.keys,
+        args.data_dir.display(),
+        restored.fence_counter,
+        args.data_dir.display()
+    ));
+    Ok(0)
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +265,27 @@ async fn tool(args: ToolArgs) -> anyhow::Result<u8> {
                     emit(&lock_info(&name, &reply));
                 }
             }
+            Ok(0)
+        }
+        Tool::Backup { file } => {
+            let reply = con
+                .connect(BACKUP_TIMEOUT)
+                .await?
+                .call(&[b"RAFT.BACKUP"])
+                .await?;
+            let bytes = match reply {
+                Reply::Bulk(Some(bytes)) => bytes,
+                Reply::Error(err) => bail!("{err}"),
+                other => bail!("unexpected reply to RAFT.BACKUP: {other:?}"),
+            };
+            crate::backup_file::decode(&bytes).context("the backup received")?;
+            crate::backup_file::write_atomically(&file, &bytes)
+                .with_context(|| format!("writing {}", file.display()))?;
+            emit(&format!(
+                "wrote {} ({} bytes)\n",
+                file.display(),
+                bytes.len()
+            ));
             Ok(0)
         }
         Tool::Cluster(cluster) => {

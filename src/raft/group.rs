@@ -321,6 +321,14 @@ impl RaftGroup {
         self.raft.runtime_config().elect(on);
     }
 
+    /// Stops the group's Raft core (a node shutting down): no more votes, appends or
+    /// applies. Whatever it acknowledged is on disk already.
+    pub async fn shutdown(&self) {
+        if let Err(err) = self.raft.shutdown().await {
+            tracing::warn!(%err, "stopping Raft");
+        }
+    }
+
     /// Starts an election now. `Err`: the Raft core has stopped.
     pub async fn stand_for_election(&self) -> Result<(), ()> {
         self.raft.trigger().elect().await.map_err(|_| ())

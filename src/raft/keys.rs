@@ -23,6 +23,10 @@ pub(super) const LAST_PURGED: u8 = b'p';
 /// development versions that wrote every applied change; they are not reused.)
 pub(super) const SNAPSHOT: u8 = b's';
 
+/// The data dir's format version (`format`): one record for the whole dir, its key
+/// longer than any `group | tag` key.
+pub(super) const DATA_FORMAT: &[u8] = b"raftlock-data-format";
+
 const GROUP_BYTES: usize = 8;
 const LOG_KEY_BYTES: usize = GROUP_BYTES + 8;
 

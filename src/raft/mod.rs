@@ -4,11 +4,13 @@
 //! peer node carries every group's RPCs; the group id is in each storage key and in each
 //! RPC frame. Only group 0 runs for now.
 
+pub(crate) mod format;
 mod group;
 mod keys;
 mod listener;
 mod log_store;
 mod network;
+pub(crate) mod restore;
 mod state_store;
 pub(crate) mod wire;
 
@@ -84,10 +86,12 @@ pub fn open_database(data_dir: &Path) -> anyhow::Result<fjall::Database> {
     let path = data_dir.join("db");
     std::fs::create_dir_all(&path)
         .with_context(|| format!("creating data directory {}", path.display()))?;
-    fjall::Database::builder(&path)
+    let db = fjall::Database::builder(&path)
         .cache_size(storage_memory::CACHE_BYTES)
         .open()
-        .with_context(|| format!("opening the database in {}", path.display()))
+        .with_context(|| format!("opening the database in {}", path.display()))?;
+    format::check_data_format(&db).with_context(|| format!("in {}", data_dir.display()))?;
+    Ok(db)
 }
 
 /// How the state keyspace is created: memtables bounded by `storage_memory::MEMTABLE_BYTES`.
@@ -116,6 +120,7 @@ pub async fn start_group(
 ) -> anyhow::Result<RaftGroup> {
     let raft_config = Arc::new(raft_config(config, group)?);
     let mut log_store = LogStore::open(db, group)?;
+    restore::seed_snapshot(config, group, &mut log_store).await?;
     let fsync_on_thread = log_store.fsync_on_thread();
     let pace = log_store.pace();
     let state_machine = StateMachineStore::open(db, &config.data_dir, group)?
@@ -125,7 +130,8 @@ pub async fn start_group(
         .with_notify(notify);
     let state = state_machine.keyspace();
     let applied = state_machine.subscribe_applied();
-    let fresh = log_store.is_fresh().await?;
+    // A node restored from a backup has a state and its members already.
+    let fresh = log_store.is_fresh().await? && !state_machine.has_state();
 
     let raft = openraft::Raft::new(
         config.id,

@@ -38,8 +38,8 @@ use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::metrics::METRICS;
 use crate::reply::Reply;
-use crate::state::notify::NotifyFlags;
 use crate::state::locks::Tally;
+use crate::state::notify::NotifyFlags;
 use crate::state::{Event, Keyspace, SnapshotImage};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -47,19 +47,19 @@ type Membership = StoredMembership<NodeId, NodeAddr>;
 
 /// The bytes of a snapshot as openraft ships them between nodes.
 #[derive(Serialize, Deserialize)]
-struct SnapshotPayload {
-    last_applied: Option<LogId<NodeId>>,
-    last_membership: Membership,
+pub(super) struct SnapshotPayload {
+    pub(super) last_applied: Option<LogId<NodeId>>,
+    pub(super) last_membership: Membership,
     /// `Keyspace::to_snapshot`.
-    keyspace: Vec<u8>,
+    pub(super) keyspace: Vec<u8>,
 }
 
 /// The current snapshot as stored: the contents of its file (or of the `SNAPSHOT` record).
 #[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta<NodeId, NodeAddr>,
+pub(super) struct StoredSnapshot {
+    pub(super) meta: SnapshotMeta<NodeId, NodeAddr>,
     /// A bincode `SnapshotPayload`.
-    data: Vec<u8>,
+    pub(super) data: Vec<u8>,
 }
 
 /// Parts shared by the store and its snapshot builders.
@@ -123,7 +123,7 @@ impl StateMachineStore {
             group,
             db: db.clone(),
             state,
-            snapshot_path: snapshot_dir.join(format!("group-{group}.snapshot")),
+            snapshot_path: snapshot_path(data_dir, group),
             snapshot_last_log_id: Arc::new(Mutex::new(None)),
             pace: Arc::default(),
         };
@@ -187,6 +187,12 @@ impl StateMachineStore {
         pace.snapshot_built(self.disk.pace.snapshot_bytes());
         self.disk.pace = pace;
         self
+    }
+
+    /// Whether the store holds a state (a snapshot was loaded): a node restored from a
+    /// backup has one before its first entry, and must not bootstrap a cluster again.
+    pub fn has_state(&self) -> bool {
+        self.last_applied.is_some()
     }
 
     /// The live keyspace, for reads after a read barrier.
@@ -474,7 +480,13 @@ fn count_lock_work(tally: Tally) {
     }
 }
 
-fn snapshot_id(group: GroupId, last_applied: Option<LogId<NodeId>>) -> String {
+pub(super) fn snapshot_path(data_dir: &Path, group: GroupId) -> PathBuf {
+    data_dir
+        .join("snapshots")
+        .join(format!("group-{group}.snapshot"))
+}
+
+pub(super) fn snapshot_id(group: GroupId, last_applied: Option<LogId<NodeId>>) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

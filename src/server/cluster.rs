@@ -81,10 +81,10 @@ fn parse_addr(arg: &[u8]) -> Result<SocketAddr, Reply> {
 }
 
 /// The command is to run on this node, the leader.
-struct Here;
+pub(super) struct Here;
 
 /// Relays `argv` to the leader and returns its answer, or `Err(Here)` if this node leads.
-async fn on_leader(node: &Node, argv: Vec<Bytes>) -> Result<Reply, Here> {
+pub(super) async fn on_leader(node: &Node, argv: Vec<Bytes>) -> Result<Reply, Here> {
     match node.route().await {
         Ok(Route::Local) => Err(Here),
         Ok(Route::Leader(leader)) => Ok(send_to(node, leader, argv).await),

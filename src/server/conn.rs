@@ -14,6 +14,7 @@ use super::blocking_lock::current_term;
 use super::clients::ClientHandle;
 use super::dispatch::{dispatch, waits_for_pipeline, Next};
 use super::pending::{awaits_an_entry, resolve, write_after_read, Pending};
+use super::slowlog::Timed;
 use super::subscribe_commands;
 use super::wire::{flush, read_or_deliver, Wire, READ_CHUNK_BYTES};
 use super::{Node, Session};
@@ -29,6 +30,9 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     // A request taken off the wire but not dispatched yet (see `write_after_read`).
     let mut held: Option<Vec<Bytes>> = None;
     let max_pending = node.config.max_pending_replies_per_client;
+    // Beside `queue`, one per request: its SLOWLOG timing, if it is timed.
+    let mut timed: VecDeque<Option<Timed>> = VecDeque::new();
+    let client = session.client.clone();
     'serve: loop {
         let mut closing = false;
         // The bytes left unparsed when the parser asked for more: waiting for a relayed or
@@ -54,15 +58,23 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                     // so it sees that client's own writes.
                     if !queue.is_empty()
                         && waits_for_pipeline(&argv)
-                        && resolve(&node, &mut queue, &mut wire, &mut session.lock_session)
-                            .await
-                            .is_err()
+                        && resolve(
+                            &node,
+                            &mut queue,
+                            &mut wire,
+                            &mut session.lock_session,
+                            &mut |answered| finish_timed(&node, &client, &mut timed, answered),
+                        )
+                        .await
+                        .is_err()
                     {
                         break 'serve;
                     }
                     let behind_write = queue.iter().any(awaits_an_entry);
+                    let timing = node.slowlog.start(&argv);
                     let (pending, next) = dispatch(&node, &mut session, argv, behind_write).await;
                     queue.push_back(pending);
+                    timed.push_back(timing);
                     match next {
                         Next::Parse => {}
                         Next::Resolve => break,
@@ -79,14 +91,21 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
                 Err(err) => {
                     node.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     queue.push_back(Pending::Ready(err.to_reply(), session.protocol));
+                    timed.push_back(None);
                     closing = true;
                     break;
                 }
             }
         }
-        if resolve(&node, &mut queue, &mut wire, &mut session.lock_session)
-            .await
-            .is_err()
+        if resolve(
+            &node,
+            &mut queue,
+            &mut wire,
+            &mut session.lock_session,
+            &mut |answered| finish_timed(&node, &client, &mut timed, answered),
+        )
+        .await
+        .is_err()
         {
             break;
         }
@@ -122,4 +141,17 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     }
     wire.shutdown().await;
     node.clients.unregister(session.id);
+}
+
+/// The first `answered` requests of the connection's queue have their replies: SLOWLOG
+/// takes their times.
+fn finish_timed(
+    node: &Node,
+    client: &ClientHandle,
+    timed: &mut VecDeque<Option<Timed>>,
+    answered: usize,
+) {
+    for timing in timed.drain(..answered.min(timed.len())).flatten() {
+        node.slowlog.finish(timing, client);
+    }
 }

@@ -1,6 +1,7 @@
 //! Wiring: the node's listeners, the proposer, leadership (with the expiry tick), and
 //! dispatch of client connections; the metrics and live-page listener (`metrics`).
 
+mod backup;
 mod blocking_lock;
 mod blocking_pop;
 pub(crate) mod builtin;
@@ -23,6 +24,8 @@ mod proposer;
 mod routing;
 mod sentinel;
 mod session;
+mod shutdown;
+mod slowlog;
 mod subscribe_commands;
 mod subscribers;
 mod wire;
@@ -90,6 +93,10 @@ pub struct Node {
     /// Counts RAFT.HOLD-ELECTIONS calls, so a hold's timer resumes elections only if no
     /// later call changed the hold.
     election_holds: std::sync::atomic::AtomicU64,
+    /// Notified by SHUTDOWN: the node stops as on SIGTERM (`shutdown`).
+    shutdown_requested: tokio::sync::Notify,
+    /// Recent slow requests (SLOWLOG).
+    slowlog: slowlog::SlowLog,
 }
 
 impl Node {
@@ -192,7 +199,8 @@ impl Node {
     }
 }
 
-/// Runs a node until the process ends.
+/// Runs a node until it is asked to stop (SIGTERM, SIGINT, SHUTDOWN), then stops it
+/// gracefully (`shutdown`).
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
@@ -278,6 +286,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stats: Stats::default(),
         started_at: Instant::now(),
         election_holds: Default::default(),
+        shutdown_requested: tokio::sync::Notify::new(),
+        slowlog: slowlog::SlowLog::new(&config),
         run_id: format!(
             "{:040x}",
             wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128
@@ -289,7 +299,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics::start(node.clone(), listener);
     }
     tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
-    accept_loop(node, client_listener).await
+    // Leaving the select drops the accept loop, and with it the client listener.
+    let reason = tokio::select! {
+        served = accept_loop(node.clone(), client_listener) => return served,
+        reason = shutdown::requested(&node) => reason?,
+    };
+    shutdown::stop(node, db, reason).await;
+    Ok(())
 }
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<()> {

@@ -71,16 +71,18 @@ fn send(reply: &Reply, proto: Protocol, out: &mut bytes::BytesMut) {
     encode(reply, proto, out);
 }
 
-/// Resolves queued replies in order into the output buffer. A run of reads shares one
-/// read barrier: they were all in flight together, so serving them at one point is
-/// linearizable.
+/// Resolves queued replies in order into the output buffer, telling `resolved` how many
+/// requests each step answered (for SLOWLOG). A run of reads shares one read barrier:
+/// they were all in flight together, so serving them at one point is linearizable.
 pub(super) async fn resolve(
     node: &Arc<Node>,
     queue: &mut VecDeque<Pending>,
     wire: &mut Wire,
     lock_session: &mut Option<sessions::SessionId>,
+    resolved: &mut impl FnMut(usize),
 ) -> Result<(), Disconnected> {
     while let Some(pending) = queue.pop_front() {
+        let mut answered = 1;
         match pending {
             Pending::Ready(reply, proto) => send(&reply, proto, &mut wire.output),
             Pending::Many(replies, proto) => {
@@ -133,6 +135,7 @@ pub(super) async fn resolve(
                         run.push((a, r, p));
                     }
                 }
+                answered = run.len();
                 match node.read_barrier().await {
                     Ok(()) => {
                         let ks = node.group.state();
@@ -157,6 +160,7 @@ pub(super) async fn resolve(
                 send(&reply, proto, &mut wire.output);
             }
         }
+        resolved(answered);
         if wire.output.len() >= OUTPUT_FLUSH_BYTES {
             flush(wire).await?;
         }

@@ -268,6 +268,23 @@ impl Keyspace {
         }
     }
 
+    /// The fencing counter: the last token granted or stamped on a write.
+    pub fn fence_counter(&self) -> u64 {
+        self.replicated.fence_counter
+    }
+
+    /// The term of the last leader whose epoch op this state applied: client sessions
+    /// are named by terms up to it.
+    pub fn epoch_term(&self) -> u64 {
+        self.replicated.hold.term
+    }
+
+    /// Raises the fencing counter to at least `floor`, so that every later token is above
+    /// it (a restore whose old cluster went on granting tokens after the backup).
+    pub fn raise_fence_counter(&mut self, floor: u64) {
+        self.replicated.fence_counter = self.replicated.fence_counter.max(floor);
+    }
+
     /// The inverse of `to_snapshot`.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
         let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {

@@ -184,3 +184,18 @@ fn a_version_7_snapshot_from_before_sets_still_loads() {
         h.read("lrange l 0 -1")
     );
 }
+
+/// A snapshot from a later format (a newer raftlock, then a downgrade) is refused with
+/// its version, never decoded as this format.
+#[test]
+fn a_snapshot_of_a_later_format_is_refused_not_misread() {
+    let mut h = Harness::new();
+    h.write("set k v");
+    let mut bytes = h.ks.to_snapshot();
+    bytes[0] = SNAPSHOT_VERSION + 1;
+    let Err(err) = Keyspace::from_snapshot(&bytes) else {
+        panic!("a snapshot of a later format was read");
+    };
+    assert!(matches!(err, StateError::UnsupportedVersion(v) if v == SNAPSHOT_VERSION + 1));
+    assert!(err.to_string().contains("unsupported state format version"));
+}

@@ -131,12 +131,14 @@ pub fn parse_info(text: &str) -> BTreeMap<String, String> {
 }
 
 /// How a cluster's nodes are connected and clocked.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Layout {
     /// Every link between nodes goes through a proxy (`Cluster::isolate`).
     proxied: bool,
     /// Every node's wall clock can be moved (`ClusterNode::clock`).
     fake_clocks: bool,
+    /// Every node's data dir is made from this backup (`raftlock restore`) first.
+    restore_from: Option<PathBuf>,
 }
 
 /// The proxies node `from` reaches node `to` through.
@@ -182,6 +184,16 @@ impl Cluster {
         Cluster::start_with(n, extra_args, layout)
     }
 
+    /// As `start`, with every node's data dir made from the backup file `backup` first
+    /// (`raftlock restore`).
+    pub fn start_restored(n: u64, extra_args: &[&str], backup: &std::path::Path) -> Cluster {
+        let layout = Layout {
+            restore_from: Some(backup.to_path_buf()),
+            ..Layout::default()
+        };
+        Cluster::start_with(n, extra_args, layout)
+    }
+
     /// Starts the nodes and waits for a leader. A node that could not bind its ports
     /// (another process took one after `free_ports` chose it) would leave a cluster one
     /// member short, whose tests fail far from the cause: the whole cluster starts again
@@ -189,7 +201,7 @@ impl Cluster {
     fn start_with(n: u64, extra_args: &[&str], layout: Layout) -> Cluster {
         let cluster = retry_port_clash("a cluster node did not start", || {
             // Each attempt takes new ports; dropping a failed cluster ends its nodes.
-            let mut cluster = Cluster::spawn_all(n, extra_args, layout);
+            let mut cluster = Cluster::spawn_all(n, extra_args, layout.clone());
             cluster.all_listening(Duration::from_secs(20))?;
             Ok(cluster)
         });
@@ -230,6 +242,7 @@ impl Cluster {
         let Layout {
             proxied,
             fake_clocks,
+            restore_from,
         } = layout;
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(2 * n as usize);
@@ -279,6 +292,9 @@ impl Cluster {
         let views: Vec<String> = nodes.iter().map(|n| members(n.id)).collect();
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         for (node, view) in nodes.iter_mut().zip(views) {
+            if let Some(backup) = &restore_from {
+                super::restore(backup, &node.data_dir, &[]);
+            }
             node.args = vec!["--initial-cluster".into(), view];
             node.args.extend(extra_args.iter().cloned());
             node.spawn();
@@ -431,6 +447,36 @@ impl Cluster {
         if let Some(mut child) = self.node_mut(id).child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the process to exit; its exit status
+    /// (`None`: still running at the timeout, and then killed).
+    pub fn terminate(&mut self, id: u64, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.stop_by_signal(id, "TERM", timeout)
+    }
+
+    /// Sends `signal` (`TERM`, `INT`), then waits as `terminate` does.
+    pub fn stop_by_signal(
+        &mut self,
+        id: u64,
+        signal: &str,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.node(id).signal(signal);
+        let node = self.node_mut(id);
+        let deadline = Instant::now() + timeout;
+        let mut child = node.child.take().expect("node running");
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

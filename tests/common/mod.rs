@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod fake_clock;
 pub mod netns;
 pub mod proxy;
+pub mod redis_server;
 pub mod suite;
 
 use std::io::{Read, Write};
@@ -401,6 +402,23 @@ pub fn redis_cli() -> PathBuf {
         .expect(
             "redis-cli is not installed: scripts/test.sh installs it (apt-get install redis-tools)",
         )
+}
+
+/// `raftlock restore BACKUP --data-dir DATA_DIR EXTRA...`, which must succeed.
+pub fn restore(backup: &Path, data_dir: &Path, extra_args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_raftlock"))
+        .arg("restore")
+        .arg(backup)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra_args)
+        .output()
+        .expect("run raftlock restore");
+    assert!(
+        out.status.success(),
+        "raftlock restore failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A command from its words, e.g. `cmd(&["SET", "k", "v"])`.

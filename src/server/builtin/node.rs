@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::super::{cluster, info, sentinel, subscribe_commands, Node, Session, Step};
+use super::super::{
+    backup, cluster, info, sentinel, slowlog, subscribe_commands, Node, Session, Step,
+};
 use super::{introspection, later, reply, subcommand_arity_error, unknown_subcommand};
 use crate::command::args::parse_i64;
 use crate::reply::Reply;
@@ -70,12 +72,48 @@ pub fn raft_transfer_leader(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -
     later(cluster::transfer_leader(node.clone(), argv.to_vec()))
 }
 
+pub fn slowlog(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    reply(slowlog::slowlog_command(&node.slowlog, argv))
+}
+
+pub fn raft_backup(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    later(backup::raft_backup(node.clone(), argv.to_vec()))
+}
+
 pub fn raft_elect(node: &Arc<Node>, _: &mut Session, _: &[Bytes]) -> Step {
     later(cluster::elect(node.clone()))
 }
 
 pub fn raft_hold_elections(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
     reply(cluster::hold_elections(node, &argv[1]))
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the node stops as on SIGTERM
+/// (`server::shutdown`), and, as Redis does, closes the connection without a reply. Every
+/// write is on disk already, so SAVE and NOSAVE change nothing; NOW and FORCE neither (the
+/// shutdown is bounded by `--shutdown-timeout-ms`). A shutdown cannot be aborted once
+/// begun, so ABORT always finds none to abort.
+pub fn shutdown(node: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
+    let (mut save, mut nosave, mut abort, mut others) = (false, false, false, false);
+    for arg in &argv[1..] {
+        match arg.to_ascii_uppercase().as_slice() {
+            b"SAVE" => save = true,
+            b"NOSAVE" => nosave = true,
+            b"ABORT" => abort = true,
+            b"NOW" | b"FORCE" => others = true,
+            _ => return reply(Reply::error("ERR syntax error")),
+        }
+    }
+    if (save && nosave) || (abort && (save || nosave || others)) {
+        return reply(Reply::error("ERR syntax error"));
+    }
+    if abort {
+        return reply(Reply::error("ERR No shutdown in progress."));
+    }
+    tracing::warn!("SHUTDOWN asked by a client");
+    node.shutdown_requested.notify_one();
+    // Never answered: the connection closes as the process ends.
+    later(std::future::pending())
 }
 
 /// Voters other than one: a write acknowledged to the client is committed on a majority
@@ -145,6 +183,11 @@ fn config_params(node: &Node) -> Vec<(&'static str, String)> {
         ),
         ("lua-time-limit", "5000".into()),
         ("busy-reply-threshold", "5000".into()),
+        (
+            "slowlog-log-slower-than",
+            c.slowlog_log_slower_than_us.to_string(),
+        ),
+        ("slowlog-max-len", c.slowlog_max_len.to_string()),
     ]
 }
 
