@@ -31,6 +31,7 @@ const VALUE_FLAGS: &[&str] = &[
     "min-free-disk-bytes",
     "session-timeout-ms",
     "redlock-replay-window-ms",
+    "aclfile",
 ];
 
 /// Redis's names for settings raftlock has under another name.
@@ -46,10 +47,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("tls-key-file", "TLS is not supported yet"),
     ("tls-ca-cert-file", "TLS is not supported yet"),
     ("tls-auth-clients", "TLS is not supported yet"),
-    (
-        "aclfile",
-        "ACL users are not supported yet; use requirepass",
-    ),
 ];
 
 /// The flags the file at `path` stands for, in its order.

@@ -1,6 +1,7 @@
 //! Wiring: the node's listeners, the proposer, leadership (with the expiry tick), and
 //! dispatch of client connections.
 
+mod acl;
 mod blocking_lock;
 mod blocking_pop;
 pub(crate) mod builtin;
@@ -83,6 +84,8 @@ pub struct Node {
     list_waiters: Arc<ListWaiters>,
     pubsub: Arc<PubSub>,
     pub stats: Stats,
+    /// The ACL LOG and `requirepass`'s hash (`acl`).
+    acl: acl::NodeAcl,
     pub started_at: Instant,
     pub run_id: String,
     /// Counts RAFT.HOLD-ELECTIONS calls, so a hold's timer resumes elections only if no
@@ -262,6 +265,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         list_waiters,
         pubsub,
         stats: Stats::default(),
+        acl: acl::NodeAcl::new(config.requirepass.as_deref()),
         started_at: Instant::now(),
         election_holds: Default::default(),
         run_id: format!(
@@ -271,6 +275,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config,
     });
     tokio::spawn(leadership::expiry_tick(node.clone()));
+    tokio::spawn(acl::seed_from_file(node.clone()));
     tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
     accept_loop(node, client_listener).await
 }
