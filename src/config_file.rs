@@ -231,6 +231,10 @@ mod tests {
             ]
         );
         assert_eq!(flags_of("port 7001"), ["--listen", "127.0.0.1:7001"]);
+        assert_eq!(
+            flags_of("aclfile /etc/raftlock/users.acl"),
+            ["--aclfile", "/etc/raftlock/users.acl"]
+        );
         assert_eq!(flags_of("bind ::1\nport 7001"), ["--listen", "[::1]:7001"]);
     }
 
