@@ -109,6 +109,18 @@ pub mod acl_limits {
             .saturating_mul(1 << doublings)
             .min(AUTH_FAILURE_DELAY_MAX_MS)
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_auth_delay_doubles_with_each_failure_up_to_its_cap() {
+            let delays: Vec<u64> = (1..=7).map(auth_failure_delay_ms).collect();
+            assert_eq!(delays, [100, 200, 400, 800, 1600, 2000, 2000]);
+            assert_eq!(auth_failure_delay_ms(u32::MAX), AUTH_FAILURE_DELAY_MAX_MS);
+        }
+    }
 }
 
 pub mod cluster_admin {
