@@ -409,6 +409,10 @@ fn users_reach_followers_relay_as_their_user_and_survive_restarts_and_snapshots(
 
     // With the default user off, a follower's relay still reaches the leader.
     let mut on_leader = cluster.node(leader).connect();
+    let _: () = run(
+        &mut on_leader,
+        &["ACL", "SETUSER", "admin", "on", ">apw", "~*", "&*", "+@all"],
+    );
     let _: () = run(&mut on_leader, &["ACL", "SETUSER", "default", "off"]);
     let follower = cluster.other_than(&[leader]);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -428,4 +432,32 @@ fn users_reach_followers_relay_as_their_user_and_survive_restarts_and_snapshots(
     assert!(token > 0);
     let held: i64 = run(&mut alice, &["UNLOCK", "lock:2", "me"]);
     assert_eq!(held, 0);
+
+    // The nodes' own requests to each other (a leadership transfer asked of a follower)
+    // authenticate with the relay secret too. A transfer is best effort: three tries.
+    let target = cluster.other_than(&[leader, follower]);
+    let mut admin = cluster.node(follower).connect();
+    let _: () = run(&mut admin, &["AUTH", "admin", "apw"]);
+    let role_of = |id: u64| -> String {
+        let mut con = cluster.node(id).connect();
+        let _: () = run(&mut con, &["AUTH", "admin", "apw"]);
+        let role: Vec<redis::Value> = run(&mut con, &["ROLE"]);
+        value_text(&role[0])
+    };
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        let reply = redis::cmd("RAFT.TRANSFER-LEADER")
+            .arg(target)
+            .query::<String>(&mut admin);
+        let moved = Instant::now() + Duration::from_secs(10);
+        while role_of(target) != "master" && Instant::now() < moved {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        replies.push(format!("{reply:?}"));
+        if role_of(target) == "master" {
+            break;
+        }
+    }
+    println!("RAFT.TRANSFER-LEADER {target} asked of node {follower}: {replies:?}");
+    assert_eq!(role_of(target), "master", "{replies:?}");
 }

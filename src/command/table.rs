@@ -189,7 +189,7 @@ const ACL_ANY: &[&str] = &["noscript", "loading", "stale"];
 #[rustfmt::skip]
 static ACL_SUBCOMMANDS: &[CommandSpec] = &[
     cmd("acl|setuser", -3, ACL_ADMIN, NONE, "server", "Creates and modifies an ACL user and its rules.", Write(acl::setuser)).kind(Kind::AclWrite).marks(Marks::NO_MULTI),
-    cmd("acl|deluser", -3, ACL_ADMIN, NONE, "server", "Deletes ACL users, and terminates their connections.", Write(acl::deluser)).kind(Kind::AclWrite).marks(Marks::NO_MULTI),
+    cmd("acl|deluser", -3, ACL_ADMIN, NONE, "server", "Deletes ACL users.", Write(acl::deluser)).kind(Kind::AclWrite).marks(Marks::NO_MULTI),
     cmd("acl|load", 2, ACL_ADMIN, NONE, "server", "Reloads the rules from the configured ACL file.", Write(acl::load_outside_acl_op)).kind(Kind::AclWrite).marks(Marks::NO_MULTI),
     node("acl|getuser", 3, ACL_ADMIN, "server", "Lists the ACL rules of a user.", ab::getuser),
     node("acl|list", 2, ACL_ADMIN, "server", "Dumps the effective rules in ACL file format.", ab::list),
