@@ -175,6 +175,12 @@ fn a_script_s_redis_call_on_a_forbidden_key_is_refused_and_writes_nothing() {
         ),
         "{refused}"
     );
+    let log: Vec<redis::Value> = run(&mut admin, &["ACL", "LOG", "1"]);
+    let entry = format!("{log:?}");
+    assert!(
+        entry.contains("\"lua\"") && entry.contains("\"del\"") && entry.contains("\"alice\""),
+        "{entry}"
+    );
     // All or nothing: the SET before the refusal left no trace.
     assert_eq!(run::<i64>(&mut admin, &["EXISTS", "lock:a", "other"]), 0);
     let allowed: String = run(

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
+use super::clients::ClientHandle;
 use super::{Node, Session, Step};
 use crate::acl::{self, log::AclLog, password_hash, User};
 use crate::config::acl_limits;
@@ -86,7 +88,18 @@ impl Node {
         object: &str,
         username: &str,
     ) {
-        let client_info = session.client.lock().expect("client lock").describe();
+        self.log_acl_for(&session.client, reason, context, object, username);
+    }
+
+    fn log_acl_for(
+        &self,
+        client: &ClientHandle,
+        reason: &'static str,
+        context: &'static str,
+        object: &str,
+        username: &str,
+    ) {
+        let client_info = client.lock().expect("client lock").describe();
         self.acl.log.add(acl::log::Event {
             reason,
             context,
@@ -177,6 +190,49 @@ pub(super) fn acl_op(node: &Node, argv: Vec<Bytes>) -> Result<Vec<Bytes>, Reply>
         op.extend(argv);
     }
     Ok(op)
+}
+
+/// The reply of a restricted user's script, passed on once it comes; a refusal inside
+/// the script (`ERR ACL failure in script: ...`, decided at apply) is logged in ACL LOG
+/// with context `lua`, as Redis logs it. Redis names the key or channel refused; the
+/// reply does not carry it, so the object is then empty.
+pub(super) fn log_script_refusal(
+    node: &Arc<Node>,
+    session: &Session,
+    reply: oneshot::Receiver<Reply>,
+) -> oneshot::Receiver<Reply> {
+    let (tx, rx) = oneshot::channel();
+    let node = node.clone();
+    let client = session.client.clone();
+    let user = session.user.clone();
+    tokio::spawn(async move {
+        let Ok(reply) = reply.await else {
+            return; // The proposal was dropped: the connection answers TRYAGAIN.
+        };
+        if let Reply::Error(text) = &reply {
+            if let Some(why) = text.strip_prefix("ERR ACL failure in script: ") {
+                let (reason, object) = script_refusal(why);
+                node.log_acl_for(&client, reason, "lua", object, &user);
+            }
+        }
+        let _ = tx.send(reply);
+    });
+    rx
+}
+
+/// ACL LOG's reason and object from the words of a refusal inside a script.
+fn script_refusal(why: &str) -> (&'static str, &str) {
+    if why.starts_with("No permissions to access a key") {
+        ("key", "")
+    } else if why.starts_with("No permissions to access a channel") {
+        ("channel", "")
+    } else {
+        let command = why
+            .split_once("run the '")
+            .and_then(|(_, rest)| rest.split_once('\''))
+            .map_or("", |(name, _)| name);
+        ("command", command)
+    }
 }
 
 /// A restricted user's script or transaction, run at apply with its permissions.
@@ -288,5 +344,33 @@ pub(super) async fn seed_from_file(node: Arc<Node>) {
             }
         }
         tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_s_refusal_names_its_reason_and_command() {
+        assert_eq!(
+            script_refusal("User alice has no permissions to run the 'del' command script: x"),
+            ("command", "del")
+        );
+        assert_eq!(
+            script_refusal("No permissions to access a key script: x"),
+            ("key", "")
+        );
+        assert_eq!(
+            script_refusal("No permissions to access a channel"),
+            ("channel", "")
+        );
+    }
+
+    #[test]
+    fn the_constant_time_comparison_compares() {
+        assert!(equal_in_constant_time(b"secret", b"secret"));
+        assert!(!equal_in_constant_time(b"secret", b"secreT"));
+        assert!(!equal_in_constant_time(b"secret", b"secret!"));
     }
 }

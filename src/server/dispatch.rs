@@ -239,8 +239,9 @@ async fn serve_data(
         },
         Data::ProposeAsCaller => {
             let op = acl::as_user(&session.user, argv);
+            let reply = node.proposer.propose(op).await;
             (
-                Pending::Write(node.proposer.propose(op).await, proto),
+                Pending::Write(acl::log_script_refusal(node, session, reply), proto),
                 Next::Parse,
             )
         }
