@@ -336,6 +336,31 @@ fn an_acl_file_seeds_the_users_and_acl_save_and_load_use_it() {
 }
 
 #[test]
+fn a_bad_acl_file_stops_the_start_with_the_line_that_is_wrong() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("users.acl");
+    std::fs::write(&file, "user admin on >pw +@all\nuser bob +nosuch\n").expect("write");
+    let [port, raft_port] = [common::free_port(), common::free_port()];
+    let out = Command::new(env!("CARGO_BIN_EXE_raftlock"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--raft-listen", &format!("127.0.0.1:{raft_port}")])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--aclfile")
+        .arg(&file)
+        .output()
+        .expect("run raftlock");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "line 2: Error in user declaration 'bob': Unknown command or category name in ACL"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn users_reach_followers_relay_as_their_user_and_survive_restarts_and_snapshots() {
     let mut cluster = Cluster::start(
         3,

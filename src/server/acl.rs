@@ -299,25 +299,22 @@ pub(super) fn save(node: &Node) -> Result<(), String> {
     write().map_err(|e| format!("There was an error trying to save the ACLs. Please check the server logs for more information ({e})"))
 }
 
-/// With `--aclfile`: once this node leads and no file seeded the users yet, proposes the
-/// file's users (once for the cluster: the op does nothing if another node seeded
-/// first). A file that does not parse stops here with an error in the log; the node
-/// serves with the users it has.
-pub(super) async fn seed_from_file(node: Arc<Node>) {
-    let Some(path) = node.config.aclfile.clone() else {
-        return;
+/// The `--aclfile`, read and checked before the node starts: an error names the file
+/// and the line.
+pub(super) fn read_file_at_start(config: &crate::config::Config) -> anyhow::Result<Option<String>> {
+    let Some(path) = config.aclfile.as_ref() else {
+        return Ok(None);
     };
-    let text = match read_limited(&path).and_then(|text| {
-        acl::file::parse(&text)
-            .map(|_| text)
-            .map_err(|e| format!("{}: {e}", path.display()))
-    }) {
-        Ok(text) => text,
-        Err(e) => {
-            tracing::error!(error = %e, "the ACL file cannot be loaded");
-            return;
-        }
-    };
+    let text = read_limited(path).map_err(anyhow::Error::msg)?;
+    acl::file::parse(&text).map_err(|e| anyhow::anyhow!("the ACL file {}: {e}", path.display()))?;
+    Ok(Some(text))
+}
+
+/// With `--aclfile` (its `text`): once this node leads and no file seeded the users yet,
+/// proposes the file's users (once for the cluster: the op does nothing if another node
+/// seeded first).
+pub(super) async fn seed_from_file(node: Arc<Node>, text: String) {
+    let path = node.config.aclfile.clone().unwrap_or_default();
     let pause = Duration::from_millis(acl_limits::SEED_POLL_MS);
     loop {
         if node.group.state().users().seeded() {

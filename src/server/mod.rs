@@ -196,6 +196,8 @@ impl Node {
 /// Runs a node until the process ends.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate()?;
+    // As Redis: an ACL file that cannot be read or parsed stops the start.
+    let aclfile = acl::read_file_at_start(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let db = raft::open_database(&config.data_dir)?;
@@ -275,7 +277,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config,
     });
     tokio::spawn(leadership::expiry_tick(node.clone()));
-    tokio::spawn(acl::seed_from_file(node.clone()));
+    if let Some(text) = aclfile {
+        tokio::spawn(acl::seed_from_file(node.clone(), text));
+    }
     tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
     accept_loop(node, client_listener).await
 }
