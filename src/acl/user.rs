@@ -72,6 +72,8 @@ pub(crate) enum RuleError {
     BadHash,
     NoSuchPassword,
     Selectors,
+    KeyAfterAllKeys,
+    ChannelAfterAllChannels,
 }
 
 impl RuleError {
@@ -80,7 +82,11 @@ impl RuleError {
             RuleError::Syntax => "Syntax error",
             RuleError::UnknownCommand => "Unknown command or category name in ACL",
             RuleError::BadHash => "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters",
-            RuleError::NoSuchPassword => "Password not found",
+            RuleError::NoSuchPassword => {
+                "The password you are trying to remove from the user does not exist"
+            }
+            RuleError::KeyAfterAllKeys => "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns",
+            RuleError::ChannelAfterAllChannels => "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels",
             RuleError::Selectors => "Selectors are not supported by raftlock",
         }
     }
@@ -208,20 +214,22 @@ impl User {
                 }
                 self.remove_password(rest)?;
             }
-            "~" => self.add_keys(rest, true, true),
+            "~" => self.add_keys(rest, true, true)?,
             "%" => {
                 let (perms, pattern) = rest.split_once('~').ok_or(RuleError::Syntax)?;
                 let perms = perms.to_ascii_uppercase();
                 if perms.is_empty() || !perms.bytes().all(|b| b == b'R' || b == b'W') {
                     return Err(RuleError::Syntax);
                 }
-                self.add_keys(pattern, perms.contains('R'), perms.contains('W'));
+                self.add_keys(pattern, perms.contains('R'), perms.contains('W'))?;
             }
             "&" => {
                 if rest == "*" {
                     self.channels.clear();
+                } else if self.channels.iter().any(|c| c == "*") {
+                    return Err(RuleError::ChannelAfterAllChannels);
                 }
-                if !self.channels.iter().any(|c| c == rest || c == "*") {
+                if !self.channels.iter().any(|c| c == rest) {
                     self.channels.push(rest.to_owned());
                 }
             }
@@ -249,9 +257,15 @@ impl User {
         Ok(())
     }
 
-    fn add_keys(&mut self, pattern: &str, read: bool, write: bool) {
+    fn add_keys(&mut self, pattern: &str, read: bool, write: bool) -> Result<(), RuleError> {
         if pattern == "*" && read && write {
             self.keys.clear();
+        } else if self
+            .keys
+            .iter()
+            .any(|k| k.pattern == "*" && k.read && k.write)
+        {
+            return Err(RuleError::KeyAfterAllKeys);
         }
         match self.keys.iter_mut().find(|k| k.pattern == pattern) {
             Some(existing) => {
@@ -264,6 +278,7 @@ impl User {
                 write,
             }),
         }
+        Ok(())
     }
 
     fn add_command_rule(&mut self, allow: bool, what: &str) -> Result<(), RuleError> {

@@ -152,3 +152,17 @@ fn describe_reads_back_as_the_same_user() {
     again.apply_all(alice.describe().split(' ')).unwrap();
     assert_eq!(again, alice);
 }
+
+#[test]
+fn a_pattern_after_all_keys_or_channels_is_refused_as_redis_does() {
+    let mut alice = user("allkeys allchannels");
+    assert_eq!(alice.apply("~foo"), Err(RuleError::KeyAfterAllKeys));
+    assert_eq!(alice.apply("%R~foo"), Err(RuleError::KeyAfterAllKeys));
+    assert_eq!(alice.apply("&foo"), Err(RuleError::ChannelAfterAllChannels));
+    alice.apply("resetkeys").unwrap();
+    alice.apply("~foo").unwrap();
+    assert_eq!(
+        RuleError::NoSuchPassword.text(),
+        "The password you are trying to remove from the user does not exist"
+    );
+}
