@@ -92,6 +92,41 @@ pub mod state_limits {
 }
 
 /// Time limits of cluster administration (RAFT.NODE, RAFT.TRANSFER-LEADER).
+/// ACL limits: the node's ACL LOG and the brake on guessing passwords.
+pub mod acl_limits {
+    /// Most entries ACL LOG keeps (Redis's `acllog-max-len`, 128).
+    pub const ACLLOG_MAX_LEN: usize = 128;
+    /// A connection's failed AUTH (or HELLO ... AUTH) is answered after this delay,
+    /// doubled for each further failure on the connection (`auth_failure_delay_ms`).
+    pub const AUTH_FAILURE_DELAY_MS: u64 = 100;
+    /// The most a failed AUTH is delayed, however many failures came before.
+    pub const AUTH_FAILURE_DELAY_MAX_MS: u64 = 2_000;
+    /// Bytes of an ACL file read at most (ACL LOAD, `--aclfile`).
+    pub const MAX_ACLFILE_BYTES: u64 = 4 * 1024 * 1024;
+    /// How often a node with `--aclfile` looks whether it leads, to seed the users.
+    pub const SEED_POLL_MS: u64 = 200;
+
+    /// The delay before answering the `failures`-th failed AUTH of a connection.
+    pub fn auth_failure_delay_ms(failures: u32) -> u64 {
+        let doublings = failures.saturating_sub(1).min(16);
+        AUTH_FAILURE_DELAY_MS
+            .saturating_mul(1 << doublings)
+            .min(AUTH_FAILURE_DELAY_MAX_MS)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_auth_delay_doubles_with_each_failure_up_to_its_cap() {
+            let delays: Vec<u64> = (1..=7).map(auth_failure_delay_ms).collect();
+            assert_eq!(delays, [100, 200, 400, 800, 1600, 2000, 2000]);
+            assert_eq!(auth_failure_delay_ms(u32::MAX), AUTH_FAILURE_DELAY_MAX_MS);
+        }
+    }
+}
+
 pub mod cluster_admin {
     use std::time::Duration;
 
@@ -284,6 +319,9 @@ pub struct Config {
     /// The master name SENTINEL commands answer for.
     pub sentinel_master_name: String,
     pub requirepass: Option<String>,
+    /// Redis's ACL file (`user <name> <rules...>` lines): seeds the replicated users once,
+    /// and is what ACL LOAD reads and ACL SAVE writes.
+    pub aclfile: Option<PathBuf>,
     pub resp: RespLimits,
     /// Most client connections at once (Redis `maxclients`, 10000).
     pub max_clients: usize,
@@ -404,6 +442,7 @@ impl Default for Config {
             join: false,
             sentinel_master_name: "raftlock".into(),
             requirepass: None,
+            aclfile: None,
             resp: RespLimits::default(),
             max_clients: 10_000,
             threads: 0,

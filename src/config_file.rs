@@ -37,6 +37,7 @@ const VALUE_FLAGS: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "slowlog-warn-slower-than",
+    "aclfile",
 ];
 
 /// Redis's names for settings raftlock has under another name.
@@ -52,10 +53,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("tls-key-file", "TLS is not supported yet"),
     ("tls-ca-cert-file", "TLS is not supported yet"),
     ("tls-auth-clients", "TLS is not supported yet"),
-    (
-        "aclfile",
-        "ACL users are not supported yet; use requirepass",
-    ),
 ];
 
 /// The flags the file at `path` stands for, in its order.
@@ -240,6 +237,10 @@ mod tests {
             ]
         );
         assert_eq!(flags_of("port 7001"), ["--listen", "127.0.0.1:7001"]);
+        assert_eq!(
+            flags_of("aclfile /etc/raftlock/users.acl"),
+            ["--aclfile", "/etc/raftlock/users.acl"]
+        );
         assert_eq!(flags_of("bind ::1\nport 7001"), ["--listen", "[::1]:7001"]);
     }
 

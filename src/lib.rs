@@ -1,5 +1,6 @@
 //! raftlock: a lock server that speaks the Redis protocol, every write a Raft entry.
 
+pub(crate) mod acl;
 pub(crate) mod args;
 pub mod backup_file;
 pub mod bench;

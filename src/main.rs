@@ -98,6 +98,10 @@ struct ServeArgs {
     /// Password clients must give with AUTH (user `default`).
     #[arg(long)]
     requirepass: Option<String>,
+    /// Redis ACL file (`user <name> <rules...>` lines): seeds the replicated users once;
+    /// ACL LOAD and ACL SAVE read and write it.
+    #[arg(long)]
+    aclfile: Option<std::path::PathBuf>,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive); RUST_LOG works too.
     #[arg(long)]
     log_level: Option<String>,
@@ -199,6 +203,7 @@ impl ServeArgs {
             join: self.join,
             sentinel_master_name: self.sentinel_master_name,
             requirepass: self.requirepass,
+            aclfile: self.aclfile,
             resp,
             max_clients: self.maxclients.unwrap_or(defaults.max_clients),
             threads: self.threads.unwrap_or(defaults.threads),

@@ -1,5 +1,6 @@
 //! Unmodified third-party lock libraries against the real binary: redis-py's `Lock` on
-//! RESP2 and on RESP3 (`tests/compat/test_redis_py_lock.py`, run with pytest), and the
+//! RESP2 and on RESP3 (`tests/compat/test_redis_py_lock.py`, run with pytest), its ACL
+//! commands and `username=`/`password=` (`tests/compat/test_redis_py_acl.py`), and the
 //! `redlock` npm package on ioredis (`tests/compat/redlock.test.mjs`, run with
 //! `node --test`). Each test starts its own node and runs one suite as a child process,
 //! with the node's port in `RAFTLOCK_PORT`; the test fails with the suite's output (and
@@ -124,6 +125,24 @@ fn redis_py_lock_resp2() {
 #[test]
 fn redis_py_lock_resp3() {
     redis_py_suite("3");
+}
+
+/// redis-py's ACL commands and `username=`/`password=` (`test_redis_py_acl.py`).
+#[test]
+fn redis_py_acl_users() {
+    let python = python();
+    require_python_packages(&python);
+    let server = Server::start();
+    let mut command = Command::new(&python);
+    command.args([
+        "-m",
+        "pytest",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        "test_redis_py_acl.py",
+    ]);
+    run_suite("redis-py ACL suite", &server, command);
 }
 
 #[test]

@@ -2,16 +2,20 @@
 //! table and from what the caller is, never from command names. Connections run the
 //! whole chain (`admit`); scripts ask `runs_in_scripts`; MULTI's queue is one link of
 //! it. Each link is a small function, tested alone, in Redis's order (as etcd chains its
-//! appliers); ACL and cluster-slot checks will be links too.
+//! appliers): arity, authentication, ACL, subscribe mode, MULTI. A cluster-slot check
+//! will be a link too.
 
 use bytes::Bytes;
 
 use super::{CommandSpec, Marks};
+use crate::acl::{self, Denied, User};
 use crate::reply::Reply;
 
 /// What the chain knows about the caller of a command.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Caller {
+pub struct Caller<'a> {
+    /// The connection's ACL user when it is restricted; `None`: it may run anything.
+    pub user: Option<&'a User>,
     pub authenticated: bool,
     /// A RESP2 connection with a subscription: only (un)subscribing, PING, QUIT and
     /// RESET are allowed.
@@ -29,6 +33,8 @@ pub enum Verdict {
     Queue,
     /// Answer `reply`; `dooms_multi`: an EXEC after it answers EXECABORT, as in Redis.
     Refuse { reply: Reply, dooms_multi: bool },
+    /// The ACL refuses it (answer `Denied::reply`, log it); it dooms MULTI.
+    Denied(Denied),
 }
 
 /// A link's refusal.
@@ -53,6 +59,7 @@ pub fn admit(spec: &CommandSpec, argv: &[Bytes], caller: &Caller) -> Verdict {
     let chain = || -> Link {
         arity(spec, argv)?;
         authentication(spec, caller)?;
+        permissions(spec, argv, caller)?;
         subscribe_mode(spec, caller)?;
         multi(spec, caller)
     };
@@ -78,6 +85,20 @@ fn authentication(spec: &CommandSpec, caller: &Caller) -> Link {
     } else {
         Err(refuse(Reply::error("NOAUTH Authentication required.")))
     }
+}
+
+/// A restricted user runs only what its ACL rules allow. Redis's `no_auth` commands
+/// (AUTH, HELLO, QUIT, RESET) are always allowed, and so are the internal TXN, whose
+/// commands were checked when queued and are checked again as it is applied, and
+/// REVISIONS (WATCH's read, WATCH being checked).
+fn permissions(spec: &CommandSpec, argv: &[Bytes], caller: &Caller) -> Link {
+    let Some(user) = caller.user else {
+        return Ok(());
+    };
+    if spec.has_flag("no_auth") || spec.marks.contains(Marks::CHECKED_AT_APPLY) {
+        return Ok(());
+    }
+    acl::check(user, spec, argv).map_err(Verdict::Denied)
 }
 
 /// RESP2's subscribe mode allows only the commands marked for it.
@@ -126,6 +147,7 @@ mod tests {
     }
 
     const CLIENT: Caller = Caller {
+        user: None,
         authenticated: true,
         subscribe_mode: false,
         in_multi: false,
@@ -213,6 +235,7 @@ mod tests {
         assert_eq!(admit(spec("get"), &argv("get k"), &CLIENT), Verdict::Run);
         // Arity before authentication: a malformed command dooms MULTI even then.
         let anonymous_queuing = Caller {
+            user: None,
             authenticated: false,
             subscribe_mode: false,
             in_multi: true,
@@ -238,5 +261,50 @@ mod tests {
         for name in ["blpop", "multi", "eval", "subscribe", "watch"] {
             assert!(!runs_in_scripts(spec(name)), "{name}");
         }
+    }
+}
+
+#[cfg(test)]
+mod acl_tests {
+    use super::*;
+    use crate::command::lookup;
+
+    fn argv(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn a_restricted_user_is_refused_after_authentication_and_before_queueing() {
+        let mut alice = User::new("alice");
+        alice
+            .apply_all(["on", "~lock:*", "+lock", "+multi"])
+            .unwrap();
+        let caller = Caller {
+            user: Some(&alice),
+            authenticated: true,
+            subscribe_mode: false,
+            in_multi: true,
+        };
+        let get = lookup(b"get").unwrap();
+        assert_eq!(
+            admit(get, &argv("get k"), &caller),
+            Verdict::Denied(Denied::Command("get".into()))
+        );
+        let lock = lookup(b"lock").unwrap();
+        assert_eq!(
+            admit(lock, &argv("lock other o 10"), &caller),
+            Verdict::Denied(Denied::Key("other".into()))
+        );
+        assert_eq!(
+            admit(lock, &argv("lock lock:1 o 10"), &caller),
+            Verdict::Queue
+        );
+        // AUTH is never refused by the ACL; TXN is checked when applied.
+        let auth = lookup(b"auth").unwrap();
+        assert_eq!(permissions(auth, &argv("auth a b"), &caller), Ok(()));
+        let txn = lookup(b"txn").unwrap();
+        assert_eq!(permissions(txn, &argv("txn 0 1 2 get k"), &caller), Ok(()));
     }
 }

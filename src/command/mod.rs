@@ -67,6 +67,9 @@ pub enum Kind {
     Node(ServeFn),
     /// A container (SCRIPT): never served itself, `resolve` picks a subcommand.
     Container,
+    /// An ACL change (SETUSER, DELUSER, LOAD): proposed by the leader inside a
+    /// `raftlock.acl` op that carries what the node adds (`state::acl_commands`).
+    AclWrite,
 }
 
 /// What a blocking write waits for.
@@ -104,6 +107,13 @@ impl Marks {
     pub const NO_MULTI: Marks = Marks(1 << 1);
     /// Allowed while a RESP2 connection is in subscribe mode.
     pub const SUBSCRIBE_MODE: Marks = Marks(1 << 2);
+    /// Runs inside apply with the caller's permissions (EVAL and friends): a restricted
+    /// user's call goes through the log inside a `raftlock.user` op.
+    pub const RUNS_AS_CALLER: Marks = Marks(1 << 3);
+    /// The internal TXN and REVISIONS, which a follower's relay sends for EXEC and
+    /// WATCH (checked there): the ACL does not check them as commands; TXN's commands
+    /// are checked as it is applied, as they were when queued.
+    pub const CHECKED_AT_APPLY: Marks = Marks(1 << 4);
 
     pub const fn with(self, other: Marks) -> Marks {
         Marks(self.0 | other.0)
@@ -136,6 +146,9 @@ pub struct CommandSpec {
     /// names them, each with its own arity, flags and handler. The container's own handler
     /// is never run.
     pub subcommands: &'static [CommandSpec],
+    /// ACL categories Redis's `commands/*.json` names for this command beyond those its
+    /// flags and group give (`@keyspace` for DBSIZE, `@dangerous` for KEYS).
+    pub acl: &'static [&'static str],
 }
 
 impl CommandSpec {
@@ -174,6 +187,7 @@ impl CommandSpec {
             "hash" => Some("@hash"),
             "list" => Some("@list"),
             "sorted-set" => Some("@sortedset"),
+            "set" => Some("@set"),
             "connection" => Some("@connection"),
             "transactions" => Some("@transaction"),
             "scripting" => Some("@scripting"),
@@ -192,6 +206,11 @@ impl CommandSpec {
         }
         if self.has_flag("admin") {
             categories.extend(["@admin", "@dangerous"]);
+        }
+        for extra in self.acl {
+            if !categories.contains(extra) {
+                categories.push(extra);
+            }
         }
         categories
     }
@@ -324,7 +343,8 @@ mod tests {
                 Kind::StateWrite
                 | Kind::SessionWrite
                 | Kind::Publish { .. }
-                | Kind::BlockingWrite(_) => matches!(spec.handler, Handler::Write(_)),
+                | Kind::BlockingWrite(_)
+                | Kind::AclWrite => matches!(spec.handler, Handler::Write(_)),
                 Kind::Transaction(_) | Kind::Connection(_) | Kind::Node(_) | Kind::Container => {
                     matches!(spec.handler, Handler::Server)
                 }

@@ -2,11 +2,11 @@
 //! of commands the node serves itself live in `crate::server::builtin`, named here.
 
 use super::{Blocking, CommandSpec, Handler, Kind, Marks, ServeFn, TxnStep};
-use crate::server::builtin::{connection as cx, node as nd};
+use crate::server::builtin::{acl as ab, connection as cx, node as nd};
 use crate::state::{
-    bits, hashes, key_commands as keys, list_edits, lists, locks::commands as locks,
-    publish as pubsub, scripts, server_commands as sm, sets, string_ranges as ranges, strings, txn,
-    zset_pops, zsets,
+    acl_commands as acl, bits, hashes, key_commands as keys, list_edits, lists,
+    locks::commands as locks, publish as pubsub, scripts, server_commands as sm, sets,
+    string_ranges as ranges, strings, txn, zset_pops, zsets,
 };
 
 use Handler::{Read, Server, Write};
@@ -79,6 +79,7 @@ const fn served(
         marks: Marks::NONE,
         numkeys_index: 0,
         subcommands: &[],
+        acl: &[],
     }
 }
 
@@ -143,6 +144,13 @@ impl CommandSpec {
         self
     }
 
+    /// ACL categories beyond those the flags and group give, as Redis's
+    /// `commands/*.json` names them (`acl_categories`).
+    const fn acl(mut self, categories: &'static [&'static str]) -> CommandSpec {
+        self.acl = categories;
+        self
+    }
+
     const fn with_subcommands(mut self, subcommands: &'static [CommandSpec]) -> CommandSpec {
         self.subcommands = subcommands;
         self
@@ -175,6 +183,26 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
     cmd("script|kill", 2, &["noscript", "allow_busy"], NONE, "scripting", "Terminates a server-side Lua script during execution.", Read(scripts::script_kill)),
 ];
 
+/// ACL's subcommands, with Redis's flags; the changes are ops of the log.
+const ACL_ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+const ACL_ANY: &[&str] = &["noscript", "loading", "stale"];
+
+#[rustfmt::skip]
+static ACL_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd("acl|setuser", -3, ACL_ADMIN, NONE, "server", "Creates and modifies an ACL user and its rules.", Write(acl::setuser)).kind(Kind::AclWrite).marks(Marks::NO_MULTI),
+    cmd("acl|deluser", -3, ACL_ADMIN, NONE, "server", "Deletes ACL users.", Write(acl::deluser)).kind(Kind::AclWrite).marks(Marks::NO_MULTI),
+    cmd("acl|load", 2, ACL_ADMIN, NONE, "server", "Reloads the rules from the configured ACL file.", Write(acl::load_outside_acl_op)).kind(Kind::AclWrite).marks(Marks::NO_MULTI),
+    node("acl|getuser", 3, ACL_ADMIN, "server", "Lists the ACL rules of a user.", ab::getuser),
+    node("acl|list", 2, ACL_ADMIN, "server", "Dumps the effective rules in ACL file format.", ab::list),
+    node("acl|users", 2, ACL_ADMIN, "server", "Lists all ACL users.", ab::users),
+    node("acl|save", 2, ACL_ADMIN, "server", "Saves the effective ACL rules in the configured ACL file.", ab::save),
+    node("acl|log", -2, ACL_ADMIN, "server", "Lists recent security events generated due to ACL rules.", ab::log),
+    node("acl|dryrun", -4, ACL_ADMIN, "server", "Simulates the execution of a command by a user, without executing the command.", ab::dryrun),
+    node("acl|cat", -2, ACL_ANY, "server", "Lists the ACL categories, or the commands inside a category.", ab::cat),
+    node("acl|genpass", -2, ACL_ANY, "server", "Generates a pseudorandom, secure password that can be used to identify ACL users.", ab::genpass),
+    conn("acl|whoami", 2, ACL_ANY, NONE, "server", "Returns the authenticated username of the current connection.", ab::whoami),
+];
+
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     // connection
@@ -192,8 +220,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     conn("discard", 1, TXN_CONTROL, NONE, "transactions", "Discards a transaction.", cx::discard).marks(Marks::NOT_QUEUED),
     served("watch", -2, TXN_CONTROL, ALL, "transactions", "Monitors changes to keys to determine the execution of a transaction.", Server, Kind::Transaction(TxnStep::Watch)).marks(Marks::NOT_QUEUED),
     conn("unwatch", 1, TXN_CONTROL, NONE, "transactions", "Forgets about watched keys of a transaction.", cx::unwatch),
-    cmd("txn", -3, &["write", "noscript", "movablekeys"], NONE, "raftlock", "Internal: a transaction's queued commands and watched revisions, applied as one op (what EXEC proposes).", Write(txn::txn)),
-    cmd("revisions", -2, &["readonly", "noscript", "fast"], ALL, "raftlock", "Internal: the revision counter and each key's revision (what WATCH reads).", Read(txn::revisions)),
+    cmd("txn", -3, &["write", "noscript", "movablekeys"], NONE, "raftlock", "Internal: a transaction's queued commands and watched revisions, applied as one op (what EXEC proposes).", Write(txn::txn)).marks(Marks::RUNS_AS_CALLER.with(Marks::CHECKED_AT_APPLY)),
+    cmd("revisions", -2, &["readonly", "noscript", "fast"], ALL, "raftlock", "Internal: the revision counter and each key's revision (what WATCH reads).", Read(txn::revisions)).marks(Marks::CHECKED_AT_APPLY),
     // pub/sub
     cmd("publish", 3, &["pubsub", "loading", "stale", "fast"], NONE, "pubsub", "Posts a message to a channel.", Write(pubsub::publish)).kind(Kind::Publish { sharded: false }),
     cmd("spublish", 3, &["pubsub", "loading", "stale", "fast"], ONE, "pubsub", "Post a message to a shard channel", Write(pubsub::publish)).kind(Kind::Publish { sharded: true }),
@@ -205,14 +233,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     conn("sunsubscribe", -1, SUB, ALL, "pubsub", "Stops listening to messages posted to shard channels.", cx::sunsubscribe).marks(Marks::NO_MULTI.with(Marks::SUBSCRIBE_MODE)),
     node("pubsub", -2, &["pubsub", "loading", "stale"], "pubsub", "A container for Pub/Sub commands.", nd::pubsub),
     // server
-    node("wait", 3, &["noscript"], "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", nd::wait),
+    node("wait", 3, &["noscript"], "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", nd::wait).acl(&["@connection"]),
     node("waitaof", 4, &["noscript"], "generic", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", nd::waitaof),
-    node("command", -1, &["loading", "stale"], "server", "Returns detailed information about all commands.", nd::command),
-    node("info", -1, &["loading", "stale"], "server", "Returns information and statistics about the server.", nd::info),
+    node("command", -1, &["loading", "stale"], "server", "Returns detailed information about all commands.", nd::command).acl(&["@connection"]),
+    node("info", -1, &["loading", "stale"], "server", "Returns information and statistics about the server.", nd::info).acl(&["@dangerous"]),
     node("time", 1, &["loading", "stale", "fast"], "server", "Returns the server time.", nd::time),
+    served("acl", -2, &[], NONE, "server", "A container for Access List Control commands.", Server, Kind::Container).with_subcommands(ACL_SUBCOMMANDS),
     node("config", -2, ADMIN, "server", "A container for server configuration commands.", nd::config),
     node("slowlog", -2, &["admin", "loading", "stale"], "server", "A container for slow log commands.", nd::slowlog),
-    node("role", 1, &["noscript", "loading", "stale", "fast"], "server", "Returns the replication role.", nd::role),
+    node("role", 1, &["noscript", "loading", "stale", "fast"], "server", "Returns the replication role.", nd::role).acl(&["@admin", "@dangerous"]),
     node("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", nd::shutdown).marks(Marks::NO_MULTI),
     // cluster administration (RedisRaft style) and Sentinel-compatible discovery
     node("raft.node", -3, ADMIN, "cluster", "Adds (as a learner, then a voter) or removes a cluster member.", nd::raft_node),
@@ -221,10 +250,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     node("raft.hold-elections", 2, ADMIN, "cluster", "Keeps this node from standing for election for a while (leadership transfers).", nd::raft_hold_elections),
     node("raft.backup", 1, ADMIN, "cluster", "Returns a consistent copy of the whole state as a backup file (raftlock backup).", nd::raft_backup),
     node("raft.info", 1, &["loading", "stale"], "cluster", "Returns this node's view of the Raft group.", nd::raft_info),
-    node("sentinel", -2, &["admin", "loading", "stale"], "sentinel", "Sentinel-compatible discovery of the current leader.", nd::sentinel),
-    cmd("dbsize", 1, RF, NONE, "server", "Returns the number of keys in the database.", Read(sm::dbsize)),
-    cmd("flushall", -1, W, NONE, "server", "Removes all keys from all databases.", Write(sm::flushall)),
-    cmd("flushdb", -1, W, NONE, "server", "Removes all keys from the current database.", Write(sm::flushdb)),
+    node("sentinel", -2, &["admin", "loading", "stale"], "sentinel", "Sentinel-compatible discovery of the current leader.", nd::sentinel).acl(&["@dangerous"]),
+    cmd("dbsize", 1, RF, NONE, "server", "Returns the number of keys in the database.", Read(sm::dbsize)).acl(&["@keyspace"]),
+    cmd("flushall", -1, W, NONE, "server", "Removes all keys from all databases.", Write(sm::flushall)).acl(&["@keyspace", "@dangerous"]),
+    cmd("flushdb", -1, W, NONE, "server", "Removes all keys from the current database.", Write(sm::flushdb)).acl(&["@keyspace", "@dangerous"]),
     // keys
     cmd("del", -2, W, ALL, "generic", "Deletes one or more keys.", Write(keys::del)),
     cmd("unlink", -2, WF, ALL, "generic", "Deletes one or more keys.", Write(keys::del)),
@@ -239,7 +268,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("ttl", 2, RF, ONE, "generic", "Returns the expiration time in seconds of a key.", Read(keys::ttl)),
     cmd("pttl", 2, RF, ONE, "generic", "Returns the expiration time in milliseconds of a key.", Read(keys::ttl)),
     cmd("persist", 2, WF, ONE, "generic", "Removes the expiration time of a key.", Write(keys::persist)),
-    cmd("keys", 2, R, NONE, "generic", "Returns all key names that match a pattern.", Read(keys::keys)),
+    cmd("keys", 2, R, NONE, "generic", "Returns all key names that match a pattern.", Read(keys::keys)).acl(&["@dangerous"]),
     cmd("scan", -2, R, NONE, "generic", "Iterates over the key names in the database.", Read(keys::scan)),
     cmd("renamenx", 3, WF, TWO, "generic", "Renames a key only when the target key name doesn't exist.", Write(keys::rename)),
     cmd("copy", -3, WD, TWO, "generic", "Copies the value of a key to a new key.", Write(keys::copy)),
@@ -380,9 +409,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("lockinfo", 2, RF, ONE, "raftlock", "Returns a lock's mode, holders, token, ttl and waiters.", Read(locks::lockinfo)),
     cmd("checkfence", 3, RF, ONE, "raftlock", "Tells whether a fencing token is the current grant of a resource.", Read(locks::checkfence)),
     // scripting: keys are the numkeys arguments after the script (first key at index 3)
-    cmd("eval", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script.", Write(scripts::eval)).numkeys_at(2),
-    cmd("evalsha", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script by SHA1 digest.", Write(scripts::eval)).numkeys_at(2),
-    cmd("eval_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script.", Read(scripts::eval_ro)).numkeys_at(2),
-    cmd("evalsha_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", Read(scripts::eval_ro)).numkeys_at(2),
+    cmd("eval", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script.", Write(scripts::eval)).numkeys_at(2).marks(Marks::RUNS_AS_CALLER),
+    cmd("evalsha", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script by SHA1 digest.", Write(scripts::eval)).numkeys_at(2).marks(Marks::RUNS_AS_CALLER),
+    cmd("eval_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script.", Read(scripts::eval_ro)).numkeys_at(2).marks(Marks::RUNS_AS_CALLER),
+    cmd("evalsha_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", Read(scripts::eval_ro)).numkeys_at(2).marks(Marks::RUNS_AS_CALLER),
     served("script", -2, &[], NONE, "scripting", "A container for Lua scripts management commands.", Server, Kind::Container).with_subcommands(SCRIPT_SUBCOMMANDS),
 ];

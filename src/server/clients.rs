@@ -20,6 +20,8 @@ pub struct ClientInfo {
     pub connected_at: Instant,
     pub last_active: Instant,
     pub last_command: String,
+    /// The ACL user the connection runs as.
+    pub user: String,
 }
 
 impl ClientInfo {
@@ -27,7 +29,7 @@ impl ClientInfo {
     pub fn describe(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -35,6 +37,7 @@ impl ClientInfo {
             now.duration_since(self.connected_at).as_secs(),
             now.duration_since(self.last_active).as_secs(),
             if self.last_command.is_empty() { "NULL" } else { &self.last_command },
+            self.user,
             match self.protocol {
                 Protocol::Resp2 => 2,
                 Protocol::Resp3 => 3,
@@ -78,6 +81,7 @@ impl Clients {
             connected_at: now,
             last_active: now,
             last_command: String::new(),
+            user: "default".into(),
         }));
         live.insert(id, info.clone());
         Some(info)

@@ -98,7 +98,7 @@ pub(super) async fn on_leader(node: &Node, argv: Vec<Bytes>) -> Result<Reply, He
 async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
     match Upstream::connect(
         addr,
-        node.config.requirepass.as_deref(),
+        node.relay_credentials(super::acl::NODE_USER),
         None,
         Some(node.config.keepalive()),
     )

@@ -24,7 +24,8 @@ use crate::state::session as sessions;
 pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
     let id = client.lock().expect("client lock").id;
     let mut wire = Wire::new(stream);
-    let mut session = Session::new(id, node.config.requirepass.is_none(), client);
+    let default_is_open = node.user("default").is_some_and(|u| u.nopass && u.enabled);
+    let mut session = Session::new(id, default_is_open, client);
     let mut parser = RequestParser::new(node.config.resp.clone());
     let mut queue: VecDeque<Pending> = VecDeque::new();
     // A request taken off the wire but not dispatched yet (see `write_after_read`).

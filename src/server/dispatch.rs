@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::acl;
 use super::blocking_lock::{self, LockRequest};
 use super::blocking_pop;
 use super::multi::{self, Executed};
@@ -17,7 +18,7 @@ use super::pending::Pending;
 use super::routing::{data_reply, relay_rx};
 use super::{Node, Route, Session, Step};
 use crate::command::check::{self, Verdict};
-use crate::command::{self, Blocking, CommandSpec, Handler, Kind, ReadFn, ServeFn, TxnStep};
+use crate::command::{self, Blocking, CommandSpec, Handler, Kind, Marks, ReadFn, ServeFn, TxnStep};
 use crate::metrics::METRICS;
 use crate::reply::Reply;
 use crate::resp::Protocol;
@@ -60,6 +61,10 @@ enum Data {
     Propose,
     /// As an op in the connection's lock session (RENEW).
     ProposeInSession,
+    /// An ACL change, inside the `raftlock.acl` op the leader adds to it.
+    ProposeAcl,
+    /// A restricted user's script, inside a `raftlock.user` op.
+    ProposeAsCaller,
     /// LOCK, RLOCK: in the session, waiting on the connection if it has WAIT.
     Lock,
     /// A blocking pop that joins the lines of its keys.
@@ -75,6 +80,7 @@ fn plan(spec: &CommandSpec, argv: &[Bytes], behind_write: bool) -> Plan {
         Kind::Transaction(TxnStep::Exec) => Plan::Exec,
         Kind::Publish { sharded } => Plan::Publish { sharded },
         Kind::Container => Plan::Unknown,
+        Kind::AclWrite => Plan::Data(Data::ProposeAcl),
         // A read pipelined behind a write goes into the log with it, as an op of the same
         // or a later entry: applied in order, it sees exactly what was written before it,
         // needs no read barrier of its own, and the writes behind it need not wait for
@@ -128,8 +134,20 @@ pub(super) async fn dispatch(
             spec.name.clone_into(&mut info.last_command);
         }
     }
-    match check::admit(spec, &argv, &session.caller()) {
+    let restrictions = session.restrictions(node);
+    match check::admit(spec, &argv, &session.caller(restrictions.as_deref())) {
         Verdict::Run => {}
+        Verdict::Denied(denied) => {
+            session.doom_transaction();
+            let context = if session.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
+            let user = session.user.clone();
+            node.log_acl(session, denied.reason(), context, &denied.object(), &user);
+            return ready(denied.reply(&user), proto);
+        }
         Verdict::Queue => {
             let queued = session.multi.as_mut().expect("queued only inside MULTI");
             return ready(queued.queue(argv), proto);
@@ -141,7 +159,14 @@ pub(super) async fn dispatch(
             return ready(reply, proto);
         }
     }
-    match plan(spec, &argv, behind_write) {
+    // A restricted user's script runs through the log with its permissions.
+    let plan = match plan(spec, &argv, behind_write) {
+        Plan::Data(_) if restrictions.is_some() && spec.marks.contains(Marks::RUNS_AS_CALLER) => {
+            Plan::Data(Data::ProposeAsCaller)
+        }
+        plan => plan,
+    };
+    match plan {
         Plan::Serve(serve) => {
             let step = serve(node, session, &argv);
             // The reply of HELLO is in the protocol it switched to.
@@ -207,6 +232,21 @@ async fn serve_data(
             Pending::Write(node.proposer.propose(argv).await, proto),
             Next::Parse,
         ),
+        Data::ProposeAcl => match acl::acl_op(node, argv) {
+            Ok(op) => (
+                Pending::Write(node.proposer.propose(op).await, proto),
+                Next::Parse,
+            ),
+            Err(reply) => ready(reply, proto),
+        },
+        Data::ProposeAsCaller => {
+            let op = acl::as_user(&session.user, argv);
+            let reply = node.proposer.propose(op).await;
+            (
+                Pending::Write(acl::log_script_refusal(node, session, reply), proto),
+                Next::Parse,
+            )
+        }
         Data::ProposeInSession => {
             let (_, op) = blocking_lock::in_session(node, session, argv);
             (
@@ -329,6 +369,19 @@ mod tests {
             "raft.info",
             "multi",
         ] {
+            assert!(matches!(plan_of(line, false), Plan::Serve(_)), "{line}");
+        }
+    }
+
+    #[test]
+    fn acl_changes_are_proposed_with_what_the_leader_adds() {
+        for line in ["acl setuser a on", "acl deluser a", "acl load"] {
+            assert!(
+                matches!(plan_of(line, false), Plan::Data(Data::ProposeAcl)),
+                "{line}"
+            );
+        }
+        for line in ["acl whoami", "acl list", "acl getuser a", "acl log"] {
             assert!(matches!(plan_of(line, false), Plan::Serve(_)), "{line}");
         }
     }

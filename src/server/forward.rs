@@ -37,6 +37,11 @@ type Relayed = (Vec<Bytes>, oneshot::Sender<Reply>);
 pub struct Upstream {
     pub leader: SocketAddr,
     requests: mpsc::Sender<Relayed>,
+    /// The user and password it authenticated with.
+    pub credentials: Option<(String, String)>,
+    /// `acl::changes()` when it connected: the credentials are looked at again only
+    /// after the users changed.
+    pub acl_changes: u64,
 }
 
 fn relay_error(detail: &str) -> Reply {
@@ -47,14 +52,15 @@ fn relay_error(detail: &str) -> Reply {
 
 impl Upstream {
     /// Connects to the leader's client port, speaking RESP3 (so replies keep their types
-    /// whatever protocol the client speaks) and authenticating with the node's password.
+    /// whatever protocol the client speaks) and authenticating with `credentials`
+    /// (`Node::relay_credentials`).
     /// With `metrics`, the relay closes once they stop naming `leader` as the leader;
     /// without, it lasts until either side closes it (for a node that is not the leader).
     /// With `keepalive`, a leader that stops answering (its host died, a partition) closes
     /// it too, by TCP keepalive.
     pub async fn connect(
         leader: SocketAddr,
-        password: Option<&str>,
+        credentials: Option<(String, String)>,
         metrics: Option<LeaderWatch>,
         keepalive: Option<Keepalive>,
     ) -> Result<Upstream, Reply> {
@@ -68,15 +74,20 @@ impl Upstream {
         }
         let (requests, rx) = mpsc::channel(MAX_RELAYED_IN_FLIGHT);
         tokio::spawn(relay(stream, rx, leader, metrics));
-        let upstream = Upstream { leader, requests };
         let mut hello: Vec<Bytes> = vec![Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")];
-        if let Some(password) = password {
+        if let Some((user, password)) = &credentials {
             hello.extend([
                 Bytes::from_static(b"AUTH"),
-                Bytes::from_static(b"default"),
+                Bytes::copy_from_slice(user.as_bytes()),
                 Bytes::copy_from_slice(password.as_bytes()),
             ]);
         }
+        let upstream = Upstream {
+            leader,
+            requests,
+            credentials,
+            acl_changes: crate::acl::changes(),
+        };
         match upstream.send(hello).await.await {
             // The relay's own TRYAGAIN (it broke before HELLO was answered) says it all.
             Ok(Reply::Error(e)) if e.starts_with("TRYAGAIN") => Err(Reply::Error(e)),

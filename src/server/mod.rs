@@ -1,6 +1,7 @@
 //! Wiring: the node's listeners, the proposer, leadership (with the expiry tick), and
 //! dispatch of client connections; the metrics and live-page listener (`metrics`).
 
+mod acl;
 mod backup;
 mod blocking_lock;
 mod blocking_pop;
@@ -88,6 +89,8 @@ pub struct Node {
     list_waiters: Arc<ListWaiters>,
     pubsub: Arc<PubSub>,
     pub stats: Stats,
+    /// The ACL LOG and `requirepass`'s hash (`acl`).
+    acl: acl::NodeAcl,
     pub started_at: Instant,
     pub run_id: String,
     /// Counts RAFT.HOLD-ELECTIONS calls, so a hold's timer resumes elections only if no
@@ -203,6 +206,8 @@ impl Node {
 /// gracefully (`shutdown`).
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate()?;
+    // As Redis: an ACL file that cannot be read or parsed stops the start.
+    let aclfile = acl::read_file_at_start(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let db = raft::open_database(&config.data_dir)?;
@@ -284,6 +289,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         list_waiters,
         pubsub,
         stats: Stats::default(),
+        acl: acl::NodeAcl::new(config.requirepass.as_deref()),
         started_at: Instant::now(),
         election_holds: Default::default(),
         shutdown_requested: tokio::sync::Notify::new(),
@@ -297,6 +303,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(leadership::expiry_tick(node.clone()));
     if let Some(listener) = metrics_listener {
         metrics::start(node.clone(), listener);
+    }
+    if let Some(text) = aclfile {
+        tokio::spawn(acl::seed_from_file(node.clone(), text));
     }
     tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
     // Leaving the select drops the accept loop, and with it the client listener.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::proposer::write_gone;
-use super::routing::{data_reply, relay_rx};
+use super::routing::{data_reply_as, relay_rx};
 use super::{Node, Route, Session, Step};
 use crate::command::{self, Kind};
 use crate::reply::Reply;
@@ -132,7 +132,7 @@ pub(super) async fn exec(node: &Arc<Node>, session: &mut Session) -> Executed {
                 slots.push(Slot::Local(reply));
             }
             // The pre-check chain never queues these: they steer the transaction.
-            Kind::Transaction(_) | Kind::Container => {
+            Kind::Transaction(_) | Kind::Container | Kind::AclWrite => {
                 slots.push(Slot::Local(command::unknown_command(&argv)));
             }
             Kind::Publish { sharded } => {
@@ -153,7 +153,9 @@ pub(super) async fn exec(node: &Arc<Node>, session: &mut Session) -> Executed {
         return Executed::Now(merge(node, Reply::Array(vec![]), slots));
     }
     let op = Transaction { watches, commands }.encode();
-    match data_reply(node, session, op).await {
+    // A restricted user's commands are checked again as the entry applies.
+    let caller = session.restrictions(node).map(|_| session.user.clone());
+    match data_reply_as(node, session, op, caller.as_deref()).await {
         Ok(reply) => Executed::Proposed { reply, slots },
         Err(reply) => Executed::Now(reply),
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::acl;
 use super::forward::Upstream;
 use super::{Node, Route, Session};
 use crate::reply::Reply;
@@ -17,8 +18,25 @@ pub(super) async fn data_reply(
     session: &mut Session,
     argv: Vec<Bytes>,
 ) -> Result<oneshot::Receiver<Reply>, Reply> {
+    data_reply_as(node, session, argv, None).await
+}
+
+/// `data_reply`, run with the permissions of `caller` (a restricted user) when proposed
+/// here; the leader a relay reaches does the same for the relay's user.
+pub(super) async fn data_reply_as(
+    node: &Arc<Node>,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+    caller: Option<&str>,
+) -> Result<oneshot::Receiver<Reply>, Reply> {
     match node.route().await? {
-        Route::Local => Ok(node.proposer.propose(argv).await),
+        Route::Local => {
+            let op = match caller {
+                Some(user) => acl::as_user(user, argv),
+                None => argv,
+            };
+            Ok(node.proposer.propose(op).await)
+        }
         Route::Leader(leader) => relay_rx(node, session, leader, argv).await,
     }
 }
@@ -30,15 +48,17 @@ pub(super) async fn relay_rx(
     leader: SocketAddr,
     argv: Vec<Bytes>,
 ) -> Result<oneshot::Receiver<Reply>, Reply> {
-    let stale = session
-        .upstream
-        .as_ref()
-        .is_none_or(|up| up.leader != leader || up.is_closed());
+    let stale = session.upstream.as_ref().is_none_or(|up| {
+        up.leader != leader
+            || up.is_closed()
+            || (up.acl_changes != crate::acl::changes()
+                && up.credentials != node.relay_credentials(&session.user))
+    });
     if stale {
+        let credentials = node.relay_credentials(&session.user);
         let metrics = Some(node.group.watch_leader());
         let keepalive = Some(node.config.keepalive());
-        let password = node.config.requirepass.as_deref();
-        match Upstream::connect(leader, password, metrics, keepalive).await {
+        match Upstream::connect(leader, credentials, metrics, keepalive).await {
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {
                 session.upstream = None;

@@ -3,12 +3,16 @@
 //! and its lock session; and `Step`, what a command the node serves asks of the
 //! connection.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::clients::ClientHandle;
 use super::forward::Upstream;
 use super::subscribe_commands::Subscriptions;
+use super::Node;
+use crate::acl::{self, User};
 use crate::command::check::Caller;
 use crate::config::state_limits::MAX_QUEUED_COMMANDS;
 use crate::reply::Reply;
@@ -55,6 +59,13 @@ pub struct Session {
     pub id: u64,
     pub protocol: Protocol,
     pub authenticated: bool,
+    /// The ACL user the connection runs as (`default` until AUTH names another).
+    pub user: String,
+    /// Failed AUTH attempts on this connection: each is answered later than the last.
+    pub(super) failed_auths: u32,
+    /// The user's permissions as last looked up, and the `acl::changes()` count then;
+    /// `None` inside: unrestricted.
+    pub(super) permissions: Option<(u64, Option<Arc<User>>)>,
     pub client: ClientHandle,
     /// This client's relay to the leader, when this node does not lead.
     pub(super) upstream: Option<Upstream>,
@@ -74,6 +85,9 @@ impl Session {
             id,
             protocol: Protocol::Resp2,
             authenticated,
+            user: "default".to_owned(),
+            failed_auths: 0,
+            permissions: None,
             client,
             upstream: None,
             multi: None,
@@ -83,9 +97,43 @@ impl Session {
         }
     }
 
+    /// Authenticated as `user`: its permissions are looked up at its next command.
+    pub(super) fn become_user(&mut self, user: String) {
+        self.authenticated = true;
+        if self.user != user {
+            // The relay runs as the connection's user: a new user, a new relay.
+            self.upstream = None;
+        }
+        user.clone_into(&mut self.client.lock().expect("client lock").user);
+        self.user = user;
+        self.permissions = None;
+    }
+
+    /// The user's permissions if it is restricted (`None`: it may run anything),
+    /// looked up again after any change of the users. A user removed since AUTH may
+    /// run nothing.
+    pub(super) fn restrictions(&mut self, node: &Node) -> Option<Arc<User>> {
+        if self.user == super::acl::NODE_USER {
+            return None;
+        }
+        let changes = acl::changes();
+        if let Some((seen, user)) = &self.permissions {
+            if *seen == changes {
+                return user.clone();
+            }
+        }
+        let user = node
+            .user(&self.user)
+            .unwrap_or_else(|| Arc::new(User::new(&self.user)));
+        let restricted = (!user.unrestricted()).then_some(user);
+        self.permissions = Some((changes, restricted.clone()));
+        restricted
+    }
+
     /// What the pre-check chain needs to know about this connection.
-    pub(super) fn caller(&self) -> Caller {
+    pub(super) fn caller<'a>(&self, user: Option<&'a User>) -> Caller<'a> {
         Caller {
+            user,
             authenticated: self.authenticated,
             subscribe_mode: self.protocol == Protocol::Resp2 && self.subs.active(),
             in_multi: self.multi.is_some(),

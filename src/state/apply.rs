@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{hold, locks, replay, session, wall, Batch, Key, Keyspace};
+use super::{acl_commands, hold, locks, replay, session, wall, Batch, Key, Keyspace};
 use crate::command::{self, Handler};
 use crate::reply::Reply;
 
@@ -88,6 +88,12 @@ impl Keyspace {
     pub(super) fn apply_op(&mut self, now_ms: u64, argv: &[Bytes]) -> Reply {
         if hold::is_epoch_op(argv) {
             return self.begin_epoch(now_ms, false, argv);
+        }
+        if session::is_op(argv, acl_commands::ACL_OP) {
+            return self.apply_acl_op(now_ms, argv);
+        }
+        if session::is_op(argv, acl_commands::USER_OP) {
+            return self.apply_as_user(now_ms, argv);
         }
         if session::is_op(argv, session::SESSION_OP) {
             return self.apply_in_session(now_ms, argv);

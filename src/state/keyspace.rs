@@ -77,6 +77,8 @@ pub(super) struct Replicated {
     /// The locks with waiters or unconfirmed grants (a queue box), in key order: the ones
     /// a new term detaches sessions in, found without a walk of the keyspace.
     pub(super) queued: BTreeSet<Key>,
+    /// The ACL users (`acl_commands`).
+    pub(super) acl: crate::acl::Users,
 }
 
 /// What one node keeps while it applies entries, beside the replicated state: never in a
@@ -109,6 +111,11 @@ pub(super) struct Runtime {
     pub(super) noticed: Option<notify::NoticedOp>,
     /// Locks granted, queued, expired, and holds timed, for the node's metrics.
     pub(super) lock_tally: locks::Tally,
+    /// While a `raftlock.user` op runs: the restricted user its scripts and queued
+    /// commands are checked against (`acl_commands`).
+    pub(super) caller: Option<std::sync::Arc<crate::acl::User>>,
+    /// While a `raftlock.acl` op runs: the proposing node's `requirepass` hash.
+    pub(super) acl_default_pass: Option<String>,
 }
 
 impl Keyspace {

@@ -15,6 +15,7 @@
 //! commands are in a module of their own (`strings`, `hashes`, `lists`, `zsets`, `sets`,
 //! `locks::commands`, `key_commands`, `server_commands`, `publish`, `scripts`, `txn`).
 
+pub(crate) mod acl_commands;
 mod apply;
 pub(crate) mod bits;
 mod decimal;

@@ -304,7 +304,8 @@ fn run_natively(
     if ks.lua_only {
         return None;
     }
-    if shebang.present {
+    // A restricted user's script runs in Lua, where each redis.call is checked.
+    if shebang.present || ks.caller().is_some() {
         return None;
     }
     native::run(release?, ks, invocation)

@@ -17,6 +17,10 @@ use super::scripts::StoredScript;
 use super::session::{self, OpenSessions, Session};
 use super::{hashes, sorted_set, Entry, ExpiryHold, Key, Keyspace, Removals, Value};
 
+/// 8: version 7's body followed by the ACL users (`acl::UsersImage`: each user as its
+/// ACL file line, the relay secret, whether a file seeded them). A version 7 snapshot
+/// reads with no users beyond `default`.
+///
 /// 7: meta, entries and the script cache. In entries, a lock holder is owner, token,
 /// lease, session (node, term, connection and timeout, or none), count, mode and
 /// unconfirmed flag; a lock's queue is its waiters (owner, mode, ttl, wait deadline,
@@ -34,7 +38,8 @@ use super::{hashes, sorted_set, Entry, ExpiryHold, Key, Keyspace, Removals, Valu
 /// 5 is 6 without the offset: its entry times were the leaders' wall clocks, so it reads
 /// with an offset of 0. Earlier formats (development versions) are refused, not guessed
 /// at.
-const SNAPSHOT_VERSION: u8 = 7;
+const SNAPSHOT_VERSION: u8 = 8;
+const SNAPSHOT_VERSION_WITHOUT_ACL: u8 = 7;
 const SNAPSHOT_VERSION_WITHOUT_SESSIONS: u8 = 6;
 const SNAPSHOT_VERSION_WITHOUT_WALL_OFFSET: u8 = 5;
 
@@ -52,6 +57,10 @@ pub enum StateError {
     ScriptDigest(String),
     #[error("lock {0:?} has unconfirmed grants that do not match its holders")]
     LockGrants(Bytes),
+    #[error("{0} bytes follow the snapshot's end")]
+    TrailingBytes(usize),
+    #[error("ACL users: {0}")]
+    Acl(String),
 }
 
 /// The keyspace's own counters.
@@ -177,6 +186,7 @@ fn upgrade<M: Into<Meta>>((meta, entries, scripts): OldSnapshotBody<M>) -> Snaps
 
 /// The replicated state copied out of a keyspace (`Keyspace::snapshot_image`).
 pub struct SnapshotImage {
+    acl: crate::acl::UsersImage,
     meta: Meta,
     entries: Vec<(Key, Entry)>,
     scripts: HashMap<String, StoredScript>,
@@ -190,7 +200,7 @@ impl SnapshotImage {
             .iter()
             .map(|(key, entry)| (key, entry))
             .collect();
-        encode(self.meta, entries, &self.scripts)
+        encode(self.meta, entries, &self.scripts, &self.acl)
     }
 }
 
@@ -200,6 +210,7 @@ fn encode(
     meta: Meta,
     mut entries: Vec<(&Key, &Entry)>,
     scripts: &HashMap<String, StoredScript>,
+    acl: &crate::acl::UsersImage,
 ) -> Vec<u8> {
     entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut scripts: Vec<(&String, &StoredScript)> = scripts.iter().collect();
@@ -207,6 +218,9 @@ fn encode(
     let mut out = vec![SNAPSHOT_VERSION];
     codec()
         .serialize_into(&mut out, &(meta, entries, scripts))
+        .expect("bincode serialization into a Vec cannot fail");
+    codec()
+        .serialize_into(&mut out, acl)
         .expect("bincode serialization into a Vec cannot fail");
     out
 }
@@ -248,6 +262,7 @@ impl Keyspace {
             self.meta(),
             self.replicated.entries.iter().collect(),
             &self.replicated.scripts.scripts,
+            &self.replicated.acl.to_image(),
         )
     }
 
@@ -257,6 +272,7 @@ impl Keyspace {
     /// lock and encodes away from apply.
     pub fn snapshot_image(&self) -> SnapshotImage {
         SnapshotImage {
+            acl: self.replicated.acl.to_image(),
             meta: self.meta(),
             entries: self
                 .replicated
@@ -287,8 +303,17 @@ impl Keyspace {
 
     /// The inverse of `to_snapshot`.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Keyspace, StateError> {
+        let mut acl = crate::acl::UsersImage::default();
         let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {
-            Some((&SNAPSHOT_VERSION, body)) => codec().deserialize(body)?,
+            Some((&SNAPSHOT_VERSION, mut body)) => {
+                let body_part = codec().deserialize_from(&mut body)?;
+                acl = codec().deserialize_from(&mut body)?;
+                if !body.is_empty() {
+                    return Err(StateError::TrailingBytes(body.len()));
+                }
+                body_part
+            }
+            Some((&SNAPSHOT_VERSION_WITHOUT_ACL, body)) => codec().deserialize(body)?,
             Some((&SNAPSHOT_VERSION_WITHOUT_SESSIONS, body)) => {
                 upgrade(codec().deserialize::<OldSnapshotBody<MetaV6>>(body)?)
             }
@@ -299,6 +324,8 @@ impl Keyspace {
             None => return Err(StateError::Empty),
         };
         let mut keyspace = Keyspace::new();
+        keyspace.replicated.acl = crate::acl::Users::from_image(acl).map_err(StateError::Acl)?;
+        crate::acl::note_change();
         for (sha, script) in scripts {
             keyspace.insert_script(sha, script)?;
         }

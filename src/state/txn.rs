@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::locks::LockArgs;
 use super::{run, wrong_arity, Keyspace};
+use crate::acl;
 use crate::args::{parse_i64, Args};
 use crate::command::{self, Handler};
 use crate::config::state_limits::MAX_QUEUED_COMMANDS;
@@ -128,6 +129,16 @@ fn run_queued(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     };
     if !spec.arity_ok(argv.len()) {
         return Reply::wrong_arity(spec.name);
+    }
+    // Checked when queued; checked again here, at EXEC's apply, as Redis does at EXEC.
+    if let Some(denied) = ks
+        .caller()
+        .and_then(|user| acl::check(user, spec, argv).err())
+    {
+        return Reply::Error(format!(
+            "NOPERM ACLs rules changed between the moment the transaction was accumulated and its execution. This command is no longer allowed for the following reason: {}",
+            denied.exec_reason()
+        ));
     }
     let reply = match spec.handler {
         Handler::Write(_) if spec.name == "txn" => {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::super::acl::{self, refuse_auth};
 use super::super::session::Multi;
 use super::super::subscribe_commands;
 use super::super::subscribers::Kind;
@@ -36,11 +37,24 @@ pub fn echo(_: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
 }
 
 pub fn hello(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Step {
-    reply(hello_reply(node, session, argv))
+    match hello_reply(node, session, argv) {
+        Ok(reply) => Step::Reply(reply),
+        Err(WrongPass(user)) => refuse_auth(node, session, &user, wrongpass()),
+    }
 }
 
 pub fn auth(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Step {
-    reply(auth_reply(node, session, &argv[1..]))
+    match auth_reply(node, session, &argv[1..]) {
+        Ok(reply) => Step::Reply(reply),
+        Err(WrongPass(user)) => refuse_auth(node, session, &user, wrongpass()),
+    }
+}
+
+/// A user and password that did not match: answered later (`acl::refuse_auth`).
+struct WrongPass(Bytes);
+
+fn wrongpass() -> Reply {
+    Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
 }
 
 pub fn select(_: &Arc<Node>, _: &mut Session, argv: &[Bytes]) -> Step {
@@ -60,7 +74,10 @@ pub fn reset(node: &Arc<Node>, session: &mut Session, _: &[Bytes]) -> Step {
     session.watches.clear();
     subscribe_commands::leave_all(node, session.id, &mut session.subs);
     session.protocol = Protocol::Resp2;
-    session.authenticated = node.config.requirepass.is_none();
+    // As Redis: back to `default`, authenticated if it needs no password.
+    let default_is_open = node.user("default").is_some_and(|u| u.accepts(b""));
+    session.become_user("default".to_owned());
+    session.authenticated = default_is_open;
     let mut info = session.client.lock().expect("client lock");
     info.name.clear();
     info.protocol = Protocol::Resp2;
@@ -142,46 +159,57 @@ fn unsubscribing(
     Step::Many(replies)
 }
 
-fn hello_reply(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Reply {
+fn hello_reply(
+    node: &Arc<Node>,
+    session: &mut Session,
+    argv: &[Bytes],
+) -> Result<Reply, WrongPass> {
     let mut protocol = session.protocol;
     let mut rest = &argv[1..];
     if let Some(version) = rest.first() {
         protocol = match parse_i64(version) {
             Some(2) => Protocol::Resp2,
             Some(3) => Protocol::Resp3,
-            Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
-            None => return Reply::error("ERR Protocol version is not an integer or out of range"),
+            Some(_) => return Ok(Reply::error("NOPROTO unsupported protocol version")),
+            None => {
+                return Ok(Reply::error(
+                    "ERR Protocol version is not an integer or out of range",
+                ))
+            }
         };
         rest = &rest[1..];
     }
     let mut name = None;
-    let mut authenticated = session.authenticated;
+    let mut auth = None;
     while let Some(option) = rest.first() {
         if option.eq_ignore_ascii_case(b"AUTH") && rest.len() >= 3 {
-            match check_password(node, &rest[1], &rest[2]) {
-                Ok(()) => authenticated = true,
-                Err(reply) => return reply,
-            }
+            auth = Some((&rest[1], &rest[2]));
             rest = &rest[3..];
         } else if option.eq_ignore_ascii_case(b"SETNAME") && rest.len() >= 2 {
             if let Err(reply) = valid_client_name(&rest[1]) {
-                return reply;
+                return Ok(reply);
             }
             name = Some(String::from_utf8_lossy(&rest[1]).into_owned());
             rest = &rest[2..];
         } else {
-            return Reply::Error(format!(
+            return Ok(Reply::Error(format!(
                 "ERR Syntax error in HELLO option '{}'",
                 String::from_utf8_lossy(option)
-            ));
+            )));
         }
     }
-    if !authenticated {
-        return Reply::error(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-        );
+    match auth {
+        Some((user, password)) => match acl::authenticate(node, user, password) {
+            Some(name) => session.become_user(name),
+            None => return Err(WrongPass(user.clone())),
+        },
+        None if !session.authenticated => {
+            return Ok(Reply::error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            ))
+        }
+        None => {}
     }
-    session.authenticated = true;
     session.protocol = protocol;
     {
         let mut info = session.client.lock().expect("client lock");
@@ -191,7 +219,7 @@ fn hello_reply(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Reply
         }
     }
     let leader = node.group.leads();
-    Reply::Map(vec![
+    Ok(Reply::Map(vec![
         (Reply::bulk("server"), Reply::bulk("redis")),
         (Reply::bulk("version"), Reply::bulk(REDIS_COMPAT_VERSION)),
         (
@@ -205,48 +233,30 @@ fn hello_reply(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Reply
             Reply::bulk(if leader { "master" } else { "replica" }),
         ),
         (Reply::bulk("modules"), Reply::Array(vec![])),
-    ])
+    ]))
 }
 
-/// Checks a user and password as Redis 7's default user does: with `--requirepass` only
-/// `default` with that password; without it the default user has no password (any
-/// password is accepted) and no other user exists.
-fn check_password(node: &Node, user: &[u8], password: &[u8]) -> Result<(), Reply> {
-    let accepted = user == b"default"
-        && node
-            .config
-            .requirepass
-            .as_ref()
-            .is_none_or(|expected| password == expected.as_bytes());
-    if accepted {
-        Ok(())
-    } else {
-        Err(Reply::error(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
-    }
-}
-
-fn auth_reply(node: &Node, session: &mut Session, args: &[Bytes]) -> Reply {
-    let result = match args {
+/// AUTH [user] password, as Redis 7: a password alone is the `default` user's, and an
+/// error when `default` needs none.
+fn auth_reply(node: &Node, session: &mut Session, args: &[Bytes]) -> Result<Reply, WrongPass> {
+    let (user, password) = match args {
         [password] => {
-            if node.config.requirepass.is_none() {
-                Err(Reply::error(
+            if node.user("default").is_some_and(|u| u.nopass) {
+                return Ok(Reply::error(
                     "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-                ))
-            } else {
-                check_password(node, b"default", password)
+                ));
             }
+            (Bytes::from_static(b"default"), password)
         }
-        [user, password] => check_password(node, user, password),
-        _ => Err(Reply::syntax_error()),
+        [user, password] => (user.clone(), password),
+        _ => return Ok(Reply::syntax_error()),
     };
-    match result {
-        Ok(()) => {
-            session.authenticated = true;
-            Reply::Ok
+    match acl::authenticate(node, &user, password) {
+        Some(name) => {
+            session.become_user(name);
+            Ok(Reply::Ok)
         }
-        Err(reply) => reply,
+        None => Err(WrongPass(user)),
     }
 }
 

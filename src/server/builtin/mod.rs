@@ -3,6 +3,7 @@
 //! subscriptions), `node` for what the node knows (INFO, COMMAND, CONFIG, ROLE, RAFT.*,
 //! SENTINEL), `introspection` for COMMAND's replies.
 
+pub mod acl;
 pub mod connection;
 mod introspection;
 pub mod node;

@@ -194,6 +194,18 @@ pub(super) fn call_command(access: &mut Access<'_>, inv: &Invocation<'_>, argv: 
     if !spec.arity_ok(argv.len()) {
         return Reply::error("ERR Wrong number of args calling Redis command from script");
     }
+    let caller = match access {
+        Access::Read(ks) => ks.caller(),
+        Access::Write(ks) => ks.caller(),
+    };
+    if let Some(user) = caller {
+        if let Err(denied) = crate::acl::check(user, spec, argv) {
+            return Reply::Error(format!(
+                "ERR ACL failure in script: {}",
+                denied.message(user.name(), false)
+            ));
+        }
+    }
     let now_ms = inv.now_ms;
     let reply = match (spec.handler, access) {
         // Before the noscript check: PING and ECHO are allowed in Redis scripts.
