@@ -167,3 +167,48 @@ fn the_knobs_come_from_the_config_file_in_redis_names() {
     run::<()>(&mut con, &["SET", "k", "v"]);
     assert_eq!(run::<i64>(&mut con, &["SLOWLOG", "LEN"]), 0);
 }
+
+#[test]
+fn config_set_changes_the_slowlog_knobs_at_run_time_as_redis_does() {
+    let server = common::Server::start();
+    let mut con = server.connect();
+    let get = |con: &mut redis::Connection, name: &str| -> Vec<String> {
+        common::run(con, &["CONFIG", "GET", name])
+    };
+    let _: () = common::run(
+        &mut con,
+        &[
+            "CONFIG",
+            "SET",
+            "slowlog-log-slower-than",
+            "0",
+            "slowlog-max-len",
+            "2",
+        ],
+    );
+    assert_eq!(get(&mut con, "slowlog-max-len"), ["slowlog-max-len", "2"]);
+    for _ in 0..5 {
+        let _: () = common::run(&mut con, &["SET", "k", "v"]);
+    }
+    let len: i64 = common::run(&mut con, &["SLOWLOG", "LEN"]);
+    assert_eq!(len, 2, "every request is slow enough; two are kept");
+    let err = common::run_err(&mut con, &["CONFIG", "SET", "slowlog-max-len", "-1"]);
+    assert_eq!(
+        err,
+        "ERR CONFIG SET failed (possibly related to argument 'slowlog-max-len') - argument must be between 0 and 1000000 inclusive"
+    );
+    // All or nothing: the valid pair before the bad one is not applied either.
+    let err = common::run_err(
+        &mut con,
+        &[
+            "CONFIG",
+            "SET",
+            "slowlog-max-len",
+            "7",
+            "slowlog-log-slower-than",
+            "x",
+        ],
+    );
+    assert!(err.contains("couldn't be parsed into an integer"), "{err}");
+    assert_eq!(get(&mut con, "slowlog-max-len"), ["slowlog-max-len", "2"]);
+}

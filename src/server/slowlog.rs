@@ -10,6 +10,7 @@
 //! not count the time a command spends blocked. The log is node-local, as in Redis.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -42,11 +43,12 @@ pub(super) struct Timed {
 }
 
 pub(super) struct SlowLog {
-    /// Requests at least this slow are kept, in microseconds; negative: none.
-    log_slower_than_us: i64,
+    /// Requests at least this slow are kept, in microseconds; negative: none. CONFIG SET
+    /// changes it and `max_len`, as in Redis.
+    log_slower_than_us: AtomicI64,
     /// Requests at least this slow are logged as a warning, in microseconds; negative: none.
     warn_slower_than_us: i64,
-    max_len: usize,
+    max_len: AtomicUsize,
     /// Newest first.
     entries: Mutex<(u64, VecDeque<SlowEntry>)>,
 }
@@ -54,11 +56,30 @@ pub(super) struct SlowLog {
 impl SlowLog {
     pub(super) fn new(config: &Config) -> SlowLog {
         SlowLog {
-            log_slower_than_us: config.slowlog_log_slower_than_us,
+            log_slower_than_us: AtomicI64::new(config.slowlog_log_slower_than_us),
             warn_slower_than_us: config.slowlog_warn_slower_than_us,
-            max_len: config.slowlog_max_len,
+            max_len: AtomicUsize::new(config.slowlog_max_len),
             entries: Mutex::new((0, VecDeque::new())),
         }
+    }
+
+    pub(super) fn log_slower_than_us(&self) -> i64 {
+        self.log_slower_than_us.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn max_len(&self) -> usize {
+        self.max_len.load(Ordering::Relaxed)
+    }
+
+    /// CONFIG SET slowlog-log-slower-than.
+    pub(super) fn set_log_slower_than_us(&self, us: i64) {
+        self.log_slower_than_us.store(us, Ordering::Relaxed);
+    }
+
+    /// CONFIG SET slowlog-max-len: the log is trimmed at once.
+    pub(super) fn set_max_len(&self, len: usize) {
+        self.max_len.store(len, Ordering::Relaxed);
+        self.entries().1.truncate(len);
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, (u64, VecDeque<SlowEntry>)> {
@@ -71,7 +92,7 @@ impl SlowLog {
     /// Starts timing `argv`, or `None` if nothing would record it (no log, no warning,
     /// or a command that waits on purpose).
     pub(super) fn start(&self, argv: &[Bytes]) -> Option<Timed> {
-        if self.log_slower_than_us < 0 && self.warn_slower_than_us < 0 {
+        if self.log_slower_than_us() < 0 && self.warn_slower_than_us < 0 {
             return None;
         }
         if waits_on_purpose(argv) {
@@ -87,7 +108,8 @@ impl SlowLog {
     pub(super) fn finish(&self, timed: Timed, client: &Mutex<ClientInfo>) {
         let took = timed.since.elapsed();
         let us = i64::try_from(took.as_micros()).unwrap_or(i64::MAX);
-        let keep = self.log_slower_than_us >= 0 && us >= self.log_slower_than_us;
+        let log_slower_than_us = self.log_slower_than_us();
+        let keep = log_slower_than_us >= 0 && us >= log_slower_than_us;
         let warn = self.warn_slower_than_us >= 0 && us >= self.warn_slower_than_us;
         if !keep && !warn {
             return;
@@ -115,7 +137,8 @@ impl SlowLog {
     }
 
     fn keep(&self, argv: Vec<Bytes>, took: Duration, client_addr: String, client_name: String) {
-        if self.max_len == 0 {
+        let max_len = self.max_len();
+        if max_len == 0 {
             return;
         }
         let unix_secs = std::time::SystemTime::now()
@@ -132,7 +155,7 @@ impl SlowLog {
             client_name,
         });
         *next_id += 1;
-        entries.truncate(self.max_len);
+        entries.truncate(max_len);
     }
 }
 

@@ -185,17 +185,20 @@ fn config_params(node: &Node) -> Vec<(&'static str, String)> {
         ("busy-reply-threshold", "5000".into()),
         (
             "slowlog-log-slower-than",
-            c.slowlog_log_slower_than_us.to_string(),
+            node.slowlog.log_slower_than_us().to_string(),
         ),
-        ("slowlog-max-len", c.slowlog_max_len.to_string()),
+        ("slowlog-max-len", node.slowlog.max_len().to_string()),
     ]
 }
 
 /// CONFIG SET name value [name value ...]: all or nothing, as Redis 7. Only the node's
-/// runtime settings change (`notify-keyspace-events`); the others are refused in
+/// runtime settings change (`notify-keyspace-events`, `slowlog-log-slower-than`,
+/// `slowlog-max-len`); the others are refused in
 /// Redis's words: unknown, or immutable (they come from flags).
 fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
     let mut notify = None;
+    let mut log_slower_than = None;
+    let mut max_len = None;
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let failed = |why: &str| {
@@ -207,6 +210,20 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
             "notify-keyspace-events" => match notify::parse_classes(&pair[1]) {
                 Some(flags) => notify = Some(flags),
                 None => return failed("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
+            },
+            "slowlog-log-slower-than" => match parse_i64(&pair[1]) {
+                Some(us) if us >= -1 => log_slower_than = Some(us),
+                Some(_) => {
+                    return failed("argument must be between -1 and 9223372036854775807 inclusive")
+                }
+                None => return failed("argument couldn't be parsed into an integer"),
+            },
+            "slowlog-max-len" => match parse_i64(&pair[1]) {
+                Some(len) if (0..=crate::config::MAX_SLOWLOG_LEN as i64).contains(&len) => {
+                    max_len = Some(len as usize)
+                }
+                Some(_) => return failed("argument must be between 0 and 1000000 inclusive"),
+                None => return failed("argument couldn't be parsed into an integer"),
             },
             _ if config_params(node).iter().any(|(known, _)| *known == name) => {
                 return failed("can't set immutable config")
@@ -220,6 +237,12 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
     }
     if let Some(flags) = notify {
         node.pubsub.notify().set(flags);
+    }
+    if let Some(us) = log_slower_than {
+        node.slowlog.set_log_slower_than_us(us);
+    }
+    if let Some(len) = max_len {
+        node.slowlog.set_max_len(len);
     }
     Reply::Ok
 }
