@@ -22,8 +22,10 @@
 //! One source of difference is left to script authors, as in Redis: the order in which
 //! `pairs` visits keys that are tables or functions follows their addresses.
 
+mod bitop;
 mod calls;
 pub(crate) mod cjson;
+mod cmsgpack;
 pub(crate) mod convert;
 mod errors;
 pub(crate) mod native;
@@ -220,6 +222,9 @@ impl Engine {
             lua.create_function(|lua, ()| Ok(error_location(lua)))?,
         )?;
         cjson::register(&lua, &rust)?;
+        bitop::register(&lua, &rust)?;
+        rust.raw_set("bit_names", lua.create_sequence_from(bitop::NAMES)?)?;
+        cmsgpack::register(&lua, &rust)?;
         let (env, runner, redis): (Table, Function, Table) =
             lua.load(PRELUDE).set_name(PRELUDE_SOURCE).call(rust)?;
         register_redis_call(&lua, &redis, &run)?;

@@ -288,6 +288,60 @@ G.cjson = {
 }
 G.redis = redis
 
+-- LuaBitOp's `bit` and lua-cmsgpack's `cmsgpack`, as Redis embeds them (bitop.rs,
+-- cmsgpack.rs). Their errors name the script's line, as luaL_argerror's do.
+local raw_bit = rust.bit
+local bit = {}
+for _, name in ipairs(rust.bit_names) do
+    bit[name] = function(...)
+        local r, e = raw_bit(name, ...)
+        if e then
+            error(e, 2)
+        end
+        return r
+    end
+end
+G.bit = bit
+local raw_pack, raw_unpack = rust.msgpack_pack, rust.msgpack_unpack
+local unpack_list, maxn = unpack, table.maxn
+local function unpacked(keep_offset, ok, ...)
+    if ok == nil then
+        error((...), 3)
+    end
+    if keep_offset then
+        return ...
+    end
+    return select(2, ...)
+end
+local function unpack_args(name, s, limit, offset)
+    if type(s) == "number" then
+        s = tostring(s)
+    elseif type(s) ~= "string" then
+        error("bad argument #1 to '" .. name .. "' (string expected, got " .. type(s) .. ")", 3)
+    end
+    return s, limit, offset or 0
+end
+G.cmsgpack = {
+    pack = function(...)
+        if select("#", ...) == 0 then
+            error("bad argument #0 to 'pack' (MessagePack pack needs input.)", 2)
+        end
+        return raw_pack(...)
+    end,
+    unpack = function(s)
+        local results = { unpacked(false, raw_unpack(unpack_args("unpack", s, 0))) }
+        return unpack_list(results, 1, maxn(results))
+    end,
+    unpack_one = function(s, offset)
+        local results = { unpacked(true, raw_unpack(unpack_args("unpack_one", s, 1, offset))) }
+        return unpack_list(results, 1, maxn(results))
+    end,
+    unpack_limit = function(s, limit, offset)
+        local results = { unpacked(true, raw_unpack(unpack_args("unpack_limit", s, limit, offset))) }
+        return unpack_list(results, 1, maxn(results))
+    end,
+}
+
 -- The environment of every script: reads fall through to the globals, a missing one is
 -- an error, writes are refused.
 local env = setmetatable({}, {
@@ -321,7 +375,7 @@ for _, name in ipairs({ "dofile", "loadfile", "load", "print", "getfenv", "setfe
     "require", "collectgarbage", "gcinfo", "newproxy", "os", "io", "debug", "package" }) do
     G[name] = nil
 end
-for _, name in ipairs({ "string", "table", "math", "coroutine", "redis", "cjson" }) do
+for _, name in ipairs({ "string", "table", "math", "coroutine", "redis", "cjson", "bit", "cmsgpack" }) do
     G[name] = readonly_proxy(G[name])
 end
 G._G = env
