@@ -5,7 +5,7 @@ use super::{Blocking, CommandSpec, Handler, Kind, Marks, ServeFn, TxnStep};
 use crate::server::builtin::{acl as ab, connection as cx, node as nd};
 use crate::state::{
     acl_commands as acl, bits, hashes, key_commands as keys, list_edits, lists,
-    locks::commands as locks, publish as pubsub, scripts, server_commands as sm, sets,
+    locks::commands as locks, object, publish as pubsub, scripts, server_commands as sm, sets,
     string_ranges as ranges, strings, txn, zset_pops, zsets,
 };
 
@@ -176,11 +176,51 @@ const SCRIPT_R: &[&str] = &[
 ];
 
 #[rustfmt::skip]
+/// OBJECT's subcommands: reads of one key (`state::object`).
+static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd("object|encoding", 3, R, (2, 2, 1), "generic", "Returns the internal encoding of a Redis object.", Read(object::object)),
+    cmd("object|refcount", 3, R, (2, 2, 1), "generic", "Returns the reference count of a value of a key.", Read(object::object)),
+    cmd("object|idletime", 3, R, (2, 2, 1), "generic", "Returns the time since the last access to a Redis object.", Read(object::object)),
+    cmd("object|freq", 3, R, (2, 2, 1), "generic", "Returns the logarithmic access frequency counter of a Redis object.", Read(object::object)),
+];
+
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd("script|load", 3, &["noscript", "stale"], NONE, "scripting", "Loads a server-side Lua script to the script cache.", Write(scripts::script_load)),
-    cmd("script|exists", -3, &["noscript"], NONE, "scripting", "Determines whether server-side Lua scripts exist in the script cache.", Read(scripts::script_exists)),
-    cmd("script|flush", -2, &["noscript"], NONE, "scripting", "Removes all server-side Lua scripts from the script cache.", Write(scripts::script_flush)),
-    cmd("script|kill", 2, &["noscript", "allow_busy"], NONE, "scripting", "Terminates a server-side Lua script during execution.", Read(scripts::script_kill)),
+    cmd(
+        "script|load",
+        3,
+        &["noscript", "stale"],
+        NONE,
+        "scripting",
+        "Loads a server-side Lua script to the script cache.",
+        Write(scripts::script_load),
+    ),
+    cmd(
+        "script|exists",
+        -3,
+        &["noscript"],
+        NONE,
+        "scripting",
+        "Determines whether server-side Lua scripts exist in the script cache.",
+        Read(scripts::script_exists),
+    ),
+    cmd(
+        "script|flush",
+        -2,
+        &["noscript"],
+        NONE,
+        "scripting",
+        "Removes all server-side Lua scripts from the script cache.",
+        Write(scripts::script_flush),
+    ),
+    cmd(
+        "script|kill",
+        2,
+        &["noscript", "allow_busy"],
+        NONE,
+        "scripting",
+        "Terminates a server-side Lua script during execution.",
+        Read(scripts::script_kill),
+    ),
 ];
 
 /// ACL's subcommands, with Redis's flags; the changes are ops of the log.
@@ -413,5 +453,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("evalsha", -3, SCRIPT_W, NONE, "scripting", "Executes a server-side Lua script by SHA1 digest.", Write(scripts::eval)).numkeys_at(2).marks(Marks::RUNS_AS_CALLER),
     cmd("eval_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script.", Read(scripts::eval_ro)).numkeys_at(2).marks(Marks::RUNS_AS_CALLER),
     cmd("evalsha_ro", -3, SCRIPT_R, NONE, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", Read(scripts::eval_ro)).numkeys_at(2).marks(Marks::RUNS_AS_CALLER),
+    served("object", -2, &[], NONE, "generic", "A container for object introspection commands.", Server, Kind::Container).with_subcommands(OBJECT_SUBCOMMANDS),
     served("script", -2, &[], NONE, "scripting", "A container for Lua scripts management commands.", Server, Kind::Container).with_subcommands(SCRIPT_SUBCOMMANDS),
 ];

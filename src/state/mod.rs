@@ -35,6 +35,7 @@ pub(crate) mod locks;
 pub(crate) mod lua;
 mod multi_pop;
 pub(crate) mod notify;
+pub(crate) mod object;
 pub(crate) mod publish;
 mod replay;
 mod revisions;

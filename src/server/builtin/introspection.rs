@@ -35,9 +35,28 @@ pub(super) fn command(argv: &[Bytes]) -> Reply {
                     .collect(),
             )
         }
-        "COUNT" => subcommand_arity_error("command", sub),
+        "GETKEYS" if args.len() >= 2 => getkeys(args),
+        "COUNT" | "GETKEYS" => subcommand_arity_error("command", sub),
         _ => unknown_subcommand("command", sub),
     }
+}
+
+/// COMMAND GETKEYS command [arg ...]: the keys of that invocation, by the table's key
+/// positions, in Redis's words when there are none or the arguments do not fit.
+fn getkeys(argv: &[Bytes]) -> Reply {
+    let spec = match command::resolve(argv) {
+        Ok(spec) => spec,
+        Err(_) => return Reply::error("ERR Invalid command specified"),
+    };
+    if spec.first_key == 0 && spec.numkeys_index == 0 {
+        return Reply::error("ERR The command has no key arguments");
+    }
+    if !spec.arity_ok(argv.len()) {
+        return Reply::error("ERR Invalid number of arguments specified for command");
+    }
+    // A numkeys that names more keys than there are arguments names none, as for Redis's
+    // EVAL.
+    Reply::Array(spec.keys(argv).cloned().map(Reply::Bulk).collect())
 }
 
 /// One command as COMMAND INFO describes it (Redis 7's ten fields).
