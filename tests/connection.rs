@@ -951,3 +951,27 @@ fn a_node_runs_without_transparent_huge_pages() {
         .map(str::trim);
     assert_eq!(thp, Some("0"), "{status}");
 }
+
+#[test]
+fn info_counts_errors_by_code_and_cpu_time() {
+    let server = Server::start();
+    let mut con = server.connect();
+    let _: () = run(&mut con, &["SET", "k", "v"]);
+    let _ = common::run_err(&mut con, &["INCR", "k"]);
+    let _ = common::run_err(&mut con, &["LPUSH", "k", "x"]);
+    let _ = common::run_err(&mut con, &["LPUSH", "k", "y"]);
+    let fields = info_fields(&info_text(&mut con, &["INFO"]));
+    assert_eq!(
+        fields.get("errorstat_ERR").map(String::as_str),
+        Some("count=1")
+    );
+    assert_eq!(
+        fields.get("errorstat_WRONGTYPE").map(String::as_str),
+        Some("count=2")
+    );
+    let user: f64 = fields["used_cpu_user"].parse().expect("seconds");
+    assert!(user > 0.0, "the node used some CPU: {fields:?}");
+    assert!(fields.contains_key("used_cpu_sys_children"));
+    let only = info_fields(&info_text(&mut con, &["INFO", "errorstats"]));
+    assert_eq!(only.len(), 2, "{only:?}");
+}
