@@ -127,6 +127,23 @@ pub mod raft_transport {
     pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(1);
     /// Time between keepalive probes (whole seconds: the kernel counts in seconds).
     pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+    /// How long the handshake that opens every Raft connection (`raft::handshake`: wire
+    /// version, cluster id, cluster secret) may take, either end.
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+    /// A refused handshake is logged at most once per peer address in this long: a
+    /// leader retries a refused follower at every heartbeat.
+    pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+    /// Longest cluster id (`--cluster-id`), in bytes.
+    pub const MAX_CLUSTER_ID_BYTES: usize = 64;
+}
+
+/// TLS on the client port (`src/server/tls.rs`).
+pub mod tls_limits {
+    /// Longest a TLS handshake of a client may take before its connection is closed.
+    pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+    /// How often, at most, a new connection makes the node look at the certificate
+    /// files' modification times (a change reloads them, as SIGHUP does).
+    pub const RELOAD_CHECK_INTERVAL_MS: u64 = 1_000;
 }
 
 /// How much memory fjall (the Raft log, its marks and the latest snapshot) may keep.
@@ -199,6 +216,51 @@ pub mod snapshot_pace {
 pub struct Member {
     pub client_addr: SocketAddr,
     pub raft_addr: SocketAddr,
+}
+
+/// Redis's `tls-auth-clients`: whether a TLS client must present a certificate signed by
+/// `--tls-ca-cert-file`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsAuthClients {
+    Yes,
+    No,
+    Optional,
+}
+
+/// TLS settings, with Redis's names (`tls-port`, `tls-cert-file`, ...).
+#[derive(Clone, Debug)]
+pub struct TlsSettings {
+    /// The TLS client port, on `--listen`'s address; none: no TLS port.
+    pub port: Option<u16>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// CA certificates that sign client certificates, and that relays to the leader trust.
+    pub ca_cert_file: Option<PathBuf>,
+    /// Redis's default `yes`: client certificates required once a CA is given.
+    pub auth_clients: TlsAuthClients,
+    /// Redis's `tls-replication`: relays to the leader's client address use TLS. On by
+    /// default for a node without a plain port (its cluster's client addresses are TLS).
+    pub replication: bool,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            port: None,
+            cert_file: None,
+            key_file: None,
+            ca_cert_file: None,
+            auth_clients: TlsAuthClients::Yes,
+            replication: false,
+        }
+    }
+}
+
+impl TlsSettings {
+    /// Whether a certificate is configured (for the TLS port, or for relays).
+    pub fn has_cert(&self) -> bool {
+        self.cert_file.is_some() && self.key_file.is_some()
+    }
 }
 
 /// Limits on what a client may send, with Redis's defaults.
@@ -310,6 +372,17 @@ pub struct Config {
     /// unchanged and changes nothing is answered as the write was. 0: every copy is
     /// answered as Redis would (SET NX of a taken key: nil), the default.
     pub redlock_replay_window_ms: u64,
+    /// Whether the plain (non-TLS) client port on `listen` is open (Redis's `port 0`
+    /// closes it).
+    pub plain_port: bool,
+    pub tls: TlsSettings,
+    /// The secret every node of the cluster shares: each Raft connection opens with a
+    /// challenge-response on it (`raft::handshake`). None: the Raft port is
+    /// unauthenticated (a warning at start).
+    pub cluster_secret: Option<String>,
+    /// The cluster's id, when given (`--cluster-id`); otherwise derived at bootstrap
+    /// (`raft::cluster_id`). Kept in the data dir either way.
+    pub cluster_id: Option<String>,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -361,6 +434,10 @@ impl Default for Config {
             disk_check_interval_ms: 250,
             session_timeout_ms: 10_000,
             redlock_replay_window_ms: 0,
+            plain_port: true,
+            tls: TlsSettings::default(),
+            cluster_secret: None,
+            cluster_id: None,
         }
     }
 }
@@ -407,6 +484,22 @@ impl Config {
         }
     }
 
+    /// The address this node's clients (and its peers' relays) reach it at: `listen`, or
+    /// the TLS port on its address when the plain port is closed.
+    pub fn client_addr(&self) -> SocketAddr {
+        match (self.plain_port, self.tls.port) {
+            (false, Some(port)) => SocketAddr::new(self.listen.ip(), port),
+            _ => self.listen,
+        }
+    }
+
+    /// The TLS port's address, if there is one.
+    pub fn tls_listen(&self) -> Option<SocketAddr> {
+        self.tls
+            .port
+            .map(|port| SocketAddr::new(self.listen.ip(), port))
+    }
+
     pub fn bootstrap_members(&self) -> Option<BTreeMap<u64, Member>> {
         if self.join {
             None
@@ -414,7 +507,7 @@ impl Config {
             Some(BTreeMap::from([(
                 self.id,
                 Member {
-                    client_addr: self.listen,
+                    client_addr: self.client_addr(),
                     raft_addr: self.raft_listen,
                 },
             )]))
@@ -434,10 +527,10 @@ impl Config {
                     self.id
                 )
             })?;
-            if me.client_addr != self.listen || me.raft_addr != self.raft_listen {
+            if me.client_addr != self.client_addr() || me.raft_addr != self.raft_listen {
                 bail!(
                     "--initial-cluster gives node {} the addresses {}/{}, but --listen/--raft-listen say {}/{}",
-                    self.id, me.client_addr, me.raft_addr, self.listen, self.raft_listen
+                    self.id, me.client_addr, me.raft_addr, self.client_addr(), self.raft_listen
                 );
             }
         }
@@ -454,6 +547,13 @@ impl Config {
         }
         if self.listen == self.raft_listen {
             bail!("--listen and --raft-listen must differ");
+        }
+        self.validate_tls()?;
+        if let Some(id) = &self.cluster_id {
+            crate::raft::cluster_id::check_text(id)?;
+        }
+        if self.cluster_secret.as_deref() == Some("") {
+            bail!("--cluster-secret must not be empty");
         }
         if self.redlock_replay_window_ms > state_limits::MAX_REPLAY_WINDOW_MS {
             bail!(
@@ -486,6 +586,64 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn validate_tls(&self) -> anyhow::Result<()> {
+        let tls = &self.tls;
+        if tls.port == Some(0) {
+            bail!("--tls-port must be a port number (leave it out for no TLS port)");
+        }
+        if !self.plain_port && tls.port.is_none() {
+            bail!("--port 0 closes the plain port: give --tls-port, or clients cannot connect");
+        }
+        if tls
+            .port
+            .is_some_and(|p| p == self.listen.port() && self.plain_port)
+        {
+            bail!("--tls-port must differ from the plain port");
+        }
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            bail!("--tls-cert-file and --tls-key-file go together");
+        }
+        if tls.port.is_some() && !tls.has_cert() {
+            bail!("--tls-port needs --tls-cert-file and --tls-key-file");
+        }
+        if tls.replication && tls.ca_cert_file.is_none() {
+            bail!("--tls-replication needs --tls-ca-cert-file: the CA that signed the other nodes' certificates");
+        }
+        Ok(())
+    }
+}
+
+/// Parses `--tls-auth-clients yes|no|optional`.
+pub fn parse_tls_auth_clients(text: &str) -> anyhow::Result<TlsAuthClients> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(TlsAuthClients::Yes),
+        "no" => Ok(TlsAuthClients::No),
+        "optional" => Ok(TlsAuthClients::Optional),
+        other => bail!("--tls-auth-clients is yes, no or optional, not '{other}'"),
+    }
+}
+
+/// The cluster secret in `path`: its first line, without the line end.
+pub fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --cluster-secret-file {}", path.display()))?;
+    let secret = text.lines().next().unwrap_or("").to_string();
+    if secret.is_empty() {
+        bail!("--cluster-secret-file {} is empty", path.display());
+    }
+    Ok(secret)
+}
+
+/// Parses `yes` or `no`, as redis.conf writes booleans.
+pub fn parse_yes_no(flag: &str, text: &str) -> anyhow::Result<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => bail!("--{flag} is yes or no, not '{other}'"),
     }
 }
 

@@ -10,9 +10,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::handshake::{self, ClusterIdentity, HandshakeError};
 use super::network::{configure, write_frames, GroupRegistry, SEND_QUEUE_FRAMES};
 use super::wire::{self, RaftReply, RaftRequest, RequestFrame, ResponseFrame};
 use super::GroupId;
+use crate::config::raft_transport::HANDSHAKE_TIMEOUT;
 use crate::config::Config;
 
 /// RPCs one inbound connection may have in flight before the server stops reading it.
@@ -20,16 +22,21 @@ const MAX_INFLIGHT_RPCS_PER_CONNECTION: usize = 1024;
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
-/// Serves Raft RPCs from peers on `listener`, dispatching each to its group in
-/// `groups`. Never returns: a failed accept is logged and retried; abort the task to stop.
-pub async fn serve_raft(listener: TcpListener, groups: GroupRegistry) {
+/// Serves Raft RPCs from peers on `listener` that pass the handshake with `identity`,
+/// dispatching each to its group in `groups`. Never returns: a failed accept is logged
+/// and retried; abort the task to stop.
+pub async fn serve_raft(
+    listener: TcpListener,
+    groups: GroupRegistry,
+    identity: Arc<ClusterIdentity>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 if let Err(e) = configure(&stream) {
                     tracing::warn!("raft connection from {peer}: {e}");
                 }
-                tokio::spawn(serve_connection(stream, groups.clone()));
+                tokio::spawn(serve_connection(stream, groups.clone(), identity.clone()));
             }
             Err(e) => {
                 tracing::warn!("accepting a raft connection failed: {e}");
@@ -44,16 +51,41 @@ pub async fn serve_raft(listener: TcpListener, groups: GroupRegistry) {
 pub async fn start_raft_listener(
     config: &Config,
     groups: GroupRegistry,
+    identity: Arc<ClusterIdentity>,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(config.raft_listen)
         .await
         .map_err(|e| anyhow::anyhow!("binding --raft-listen {}: {e}", config.raft_listen))?;
     let addr = listener.local_addr()?;
-    Ok((addr, tokio::spawn(serve_raft(listener, groups))))
+    Ok((addr, tokio::spawn(serve_raft(listener, groups, identity))))
 }
 
-pub(super) async fn serve_connection(stream: TcpStream, groups: GroupRegistry) {
+pub(super) async fn serve_connection(
+    mut stream: TcpStream,
+    groups: GroupRegistry,
+    identity: Arc<ClusterIdentity>,
+) {
     let peer = stream.peer_addr().ok();
+    let peer_text = peer.map_or_else(|| "a peer".to_string(), |p| p.to_string());
+    let handshake = handshake::answer(&mut stream, &identity, &peer_text);
+    let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .unwrap_or_else(|_| {
+            Err(HandshakeError::Io(std::io::Error::other(
+                "handshake timed out",
+            )))
+        });
+    match outcome {
+        Ok(_) => {}
+        Err(e @ HandshakeError::Io(_)) => {
+            tracing::debug!("raft connection from {peer_text}: {e}");
+            return;
+        }
+        Err(e) => {
+            identity.log_refusal(&e);
+            return;
+        }
+    }
     let (mut reader, writer) = stream.into_split();
     let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
     let writer_task = tokio::spawn(write_frames(writer, queue));

@@ -4,7 +4,9 @@
 //! peer node carries every group's RPCs; the group id is in each storage key and in each
 //! RPC frame. Only group 0 runs for now.
 
+pub(crate) mod cluster_id;
 mod group;
+mod handshake;
 mod keys;
 mod listener;
 mod log_store;
@@ -30,6 +32,7 @@ pub use group::{
     BarrierError, CommitError, GroupStatus, KnownLeader, LeaderWatch, MembershipError, RaftGroup,
     Role,
 };
+pub use handshake::ClusterIdentity;
 pub use listener::start_raft_listener;
 pub use log_store::LogStore;
 pub use network::RaftTransport;

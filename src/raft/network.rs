@@ -32,10 +32,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use super::handshake::{self, ClusterIdentity, HandshakeError};
 use super::wire::{self, FrameError, RaftReply, RaftRequest, RequestFrame, ResponseFrame};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::config::raft_transport::{
-    KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, LINK_STALL, TCP_USER_TIMEOUT,
+    HANDSHAKE_TIMEOUT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, LINK_STALL, TCP_USER_TIMEOUT,
 };
 
 /// Frames queued for one connection's writer before senders wait.
@@ -74,17 +75,25 @@ struct TransportInner {
     node_id: NodeId,
     peers: Mutex<HashMap<NodeId, Arc<PeerConnection>>>,
     groups: GroupRegistry,
+    /// What every connection's handshake shows and checks, both directions.
+    identity: Arc<ClusterIdentity>,
 }
 
 impl RaftTransport {
-    pub fn new(node_id: NodeId) -> RaftTransport {
+    pub fn new(identity: Arc<ClusterIdentity>) -> RaftTransport {
         RaftTransport {
             inner: Arc::new(TransportInner {
-                node_id,
+                node_id: identity.node_id(),
                 peers: Mutex::new(HashMap::new()),
                 groups: GroupRegistry::default(),
+                identity,
             }),
         }
+    }
+
+    /// This node's handshake identity, which the Raft port's listener checks peers with.
+    pub fn identity(&self) -> Arc<ClusterIdentity> {
+        self.inner.identity.clone()
     }
 
     /// The groups that `serve_raft` dispatches to; `start_group` registers each group.
@@ -115,7 +124,11 @@ impl RaftTransport {
         match peers.get(&target) {
             Some(peer) if peer.addr == addr => peer.clone(),
             _ => {
-                let peer = Arc::new(PeerConnection::new(addr.to_string()));
+                let peer = Arc::new(PeerConnection::new(
+                    addr.to_string(),
+                    target,
+                    self.inner.identity.clone(),
+                ));
                 peers.insert(target, peer.clone());
                 peer
             }
@@ -294,6 +307,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 /// The connection to one peer node, made on first use and remade after it breaks.
 struct PeerConnection {
     addr: String,
+    /// The node expected at `addr`: the handshake refuses another.
+    target: NodeId,
+    identity: Arc<ClusterIdentity>,
     next_request_id: AtomicU64,
     link: tokio::sync::Mutex<Option<Link>>,
     contact: Arc<Contact>,
@@ -416,9 +432,11 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl PeerConnection {
-    fn new(addr: String) -> PeerConnection {
+    fn new(addr: String, target: NodeId, identity: Arc<ClusterIdentity>) -> PeerConnection {
         PeerConnection {
             addr,
+            target,
+            identity,
             next_request_id: AtomicU64::new(1),
             link: tokio::sync::Mutex::new(None),
             contact: Arc::default(),
@@ -483,10 +501,21 @@ impl PeerConnection {
             return Ok(link.clone());
         }
         *slot = None;
-        let stream = TcpStream::connect(&self.addr)
+        let mut stream = TcpStream::connect(&self.addr)
             .await
             .map_err(CallError::Unreachable)?;
         configure(&stream).map_err(CallError::Unreachable)?;
+        let handshake = handshake::dial(&mut stream, &self.identity, self.target, &self.addr);
+        let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+            .await
+            .unwrap_or_else(|_| Err(HandshakeError::Io(io::Error::other("handshake timed out"))));
+        if let Err(e) = outcome {
+            match &e {
+                HandshakeError::Io(_) => tracing::debug!("{e}"),
+                _ => self.identity.log_refusal(&e),
+            }
+            return Err(CallError::Unreachable(io::Error::other(e.to_string())));
+        }
         let link = Link::start(stream, self.contact.clone());
         *slot = Some(link.clone());
         Ok(link)
@@ -586,11 +615,20 @@ mod tests {
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     accepted.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(serve_connection(stream, GroupRegistry::default()));
+                    tokio::spawn(serve_connection(
+                        stream,
+                        GroupRegistry::default(),
+                        Arc::new(ClusterIdentity::new(2, None, Some("test".into()), None)),
+                    ));
                 }
             })
         };
-        let transport = RaftTransport::new(1);
+        let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+            1,
+            None,
+            Some("test".into()),
+            None,
+        )));
         let node = NodeAddr {
             client_addr: String::new(),
             raft_addr: addr,
@@ -638,7 +676,12 @@ mod tests {
                 }
             })
         };
-        let transport = RaftTransport::new(1);
+        let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+            1,
+            None,
+            Some("test".into()),
+            None,
+        )));
         let node = NodeAddr {
             client_addr: String::new(),
             raft_addr: addr,

@@ -101,6 +101,7 @@ async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
         node.config.requirepass.as_deref(),
         None,
         Some(node.config.keepalive()),
+        node.relay_tls(),
     )
     .await
     {

@@ -24,6 +24,7 @@ mod sentinel;
 mod session;
 mod subscribe_commands;
 mod subscribers;
+mod tls;
 mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
 use crate::raft::{self, BarrierError, KnownLeader, RaftGroup};
@@ -48,6 +49,7 @@ use lock_waiters::LockWaiters;
 use proposer::{Proposer, ProposerLimits};
 pub use session::{Session, Step};
 use subscribers::PubSub;
+use tls::TlsContext;
 
 /// The only Raft group until sharding arrives.
 const DEFAULT_GROUP: raft::GroupId = 0;
@@ -85,6 +87,8 @@ pub struct Node {
     pub stats: Stats,
     pub started_at: Instant,
     pub run_id: String,
+    /// The TLS port's certificates and the relays' trust, when TLS is configured.
+    tls: Option<Arc<TlsContext>>,
     /// Counts RAFT.HOLD-ELECTIONS calls, so a hold's timer resumes elections only if no
     /// later call changed the hold.
     election_holds: std::sync::atomic::AtomicU64,
@@ -134,6 +138,15 @@ pub(super) enum Route {
 }
 
 impl Node {
+    /// The TLS connector for relays to other nodes' client ports (`--tls-replication`);
+    /// None: relays speak plain TCP.
+    fn relay_tls(&self) -> Option<tokio_rustls::TlsConnector> {
+        self.tls
+            .as_ref()
+            .filter(|_| self.config.tls.replication)
+            .and_then(|tls| tls.connector())
+    }
+
     /// Whether this node is cut off from a majority of the voters: requests to too many of
     /// them have gone unanswered for `election_timeout_min_ms` (as long as a vote may
     /// take). A peer this node has not asked anything counts as reachable: a follower
@@ -195,12 +208,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let cluster_id = raft::cluster_id::resolve(&config)?;
     let db = raft::open_database(&config.data_dir)?;
-    let client_listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen for clients on {}", config.listen))?;
-    let transport = raft::RaftTransport::new(config.id);
-    raft::start_raft_listener(&config, transport.groups()).await?;
+    let tls = TlsContext::start(&config.tls)?;
+    if let Some(tls) = &tls {
+        tls::reload_on_sighup(tls.clone())?;
+    }
+    let client_listener = match config.plain_port {
+        true => Some(
+            TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen for clients on {}", config.listen))?,
+        ),
+        false => None,
+    };
+    let tls_listener = match config.tls_listen() {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for TLS clients on {addr}"))?,
+        ),
+        None => None,
+    };
+    if config.cluster_secret.is_none() {
+        tracing::warn!(
+            raft = %config.raft_listen,
+            "the Raft port is unauthenticated: anyone who reaches it can act as a member; give every node --cluster-secret (docs/OPERATIONS.md, Security)"
+        );
+    }
+    let identity = Arc::new(raft::ClusterIdentity::new(
+        config.id,
+        config.cluster_secret.as_deref(),
+        cluster_id,
+        Some(config.data_dir.clone()),
+    ));
+    let transport = raft::RaftTransport::new(identity);
+    raft::start_raft_listener(&config, transport.groups(), transport.identity()).await?;
     let lock_waiters = Arc::new(LockWaiters::default());
     let list_waiters = Arc::new(ListWaiters::default());
     let pubsub = Arc::new(PubSub::new(config.pubsub_output_limit_bytes));
@@ -264,6 +307,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stats: Stats::default(),
         started_at: Instant::now(),
         election_holds: Default::default(),
+        tls,
         run_id: format!(
             "{:040x}",
             wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128
@@ -271,11 +315,79 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config,
     });
     tokio::spawn(leadership::expiry_tick(node.clone()));
-    tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
-    accept_loop(node, client_listener).await
+    tracing::info!(
+        listen = %node.config.listen,
+        plain = node.config.plain_port,
+        tls = ?node.config.tls_listen(),
+        raft = %node.config.raft_listen,
+        "raftlock ready"
+    );
+    if let Some(listener) = tls_listener {
+        let node = node.clone();
+        tokio::spawn(accept_loop(node, listener, Transport::Tls));
+    }
+    match client_listener {
+        Some(listener) => accept_loop(node, listener, Transport::Plain).await,
+        None => std::future::pending().await,
+    }
 }
 
-async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<()> {
+/// What a listener's connections speak.
+#[derive(Clone, Copy)]
+enum Transport {
+    Plain,
+    Tls,
+}
+
+/// Serves one accepted connection: the TLS handshake first on the TLS port.
+async fn serve_connection(
+    node: Arc<Node>,
+    stream: TcpStream,
+    client: clients::ClientHandle,
+    transport: Transport,
+) {
+    let wire = match transport {
+        Transport::Plain => wire::Wire::new(stream),
+        Transport::Tls => {
+            let _ = stream.set_nodelay(true);
+            let Some(acceptor) = node.tls.as_ref().and_then(|tls| tls.acceptor()) else {
+                node.clients
+                    .unregister(client.lock().expect("client lock").id);
+                return;
+            };
+            let timeout = Duration::from_millis(crate::config::tls_limits::HANDSHAKE_TIMEOUT_MS);
+            let addr = stream.peer_addr().ok();
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => wire::Wire::tls(stream),
+                Ok(Err(err)) => {
+                    tracing::info!(
+                        "Error accepting a client connection: {err} (addr={})",
+                        addr_text(addr)
+                    );
+                    node.clients
+                        .unregister(client.lock().expect("client lock").id);
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(
+                        "Error accepting a client connection: TLS handshake timed out (addr={})",
+                        addr_text(addr)
+                    );
+                    node.clients
+                        .unregister(client.lock().expect("client lock").id);
+                    return;
+                }
+            }
+        }
+    };
+    conn::serve(node, wire, client).await;
+}
+
+async fn accept_loop(
+    node: Arc<Node>,
+    listener: TcpListener,
+    transport: Transport,
+) -> anyhow::Result<()> {
     loop {
         let (mut stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -293,18 +405,25 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<(
         let laddr = stream.local_addr().unwrap_or(node.config.listen);
         match node.clients.register(addr, laddr, node.config.max_clients) {
             Some(client) => {
-                tokio::spawn(conn::serve(node.clone(), stream, client));
+                tokio::spawn(serve_connection(node.clone(), stream, client, transport));
             }
             None => {
                 node.stats
                     .rejected_connections
                     .fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let _ = stream
-                        .write_all(b"-ERR max number of clients reached\r\n")
-                        .await;
-                });
+                // A TLS client could not read a plain error: it is just closed.
+                if let Transport::Plain = transport {
+                    tokio::spawn(async move {
+                        let _ = stream
+                            .write_all(b"-ERR max number of clients reached\r\n")
+                            .await;
+                    });
+                }
             }
         }
     }
+}
+
+fn addr_text(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|| "?".to_string(), |a| a.to_string())
 }

@@ -38,7 +38,8 @@ pub(super) async fn relay_rx(
         let metrics = Some(node.group.watch_leader());
         let keepalive = Some(node.config.keepalive());
         let password = node.config.requirepass.as_deref();
-        match Upstream::connect(leader, password, metrics, keepalive).await {
+        let tls = node.relay_tls();
+        match Upstream::connect(leader, password, metrics, keepalive, tls).await {
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {
                 session.upstream = None;
