@@ -160,7 +160,7 @@ impl ClusterIdentity {
         }
         if !self.verify(LISTENER_LABEL, hello, challenge, &challenge.mac) {
             return Err(format!(
-                "node {} does not know the cluster secret (wrong --cluster-secret)",
+                "node {} has another cluster secret than this node (--cluster-secret differs)",
                 challenge.node_id
             ));
         }
@@ -171,7 +171,7 @@ impl ClusterIdentity {
     fn accept(&self, hello: &Hello, challenge: &Challenge, proof: &[u8]) -> Result<(), String> {
         if !self.verify(DIALER_LABEL, hello, challenge, proof) {
             return Err(format!(
-                "node {} does not know the cluster secret (wrong --cluster-secret)",
+                "node {} has another cluster secret than this node (--cluster-secret differs)",
                 hello.node_id
             ));
         }

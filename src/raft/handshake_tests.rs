@@ -47,22 +47,22 @@ async fn a_wrong_secret_is_refused_by_both_ends() {
     let (dialed, answered) = run(&bad, &good, 1).await;
     let (why, by_me) = reason(dialed);
     assert!(
-        by_me && why.contains("does not know the cluster secret"),
+        by_me && why.contains("has another cluster secret than this node"),
         "{why}"
     );
     let (why, by_me) = reason(answered);
     assert!(
-        !by_me && why.contains("node 1 does not know the cluster secret"),
+        !by_me && why.contains("node 1 has another cluster secret than this node"),
         "{why}"
     );
     // The good node dials the bad listener: the same, the other way round.
     let (dialed, answered) = run(&good, &bad, 2).await;
     assert!(reason(dialed)
         .0
-        .contains("node 2 does not know the cluster secret"));
+        .contains("node 2 has another cluster secret than this node"));
     assert!(reason(answered)
         .0
-        .contains("does not know the cluster secret"));
+        .contains("has another cluster secret than this node"));
 }
 
 #[tokio::test]

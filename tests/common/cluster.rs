@@ -29,6 +29,8 @@ pub struct ClusterNode {
     pub data_dir: PathBuf,
     /// `--initial-cluster ...` or `--join`, then the cluster's extra flags.
     args: Vec<String>,
+    /// Flags this node alone starts with, after `args` (which they override).
+    own_args: Vec<String>,
     /// The node's wall clock, when the cluster was started with fake clocks.
     pub clock: Option<FakeClock>,
     child: Option<Child>,
@@ -74,6 +76,7 @@ impl ClusterNode {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
+            .args(&self.own_args)
             .envs(self.clock.iter().flat_map(FakeClock::env))
             .stdout(Stdio::null())
             .stderr(log)
@@ -240,6 +243,7 @@ impl Cluster {
                 raft_port: ports[2 * (id as usize - 1) + 1],
                 data_dir: dir.path().join(format!("n{id}")),
                 args: Vec::new(),
+                own_args: Vec::new(),
                 clock: fake_clocks
                     .then(|| FakeClock::new(dir.path().join(format!("n{id}.faketime")))),
                 child: None,
@@ -450,6 +454,15 @@ impl Cluster {
         self.node_mut(id).spawn();
     }
 
+    /// Starts a killed node again on its ports and data dir, with `own_args` added to
+    /// (and overriding) the flags it started with.
+    pub fn restart_with(&mut self, id: u64, own_args: &[&str]) {
+        self.kill(id);
+        let node = self.node_mut(id);
+        node.own_args = own_args.iter().map(|s| s.to_string()).collect();
+        node.spawn();
+    }
+
     /// Starts a new node with `--join` (it waits to be added); its id.
     pub fn spawn_joining(&mut self) -> u64 {
         let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
@@ -462,6 +475,7 @@ impl Cluster {
             raft_port: ports[1],
             data_dir: self.dir.path().join(format!("n{id}")),
             args,
+            own_args: Vec::new(),
             clock: None,
             child: None,
         };
