@@ -137,15 +137,6 @@ pub mod raft_transport {
     pub const MAX_CLUSTER_ID_BYTES: usize = 64;
 }
 
-/// TLS on the client port (`src/server/tls.rs`).
-pub mod tls_limits {
-    /// Longest a TLS handshake of a client may take before its connection is closed.
-    pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
-    /// How often, at most, a new connection makes the node look at the certificate
-    /// files' modification times (a change reloads them, as SIGHUP does).
-    pub const RELOAD_CHECK_INTERVAL_MS: u64 = 1_000;
-}
-
 /// How much memory fjall (the Raft log, its marks and the latest snapshot) may keep.
 /// fjall's defaults (a 64 MiB memtable per keyspace, kept until flushed, plus sealed ones
 /// waiting for the flush, and a 32 MiB block cache) cost well over 100 MB of RSS under a
@@ -211,56 +202,16 @@ pub mod snapshot_pace {
     pub const PURGE_BY_KEY_MAX_ENTRIES: u64 = 65_536;
 }
 
+mod tls;
+pub use tls::{
+    parse_tls_auth_clients, parse_yes_no, read_secret_file, tls_limits, TlsAuthClients, TlsSettings,
+};
+
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
     pub client_addr: SocketAddr,
     pub raft_addr: SocketAddr,
-}
-
-/// Redis's `tls-auth-clients`: whether a TLS client must present a certificate signed by
-/// `--tls-ca-cert-file`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TlsAuthClients {
-    Yes,
-    No,
-    Optional,
-}
-
-/// TLS settings, with Redis's names (`tls-port`, `tls-cert-file`, ...).
-#[derive(Clone, Debug)]
-pub struct TlsSettings {
-    /// The TLS client port, on `--listen`'s address; none: no TLS port.
-    pub port: Option<u16>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    /// CA certificates that sign client certificates, and that relays to the leader trust.
-    pub ca_cert_file: Option<PathBuf>,
-    /// Redis's default `yes`: client certificates required once a CA is given.
-    pub auth_clients: TlsAuthClients,
-    /// Redis's `tls-replication`: relays to the leader's client address use TLS. On by
-    /// default for a node without a plain port (its cluster's client addresses are TLS).
-    pub replication: bool,
-}
-
-impl Default for TlsSettings {
-    fn default() -> Self {
-        TlsSettings {
-            port: None,
-            cert_file: None,
-            key_file: None,
-            ca_cert_file: None,
-            auth_clients: TlsAuthClients::Yes,
-            replication: false,
-        }
-    }
-}
-
-impl TlsSettings {
-    /// Whether a certificate is configured (for the TLS port, or for relays).
-    pub fn has_cert(&self) -> bool {
-        self.cert_file.is_some() && self.key_file.is_some()
-    }
 }
 
 /// Limits on what a client may send, with Redis's defaults.
@@ -548,7 +499,7 @@ impl Config {
         if self.listen == self.raft_listen {
             bail!("--listen and --raft-listen must differ");
         }
-        self.validate_tls()?;
+        self.tls.validate(self.plain_port, self.listen.port())?;
         if let Some(id) = &self.cluster_id {
             crate::raft::cluster_id::check_text(id)?;
         }
@@ -586,64 +537,6 @@ impl Config {
             );
         }
         Ok(())
-    }
-}
-
-impl Config {
-    fn validate_tls(&self) -> anyhow::Result<()> {
-        let tls = &self.tls;
-        if tls.port == Some(0) {
-            bail!("--tls-port must be a port number (leave it out for no TLS port)");
-        }
-        if !self.plain_port && tls.port.is_none() {
-            bail!("--port 0 closes the plain port: give --tls-port, or clients cannot connect");
-        }
-        if tls
-            .port
-            .is_some_and(|p| p == self.listen.port() && self.plain_port)
-        {
-            bail!("--tls-port must differ from the plain port");
-        }
-        if tls.cert_file.is_some() != tls.key_file.is_some() {
-            bail!("--tls-cert-file and --tls-key-file go together");
-        }
-        if tls.port.is_some() && !tls.has_cert() {
-            bail!("--tls-port needs --tls-cert-file and --tls-key-file");
-        }
-        if tls.replication && tls.ca_cert_file.is_none() {
-            bail!("--tls-replication needs --tls-ca-cert-file: the CA that signed the other nodes' certificates");
-        }
-        Ok(())
-    }
-}
-
-/// Parses `--tls-auth-clients yes|no|optional`.
-pub fn parse_tls_auth_clients(text: &str) -> anyhow::Result<TlsAuthClients> {
-    match text.to_ascii_lowercase().as_str() {
-        "yes" => Ok(TlsAuthClients::Yes),
-        "no" => Ok(TlsAuthClients::No),
-        "optional" => Ok(TlsAuthClients::Optional),
-        other => bail!("--tls-auth-clients is yes, no or optional, not '{other}'"),
-    }
-}
-
-/// The cluster secret in `path`: its first line, without the line end.
-pub fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading --cluster-secret-file {}", path.display()))?;
-    let secret = text.lines().next().unwrap_or("").to_string();
-    if secret.is_empty() {
-        bail!("--cluster-secret-file {} is empty", path.display());
-    }
-    Ok(secret)
-}
-
-/// Parses `yes` or `no`, as redis.conf writes booleans.
-pub fn parse_yes_no(flag: &str, text: &str) -> anyhow::Result<bool> {
-    match text.to_ascii_lowercase().as_str() {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        other => bail!("--{flag} is yes or no, not '{other}'"),
     }
 }
 
@@ -781,6 +674,67 @@ mod tests {
         c.listen = "127.0.0.1:7002".parse().unwrap();
         c.raft_listen = "127.0.0.1:8002".parse().unwrap();
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn tls_settings_are_checked_and_port_0_advertises_the_tls_port() {
+        let with_cert = TlsSettings {
+            port: Some(6380),
+            cert_file: Some("node.crt".into()),
+            key_file: Some("node.key".into()),
+            ..TlsSettings::default()
+        };
+        let tls_only = Config {
+            plain_port: false,
+            tls: with_cert.clone(),
+            ..Config::default()
+        };
+        assert!(tls_only.validate().is_ok());
+        assert_eq!(tls_only.client_addr(), "127.0.0.1:6380".parse().unwrap());
+        assert_eq!(
+            tls_only.bootstrap_members().unwrap()[&1].client_addr.port(),
+            6380
+        );
+        let both = Config {
+            tls: with_cert.clone(),
+            ..Config::default()
+        };
+        assert_eq!(both.client_addr(), both.listen);
+        let err = |c: Config| format!("{:#}", c.validate().unwrap_err());
+        assert!(err(Config {
+            plain_port: false,
+            ..Config::default()
+        })
+        .contains("give --tls-port"));
+        assert!(err(Config {
+            tls: TlsSettings {
+                key_file: None,
+                ..with_cert.clone()
+            },
+            ..Config::default()
+        })
+        .contains("go together"));
+        assert!(err(Config {
+            tls: TlsSettings {
+                replication: true,
+                ..with_cert.clone()
+            },
+            ..Config::default()
+        })
+        .contains("--tls-replication needs --tls-ca-cert-file"));
+        assert!(err(Config {
+            tls: TlsSettings {
+                port: Some(6379),
+                ..with_cert
+            },
+            ..Config::default()
+        })
+        .contains("must differ from the plain port"));
+        assert_eq!(
+            parse_tls_auth_clients("OPTIONAL").unwrap(),
+            TlsAuthClients::Optional
+        );
+        assert!(parse_tls_auth_clients("maybe").is_err());
     }
 
     #[test]
