@@ -38,6 +38,7 @@ const VALUE_FLAGS: &[&str] = &[
     "tls-ca-cert-file",
     "tls-auth-clients",
     "tls-replication",
+    "tls-cluster",
     "cluster-secret",
     "cluster-secret-file",
     "cluster-id",

@@ -159,6 +159,10 @@ struct ServeArgs {
     /// [default: yes with --port 0, else no].
     #[arg(long)]
     tls_replication: Option<String>,
+    /// Whether the Raft port speaks TLS, both ends presenting a certificate the CA
+    /// signed: yes, no [default: no].
+    #[arg(long)]
+    tls_cluster: Option<String>,
     /// The secret every node of the cluster shares; each Raft connection opens with a
     /// challenge-response on it. Prefer --cluster-secret-file (not shown by ps).
     #[arg(long)]
@@ -212,6 +216,10 @@ impl ServeArgs {
             replication: match &self.tls_replication {
                 Some(text) => config::parse_yes_no("tls-replication", text)?,
                 None => !plain_port,
+            },
+            cluster: match &self.tls_cluster {
+                Some(text) => config::parse_yes_no("tls-cluster", text)?,
+                None => false,
             },
         };
         let cluster_secret = match (self.cluster_secret, &self.cluster_secret_file) {

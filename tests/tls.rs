@@ -12,137 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use common::{free_port, run, Server};
-
-/// A CA, a server certificate for 127.0.0.1 and localhost (good for client auth too, so
-/// relays can present it), and a client certificate, in a temporary directory.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is not installed: scripts/test.sh installs it (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
-        let dir = pki.dir.path();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=raftlock test CA",
-            ],
-        );
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
-        )
-        .expect("write server.ext");
-        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")
-            .expect("write client.ext");
-        pki.issue("server", 1001, "raftlock server");
-        pki.issue("client", 2001, "raftlock client");
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn arg(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-
-    /// Issues `{name}.crt` and `{name}.key` signed by the CA with `serial`, written
-    /// beside and renamed over the files in place (as an operator replaces them).
-    fn issue(&self, name: &str, serial: u32, common_name: &str) {
-        let dir = self.dir.path();
-        let (key, csr, crt) = (
-            format!("{name}.key.new"),
-            format!("{name}.csr"),
-            format!("{name}.crt.new"),
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={common_name}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                &serial.to_string(),
-                "-days",
-                "2",
-                "-out",
-                &crt,
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-        std::fs::rename(dir.join(&key), dir.join(format!("{name}.key"))).expect("rename key");
-        std::fs::rename(dir.join(&crt), dir.join(format!("{name}.crt"))).expect("rename cert");
-    }
-
-    /// The flags of a node serving TLS on `tls_port` with the server certificate and
-    /// trusting the CA, then `more`.
-    fn server_flags(&self, tls_port: u16, more: &[&str]) -> Vec<String> {
-        let mut flags = vec![
-            "--tls-port".to_string(),
-            tls_port.to_string(),
-            "--tls-cert-file".into(),
-            self.arg("server.crt"),
-            "--tls-key-file".into(),
-            self.arg("server.key"),
-            "--tls-ca-cert-file".into(),
-            self.arg("ca.crt"),
-        ];
-        flags.extend(more.iter().map(|s| s.to_string()));
-        flags
-    }
-}
 
 fn start(flags: &[String]) -> Server {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -239,7 +110,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn redis_cli_over_tls_with_a_client_certificate_beside_the_plain_port() {
-    let pki = Pki::new();
+    let pki = Pki::generate();
     let tls_port = free_port();
     let server = start(&pki.server_flags(tls_port, &[]));
     let out = redis_cli_tls(&pki, tls_port, true, &["SET", "k", "over-tls"]);
@@ -256,7 +127,7 @@ fn redis_cli_over_tls_with_a_client_certificate_beside_the_plain_port() {
 
 #[test]
 fn a_client_without_a_certificate_is_refused_and_others_carry_on() {
-    let pki = Pki::new();
+    let pki = Pki::generate();
     let tls_port = free_port();
     let server = start(&pki.server_flags(tls_port, &["--tls-auth-clients", "yes"]));
     let mut plain = server.connect();
@@ -279,7 +150,7 @@ fn a_client_without_a_certificate_is_refused_and_others_carry_on() {
 
 #[test]
 fn redis_py_with_and_without_a_client_certificate() {
-    let pki = Pki::new();
+    let pki = Pki::generate();
     let tls_port = free_port();
     let _server = start(&pki.server_flags(tls_port, &["--tls-auth-clients", "optional"]));
     let program = r#"
@@ -312,7 +183,7 @@ print(r3.get("py"), r3.execute_command("HELLO", 3)["proto"])
 
 #[test]
 fn ioredis_over_tls_with_the_settings_in_a_config_file() {
-    let pki = Pki::new();
+    let pki = Pki::generate();
     let tls_port = free_port();
     let conf = pki.path("raftlock.conf");
     std::fs::write(
@@ -351,7 +222,7 @@ fn ioredis_over_tls_with_the_settings_in_a_config_file() {
 
 #[test]
 fn sighup_and_changed_files_reload_the_certificate_and_a_broken_one_is_not_taken() {
-    let pki = Pki::new();
+    let pki = Pki::generate();
     let tls_port = free_port();
     let server = start(&pki.server_flags(tls_port, &[]));
     assert_eq!(served_serial(&pki, tls_port), "03E9"); // 1001
@@ -390,7 +261,7 @@ fn sighup_and_changed_files_reload_the_certificate_and_a_broken_one_is_not_taken
 
 #[test]
 fn a_follower_relays_to_a_leader_that_has_only_a_tls_port() {
-    let pki = Pki::new();
+    let pki = Pki::generate();
     // Node 1: a plain port, relays over TLS with the node certificate.
     let one = Server::start_with(&[
         "--tls-replication",

@@ -36,6 +36,9 @@ pub struct TlsSettings {
     /// Redis's `tls-replication`: relays to the leader's client address use TLS. On by
     /// default for a node without a plain port (its cluster's client addresses are TLS).
     pub replication: bool,
+    /// Redis's `tls-cluster`: TLS on the Raft port, both ends presenting a certificate
+    /// the CA signed.
+    pub cluster: bool,
 }
 
 impl Default for TlsSettings {
@@ -47,6 +50,7 @@ impl Default for TlsSettings {
             ca_cert_file: None,
             auth_clients: TlsAuthClients::Yes,
             replication: false,
+            cluster: false,
         }
     }
 }
@@ -77,6 +81,9 @@ impl TlsSettings {
         }
         if tls.port.is_some() && !tls.has_cert() {
             bail!("--tls-port needs --tls-cert-file and --tls-key-file");
+        }
+        if tls.cluster && (!tls.has_cert() || tls.ca_cert_file.is_none()) {
+            bail!("--tls-cluster needs --tls-cert-file, --tls-key-file and --tls-ca-cert-file");
         }
         if tls.replication && tls.ca_cert_file.is_none() {
             bail!("--tls-replication needs --tls-ca-cert-file: the CA that signed the other nodes' certificates");

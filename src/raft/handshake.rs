@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ring::hmac;
@@ -66,6 +66,15 @@ pub struct ClusterIdentity {
     data_dir: Option<PathBuf>,
     rng: SystemRandom,
     refusals: Mutex<HashMap<String, Instant>>,
+    /// TLS on the Raft port (`--tls-cluster`), under the handshake.
+    tls: Option<Arc<dyn RaftTls>>,
+}
+
+/// Where the Raft port's TLS configurations come from (the node's certificates, which
+/// may be reloaded): an acceptor for peers' connections, a connector for this node's.
+pub trait RaftTls: Send + Sync {
+    fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor>;
+    fn connector(&self) -> Option<tokio_rustls::TlsConnector>;
 }
 
 impl ClusterIdentity {
@@ -84,7 +93,20 @@ impl ClusterIdentity {
             data_dir,
             rng: SystemRandom::new(),
             refusals: Mutex::new(HashMap::new()),
+            tls: None,
         }
+    }
+
+    /// The same, with TLS on the Raft port.
+    pub fn with_tls(self, tls: Arc<dyn RaftTls>) -> ClusterIdentity {
+        ClusterIdentity {
+            tls: Some(tls),
+            ..self
+        }
+    }
+
+    pub(crate) fn tls(&self) -> Option<&dyn RaftTls> {
+        self.tls.as_deref()
     }
 
     pub fn node_id(&self) -> NodeId {

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::handshake::{self, ClusterIdentity, HandshakeError};
-use super::network::{configure, write_frames, GroupRegistry, SEND_QUEUE_FRAMES};
+use super::network::{configure, write_frames, GroupRegistry, RaftStream, SEND_QUEUE_FRAMES};
 use super::wire::{self, RaftReply, RaftRequest, RequestFrame, ResponseFrame};
 use super::GroupId;
 use crate::config::raft_transport::HANDSHAKE_TIMEOUT;
@@ -61,22 +61,21 @@ pub async fn start_raft_listener(
 }
 
 pub(super) async fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     groups: GroupRegistry,
     identity: Arc<ClusterIdentity>,
 ) {
     let peer = stream.peer_addr().ok();
     let peer_text = peer.map_or_else(|| "a peer".to_string(), |p| p.to_string());
-    let handshake = handshake::answer(&mut stream, &identity, &peer_text);
-    let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+    let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(stream, &identity, &peer_text))
         .await
         .unwrap_or_else(|_| {
             Err(HandshakeError::Io(std::io::Error::other(
                 "handshake timed out",
             )))
         });
-    match outcome {
-        Ok(_) => {}
+    let stream = match opened {
+        Ok(stream) => stream,
         Err(e @ HandshakeError::Io(_)) => {
             tracing::debug!("raft connection from {peer_text}: {e}");
             return;
@@ -85,8 +84,8 @@ pub(super) async fn serve_connection(
             identity.log_refusal(&e);
             return;
         }
-    }
-    let (mut reader, writer) = stream.into_split();
+    };
+    let (mut reader, writer) = stream.into_halves();
     let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
     let writer_task = tokio::spawn(write_frames(writer, queue));
     let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT_RPCS_PER_CONNECTION));
@@ -121,6 +120,33 @@ pub(super) async fn serve_connection(
     drop(frames);
     // Replies still being computed finish (or not) without this connection.
     writer_task.abort();
+}
+
+/// TLS first with `--tls-cluster` (the peer must present a certificate the CA signed),
+/// then the handshake.
+async fn open(
+    stream: TcpStream,
+    identity: &ClusterIdentity,
+    peer: &str,
+) -> Result<RaftStream, HandshakeError> {
+    let mut stream = match identity.tls().and_then(|tls| tls.acceptor()) {
+        None => RaftStream::Plain(stream),
+        Some(acceptor) => {
+            let tls = acceptor
+                .accept(stream)
+                .await
+                .map_err(|e| HandshakeError::Refused {
+                    peer: peer.to_string(),
+                    reason: format!("TLS: {e}"),
+                })?;
+            RaftStream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)))
+        }
+    };
+    match &mut stream {
+        RaftStream::Plain(s) => handshake::answer(s, identity, peer).await?,
+        RaftStream::Tls(s) => handshake::answer(s, identity, peer).await?,
+    };
+    Ok(stream)
 }
 
 async fn dispatch(groups: &GroupRegistry, group: GroupId, rpc: RaftRequest) -> RaftReply {

@@ -32,7 +32,7 @@ pub use group::{
     BarrierError, CommitError, GroupStatus, KnownLeader, LeaderWatch, MembershipError, RaftGroup,
     Role,
 };
-pub use handshake::ClusterIdentity;
+pub use handshake::{ClusterIdentity, RaftTls};
 pub use listener::start_raft_listener;
 pub use log_store::LogStore;
 pub use network::RaftTransport;

@@ -26,8 +26,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{RPCTypes, Raft};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -501,30 +500,91 @@ impl PeerConnection {
             return Ok(link.clone());
         }
         *slot = None;
-        let mut stream = TcpStream::connect(&self.addr)
+        let stream = TcpStream::connect(&self.addr)
             .await
             .map_err(CallError::Unreachable)?;
         configure(&stream).map_err(CallError::Unreachable)?;
-        let handshake = handshake::dial(&mut stream, &self.identity, self.target, &self.addr);
-        let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.open(stream))
             .await
             .unwrap_or_else(|_| Err(HandshakeError::Io(io::Error::other("handshake timed out"))));
-        if let Err(e) = outcome {
-            match &e {
-                HandshakeError::Io(_) => tracing::debug!("{e}"),
-                _ => self.identity.log_refusal(&e),
+        let stream = match opened {
+            Ok(stream) => stream,
+            Err(e) => {
+                match &e {
+                    HandshakeError::Io(_) => tracing::debug!("{e}"),
+                    _ => self.identity.log_refusal(&e),
+                }
+                return Err(CallError::Unreachable(io::Error::other(e.to_string())));
             }
-            return Err(CallError::Unreachable(io::Error::other(e.to_string())));
-        }
-        let link = Link::start(stream, self.contact.clone());
+        };
+        let (reader, writer) = stream.into_halves();
+        let link = Link::start(reader, writer, self.contact.clone());
         *slot = Some(link.clone());
         Ok(link)
     }
 }
 
+impl PeerConnection {
+    /// TLS first with `--tls-cluster` (the peer's certificate checked against its IP
+    /// address), then the handshake.
+    async fn open(&self, stream: TcpStream) -> Result<RaftStream, HandshakeError> {
+        let mut stream =
+            match self.identity.tls().and_then(|tls| tls.connector()) {
+                None => RaftStream::Plain(stream),
+                Some(connector) => {
+                    let ip = self
+                        .addr
+                        .parse::<std::net::SocketAddr>()
+                        .map_err(|e| io::Error::other(format!("{}: {e}", self.addr)))?
+                        .ip();
+                    let name = rustls_pki_types::ServerName::IpAddress(ip.into());
+                    let tls = connector.connect(name, stream).await.map_err(|e| {
+                        HandshakeError::Refused {
+                            peer: self.addr.clone(),
+                            reason: format!("TLS: {e}"),
+                        }
+                    })?;
+                    RaftStream::Tls(Box::new(tokio_rustls::TlsStream::Client(tls)))
+                }
+            };
+        match &mut stream {
+            RaftStream::Plain(s) => {
+                handshake::dial(s, &self.identity, self.target, &self.addr).await?
+            }
+            RaftStream::Tls(s) => {
+                handshake::dial(s, &self.identity, self.target, &self.addr).await?
+            }
+        }
+        Ok(stream)
+    }
+}
+
+/// One end of a Raft connection: plain TCP, or TLS over it (`--tls-cluster`).
+pub(super) enum RaftStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+}
+
+pub(super) type RaftRead = Box<dyn AsyncRead + Send + Unpin>;
+pub(super) type RaftWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+impl RaftStream {
+    pub(super) fn into_halves(self) -> (RaftRead, RaftWrite) {
+        match self {
+            RaftStream::Plain(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            RaftStream::Tls(s) => {
+                let (r, w) = tokio::io::split(s);
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+}
+
 impl Link {
-    fn start(stream: TcpStream, contact: Arc<Contact>) -> Link {
-        let (mut reader, writer) = stream.into_split();
+    fn start(mut reader: RaftRead, writer: RaftWrite, contact: Arc<Contact>) -> Link {
         let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
         let shared = Arc::new(LinkShared {
             pending: Mutex::new(HashMap::new()),
@@ -582,12 +642,17 @@ pub(super) fn configure(stream: &TcpStream) -> io::Result<()> {
     socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT))
 }
 
+/// Writes queued frames in order; flushes whenever the queue is empty (TLS keeps records
+/// it could not send at once; a plain socket has nothing to flush).
 pub(super) async fn write_frames(
-    mut writer: OwnedWriteHalf,
+    mut writer: RaftWrite,
     mut queue: mpsc::Receiver<Vec<u8>>,
 ) -> io::Result<()> {
     while let Some(frame) = queue.recv().await {
         writer.write_all(&frame).await?;
+        if queue.is_empty() {
+            writer.flush().await?;
+        }
     }
     writer.shutdown().await
 }

@@ -230,18 +230,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    if config.cluster_secret.is_none() {
+    if config.cluster_secret.is_none() && !config.tls.cluster {
         tracing::warn!(
             raft = %config.raft_listen,
             "the Raft port is unauthenticated: anyone who reaches it can act as a member; give every node --cluster-secret (docs/OPERATIONS.md, Security)"
         );
     }
-    let identity = Arc::new(raft::ClusterIdentity::new(
+    let mut identity = raft::ClusterIdentity::new(
         config.id,
         config.cluster_secret.as_deref(),
         cluster_id,
         Some(config.data_dir.clone()),
-    ));
+    );
+    if let Some(tls) = tls.as_ref().filter(|_| config.tls.cluster) {
+        identity = identity.with_tls(tls.clone());
+    }
+    let identity = Arc::new(identity);
     let transport = raft::RaftTransport::new(identity);
     raft::start_raft_listener(&config, transport.groups(), transport.identity()).await?;
     let lock_waiters = Arc::new(LockWaiters::default());

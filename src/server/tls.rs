@@ -1,5 +1,6 @@
-//! TLS for clients (the `--tls-port` listener) and for the relays a follower opens to the
-//! leader's client port (`--tls-replication`), with rustls. The certificate, key and CA
+//! TLS for clients (the `--tls-port` listener), for the relays a follower opens to the
+//! leader's client port (`--tls-replication`), and for the Raft port (`--tls-cluster`),
+//! with rustls. The certificate, key and CA
 //! files are read at start, and again on SIGHUP or when a new connection finds that one
 //! of them changed (their modification times are looked at once a second at most): a
 //! set that fails to load is logged and the one in use stays.
@@ -29,12 +30,27 @@ pub(crate) struct TlsContext {
 struct Loaded {
     acceptor: Option<TlsAcceptor>,
     connector: Option<TlsConnector>,
+    /// The Raft port's (`--tls-cluster`): client certificates required.
+    cluster_acceptor: Option<TlsAcceptor>,
+    cluster_connector: Option<TlsConnector>,
+}
+
+impl crate::raft::RaftTls for TlsContext {
+    fn acceptor(&self) -> Option<TlsAcceptor> {
+        self.reload_if_changed();
+        self.loaded().cluster_acceptor
+    }
+
+    fn connector(&self) -> Option<TlsConnector> {
+        self.reload_if_changed();
+        self.loaded().cluster_connector
+    }
 }
 
 impl TlsContext {
     /// Loads the configured files; None when TLS is not configured at all.
     pub fn start(settings: &TlsSettings) -> anyhow::Result<Option<Arc<TlsContext>>> {
-        if !settings.has_cert() && !settings.replication {
+        if !settings.has_cert() && !settings.replication && !settings.cluster {
             return Ok(None);
         }
         let mtimes = modification_times(settings);
@@ -192,25 +208,46 @@ fn load(settings: &TlsSettings) -> anyhow::Result<Loaded> {
         }
         None => None,
     };
+    let client_config = |roots: &Arc<RootCertStore>| -> anyhow::Result<ClientConfig> {
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots.clone());
+        // The node's own certificate, for a leader that asks relays for one (Redis's
+        // replicas present `tls-cert-file` too), and for the Raft port.
+        Ok(match &cert {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .context("the certificate does not match the private key")?,
+            None => builder.with_no_client_auth(),
+        })
+    };
     let connector = match (&roots, settings.replication) {
-        (Some(roots), true) => {
-            let builder = ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots.clone());
-            // The node's own certificate, for a leader that asks relays for one (Redis's
-            // replicas present `tls-cert-file` too).
-            let config = match cert {
-                Some((chain, key)) => builder
-                    .with_client_auth_cert(chain, key)
-                    .context("the certificate does not match the private key")?,
-                None => builder.with_no_client_auth(),
-            };
-            Some(TlsConnector::from(Arc::new(config)))
-        }
+        (Some(roots), true) => Some(TlsConnector::from(Arc::new(client_config(roots)?))),
         _ => None,
+    };
+    let (cluster_acceptor, cluster_connector) = match (&roots, &cert, settings.cluster) {
+        (Some(roots), Some((chain, key)), true) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                roots.clone(),
+                provider(),
+            )
+            .build()?;
+            let config = ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()?
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain.clone(), key.clone_key())
+                .context("the certificate does not match the private key")?;
+            (
+                Some(TlsAcceptor::from(Arc::new(config))),
+                Some(TlsConnector::from(Arc::new(client_config(roots)?))),
+            )
+        }
+        _ => (None, None),
     };
     Ok(Loaded {
         acceptor,
         connector,
+        cluster_acceptor,
+        cluster_connector,
     })
 }

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod fake_clock;
 pub mod netns;
+pub mod pki;
 pub mod proxy;
 
 use std::io::{Read, Write};
