@@ -153,6 +153,14 @@ fn a_node_with_the_wrong_secret_cannot_join_vote_or_append() {
         leader,
         &format!("node {bad} has another cluster secret than this node"),
     );
+    // Retried at every heartbeat, the handshake logs it at most once per 10 s per reason
+    // (openraft logs its unreachable peer besides, as it does a dead one).
+    let log = cluster.node(leader).log();
+    let refusals = log
+        .lines()
+        .filter(|l| l.contains("raftlock::raft::handshake") && l.contains("refused"))
+        .count();
+    assert!(refusals <= 4, "{refusals} refusals logged:\n{log}");
     // The refused node knows no leader: it cannot serve.
     let mut con = cluster.node(bad).connect();
     let err = common::run_err(&mut con, &["SET", "from-bad", "1"]);

@@ -260,13 +260,19 @@ impl ClusterIdentity {
         *id = Some(peer_cluster_id.to_string());
     }
 
-    /// Logs a refusal, at most once per `REFUSAL_LOG_INTERVAL` for the same reason.
+    /// Logs a refusal, at most once per `REFUSAL_LOG_INTERVAL` for the same reason (which
+    /// names the peer's node id; its address differs per connection it opens).
     pub(crate) fn log_refusal(&self, error: &HandshakeError) {
         let line = error.to_string();
+        let key = match error {
+            HandshakeError::Refused { reason, .. } => format!("refused {reason}"),
+            HandshakeError::RefusedByPeer { reason, .. } => format!("refused by {reason}"),
+            HandshakeError::Io(e) => e.to_string(),
+        };
         let now = Instant::now();
         let mut seen = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
         if seen
-            .get(&line)
+            .get(&key)
             .is_some_and(|at| now.duration_since(*at) < REFUSAL_LOG_INTERVAL)
         {
             return;
@@ -274,7 +280,7 @@ impl ClusterIdentity {
         if seen.len() >= MAX_REMEMBERED_REFUSALS {
             seen.clear();
         }
-        seen.insert(line.clone(), now);
+        seen.insert(key, now);
         tracing::warn!("{line}");
     }
 }
