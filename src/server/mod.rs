@@ -328,17 +328,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     if let Some(listener) = tls_listener {
         let node = node.clone();
-        tokio::spawn(accept_loop(node, listener, Transport::Tls));
+        tokio::spawn(accept_loop(node, listener, ClientPort::Tls));
     }
     match client_listener {
-        Some(listener) => accept_loop(node, listener, Transport::Plain).await,
+        Some(listener) => accept_loop(node, listener, ClientPort::Plain).await,
         None => std::future::pending().await,
     }
 }
 
 /// What a listener's connections speak.
 #[derive(Clone, Copy)]
-enum Transport {
+enum ClientPort {
     Plain,
     Tls,
 }
@@ -348,35 +348,17 @@ async fn serve_connection(
     node: Arc<Node>,
     stream: TcpStream,
     client: clients::ClientHandle,
-    transport: Transport,
+    port: ClientPort,
 ) {
-    let wire = match transport {
-        Transport::Plain => wire::Wire::new(stream),
-        Transport::Tls => {
-            let _ = stream.set_nodelay(true);
-            let Some(acceptor) = node.tls.as_ref().and_then(|tls| tls.acceptor()) else {
-                node.clients
-                    .unregister(client.lock().expect("client lock").id);
-                return;
-            };
-            let timeout = Duration::from_millis(crate::config::tls_limits::HANDSHAKE_TIMEOUT_MS);
-            let addr = stream.peer_addr().ok();
-            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => wire::Wire::tls(stream),
-                Ok(Err(err)) => {
-                    tracing::info!(
-                        "Error accepting a client connection: {err} (addr={})",
-                        addr_text(addr)
-                    );
-                    node.clients
-                        .unregister(client.lock().expect("client lock").id);
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(
-                        "Error accepting a client connection: TLS handshake timed out (addr={})",
-                        addr_text(addr)
-                    );
+    let wire = match port {
+        ClientPort::Plain => wire::Wire::new(stream),
+        ClientPort::Tls => {
+            let addr = addr_text(stream.peer_addr().ok());
+            match accept_tls(&node, stream).await {
+                Ok(wire) => wire,
+                Err(why) => {
+                    // Redis's words for a failed TLS accept.
+                    tracing::info!("Error accepting a client connection: {why} (addr={addr})");
                     node.clients
                         .unregister(client.lock().expect("client lock").id);
                     return;
@@ -387,10 +369,26 @@ async fn serve_connection(
     conn::serve(node, wire, client).await;
 }
 
+/// The TLS handshake of a client, within `tls_limits::HANDSHAKE_TIMEOUT_MS`.
+async fn accept_tls(node: &Node, stream: TcpStream) -> Result<wire::Wire, String> {
+    let _ = stream.set_nodelay(true);
+    let acceptor = node
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.acceptor())
+        .ok_or("no TLS certificate is configured")?;
+    let timeout = Duration::from_millis(crate::config::tls_limits::HANDSHAKE_TIMEOUT_MS);
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Ok(wire::Wire::tls(stream)),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("TLS handshake timed out".to_string()),
+    }
+}
+
 async fn accept_loop(
     node: Arc<Node>,
     listener: TcpListener,
-    transport: Transport,
+    port: ClientPort,
 ) -> anyhow::Result<()> {
     loop {
         let (mut stream, addr) = match listener.accept().await {
@@ -409,14 +407,14 @@ async fn accept_loop(
         let laddr = stream.local_addr().unwrap_or(node.config.listen);
         match node.clients.register(addr, laddr, node.config.max_clients) {
             Some(client) => {
-                tokio::spawn(serve_connection(node.clone(), stream, client, transport));
+                tokio::spawn(serve_connection(node.clone(), stream, client, port));
             }
             None => {
                 node.stats
                     .rejected_connections
                     .fetch_add(1, Ordering::Relaxed);
                 // A TLS client could not read a plain error: it is just closed.
-                if let Transport::Plain = transport {
+                if let ClientPort::Plain = port {
                     tokio::spawn(async move {
                         let _ = stream
                             .write_all(b"-ERR max number of clients reached\r\n")
