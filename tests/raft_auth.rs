@@ -101,7 +101,12 @@ fn refused_follower_changes_nothing(
 
 #[test]
 fn a_cluster_sharing_a_secret_elects_replicates_and_keeps_one_cluster_id() {
-    let cluster = Cluster::start(3, SECRET);
+    // The secret from a file, as an operator keeps it out of `ps`.
+    let secret_dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = secret_dir.path().join("cluster-secret");
+    std::fs::write(&secret_file, format!("{}\n", SECRET[1])).expect("write the secret");
+    let secret_file = secret_file.display().to_string();
+    let cluster = Cluster::start(3, &["--cluster-secret-file", &secret_file]);
     let leader = cluster.wait_leader(Duration::from_secs(10));
     let mut con = cluster.node(leader).connect();
     let _: () = run(&mut con, &["SET", "k", "v"]);
