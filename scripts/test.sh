@@ -31,6 +31,10 @@ fi
 # The redlock compatibility tests run on node (18 or newer) with packages from npm.
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# tests/metrics.rs loads the live page in Debian's headless chromium, driven by
+# chromium-driver (selenium, pinned in tests/compat/requirements.txt).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "error: the tests need ${need_apt[*]}; run as root to install them, or install them first" >&2

@@ -62,6 +62,10 @@ pub mod state_limits {
     pub const LUA_STEP_AFTER_BYTES: usize = 4096;
     /// Redis's `proto-max-bulk-len` default: APPEND refuses to grow a string beyond it.
     pub const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+    /// Largest LCS table (cells, one per pair of prefixes: (len a + 1) x (len b + 1), 4
+    /// bytes each; 64 MiB): LCS of longer strings is refused rather than let one command
+    /// stall every replica's apply. Redis has no such limit.
+    pub const MAX_LCS_CELLS: usize = 16 * 1024 * 1024;
     /// Deepest glob nesting (one level per `*` that had to be tried): deeper fails the
     /// match, as in Redis, so a hostile pattern cannot exhaust the stack.
     pub const MAX_GLOB_NESTING: u32 = 1000;
@@ -207,6 +211,30 @@ pub use tls::{
     parse_tls_auth_clients, parse_yes_no, read_secret_file, tls_limits, TlsAuthClients, TlsSettings,
 };
 
+/// The metrics and live-page listener (`Config::metrics_listen`, `server::metrics`).
+pub mod metrics_limits {
+    /// Holds whose start a node remembers to time them (`raftlock_lock_hold_duration_seconds`):
+    /// 16-32 bytes of node-local memory each. Holds granted past it are counted but not
+    /// timed.
+    pub const MAX_TIMED_HOLDS: usize = 1_000_000;
+    /// Locks the live page lists (the busiest: most waiters, then most holders).
+    pub const PAGE_LOCKS: usize = 20;
+    /// Waiters the live page lists for one lock (in queue order; it counts them all).
+    pub const PAGE_WAITERS_PER_LOCK: usize = 10;
+    /// Locks the live page looks at to find the busiest, under the keyspace's read lock
+    /// (which apply waits for): the locks with waiters first, then held ones.
+    pub const PAGE_SCAN_LOCKS: usize = 10_000;
+    /// How often the live page's event stream sends the node's view when it changed, in
+    /// milliseconds.
+    pub const PAGE_EVENTS_INTERVAL_MS: u64 = 200;
+    /// The event stream's keep-alive comment when nothing changed, in milliseconds.
+    pub const PAGE_KEEPALIVE_MS: u64 = 15_000;
+    /// Most HTTP connections the listener serves at once; more wait to be accepted.
+    pub const MAX_HTTP_CONNECTIONS: usize = 64;
+    /// How long an HTTP request's head may take to arrive, in milliseconds.
+    pub const HTTP_HEADER_TIMEOUT_MS: u64 = 5_000;
+}
+
 /// A cluster member as `--initial-cluster` names it: `ID=CLIENT_ADDR/RAFT_ADDR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -334,6 +362,13 @@ pub struct Config {
     /// The cluster's id, when given (`--cluster-id`); otherwise derived at bootstrap
     /// (`raft::cluster_id`). Kept in the data dir either way.
     pub cluster_id: Option<String>,
+    /// Redis's `notify-keyspace-events` at start (`state::notify`): the classes of
+    /// keyspace notifications this node publishes, `""` for none (the default). CONFIG
+    /// SET changes it while the node runs.
+    pub notify_keyspace_events: String,
+    /// Where to serve Prometheus metrics (`/metrics`) and the live page (`/`, `/events`)
+    /// over HTTP; `None`, the default, serves neither.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// TCP keepalive for client and relay connections, derived from `session_timeout_ms`.
@@ -389,6 +424,8 @@ impl Default for Config {
             tls: TlsSettings::default(),
             cluster_secret: None,
             cluster_id: None,
+            notify_keyspace_events: String::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -433,22 +470,6 @@ impl Config {
             retries: u32::try_from(probing_s / interval_s).unwrap_or(u32::MAX),
             user_timeout: Duration::from_millis(self.session_timeout_ms),
         }
-    }
-
-    /// The address this node's clients (and its peers' relays) reach it at: `listen`, or
-    /// the TLS port on its address when the plain port is closed.
-    pub fn client_addr(&self) -> SocketAddr {
-        match (self.plain_port, self.tls.port) {
-            (false, Some(port)) => SocketAddr::new(self.listen.ip(), port),
-            _ => self.listen,
-        }
-    }
-
-    /// The TLS port's address, if there is one.
-    pub fn tls_listen(&self) -> Option<SocketAddr> {
-        self.tls
-            .port
-            .map(|port| SocketAddr::new(self.listen.ip(), port))
     }
 
     pub fn bootstrap_members(&self) -> Option<BTreeMap<u64, Member>> {
@@ -505,6 +526,17 @@ impl Config {
         }
         if self.cluster_secret.as_deref() == Some("") {
             bail!("--cluster-secret must not be empty");
+        }
+        if crate::state::notify::parse_classes(self.notify_keyspace_events.as_bytes()).is_none() {
+            bail!(
+                "notify-keyspace-events '{}': invalid event class character; use 'Ag$lshzxeKEtmdn'",
+                self.notify_keyspace_events
+            );
+        }
+        if let Some(metrics) = self.metrics_listen {
+            if metrics == self.listen || metrics == self.raft_listen {
+                bail!("--metrics-listen must differ from --listen and --raft-listen");
+            }
         }
         if self.redlock_replay_window_ms > state_limits::MAX_REPLAY_WINDOW_MS {
             bail!(

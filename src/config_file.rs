@@ -42,6 +42,8 @@ const VALUE_FLAGS: &[&str] = &[
     "cluster-secret",
     "cluster-secret-file",
     "cluster-id",
+    "notify-keyspace-events",
+    "metrics-listen",
 ];
 
 /// Redis's names for settings raftlock has under another name.

@@ -11,6 +11,7 @@ pub(crate) mod fnv;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod memory;
+pub(crate) mod metrics;
 pub(crate) mod raft;
 pub mod reply;
 pub mod resp;

@@ -174,6 +174,14 @@ struct ServeArgs {
     /// --initial-cluster at bootstrap; kept in the data dir].
     #[arg(long)]
     cluster_id: Option<String>,
+    /// Keyspace notifications this node publishes, in Redis's letters (KEA: all); CONFIG
+    /// SET notify-keyspace-events changes it at run time [default: none].
+    #[arg(long)]
+    notify_keyspace_events: Option<String>,
+    /// Serve Prometheus metrics (/metrics) and the live page (/) over HTTP on this
+    /// address [default: off].
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -268,6 +276,10 @@ impl ServeArgs {
             redlock_replay_window_ms: self
                 .redlock_replay_window_ms
                 .unwrap_or(defaults.redlock_replay_window_ms),
+            notify_keyspace_events: self
+                .notify_keyspace_events
+                .unwrap_or(defaults.notify_keyspace_events),
+            metrics_listen: self.metrics_listen,
             ..defaults
         };
         config.validate()?;

@@ -1129,3 +1129,48 @@ fn waiters_that_reconnect_after_a_leader_kill_keep_their_place_or_find_their_gra
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn every_node_publishes_the_keyspace_notifications_its_setting_asks_for() {
+    let _serial = serial();
+    // Expiry events on every node from the start; the leader's setting changes later.
+    let cluster = Cluster::start(3, &["--notify-keyspace-events", "Ex"]);
+    let leader = cluster.wait_leader(Duration::from_secs(20));
+    cluster.wait_replicated(leader, Duration::from_secs(20));
+    let follower = cluster.other_than(&[leader]);
+    let subscribe = |id: u64, channel: &str| {
+        let stream = std::net::TcpStream::connect(cluster.node(id).client_addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("read timeout");
+        let mut raw = common::RawClient::new(stream);
+        raw.send(&common::resp_request(&["SUBSCRIBE", channel]));
+        raw.frame();
+        raw
+    };
+    let mut expired_on_follower = subscribe(follower, "__keyevent@0__:expired");
+    let mut sets_on_leader = subscribe(leader, "__keyspace@0__:job-lock");
+    let mut con = cluster.node(leader).connect();
+    let _: () = run(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "KA"]);
+    let flags: Vec<String> = run(&mut con, &["CONFIG", "GET", "notify-keyspace-events"]);
+    assert_eq!(flags, ["notify-keyspace-events", "AK"]);
+    // A `SET NX PX` lock, written through the leader, whose holder never releases it.
+    let _: () = run(&mut con, &["SET", "job-lock", "token-1", "NX", "PX", "300"]);
+    let frame = |raw: &mut common::RawClient| raw.frame_text();
+    assert!(
+        frame(&mut sets_on_leader).ends_with("$3\r\nset\r\n"),
+        "the leader publishes the set"
+    );
+    assert!(frame(&mut sets_on_leader).ends_with("$6\r\nexpire\r\n"));
+    let expired = frame(&mut expired_on_follower);
+    assert!(
+        expired.ends_with("$8\r\njob-lock\r\n"),
+        "the follower publishes the expiry: {expired:?}"
+    );
+    assert!(frame(&mut sets_on_leader).ends_with("$7\r\nexpired\r\n"));
+    // A bad setting is refused in Redis's words and changes nothing.
+    let err = common::run_err(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "KQ"]);
+    assert!(err.contains("Invalid event class character"), "{err}");
+    let flags: Vec<String> = run(&mut con, &["CONFIG", "GET", "notify-keyspace-events"]);
+    assert_eq!(flags, ["notify-keyspace-events", "AK"]);
+}

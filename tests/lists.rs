@@ -580,3 +580,49 @@ fn a_transaction_that_leaves_a_string_behind_its_push_keeps_the_client_blocked()
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(run::<String>(&mut admin, &["GET", "q"]), "string");
 }
+
+#[test]
+fn blmpop_and_the_sorted_set_pops_block_until_their_keys_fill() {
+    let server = Server::start();
+    let mut writer = server.connect();
+    // A sorted-set pop is woken by ZADD, a multi-key list pop by a push to any of its keys.
+    let zmin = spawn_query(server.connect(), &["BZPOPMIN", "z1", "z2", "0"]);
+    wait_blocked(&mut writer, 1);
+    let lmulti = spawn_query(
+        server.connect(),
+        &["BLMPOP", "0", "2", "l1", "l2", "RIGHT", "COUNT", "2"],
+    );
+    wait_blocked(&mut writer, 2);
+    let zmulti = spawn_query(server.connect(), &["BZMPOP", "0", "1", "z3", "MAX"]);
+    wait_blocked(&mut writer, 3);
+    // A push to a list does not serve the sorted-set waiters, nor a string the list one.
+    run::<()>(&mut writer, &["SET", "l1", "not a list"]);
+    run::<i64>(&mut writer, &["RPUSH", "z2", "x"]);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(blocked_clients(&mut writer), 3);
+    run::<i64>(&mut writer, &["DEL", "z2", "l1"]);
+
+    run::<i64>(&mut writer, &["ZADD", "z2", "2", "b", "1", "a"]);
+    let got = zmin.recv_timeout(GENEROUS).expect("BZPOPMIN answered");
+    assert_eq!(got, bulks(&["z2", "a", "1"]));
+    run::<i64>(&mut writer, &["RPUSH", "l2", "p", "q", "r"]);
+    let got = lmulti.recv_timeout(GENEROUS).expect("BLMPOP answered");
+    assert_eq!(
+        got,
+        Value::Array(vec![bulk("l2"), bulks(&["r", "q"])]),
+        "the two last elements, last first"
+    );
+    // A sorted set stored whole (ZUNIONSTORE) wakes its waiters too.
+    run::<i64>(&mut writer, &["ZUNIONSTORE", "z3", "1", "z2"]);
+    let got = zmulti.recv_timeout(GENEROUS).expect("BZMPOP answered");
+    assert_eq!(
+        got,
+        Value::Array(vec![bulk("z3"), Value::Array(vec![bulks(&["b", "2"])])])
+    );
+    assert_eq!(blocked_clients(&mut writer), 0);
+    assert_eq!(
+        run::<Value>(&mut writer, &["BZPOPMAX", "none", "0.2"]),
+        Value::Nil,
+        "a null array on timeout"
+    );
+}

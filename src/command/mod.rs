@@ -75,7 +75,8 @@ pub enum Blocking {
     /// LOCK, RLOCK with WAIT: a grant or timeout that a later entry applies, in the
     /// connection's lock session.
     Lock,
-    /// BLPOP, BRPOP: an element pushed to one of the keys; a null array on timeout.
+    /// BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP: an element pushed (a member
+    /// added) to one of the keys; a null array on timeout.
     ListPop,
     /// BLMOVE, BRPOPLPUSH: the same, answering nil on timeout.
     ListMove,

@@ -1,5 +1,6 @@
 //! TLS settings (Redis's `tls-*` names) and the parsing of the security flags.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -59,6 +60,24 @@ impl TlsSettings {
     /// Whether a certificate is configured (for the TLS port, or for relays).
     pub fn has_cert(&self) -> bool {
         self.cert_file.is_some() && self.key_file.is_some()
+    }
+}
+
+impl super::Config {
+    /// The address this node's clients (and its peers' relays) reach it at: `listen`, or
+    /// the TLS port on its address when the plain port is closed.
+    pub fn client_addr(&self) -> SocketAddr {
+        match (self.plain_port, self.tls.port) {
+            (false, Some(port)) => SocketAddr::new(self.listen.ip(), port),
+            _ => self.listen,
+        }
+    }
+
+    /// The TLS port's address, if there is one.
+    pub fn tls_listen(&self) -> Option<SocketAddr> {
+        self.tls
+            .port
+            .map(|port| SocketAddr::new(self.listen.ip(), port))
     }
 }
 

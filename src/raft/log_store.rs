@@ -19,11 +19,13 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
+use std::time::Instant;
 
 use fjall::{Database, PersistMode};
 use openraft::storage::{LogFlushed, RaftLogReader, RaftLogStorage};
 use openraft::{
-    AnyError, Entry, LogId, LogState, OptionalSend, StorageError, StorageIOError, Vote,
+    AnyError, Entry, EntryPayload, LogId, LogState, OptionalSend, StorageError, StorageIOError,
+    Vote,
 };
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
@@ -33,6 +35,7 @@ use super::keys::{
 };
 use super::{GroupId, NodeId, TypeConfig};
 use crate::config::{snapshot_pace, storage_memory};
+use crate::metrics::METRICS;
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -259,6 +262,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// entries to be applied once a leader commits again (before any read or write is
     /// served), and a mark that reaches the disk is never ahead of the fsynced log.
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
+        if let Some(id) = committed {
+            METRICS.commit_index.store(id.index, Ordering::Relaxed);
+        }
         self.unsaved_committed = Some(committed);
         Ok(())
     }
@@ -281,10 +287,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.add_unsaved_committed(&mut batch)
             .map_err(StorageIOError::write_logs)?;
         let mut appended = Vec::new();
+        let mut count = Appended::default();
         for entry in entries {
             let bytes = bincode::serialize(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
             let size = bytes.len();
+            count.add(&entry, size);
             batch.insert(&self.log, log_key(self.group, entry.log_id.index), bytes);
             appended.push((entry, size));
         }
@@ -298,12 +306,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         drop(recent);
         if !self.fsync_on_thread.load(Ordering::Relaxed) {
-            callback.log_io_completed(sync_journal(&self.db));
+            callback.log_io_completed(sync_journal(&self.db, count));
             return Ok(());
         }
         Ok(self
             .flusher
-            .request(FlushWaiter::Log(callback))
+            .request(FlushWaiter::Log(callback, count))
             .map_err(StorageIOError::write_logs)?)
     }
 
@@ -499,11 +507,43 @@ fn key_range(group: GroupId, range: impl RangeBounds<u64>) -> (Bound<Vec<u8>>, B
     (start, end)
 }
 
-/// fsyncs fjall's journal. SyncData is enough: fjall preallocates journal files and syncs
-/// their metadata when it creates them. A failed fsync stops the node.
-fn sync_journal(db: &Database) -> io::Result<()> {
+/// What one append wrote, for the metrics of the fsync that makes it durable.
+#[derive(Clone, Copy, Debug, Default)]
+struct Appended {
+    entries: u64,
+    /// Client commands (and internal ops) in those entries.
+    commands: u64,
+}
+
+impl Appended {
+    fn add(&mut self, entry: &Entry<TypeConfig>, size: usize) {
+        self.entries += 1;
+        if let EntryPayload::Normal(batch) = &entry.payload {
+            self.commands += batch.ops.len() as u64;
+        }
+        METRICS.entry_bytes.observe(size as u64);
+    }
+
+    fn and(self, other: Appended) -> Appended {
+        Appended {
+            entries: self.entries + other.entries,
+            commands: self.commands + other.commands,
+        }
+    }
+}
+
+/// fsyncs fjall's journal, making `appended` durable (nothing for a vote). SyncData is
+/// enough: fjall preallocates journal files and syncs their metadata when it creates them.
+/// A failed fsync stops the node.
+fn sync_journal(db: &Database, appended: Appended) -> io::Result<()> {
+    let started = Instant::now();
     if let Err(err) = db.persist(PersistMode::SyncData) {
         stop_on_storage_failure("an fsync of the Raft log", &err);
+    }
+    METRICS.fsync.observe_duration(started.elapsed());
+    if appended.entries > 0 {
+        METRICS.entries_per_fsync.observe(appended.entries);
+        METRICS.commands_per_fsync.observe(appended.commands);
     }
     Ok(())
 }
@@ -529,14 +569,21 @@ pub(crate) fn stop_on_storage_failure(what: &str, err: &dyn std::fmt::Display) -
 
 /// Who waits for the next fsync of the journal.
 enum FlushWaiter {
-    Log(LogFlushed<TypeConfig>),
+    Log(LogFlushed<TypeConfig>, Appended),
     Vote(oneshot::Sender<io::Result<()>>),
 }
 
 impl FlushWaiter {
+    fn appended(&self) -> Appended {
+        match self {
+            FlushWaiter::Log(_, appended) => *appended,
+            FlushWaiter::Vote(_) => Appended::default(),
+        }
+    }
+
     fn complete(self, result: io::Result<()>) {
         match self {
-            FlushWaiter::Log(callback) => callback.log_io_completed(result),
+            FlushWaiter::Log(callback, _) => callback.log_io_completed(result),
             FlushWaiter::Vote(done) => {
                 // The waiter is gone only if the Raft task is; nothing is left to tell.
                 let _ = done.send(result);
@@ -560,7 +607,10 @@ impl Flusher {
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
                     batch.extend(queue.try_iter());
-                    let result = sync_journal(&db);
+                    let appended = batch
+                        .iter()
+                        .fold(Appended::default(), |sum, w| sum.and(w.appended()));
+                    let result = sync_journal(&db, appended);
                     for waiter in batch {
                         waiter.complete(
                             result

@@ -17,6 +17,7 @@ pub(crate) mod wire;
 #[cfg(test)]
 mod tests;
 
+use crate::state::notify::NotifyFlags;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Cursor;
@@ -114,6 +115,7 @@ pub async fn start_group(
     group: GroupId,
     transport: &RaftTransport,
     on_events: EventSink,
+    notify: NotifyFlags,
 ) -> anyhow::Result<RaftGroup> {
     let raft_config = Arc::new(raft_config(config, group)?);
     let mut log_store = LogStore::open(db, group)?;
@@ -122,7 +124,8 @@ pub async fn start_group(
     let state_machine = StateMachineStore::open(db, &config.data_dir, group)?
         .with_event_sink(on_events)
         .with_pace(pace.clone())
-        .with_replay_window_ms(config.redlock_replay_window_ms);
+        .with_replay_window_ms(config.redlock_replay_window_ms)
+        .with_notify(notify);
     let state = state_machine.keyspace();
     let applied = state_machine.subscribe_applied();
     let fresh = log_store.is_fresh().await?;

@@ -36,7 +36,10 @@ use anyhow::Context;
 
 use super::keys::{record_key, SNAPSHOT, STATE_KEYSPACE};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
+use crate::metrics::METRICS;
 use crate::reply::Reply;
+use crate::state::locks::Tally;
+use crate::state::notify::NotifyFlags;
 use crate::state::{Event, Keyspace, SnapshotImage};
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -84,6 +87,8 @@ pub struct StateMachineStore {
     /// The keyspace's replay window (`state::replay`), node-local: set again on a
     /// keyspace that a snapshot replaces.
     replay_window_ms: u64,
+    /// The node's keyspace notification setting, likewise set again after a snapshot.
+    notify: NotifyFlags,
 }
 
 /// Receives what apply reported (lock grants, wait timeouts), right after the entries
@@ -146,6 +151,7 @@ impl StateMachineStore {
             applied: watch::channel(last_applied.map_or(0, |id| id.index)).0,
             on_events: Arc::new(|_| {}),
             replay_window_ms: 0,
+            notify: NotifyFlags::default(),
         })
     }
 
@@ -156,6 +162,16 @@ impl StateMachineStore {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .set_replay_window_ms(window_ms);
+        self
+    }
+
+    /// The node's `notify-keyspace-events`, shared with the node that changes it.
+    pub fn with_notify(mut self, notify: NotifyFlags) -> StateMachineStore {
+        self.keyspace
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .set_notify(notify.clone());
+        self.notify = notify;
         self
     }
 
@@ -202,8 +218,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let started = std::time::Instant::now();
         let mut replies = Vec::new();
-        let (events, table_regrown) = {
+        let (events, table_regrown, tally) = {
             let mut keyspace = self.keyspace.write().map_err(poisoned)?;
             let capacity_before = keyspace.key_capacity();
             for entry in entries {
@@ -218,8 +235,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 });
             }
             let table_regrown = keyspace.key_capacity() != capacity_before;
-            (keyspace.take_events(), table_regrown)
+            (
+                keyspace.take_events(),
+                table_regrown,
+                keyspace.take_lock_tally(),
+            )
         };
+        count_lock_work(tally);
+        METRICS.apply.observe_duration(started.elapsed());
         if table_regrown {
             // The old key table was dropped (a few times in the life of a keyspace).
             crate::memory::return_freed_memory();
@@ -274,6 +297,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut keyspace = Keyspace::from_snapshot(&payload.keyspace)
             .map_err(|e| read_error(AnyError::error(e)))?;
         keyspace.set_replay_window_ms(self.replay_window_ms);
+        keyspace.set_notify(self.notify.clone());
         drop(payload);
 
         let write_error = |e: AnyError| StorageIOError::write_snapshot(Some(meta.signature()), e);
@@ -428,6 +452,25 @@ impl Disk {
                 .map_err(|e| AnyError::new(&e))?;
         }
         Ok(())
+    }
+}
+
+/// Adds what an apply did to locks to the node's metrics.
+fn count_lock_work(tally: Tally) {
+    if tally.is_empty() {
+        return;
+    }
+    let add = |counter: &std::sync::atomic::AtomicU64, n: u64| {
+        if n > 0 {
+            counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    add(&METRICS.lock_grants, tally.grants);
+    add(&METRICS.lock_waits, tally.waits);
+    add(&METRICS.lease_expiries, tally.lease_expiries);
+    add(&METRICS.wait_timeouts, tally.wait_timeouts);
+    for ms in tally.hold_ms {
+        METRICS.lock_hold.observe(ms.saturating_mul(1_000_000));
     }
 }
 

@@ -124,9 +124,16 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
         Some("test".into()),
         None,
     )));
-    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let mut group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     wait_leader(&group).await;
     let response = group.raft.client_write(written.clone()).await.unwrap();
     assert_eq!(response.data.len(), 1, "one reply per op");
@@ -170,9 +177,16 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
         Some("test".into()),
         None,
     )));
-    let mut group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let mut group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(
         *group.applied.borrow() >= index,
         "the committed log is re-applied before the group starts"
@@ -336,9 +350,16 @@ async fn single_node_group(
         Some("test".into()),
         None,
     )));
-    let group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     wait_leader(&group).await;
     (dir, db, group)
 }
@@ -492,9 +513,16 @@ async fn start_node(
         transport.groups(),
         transport.identity(),
     ));
-    let group = start_group(&config, &db, 0, &transport, std::sync::Arc::new(|_| {}))
-        .await
-        .unwrap();
+    let group = start_group(
+        &config,
+        &db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     TestNode {
         _dir: dir,
         group,

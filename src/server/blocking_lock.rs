@@ -4,7 +4,7 @@
 //! a change of leader moves it to the new term's session or asks the client to retry.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -13,6 +13,7 @@ use super::lock_waiters::LockOutcome;
 use super::proposer::write_gone;
 use super::wire::{flush, wait_watching_socket, Disconnected, Wire};
 use super::{Node, Session};
+use crate::metrics::METRICS;
 use crate::reply::Reply;
 use crate::state::locks::LockArgs;
 use crate::state::session as sessions;
@@ -78,6 +79,7 @@ pub(super) async fn lock_request(
             waiter_id,
             session: lock_session,
             outcome,
+            requested_at: Instant::now(),
         },
     })
 }
@@ -138,6 +140,8 @@ struct QueuedLock {
     /// The session it is queued in.
     session: sessions::Session,
     outcome: oneshot::Receiver<LockOutcome>,
+    /// When the request was proposed: its wait, if granted, is timed from here.
+    requested_at: Instant,
 }
 
 impl QueuedLock {
@@ -188,6 +192,12 @@ async fn await_queued(
     };
     node.lock_waiters
         .unregister(&queued.resource, &queued.owner, queued.waiter_id);
+    // Granted, here or after a move to the new term's session.
+    if let Reply::Int(_) = reply {
+        METRICS
+            .lock_wait
+            .observe_duration(queued.requested_at.elapsed());
+    }
     Ok(reply)
 }
 

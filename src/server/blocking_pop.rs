@@ -1,4 +1,5 @@
-//! BLPOP, BRPOP, BLMOVE and BRPOPLPUSH on the connection: the request joins the node's
+//! BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX and BZMPOP on the
+//! connection: the request joins the node's
 //! line for its keys, pops, and while it finds nothing parks until a push wakes it or its
 //! time is up. List waits are node-local, served in arrival order.
 
@@ -14,7 +15,7 @@ use super::wire::{flush, wait_watching_socket, Disconnected, Wire};
 use super::Node;
 use crate::command::Blocking;
 use crate::reply::Reply;
-use crate::state::lists::BlockingPop;
+use crate::state::lists::{BlockingPop, Holds};
 
 /// A blocking pop in its lines: `reply` answers its first pop; if that finds nothing, the
 /// connection waits on the node's line for its keys and pops again. `None`: it waits its
@@ -70,7 +71,7 @@ pub(super) async fn blocking_pop_request(
         let ks = node.group.state();
         let now = node.read_time_ms(&ks);
         pop.keys.iter().any(|key| {
-            !ahead.contains(key) && ks.get(key, now).is_some_and(|e| e.as_list().is_ok())
+            !ahead.contains(key) && ks.get(key, now).is_some_and(|e| pop.holds.matches(e))
         })
     };
     let reply = match pop_now {
@@ -87,7 +88,7 @@ pub(super) async fn blocking_pop_request(
 }
 
 /// Takes a blocking pop out of its lines. A wake it absorbed is passed on: each of its
-/// keys that holds a list now wakes that key's next waiter (see `ListWaiters::unregister`).
+/// keys that holds a list or a sorted set now wakes that key's next waiter (see `ListWaiters::unregister`).
 fn leave_list_wait(node: &Node, id: u64) {
     let keys = node.list_waiters.unregister(id);
     if keys.is_empty() {
@@ -97,7 +98,10 @@ fn leave_list_wait(node: &Node, id: u64) {
         let ks = node.group.state();
         let now = node.read_time_ms(&ks);
         keys.into_iter()
-            .filter(|key| ks.get(key, now).is_some_and(|e| e.as_list().is_ok()))
+            .filter(|key| {
+                ks.get(key, now)
+                    .is_some_and(|e| Holds::List.matches(e) || Holds::Zset.matches(e))
+            })
             .collect()
     };
     for key in ready {

@@ -18,6 +18,7 @@ use super::routing::{data_reply, relay_rx};
 use super::{Node, Route, Session, Step};
 use crate::command::check::{self, Verdict};
 use crate::command::{self, Blocking, CommandSpec, Handler, Kind, ReadFn, ServeFn, TxnStep};
+use crate::metrics::METRICS;
 use crate::reply::Reply;
 use crate::resp::Protocol;
 use crate::state::lists::BlockingPop;
@@ -119,6 +120,7 @@ pub(super) async fn dispatch(
             return ready(reply, proto);
         }
     };
+    METRICS.command(spec);
     {
         let mut info = session.client.lock().expect("client lock");
         info.last_active = Instant::now();

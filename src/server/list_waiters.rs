@@ -125,7 +125,7 @@ impl ListWaiters {
             return;
         }
         for event in events {
-            if let Event::ListPushed(key) = event {
+            if let Event::Filled(key) = event {
                 inner.signal(key);
             }
         }
@@ -174,7 +174,7 @@ mod tests {
     }
 
     fn pushed(key: &str) -> Vec<Event> {
-        vec![Event::ListPushed(Bytes::copy_from_slice(key.as_bytes()))]
+        vec![Event::Filled(Bytes::copy_from_slice(key.as_bytes()))]
     }
 
     /// Whether the waiter has a wake waiting for it.

@@ -74,8 +74,9 @@ impl LockWaiters {
                     (resource, owner, LockOutcome::TimedOut)
                 }
                 Event::Lock(LockEvent::Released { .. })
-                | Event::ListPushed(_)
-                | Event::Published { .. } => continue,
+                | Event::Filled(_)
+                | Event::Published { .. }
+                | Event::Keyspace { .. } => continue,
             };
             if let Some(list) = waiting.remove(&(resource, owner)) {
                 for (_, tx) in list {

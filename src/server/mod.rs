@@ -1,5 +1,5 @@
 //! Wiring: the node's listeners, the proposer, leadership (with the expiry tick), and
-//! dispatch of client connections.
+//! dispatch of client connections; the metrics and live-page listener (`metrics`).
 
 mod blocking_lock;
 mod blocking_pop;
@@ -16,6 +16,7 @@ mod keepalive;
 mod leadership;
 mod list_waiters;
 mod lock_waiters;
+mod metrics;
 mod multi;
 mod pending;
 mod proposer;
@@ -27,6 +28,7 @@ mod subscribers;
 mod tls;
 mod wire;
 
+use crate::state::notify::NotifyFlags;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -248,9 +250,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let identity = Arc::new(identity);
     let transport = raft::RaftTransport::new(identity);
     raft::start_raft_listener(&config, transport.groups(), transport.identity()).await?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
     let lock_waiters = Arc::new(LockWaiters::default());
     let list_waiters = Arc::new(ListWaiters::default());
-    let pubsub = Arc::new(PubSub::new(config.pubsub_output_limit_bytes));
+    let notify = NotifyFlags::default();
+    notify.set(
+        crate::state::notify::parse_classes(config.notify_keyspace_events.as_bytes()).unwrap_or(0),
+    );
+    let pubsub = Arc::new(PubSub::new(
+        config.pubsub_output_limit_bytes,
+        notify.clone(),
+    ));
     let (lock_sink, list_sink, pubsub_sink) =
         (lock_waiters.clone(), list_waiters.clone(), pubsub.clone());
     let group = raft::start_group(
@@ -263,6 +276,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             pubsub_sink.deliver(&events);
             lock_sink.deliver(events);
         }),
+        notify,
     )
     .await?;
     // Restoring the keyspace grew and dropped large buffers (the key table doubles as it
@@ -319,6 +333,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config,
     });
     tokio::spawn(leadership::expiry_tick(node.clone()));
+    if let Some(listener) = metrics_listener {
+        metrics::start(node.clone(), listener);
+    }
     tracing::info!(
         listen = %node.config.listen,
         plain = node.config.plain_port,

@@ -15,6 +15,7 @@ use super::proposer::write_gone;
 use super::wire::{flush, wait_watching_socket, Disconnected, Wire, OUTPUT_FLUSH_BYTES};
 use super::Node;
 use crate::command::{self, ReadFn};
+use crate::metrics::METRICS;
 use crate::reply::Reply;
 use crate::resp::{encode, Protocol};
 use crate::state::session as sessions;
@@ -62,6 +63,14 @@ pub(super) fn write_after_read(queue: &VecDeque<Pending>, argv: &[Bytes]) -> boo
         && command::lookup(&argv[0]).is_some_and(|spec| spec.is_write())
 }
 
+/// Encodes `reply` for the client, counting it by its code if it is an error.
+fn send(reply: &Reply, proto: Protocol, out: &mut bytes::BytesMut) {
+    if let Reply::Error(text) = reply {
+        METRICS.error(text);
+    }
+    encode(reply, proto, out);
+}
+
 /// Resolves queued replies in order into the output buffer. A run of reads shares one
 /// read barrier: they were all in flight together, so serving them at one point is
 /// linearizable.
@@ -73,10 +82,10 @@ pub(super) async fn resolve(
 ) -> Result<(), Disconnected> {
     while let Some(pending) = queue.pop_front() {
         match pending {
-            Pending::Ready(reply, proto) => encode(&reply, proto, &mut wire.output),
+            Pending::Ready(reply, proto) => send(&reply, proto, &mut wire.output),
             Pending::Many(replies, proto) => {
                 for reply in &replies {
-                    encode(reply, proto, &mut wire.output);
+                    send(reply, proto, &mut wire.output);
                 }
             }
             Pending::Publish {
@@ -89,7 +98,7 @@ pub(super) async fn resolve(
                     Reply::Int(_) => Reply::Int(node.pubsub.receivers(&channel, sharded) as i64),
                     other => other,
                 };
-                encode(&reply, proto, &mut wire.output);
+                send(&reply, proto, &mut wire.output);
             }
             Pending::Exec {
                 reply,
@@ -97,11 +106,11 @@ pub(super) async fn resolve(
                 proto,
             } => {
                 let reply = reply.await.unwrap_or_else(|_| write_gone());
-                encode(&multi::merge(node, reply, slots), proto, &mut wire.output);
+                send(&multi::merge(node, reply, slots), proto, &mut wire.output);
             }
             Pending::Write(rx, proto) => {
                 let reply = rx.await.unwrap_or_else(|_| write_gone());
-                encode(&reply, proto, &mut wire.output);
+                send(&reply, proto, &mut wire.output);
             }
             Pending::Relayed(mut rx, proto) => {
                 let reply = match rx.try_recv() {
@@ -115,7 +124,7 @@ pub(super) async fn resolve(
                             .unwrap_or_else(|_| write_gone())
                     }
                 };
-                encode(&reply, proto, &mut wire.output);
+                send(&reply, proto, &mut wire.output);
             }
             Pending::Read(argv, read, proto) => {
                 let mut run = vec![(argv, read, proto)];
@@ -129,23 +138,23 @@ pub(super) async fn resolve(
                         let ks = node.group.state();
                         let now = node.read_time_ms(&ks);
                         for (argv, read, proto) in &run {
-                            encode(&read(&ks, now, argv), *proto, &mut wire.output);
+                            send(&read(&ks, now, argv), *proto, &mut wire.output);
                         }
                     }
                     Err(reply) => {
                         for (_, _, proto) in &run {
-                            encode(&reply, *proto, &mut wire.output);
+                            send(&reply, *proto, &mut wire.output);
                         }
                     }
                 }
             }
             Pending::LockWait(wait, proto) => {
                 let reply = wait.answer(node, wire, lock_session).await?;
-                encode(&reply, proto, &mut wire.output);
+                send(&reply, proto, &mut wire.output);
             }
             Pending::ListPop(pop, proto) => {
                 let reply = pop.answer(node, wire).await?;
-                encode(&reply, proto, &mut wire.output);
+                send(&reply, proto, &mut wire.output);
             }
         }
         if wire.output.len() >= OUTPUT_FLUSH_BYTES {

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use super::disk::DiskGuard;
 use super::leadership::Leadership;
 use super::NO_LEADER;
+use crate::metrics::METRICS;
 use crate::raft::{CommitError, RaftGroup};
 use crate::reply::Reply;
 use crate::state::Batch;
@@ -81,6 +82,11 @@ impl Proposer {
             .acquire_many_owned(self.max_inflight)
             .await
             .ok()
+    }
+
+    /// Writes waiting for the proposer to take them into an entry.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Queues a write; the receiver yields its reply once the entry is committed and applied.
@@ -185,6 +191,7 @@ async fn run(
         };
         // Handing the entry to Raft in this loop keeps the order of proposals; waiting for
         // its commit happens in a task, so several entries can be in flight at once.
+        let proposed_at = std::time::Instant::now();
         match group.propose(batch).await {
             Ok(committed) => {
                 let commit_timeout = limits.commit_timeout;
@@ -215,6 +222,7 @@ async fn run(
                     };
                     match outcome {
                         Ok(data) if data.len() == n => {
+                            METRICS.commit.observe_duration(proposed_at.elapsed());
                             let client_replies = data.into_iter().skip(skip);
                             for (tx, reply) in replies.into_iter().zip(client_replies) {
                                 let _ = tx.send(reply);

@@ -6,6 +6,7 @@
 //! as Redis's `client-output-buffer-limit pubsub`): a subscriber that falls that far
 //! behind is disconnected rather than allowed to grow the node's memory.
 
+use crate::state::notify::{self, NotifyFlags};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -103,14 +104,21 @@ impl Registry {
 pub struct PubSub {
     registry: Mutex<Registry>,
     output_limit_bytes: usize,
+    notify: NotifyFlags,
 }
 
 impl PubSub {
-    pub fn new(output_limit_bytes: usize) -> PubSub {
+    pub fn new(output_limit_bytes: usize, notify: NotifyFlags) -> PubSub {
         PubSub {
             registry: Mutex::new(Registry::default()),
             output_limit_bytes,
+            notify,
         }
+    }
+
+    /// The node's `notify-keyspace-events` (CONFIG GET and SET).
+    pub fn notify(&self) -> &NotifyFlags {
+        &self.notify
     }
 
     pub fn subscribe(&self, kind: Kind, name: &Bytes, client: u64, subscriber: &Subscriber) {
@@ -144,6 +152,7 @@ impl PubSub {
                 } => {
                     self.publish(channel, message, *sharded);
                 }
+                Event::Keyspace { event, key } => self.publish_notification(event, key),
                 Event::Lock(LockEvent::Released { resource }) => {
                     let mut channel = RELEASED_CHANNEL_PREFIX.as_bytes().to_vec();
                     channel.extend_from_slice(resource);
@@ -151,6 +160,24 @@ impl PubSub {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Publishes a keyspace notification on the channels the node's setting turns on,
+    /// as Redis does: `__keyspace@0__:<key>` with the event, `__keyevent@0__:<event>`
+    /// with the key.
+    fn publish_notification(&self, event: &'static str, key: &Bytes) {
+        let flags = self.notify.get();
+        let event_bytes = Bytes::from_static(event.as_bytes());
+        if flags & notify::class::KEYSPACE != 0 {
+            let mut channel = b"__keyspace@0__:".to_vec();
+            channel.extend_from_slice(key);
+            self.publish(&Bytes::from(channel), &event_bytes, false);
+        }
+        if flags & notify::class::KEYEVENT != 0 {
+            let mut channel = b"__keyevent@0__:".to_vec();
+            channel.extend_from_slice(event.as_bytes());
+            self.publish(&Bytes::from(channel), key, false);
         }
     }
 
@@ -274,7 +301,7 @@ mod tests {
 
     #[test]
     fn messages_reach_channel_and_pattern_subscribers() {
-        let ps = PubSub::new(1 << 20);
+        let ps = PubSub::new(1 << 20, NotifyFlags::default());
         let mut a = Inbox::new();
         let mut b = Inbox::new();
         ps.subscribe(Kind::Channel, &Bytes::from("news"), 1, &a.subscriber);
@@ -298,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_lock_release_is_announced_on_its_channel() {
-        let ps = PubSub::new(1 << 20);
+        let ps = PubSub::new(1 << 20, NotifyFlags::default());
         let mut a = Inbox::new();
         ps.subscribe(
             Kind::Channel,
@@ -321,7 +348,7 @@ mod tests {
 
     #[test]
     fn a_subscriber_past_its_limit_is_told_to_go() {
-        let ps = PubSub::new(100);
+        let ps = PubSub::new(100, NotifyFlags::default());
         let a = Inbox::new();
         ps.subscribe(Kind::Channel, &Bytes::from("c"), 1, &a.subscriber);
         ps.deliver(&[published("c", "0123456789")]);
@@ -333,7 +360,7 @@ mod tests {
 
     #[test]
     fn unsubscribing_the_last_member_forgets_the_channel() {
-        let ps = PubSub::new(1 << 20);
+        let ps = PubSub::new(1 << 20, NotifyFlags::default());
         let a = Inbox::new();
         ps.subscribe(Kind::Shard, &Bytes::from("s"), 1, &a.subscriber);
         assert_eq!(ps.channels(Kind::Shard, None), vec![Bytes::from("s")]);

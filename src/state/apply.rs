@@ -120,11 +120,11 @@ impl Keyspace {
         match spec.handler {
             Handler::Write(handler) if self.runtime.replay.enabled() => {
                 match replay::replayable_keys(spec, argv) {
-                    Some(keys) => self.apply_replayable(now_ms, argv, handler, keys),
-                    None => handler(self, now_ms, argv),
+                    Some(keys) => self.apply_replayable(now_ms, argv, spec, handler, keys),
+                    None => self.noticing(spec, argv, |ks| handler(ks, now_ms, argv)),
                 }
             }
-            Handler::Write(handler) => handler(self, now_ms, argv),
+            Handler::Write(handler) => self.noticing(spec, argv, |ks| handler(ks, now_ms, argv)),
             // A read a connection pipelined behind its writes runs in the log, in order.
             Handler::Read(handler) => handler(self, now_ms, argv),
             _ => Reply::Error(format!("ERR '{}' is not a data command", spec.name)),
@@ -139,6 +139,7 @@ impl Keyspace {
         &mut self,
         now_ms: u64,
         argv: &[Bytes],
+        spec: &'static command::CommandSpec,
         handler: command::WriteFn,
         keys: Vec<Bytes>,
     ) -> Reply {
@@ -154,7 +155,7 @@ impl Keyspace {
                     .all(|(key, revision)| self.unchanged_since(key, *revision, earlier.seen_at))
         });
         let counter_before = self.replicated.revision_counter;
-        let reply = handler(self, now_ms, argv);
+        let reply = self.noticing(spec, argv, |ks| handler(ks, now_ms, argv));
         let changed = self.replicated.revision_counter != counter_before;
         match earlier {
             Some(earlier) if !changed => earlier.reply,

@@ -90,6 +90,7 @@ impl Keyspace {
             if let Some((_, key)) = self.replicated.expiry.pop_first() {
                 self.take_entry(&key);
                 self.removed(&key);
+                self.notice_expired(&key);
             }
         }
     }

@@ -6,9 +6,18 @@
 
 use bytes::Bytes;
 
+use super::key_commands::{parse_cursor, scan_page, scan_reply_items, ScanOptions};
+use super::sets::Draws;
+use super::strings::{add_floats, parse_float};
 use super::{run, wrong_arity, Keyspace, Value};
 use crate::args::parse_i64;
+use crate::config::state_limits::MAX_RANDOM_MEMBERS;
 use crate::reply::Reply;
+
+/// Redis's `hash-max-listpack-entries` and `hash-max-listpack-value` defaults: a hash
+/// within both is one HSCAN page, as Redis answers a listpack-encoded hash.
+const SMALL_HASH_ENTRIES: usize = 128;
+const SMALL_HASH_VALUE: usize = 64;
 
 /// Fields in insertion order; the hasher only speeds lookups (the order never depends on
 /// it), so it may be seeded at random, which keeps chosen field names from colliding.
@@ -182,6 +191,144 @@ pub fn hincrby(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
             (Ok(Reply::Int(new)), true)
         })?
         .unwrap_or_else(|| unreachable!("HINCRBY creates the hash"))
+    })
+}
+
+/// HINCRBYFLOAT key field increment: the new value, in decimal as INCRBYFLOAT.
+pub fn hincrbyfloat(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, field, increment] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        if let Err(error) = parse_float(increment) {
+            let infinite = error == Reply::error("ERR increment would produce NaN or Infinity");
+            return Err(if infinite {
+                Reply::error("ERR value is NaN or Infinity")
+            } else {
+                error
+            });
+        }
+        update_hash(ks, key, now_ms, true, |hash| {
+            let current = match hash.get(field.as_ref()).map(|value| parse_float(value)) {
+                Some(Ok(current)) => Some(current),
+                Some(Err(_)) => return (Err(Reply::error("ERR hash value is not a float")), false),
+                None => None,
+            };
+            match add_floats(current, increment) {
+                Ok(sum) => {
+                    hash.insert(copy(field), sum.clone());
+                    (Ok(Reply::Bulk(sum)), true)
+                }
+                Err(error) => (Err(error), false),
+            }
+        })?
+        .unwrap_or_else(|| unreachable!("HINCRBYFLOAT creates the hash"))
+    })
+}
+
+/// HSTRLEN key field: the value's length, 0 for a missing field or key.
+pub fn hstrlen(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, field] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let len = hash_of(ks, key, now_ms)?
+            .and_then(|hash| hash.get(field.as_ref()))
+            .map_or(0, Bytes::len);
+        Ok(Reply::Int(len as i64))
+    })
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]: random fields, drawn from numbers seeded by the
+/// op's place in the log (as SRANDMEMBER). Without a count one field (nil for a missing
+/// key); a positive count up to that many distinct fields (the whole hash, in its order,
+/// when it has no more); a negative one `-count` draws with repeats. WITHVALUES:
+/// field/value pairs (nested in RESP3).
+pub fn hrandfield(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let (key, count, with_values) = match argv {
+            [_, key] => (key, None, false),
+            [_, key, count, options @ ..] => {
+                let count = parse_i64(count).ok_or_else(Reply::not_integer)?;
+                let with_values = match options {
+                    [] => false,
+                    [option] if option.eq_ignore_ascii_case(b"withvalues") => true,
+                    _ => return Err(Reply::syntax_error()),
+                };
+                let limit = i64::try_from(MAX_RANDOM_MEMBERS).unwrap_or(i64::MAX);
+                if count < -limit {
+                    // Redis's words, with raftlock's bound: a reply is built whole.
+                    return Err(Reply::Error(format!(
+                        "ERR value is out of range, value must between -{limit} and {}",
+                        i64::MAX
+                    )));
+                }
+                (key, Some(count), with_values)
+            }
+            _ => return Err(wrong_arity(argv)),
+        };
+        let Some(hash) = hash_of(ks, key, now_ms)?.filter(|hash| !hash.is_empty()) else {
+            return Ok(count.map_or(Reply::Nil, |_| Reply::Array(Vec::new())));
+        };
+        let mut draws = Draws::new(ks, now_ms);
+        let Some(count) = count else {
+            let (field, _) = hash.get_index(draws.below(hash.len())).expect("below len");
+            return Ok(Reply::Bulk(field.clone()));
+        };
+        let picked: Vec<usize> = if count < 0 {
+            (0..count.unsigned_abs())
+                .map(|_| draws.below(hash.len()))
+                .collect()
+        } else if count as u64 >= hash.len() as u64 {
+            (0..hash.len()).collect()
+        } else {
+            draws.distinct(count as usize, hash.len())
+        };
+        let pairs = picked.into_iter().filter_map(|at| hash.get_index(at));
+        Ok(if with_values {
+            Reply::Pairs(
+                pairs
+                    .map(|(field, value)| (Reply::Bulk(field.clone()), Reply::Bulk(value.clone())))
+                    .collect(),
+            )
+        } else {
+            Reply::Array(pairs.map(|(field, _)| Reply::Bulk(field.clone())).collect())
+        })
+    })
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]: as SCAN, over field/value
+/// pairs; a small hash (as Redis's listpacks) is one page with cursor 0. MATCH filters on
+/// the field.
+pub fn hscan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, cursor, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let cursor = parse_cursor(cursor)?;
+        let Some(hash) = hash_of(ks, key, now_ms)? else {
+            return Ok(scan_reply_items(0, Vec::new()));
+        };
+        let options = ScanOptions::parse(options, false)?;
+        let all = hash
+            .iter()
+            .map(|(field, value)| (field.as_ref(), value.as_ref()));
+        let small = hash.len() <= SMALL_HASH_ENTRIES
+            && hash
+                .iter()
+                .all(|(f, v)| f.len() <= SMALL_HASH_VALUE && v.len() <= SMALL_HASH_VALUE);
+        let (next_cursor, page) = if small {
+            (0, all.collect())
+        } else {
+            scan_page(all, cursor, options.count)
+        };
+        let items = page
+            .into_iter()
+            .filter(|(field, _)| options.matches(field))
+            .flat_map(|(field, value)| [copy(field), copy(value)])
+            .map(Reply::Bulk)
+            .collect();
+        Ok(scan_reply_items(next_cursor, items))
     })
 }
 

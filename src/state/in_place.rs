@@ -52,6 +52,8 @@ impl Keyspace {
             fence_counter: &mut self.replicated.fence_counter,
             events: &mut Vec::new(),
             changed: false,
+            now_ms,
+            tally: &mut self.runtime.lock_tally,
         };
         let result = f(lock, &mut fx);
         let changed = fx.changed;
@@ -93,7 +95,7 @@ impl Keyspace {
     /// Runs `f` on the list stored at `key`, creating an empty one first when `create` is
     /// set and the key is missing. `f` answers whether it changed the list: a changed list
     /// gets a new fencing token and is recorded, and one left empty is removed (Redis keeps
-    /// no empty lists). A list that grew reports `Event::ListPushed`. The key's deadline
+    /// no empty lists). A list that grew reports `Event::Filled`. The key's deadline
     /// stays. `Ok(None)`: no list there and none created; `Err`: the key holds another type.
     pub(crate) fn with_list<R>(
         &mut self,
@@ -134,7 +136,7 @@ impl Keyspace {
         if grew {
             self.runtime
                 .events
-                .push(Event::ListPushed(Bytes::copy_from_slice(key)));
+                .push(Event::Filled(Bytes::copy_from_slice(key)));
         }
         Ok(Some(result))
     }
@@ -142,7 +144,7 @@ impl Keyspace {
     /// Changes the value at `key` in place (a hash, a set, a sorted set), creating `empty`
     /// first when the key is missing and `empty` is given. `f` answers its result and
     /// whether it changed the value. A change keeps the deadline and takes a new fencing
-    /// token; a collection left empty is removed, as Redis removes empty hashes, sets and
+    /// token (a sorted set that grew also reports `Event::Filled`); a collection left empty is removed, as Redis removes empty hashes, sets and
     /// sorted sets. `None`: no key there and none created.
     pub(crate) fn update<R>(
         &mut self,
@@ -160,6 +162,11 @@ impl Keyspace {
             .entries
             .get_mut(key)
             .expect("the entry exists");
+        let zset_len = |value: &Value| match value {
+            Value::Zset(zset) => zset.len(),
+            _ => 0,
+        };
+        let len_before = zset_len(&entry.value);
         let (result, changed) = f(&mut entry.value);
         if entry.value.is_empty_collection() {
             if existed {
@@ -171,7 +178,14 @@ impl Keyspace {
         } else if changed {
             self.replicated.fence_counter += 1;
             entry.token = self.replicated.fence_counter;
+            // A sorted set that grew may serve a client blocked in BZPOPMIN and the like.
+            let filled = zset_len(&entry.value) > len_before;
             self.modified(key);
+            if filled {
+                self.runtime
+                    .events
+                    .push(Event::Filled(Bytes::copy_from_slice(key)));
+            }
         }
         Some(result)
     }

@@ -4,6 +4,7 @@ use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 
+use super::sets::Draws;
 use super::{glob, invoked_as, now_i64, run, wrong_arity, Key, Keyspace, Ttl};
 use crate::args::parse_i64;
 use crate::reply::Reply;
@@ -322,9 +323,14 @@ pub(crate) fn scan_reply<'a>(next_cursor: u64, names: impl Iterator<Item = &'a [
     let names = names
         .map(|name| Reply::Bulk(Bytes::copy_from_slice(name)))
         .collect();
+    scan_reply_items(next_cursor, names)
+}
+
+/// A SCAN-family reply from items already made (HSCAN's and ZSCAN's pairs).
+pub(crate) fn scan_reply_items(next_cursor: u64, items: Vec<Reply>) -> Reply {
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(next_cursor.to_string())),
-        Reply::Array(names),
+        Reply::Array(items),
     ])
 }
 
@@ -360,12 +366,15 @@ pub fn scan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     })
 }
 
-/// RENAME key newkey: the value and its deadline move; the destination's value gets a new
-/// fencing token, since a holder of the old destination's token must be fenced off.
+/// RENAME key newkey, RENAMENX key newkey: the value and its deadline move; the
+/// destination's value gets a new fencing token, since a holder of the old destination's
+/// token must be fenced off. RENAMENX answers 0 and changes nothing when the destination
+/// exists, 1 when it renamed.
 pub fn rename(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let [_, source, destination] = argv else {
         return wrong_arity(argv);
     };
+    let nx = invoked_as(argv, "renamenx");
     if ks.get_for_write(source, now_ms).is_none() {
         return Reply::error("ERR no such key");
     }
@@ -376,8 +385,9 @@ pub fn rename(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     {
         return wrong_type;
     }
-    if source == destination {
-        return Reply::Ok;
+    let refused = source == destination || (nx && ks.get(destination, now_ms).is_some());
+    if refused {
+        return if nx { Reply::Int(0) } else { Reply::Ok };
     }
     let Some(entry) = ks.remove(source) else {
         return Reply::error("ERR no such key");
@@ -387,7 +397,77 @@ pub fn rename(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         None => Ttl::Clear,
     };
     ks.store(destination, entry.value, ttl, now_ms);
-    Reply::Ok
+    if nx {
+        Reply::Int(1)
+    } else {
+        Reply::Ok
+    }
+}
+
+/// COPY source destination [DB db] [REPLACE]: copies the value and its deadline; 1 if
+/// copied, 0 when the source is missing or the destination exists without REPLACE. The
+/// copy takes a new fencing token. raftlock has one database: `DB 0` only. A lock is
+/// never copied nor replaced (WRONGTYPE).
+pub fn copy(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, source, destination, options @ ..] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let mut replace = false;
+        let mut rest = options;
+        while let [option, tail @ ..] = rest {
+            rest = tail;
+            if option.eq_ignore_ascii_case(b"replace") {
+                replace = true;
+            } else if let (true, [db, tail @ ..]) = (option.eq_ignore_ascii_case(b"db"), tail) {
+                let db = parse_i64(db).ok_or_else(Reply::not_integer)?;
+                if db != 0 {
+                    return Err(Reply::error("ERR DB index is out of range"));
+                }
+                rest = tail;
+            } else {
+                return Err(Reply::syntax_error());
+            }
+        }
+        if source == destination {
+            return Err(Reply::error(
+                "ERR source and destination objects are the same",
+            ));
+        }
+        let Some(entry) = ks.get(source, now_ms) else {
+            return Ok(Reply::Int(0));
+        };
+        if entry.as_lock().is_some() {
+            return Err(Reply::wrong_type());
+        }
+        let (value, deadline) = (entry.value.clone(), entry.deadline_ms());
+        if ks.get_for_write(destination, now_ms).is_some() {
+            if !replace {
+                return Ok(Reply::Int(0));
+            }
+            ks.refuse_lock(destination, now_ms)?;
+        }
+        let ttl = deadline.map_or(Ttl::Clear, |deadline| Ttl::At(deadline as i64));
+        ks.store(destination, value, ttl, now_ms);
+        Ok(Reply::Int(1))
+    })
+}
+
+/// RANDOMKEY: a live key chosen with numbers seeded by the op's place in the log (as
+/// SRANDMEMBER), nil when there is none.
+pub fn randomkey(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    let [_] = argv else {
+        return wrong_arity(argv);
+    };
+    let live = ks.live_entries(now_ms);
+    let count = live.clone().count();
+    if count == 0 {
+        return Reply::Nil;
+    }
+    let at = Draws::new(ks, now_ms).below(count);
+    live.map(|(key, _)| key)
+        .nth(at)
+        .map_or(Reply::Nil, |key| Reply::Bulk(Bytes::copy_from_slice(key)))
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 
 use super::{
-    locks, lua, now_i64, replay, scripts, session, undo, Entry, Event, ExpiryHold, Key, LockEvent,
-    Removals, Ttl, Value,
+    locks, lua, notify, now_i64, replay, scripts, session, undo, Entry, Event, ExpiryHold, Key,
+    LockEvent, Removals, Ttl, Value,
 };
 use crate::config::state_limits::MAX_TRACKED_REMOVALS;
 use crate::reply::Reply;
@@ -104,6 +104,11 @@ pub(super) struct Runtime {
     /// Recent writes that carried a Redlock token, so that the copies a client sent to the
     /// other nodes are answered alike (`replay`). Changes replies only, never the state.
     pub(super) replay: replay::ReplayCache,
+    /// The node's `notify-keyspace-events`, and the write whose changes it notices.
+    pub(super) notify: notify::NotifyFlags,
+    pub(super) noticed: Option<notify::NoticedOp>,
+    /// Locks granted, queued, expired, and holds timed, for the node's metrics.
+    pub(super) lock_tally: locks::Tally,
 }
 
 impl Keyspace {
@@ -155,6 +160,11 @@ impl Keyspace {
         std::mem::take(&mut self.runtime.events)
     }
 
+    /// What applies did to locks since the last call, for the node's metrics.
+    pub fn take_lock_tally(&mut self) -> locks::Tally {
+        self.runtime.lock_tally.take()
+    }
+
     /// The key's entry if it exists at `now_ms`.
     pub(crate) fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         self.replicated
@@ -174,7 +184,10 @@ impl Keyspace {
         {
             self.replicated.entries.get(key)
         } else {
+            let noticed = self.runtime.noticed.take();
             self.remove(key);
+            self.runtime.noticed = noticed;
+            self.notice_expired(key);
             None
         }
     }
@@ -244,11 +257,12 @@ impl Keyspace {
         };
         self.reindex(key, old_deadline, deadline_ms);
         self.replicated.fence_counter += 1;
-        if matches!(value, Value::List(_)) {
-            // A list arrives whole (RENAME): clients blocked on this key may be served.
+        if matches!(value, Value::List(_) | Value::Zset(_)) {
+            // A list or sorted set arrives whole (RENAME, ZUNIONSTORE): clients blocked on
+            // this key may be served.
             self.runtime
                 .events
-                .push(Event::ListPushed(Bytes::copy_from_slice(key)));
+                .push(Event::Filled(Bytes::copy_from_slice(key)));
         }
         let entry = Entry {
             value,
@@ -287,6 +301,7 @@ impl Keyspace {
             self.end_waits(&key, lock);
         }
         self.removed(&key);
+        self.notice_change(&key, true);
         Some(entry)
     }
 

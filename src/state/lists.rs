@@ -2,7 +2,8 @@
 //! that takes its last element removes the key. Every change of a list gives the key a new
 //! fencing token; reading it does not.
 //!
-//! The blocking pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH) are plain writes here: they pop
+//! The blocking pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, and the sorted sets'
+//! BZPOPMIN, BZPOPMAX, BZMPOP) are plain writes here: they pop
 //! if they can and answer nil if not, as inside MULTI in Redis. Waiting is the node's job
 //! (`server::list_waiters`): it proposes the pop again when apply reports a push.
 
@@ -10,6 +11,7 @@ use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 
+use super::multi_pop::MultiPop;
 use super::{invoked_as, run, wrong_arity, Keyspace};
 use crate::args::{parse_f64, parse_i64};
 use crate::reply::Reply;
@@ -48,7 +50,7 @@ impl End {
 }
 
 /// The list at `key` for a read: `None` if missing, WRONGTYPE for another type.
-fn list_at<'a>(
+pub(super) fn list_at<'a>(
     ks: &'a Keyspace,
     key: &[u8],
     now_ms: u64,
@@ -388,6 +390,24 @@ pub fn brpoplpush(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     })
 }
 
+/// What a blocking pop takes from: the wake-ups it waits for are pushes to lists, or
+/// members added to sorted sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    List,
+    Zset,
+}
+
+impl Holds {
+    /// Whether `entry` holds what such a pop takes.
+    pub fn matches(self, entry: &super::Entry) -> bool {
+        match self {
+            Holds::List => entry.as_list().is_ok(),
+            Holds::Zset => matches!(entry.value, super::Value::Zset(_)),
+        }
+    }
+}
+
 /// A blocking pop as the node sees it: the keys whose pushes may serve it and how long
 /// it may wait.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -396,6 +416,7 @@ pub struct BlockingPop {
     pub keys: Vec<Bytes>,
     /// 0: without limit.
     pub timeout_ms: u64,
+    pub holds: Holds,
 }
 
 impl BlockingPop {
@@ -403,29 +424,46 @@ impl BlockingPop {
     /// will refuse (it then answers the error and nobody waits).
     pub fn parse(argv: &[Bytes]) -> Option<BlockingPop> {
         let name = argv.first()?;
-        let (keys, timeout): (&[Bytes], &Bytes) =
-            if name.eq_ignore_ascii_case(b"blpop") || name.eq_ignore_ascii_case(b"brpop") {
-                match argv {
-                    [_, keys @ .., timeout] if !keys.is_empty() => (keys, timeout),
-                    _ => return None,
-                }
-            } else if name.eq_ignore_ascii_case(b"blmove") {
-                match argv {
-                    [_, source, _, from, to, timeout] => {
-                        End::parse(from).ok()?;
-                        End::parse(to).ok()?;
-                        (std::slice::from_ref(source), timeout)
-                    }
-                    _ => return None,
-                }
-            } else if name.eq_ignore_ascii_case(b"brpoplpush") {
-                match argv {
-                    [_, source, _, timeout] => (std::slice::from_ref(source), timeout),
-                    _ => return None,
-                }
-            } else {
+        let is = |word: &str| name.eq_ignore_ascii_case(word.as_bytes());
+        let keys_then_timeout = || match argv {
+            [_, keys @ .., timeout] if !keys.is_empty() => Some((keys, timeout)),
+            _ => None,
+        };
+        let multi_pop = |ends| {
+            let [_, timeout, args @ ..] = argv else {
                 return None;
             };
+            Some((MultiPop::parse(args, ends).ok()?.keys, timeout))
+        };
+        let (keys, timeout, holds): (&[Bytes], &Bytes, Holds) = if is("blpop") || is("brpop") {
+            let (keys, timeout) = keys_then_timeout()?;
+            (keys, timeout, Holds::List)
+        } else if is("bzpopmin") || is("bzpopmax") {
+            let (keys, timeout) = keys_then_timeout()?;
+            (keys, timeout, Holds::Zset)
+        } else if is("blmpop") {
+            let (keys, timeout) = multi_pop(["left", "right"])?;
+            (keys, timeout, Holds::List)
+        } else if is("bzmpop") {
+            let (keys, timeout) = multi_pop(["min", "max"])?;
+            (keys, timeout, Holds::Zset)
+        } else if is("blmove") {
+            match argv {
+                [_, source, _, from, to, timeout] => {
+                    End::parse(from).ok()?;
+                    End::parse(to).ok()?;
+                    (std::slice::from_ref(source), timeout, Holds::List)
+                }
+                _ => return None,
+            }
+        } else if is("brpoplpush") {
+            match argv {
+                [_, source, _, timeout] => (std::slice::from_ref(source), timeout, Holds::List),
+                _ => return None,
+            }
+        } else {
+            return None;
+        };
         let timeout_ms = parse_timeout_ms(timeout).ok()?;
         let mut seen = HashSet::with_capacity(keys.len());
         let keys = keys
@@ -433,7 +471,11 @@ impl BlockingPop {
             .filter(|key| seen.insert(*key))
             .cloned()
             .collect();
-        Some(BlockingPop { keys, timeout_ms })
+        Some(BlockingPop {
+            keys,
+            timeout_ms,
+            holds,
+        })
     }
 }
 

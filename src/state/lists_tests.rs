@@ -2,7 +2,7 @@ use bytes::Bytes;
 
 use super::super::tests::{bulk, bulks, err, int, Harness};
 use super::super::Event;
-use super::BlockingPop;
+use super::{BlockingPop, Holds};
 use crate::reply::Reply;
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -11,7 +11,7 @@ const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 const SYNTAX: &str = "ERR syntax error";
 
 fn pushed(key: &str) -> Event {
-    Event::ListPushed(Bytes::copy_from_slice(key.as_bytes()))
+    Event::Filled(Bytes::copy_from_slice(key.as_bytes()))
 }
 
 #[test]
@@ -368,25 +368,75 @@ fn blocking_pop_parse_names_the_keys_to_wait_on() {
         parse("BLPOP a b a 1.5"),
         Some(BlockingPop {
             keys: keys(&["a", "b"]),
-            timeout_ms: 1500
+            timeout_ms: 1500,
+            holds: Holds::List
         })
     );
     assert_eq!(
         parse("blmove src dst left right 0"),
         Some(BlockingPop {
             keys: keys(&["src"]),
-            timeout_ms: 0
+            timeout_ms: 0,
+            holds: Holds::List
         })
     );
     assert_eq!(
         parse("brpoplpush src dst 2"),
         Some(BlockingPop {
             keys: keys(&["src"]),
-            timeout_ms: 2000
+            timeout_ms: 2000,
+            holds: Holds::List
         })
     );
+    assert_eq!(
+        parse("blmpop 0.5 2 a b right count 3"),
+        Some(BlockingPop {
+            keys: keys(&["a", "b"]),
+            timeout_ms: 500,
+            holds: Holds::List
+        })
+    );
+    assert_eq!(
+        parse("BZPOPMIN z1 z2 0"),
+        Some(BlockingPop {
+            keys: keys(&["z1", "z2"]),
+            timeout_ms: 0,
+            holds: Holds::Zset
+        })
+    );
+    assert_eq!(
+        parse("bzmpop 1 1 z max"),
+        Some(BlockingPop {
+            keys: keys(&["z"]),
+            timeout_ms: 1000,
+            holds: Holds::Zset
+        })
+    );
+    assert_eq!(parse("bzmpop 1 2 z max"), None);
+    assert_eq!(parse("blmpop 1 0 a left"), None);
     assert_eq!(parse("blpop a -1"), None);
     assert_eq!(parse("blpop 0"), None);
     assert_eq!(parse("blmove s d left nowhere 0"), None);
     assert_eq!(parse("lpop a"), None);
+}
+
+#[test]
+fn edits_inside_a_list_take_a_new_token_only_when_they_change_it() {
+    let mut h = Harness::new();
+    h.write("rpush l a b c");
+    let token = h.token("l");
+    assert_eq!(h.write("lset l 1 B"), Reply::Ok);
+    let after_lset = h.token("l");
+    assert!(after_lset > token);
+    assert_eq!(h.write("linsert l before nosuch x"), int(-1));
+    assert_eq!(h.write("lset l 9 x"), err("ERR index out of range"));
+    assert_eq!(h.token("l"), after_lset, "a refused edit keeps the token");
+    assert_eq!(h.write("linsert l after B x"), int(4));
+    assert!(h.token("l") > after_lset);
+    assert_eq!(h.read("lrange l 0 -1"), bulks(&["a", "B", "x", "c"]));
+    assert_eq!(
+        h.write("lmpop 1 l left count 9"),
+        Reply::Array(vec![bulk("l"), bulks(&["a", "B", "x", "c"])])
+    );
+    assert_eq!(h.read("exists l"), int(0), "an emptied list is removed");
 }

@@ -16,6 +16,8 @@
 //! `locks::commands`, `key_commands`, `server_commands`, `publish`, `scripts`, `txn`).
 
 mod apply;
+pub(crate) mod bits;
+mod decimal;
 mod expiry;
 pub(crate) mod glob;
 pub(crate) mod hashes;
@@ -26,9 +28,12 @@ mod invariants;
 mod key;
 pub(crate) mod key_commands;
 mod keyspace;
+pub(crate) mod list_edits;
 pub(crate) mod lists;
 pub(crate) mod locks;
 pub(crate) mod lua;
+mod multi_pop;
+pub(crate) mod notify;
 pub(crate) mod publish;
 mod replay;
 mod revisions;
@@ -38,6 +43,7 @@ pub(crate) mod session;
 pub(crate) mod sets;
 mod snapshot;
 mod sorted_set;
+pub(crate) mod string_ranges;
 pub(crate) mod strings;
 #[cfg(test)]
 mod tests;
@@ -45,6 +51,7 @@ pub(crate) mod txn;
 mod undo;
 mod value;
 pub(crate) mod wall;
+pub(crate) mod zset_pops;
 pub(crate) mod zsets;
 
 use bytes::Bytes;
@@ -67,15 +74,22 @@ pub(crate) use value::{Entry, Value};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Lock(LockEvent),
-    /// Elements were added to the list at this key (or a list was stored there): a
-    /// client blocked in BLPOP and the like on this node may now be served.
-    ListPushed(Bytes),
+    /// Elements were added to the list or sorted set at this key (or one was stored
+    /// there): a client blocked in BLPOP, BZPOPMIN and the like on this node may now be
+    /// served.
+    Filled(Bytes),
     /// PUBLISH (or SPUBLISH, `sharded`): every node hands the message to its own
     /// subscribers of the channel.
     Published {
         channel: Bytes,
         message: Bytes,
         sharded: bool,
+    },
+    /// A keyspace notification (`notify`): the node publishes `event` on
+    /// `__keyevent@0__:<event>` and `__keyspace@0__:<key>` as its setting asks.
+    Keyspace {
+        event: &'static str,
+        key: Bytes,
     },
 }
 

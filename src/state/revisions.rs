@@ -65,6 +65,7 @@ impl Keyspace {
     /// Records a change of `key` (written, or removed when it is no longer there): WATCH
     /// sees a new revision.
     pub(super) fn modified(&mut self, key: &[u8]) {
+        self.notice_change(key, false);
         self.replicated.revision_counter += 1;
         match self.replicated.entries.get_mut(key) {
             Some(entry) => entry.revision = self.replicated.revision_counter,

@@ -171,6 +171,11 @@ impl OpenSessions {
         shared
     }
 
+    /// How many sessions are open.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
     /// The connection closed. Whether the session was open.
     pub fn close(&mut self, id: &SessionId) -> bool {
         self.open.remove(id).is_some()

@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::decimal::{Decimal, DecimalError};
 use super::{command_name, invoked_as, now_i64, run, wrong_arity, Keyspace, Ttl, Value};
 use crate::args::parse_i64;
 use crate::reply::Reply;
@@ -454,6 +455,45 @@ pub fn incr(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         );
         Ok(Reply::Int(new))
     })
+}
+
+/// INCRBYFLOAT key increment: the new value, computed in decimal (`decimal.rs`); the
+/// deadline stays.
+pub fn incrbyfloat(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
+    run(|| {
+        let [_, key, increment] = argv else {
+            return Err(wrong_arity(argv));
+        };
+        let current = match ks.get_for_write(key, now_ms) {
+            Some(entry) => Some(parse_float(entry.as_str()?)?),
+            None => None,
+        };
+        let sum = add_floats(current, increment)?;
+        ks.store(key, Value::Str(sum.clone()), Ttl::Keep, now_ms);
+        Ok(Reply::Bulk(sum))
+    })
+}
+
+/// A stored or given float, or Redis's error for one that is not.
+pub(crate) fn parse_float(text: &[u8]) -> Result<Decimal, Reply> {
+    Decimal::parse(text).map_err(|error| match error {
+        DecimalError::Invalid => Reply::error("ERR value is not a valid float"),
+        DecimalError::Infinite => infinite(),
+    })
+}
+
+fn infinite() -> Reply {
+    Reply::error("ERR increment would produce NaN or Infinity")
+}
+
+/// `current + increment` as Redis prints it (INCRBYFLOAT, HINCRBYFLOAT).
+pub(crate) fn add_floats(current: Option<Decimal>, increment: &[u8]) -> Result<Bytes, Reply> {
+    let increment = parse_float(increment)?;
+    let sum = match current {
+        Some(current) => current.add(increment).map_err(|_| infinite())?,
+        None => increment,
+    };
+    Ok(Bytes::from(sum.render()))
 }
 
 /// APPEND key suffix: the new length; the deadline stays.

@@ -139,7 +139,7 @@ fn run_queued(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                 Err(error) => error,
             }
         }
-        Handler::Write(handler) => handler(ks, now_ms, argv),
+        Handler::Write(handler) => ks.noticing(spec, argv, |ks| handler(ks, now_ms, argv)),
         Handler::Read(handler) => handler(ks, now_ms, argv),
         Handler::Server => Reply::Error(format!(
             "ERR '{}' cannot run inside a transaction's entry",

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::key_commands::{parse_cursor, scan_page, scan_reply, ScanOptions};
+use super::key_commands::{parse_cursor, scan_page, scan_reply, scan_reply_items, ScanOptions};
 use super::sets::Draws;
 use super::sorted_set::{LexRange, ScoreRange, SortedSet};
 use super::{invoked_as, run, wrong_arity, Keyspace, Value};
@@ -28,7 +28,7 @@ fn zset_of<'a>(ks: &'a Keyspace, key: &[u8], now_ms: u64) -> Result<Option<&'a S
 /// Runs `f` on the sorted set at `key`, created empty when missing if `create` is set.
 /// `f` answers its result and whether it changed the set. `Ok(None)`: no sorted set and
 /// none created.
-fn update_zset<R>(
+pub(super) fn update_zset<R>(
     ks: &mut Keyspace,
     key: &[u8],
     now_ms: u64,
@@ -226,49 +226,6 @@ pub fn zincrby(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         member.clone(),
     ];
     zadd(ks, now_ms, &as_zadd)
-}
-
-/// ZPOPMIN key [count], ZPOPMAX key [count]: the lowest (highest) members, removed. Without
-/// a count a flat member, score array; with one, pairs (nested in RESP3, as Redis 7).
-pub fn zpop(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
-    run(|| {
-        let (key, count) = match argv {
-            [_, key] => (key, None),
-            [_, key, count] => {
-                let count = parse_i64(count)
-                    .and_then(|count| usize::try_from(count).ok())
-                    .ok_or_else(|| Reply::error("ERR value is out of range, must be positive"))?;
-                (key, Some(count))
-            }
-            [_, _, _, ..] => return Err(Reply::syntax_error()),
-            _ => return Err(wrong_arity(argv)),
-        };
-        let reverse = invoked_as(argv, "zpopmax");
-        let popped = update_zset(ks, key, now_ms, false, |zset| {
-            let doomed: Vec<(Bytes, f64)> = zset
-                .iter(reverse)
-                .take(count.unwrap_or(1))
-                .map(|(member, score)| (member.clone(), score))
-                .collect();
-            for (member, _) in &doomed {
-                zset.remove(member);
-            }
-            let changed = !doomed.is_empty();
-            (doomed, changed)
-        })?
-        .unwrap_or_default();
-        if popped.is_empty() {
-            return Ok(Reply::Array(Vec::new()));
-        }
-        let items = popped
-            .into_iter()
-            .map(|(member, score)| (Reply::Bulk(member), Reply::Double(score)));
-        Ok(if count.is_some() {
-            Reply::Pairs(items.collect())
-        } else {
-            Reply::Array(items.flat_map(|(member, score)| [member, score]).collect())
-        })
-    })
 }
 
 /// ZMSCORE key member [member ...]: each member's score, or nil.
@@ -745,10 +702,7 @@ pub fn zscan(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
                 ]
             })
             .collect();
-        Ok(Reply::Array(vec![
-            Reply::Bulk(Bytes::from(next_cursor.to_string())),
-            Reply::Array(found),
-        ]))
+        Ok(scan_reply_items(next_cursor, found))
     })
 }
 

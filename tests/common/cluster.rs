@@ -29,8 +29,6 @@ pub struct ClusterNode {
     pub data_dir: PathBuf,
     /// `--initial-cluster ...` or `--join`, then the cluster's extra flags.
     args: Vec<String>,
-    /// Flags this node alone starts with, after `args` (which they override).
-    own_args: Vec<String>,
     /// The node's wall clock, when the cluster was started with fake clocks.
     pub clock: Option<FakeClock>,
     child: Option<Child>,
@@ -76,7 +74,6 @@ impl ClusterNode {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
-            .args(&self.own_args)
             .envs(self.clock.iter().flat_map(FakeClock::env))
             .stdout(Stdio::null())
             .stderr(log)
@@ -243,7 +240,6 @@ impl Cluster {
                 raft_port: ports[2 * (id as usize - 1) + 1],
                 data_dir: dir.path().join(format!("n{id}")),
                 args: Vec::new(),
-                own_args: Vec::new(),
                 clock: fake_clocks
                     .then(|| FakeClock::new(dir.path().join(format!("n{id}.faketime")))),
                 child: None,
@@ -460,12 +456,11 @@ impl Cluster {
         self.node_mut(id).spawn();
     }
 
-    /// Starts a killed node again on its ports and data dir, with `own_args` added to
-    /// (and overriding) the flags it started with.
-    pub fn restart_with(&mut self, id: u64, own_args: &[&str]) {
+    /// Kills node `id` and starts it again with `flags` after its own.
+    pub fn restart_with(&mut self, id: u64, flags: &[&str]) {
         self.kill(id);
         let node = self.node_mut(id);
-        node.own_args = own_args.iter().map(|s| s.to_string()).collect();
+        node.args.extend(flags.iter().map(|f| f.to_string()));
         node.spawn();
     }
 
@@ -481,7 +476,6 @@ impl Cluster {
             raft_port: ports[1],
             data_dir: self.dir.path().join(format!("n{id}")),
             args,
-            own_args: Vec::new(),
             clock: None,
             child: None,
         };

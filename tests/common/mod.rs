@@ -8,6 +8,7 @@ pub mod fake_clock;
 pub mod netns;
 pub mod pki;
 pub mod proxy;
+pub mod suite;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,6 +1,7 @@
 //! Commands the node answers from what it knows itself: INFO, COMMAND, CONFIG, TIME,
 //! ROLE, WAIT, WAITAOF, PUBSUB, SENTINEL and the RAFT.* administration.
 
+use crate::state::notify;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -119,8 +120,8 @@ fn waitaof_reply(node: &Node, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Parameters CONFIG GET answers. CONFIG SET is refused: raftlock is configured on the
-/// command line, and a setting that differed between nodes would break determinism.
+/// Parameters CONFIG GET answers. CONFIG SET changes only `RUNTIME_PARAMS`: the rest come
+/// from the command line, and most must be the same on every node.
 fn config_params(node: &Node) -> Vec<(&'static str, String)> {
     let c = &node.config;
     vec![
@@ -142,10 +143,46 @@ fn config_params(node: &Node) -> Vec<(&'static str, String)> {
         ("timeout", "0".into()),
         ("proto-max-bulk-len", c.resp.max_bulk_bytes.to_string()),
         ("cluster-enabled", "no".into()),
-        ("notify-keyspace-events", String::new()),
+        (
+            "notify-keyspace-events",
+            notify::render_classes(node.pubsub.notify().get()),
+        ),
         ("lua-time-limit", "5000".into()),
         ("busy-reply-threshold", "5000".into()),
     ]
+}
+
+/// CONFIG SET name value [name value ...]: all or nothing, as Redis 7. Only the node's
+/// runtime settings change (`notify-keyspace-events`); the others are refused in
+/// Redis's words: unknown, or immutable (they come from flags).
+fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
+    let mut notify = None;
+    for pair in pairs.chunks_exact(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let failed = |why: &str| {
+            Reply::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        };
+        match name.as_str() {
+            "notify-keyspace-events" => match notify::parse_classes(&pair[1]) {
+                Some(flags) => notify = Some(flags),
+                None => return failed("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
+            },
+            _ if config_params(node).iter().any(|(known, _)| *known == name) => {
+                return failed("can't set immutable config")
+            }
+            _ => {
+                return Reply::Error(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ))
+            }
+        }
+    }
+    if let Some(flags) = notify {
+        node.pubsub.notify().set(flags);
+    }
+    Reply::Ok
 }
 
 fn config_reply(node: &Node, argv: &[Bytes]) -> Reply {
@@ -167,20 +204,7 @@ fn config_reply(node: &Node, argv: &[Bytes]) -> Reply {
             }
             Reply::Map(out)
         }
-        "SET" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
-            // In Redis's words: a parameter it does not know, or one that cannot change
-            // while the node runs (raftlock's come from its flags, the same on every node).
-            let name = String::from_utf8_lossy(&argv[2]).to_ascii_lowercase();
-            if config_params(node).iter().any(|(known, _)| *known == name) {
-                Reply::Error(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-                ))
-            } else {
-                Reply::Error(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                ))
-            }
-        }
+        "SET" if argv.len() >= 4 && argv.len().is_multiple_of(2) => config_set(node, &argv[2..]),
         "RESETSTAT" if argv.len() == 2 => {
             node.stats.commands_processed.store(0, Ordering::Relaxed);
             node.stats.connections_received.store(0, Ordering::Relaxed);

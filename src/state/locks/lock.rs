@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::holders::{Holder, Holders, LockMode};
 use super::queue::{UnconfirmedGrant, Waiter};
-use super::Queue;
+use super::{Queue, Tally};
 use crate::state::session::{self, SessionId, SessionRef};
 
 /// What happened to a lock that someone outside the state machine must hear about.
@@ -77,6 +77,9 @@ pub struct Effects<'a> {
     /// Set by an operation that changed the lock (a hold, a lease, the queue), so the
     /// keyspace knows whether to record a new revision without comparing whole locks.
     pub changed: bool,
+    /// The time of the operation, and the node's count of what it did (`tally`).
+    pub now_ms: u64,
+    pub tally: &'a mut Tally,
 }
 
 impl Effects<'_> {
@@ -149,8 +152,14 @@ impl Lock {
     pub fn advance(&mut self, now_ms: u64, fx: &mut Effects) {
         let holders_before = self.holders.len();
         let hold = fx.hold;
-        self.holders
-            .retain(|h| hold.live(h.lease_deadline_ms, now_ms));
+        let tally = &mut *fx.tally;
+        self.holders.retain(|h| {
+            let live = hold.live(h.lease_deadline_ms, now_ms);
+            if !live {
+                tally.expired(h.token, now_ms);
+            }
+            live
+        });
         if self.holders.len() != holders_before {
             fx.changed();
             self.drop_orphan_grants();
@@ -169,6 +178,7 @@ impl Lock {
                 let leaves = passed(waiter.wait_deadline_ms) || passed(waiter.reclaim_deadline_ms);
                 if leaves {
                     fx.changed();
+                    fx.tally.wait_timeouts += 1;
                     fx.emit(LockEvent::WaitTimedOut {
                         resource: Bytes::copy_from_slice(fx.resource),
                         owner: waiter.owner.clone(),
@@ -295,8 +305,11 @@ impl Lock {
                 holder.count = holder.count.saturating_add(1);
                 holder.lease_deadline_ms = holder.lease_deadline_ms.max(lease_deadline_ms);
                 if upgrade {
+                    fx.tally.retoken(holder.token, token, now_ms);
                     holder.mode = mode;
                     holder.token = token;
+                } else {
+                    fx.tally.granted_again();
                 }
                 if upgrade || before != (holder.count, holder.lease_deadline_ms) {
                     fx.changed();
@@ -307,6 +320,7 @@ impl Lock {
             None => {
                 let token = fx.next_token();
                 fx.changed();
+                fx.tally.granted(token, now_ms);
                 self.holders.push(Holder {
                     owner: Box::from(&owner[..]),
                     token,
@@ -386,6 +400,7 @@ impl Lock {
             return Acquire::QueueFull;
         }
         fx.changed();
+        fx.tally.waits += 1;
         self.queue.push_back(Waiter {
             owner: req.owner.clone(),
             mode: req.mode,
@@ -418,7 +433,8 @@ impl Lock {
         holder.count -= 1;
         let remaining = holder.count;
         if remaining == 0 {
-            self.holders.remove(i);
+            let token = self.holders.remove(i).token;
+            fx.tally.ended(token, fx.now_ms);
             if self.holders.is_empty() {
                 fx.emit(LockEvent::Released {
                     resource: Bytes::copy_from_slice(fx.resource),
@@ -459,6 +475,9 @@ impl Lock {
     /// DEL of the lock's key: every hold ends; the queue stays and is served in order.
     pub fn force_release(&mut self, now_ms: u64, fx: &mut Effects) {
         if !self.holders.is_empty() {
+            for holder in self.holders.iter() {
+                fx.tally.ended(holder.token, now_ms);
+            }
             self.holders.clear();
             self.drop_orphan_grants();
             fx.changed();

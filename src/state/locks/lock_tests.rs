@@ -8,6 +8,7 @@ struct Harness {
     resource: Bytes,
     counter: u64,
     events: Vec<LockEvent>,
+    tally: Tally,
 }
 
 impl Harness {
@@ -17,6 +18,7 @@ impl Harness {
             resource: Bytes::from_static(b"r"),
             counter: 0,
             events: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -29,6 +31,8 @@ impl Harness {
                 fence_counter: &mut self.counter,
                 events: &mut self.events,
                 changed: false,
+                now_ms: 0,
+                tally: &mut self.tally,
             },
         )
     }

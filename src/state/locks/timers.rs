@@ -120,6 +120,12 @@ impl LockTimers {
         self.heap.capacity()
     }
 
+    /// The slots of the entries with a timer, in heap order (the earliest first, the rest
+    /// in no particular order).
+    pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.heap.iter().map(|timer| timer.slot as usize)
+    }
+
     /// Drops every timer and the heap's memory with them.
     pub fn clear(&mut self) {
         self.heap = Vec::new();

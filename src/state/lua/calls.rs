@@ -213,7 +213,7 @@ pub(super) fn call_command(access: &mut Access<'_>, inv: &Invocation<'_>, argv: 
         (Handler::Write(_), Access::Write(_)) if inv.read_only => return read_only_refusal(),
         (Handler::Write(write), Access::Write(ks)) => {
             let argv = without_wait(spec.name, argv);
-            write(ks, now_ms, &argv)
+            ks.noticing(spec, &argv, |ks| write(ks, now_ms, &argv))
         }
     };
     match reply {
