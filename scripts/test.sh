@@ -102,7 +102,7 @@ scripts/fuzz.sh --build
 FUZZ_SECONDS=60 scripts/fuzz.sh resp_request resp_reply command_args \
   >target/fuzz-a.log 2>&1 &
 fuzz_a=$!
-FUZZ_SECONDS=60 scripts/fuzz.sh lua_script snapshot_decode raft_wire \
+FUZZ_SECONDS=60 scripts/fuzz.sh lua_script snapshot_decode raft_wire raft_handshake \
   >target/fuzz-b.log 2>&1 &
 fuzz_b=$!
 wait "$fuzz_a" || fuzz_status=1

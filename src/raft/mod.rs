@@ -6,7 +6,7 @@
 
 pub(crate) mod cluster_id;
 mod group;
-mod handshake;
+pub(crate) mod handshake;
 mod keys;
 mod listener;
 mod log_store;
