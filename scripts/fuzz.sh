@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_TARGETS=(resp_request resp_reply command_args lua_script snapshot_decode raft_wire)
+ALL_TARGETS=(resp_request resp_reply command_args lua_script snapshot_decode raft_wire raft_handshake)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_SANITIZER=${FUZZ_SANITIZER:-address}
 FUZZ_TARGET_DIR=$(realpath -m "${FUZZ_TARGET_DIR:-fuzz/target}")
@@ -33,7 +33,7 @@ BIN_DIR="$FUZZ_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 # a Raft frame may be 64 MiB.
 declare -A MALLOC_LIMIT_MB=(
   [resp_request]=64 [resp_reply]=64 [command_args]=256
-  [lua_script]=256 [snapshot_decode]=64 [raft_wire]=128
+  [lua_script]=256 [snapshot_decode]=64 [raft_wire]=128 [raft_handshake]=64
 )
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -19,6 +19,9 @@ ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
 # tests/sessions.rs drops a client's packets with it to silence the client.
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# tests/tls.rs makes its CA and certificates with the openssl command, and reads the
+# certificate a server presents with `openssl s_client`.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The redis-py compatibility tests and the fault test run on python3; redis-py runs in a
 # venv, which Debian's python3 needs python3-venv for.
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
@@ -99,7 +102,7 @@ scripts/fuzz.sh --build
 FUZZ_SECONDS=60 scripts/fuzz.sh resp_request resp_reply command_args \
   >target/fuzz-a.log 2>&1 &
 fuzz_a=$!
-FUZZ_SECONDS=60 scripts/fuzz.sh lua_script snapshot_decode raft_wire \
+FUZZ_SECONDS=60 scripts/fuzz.sh lua_script snapshot_decode raft_wire raft_handshake \
   >target/fuzz-b.log 2>&1 &
 fuzz_b=$!
 wait "$fuzz_a" || fuzz_status=1

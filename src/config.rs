@@ -185,6 +185,14 @@ pub mod raft_transport {
     pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(1);
     /// Time between keepalive probes (whole seconds: the kernel counts in seconds).
     pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+    /// How long the handshake that opens every Raft connection (`raft::handshake`: wire
+    /// version, cluster id, cluster secret) may take, either end.
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+    /// A refused handshake is logged at most once per peer address in this long: a
+    /// leader retries a refused follower at every heartbeat.
+    pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+    /// Longest cluster id (`--cluster-id`), in bytes.
+    pub const MAX_CLUSTER_ID_BYTES: usize = 64;
 }
 
 /// How much memory fjall (the Raft log, its marks and the latest snapshot) may keep.
@@ -251,6 +259,11 @@ pub mod snapshot_pace {
     /// ahead of its log) is scanned, so it does not write removals for missing entries.
     pub const PURGE_BY_KEY_MAX_ENTRIES: u64 = 65_536;
 }
+
+mod tls;
+pub use tls::{
+    parse_tls_auth_clients, parse_yes_no, read_secret_file, tls_limits, TlsAuthClients, TlsSettings,
+};
 
 /// The metrics and live-page listener (`Config::metrics_listen`, `server::metrics`).
 pub mod metrics_limits {
@@ -395,6 +408,17 @@ pub struct Config {
     /// unchanged and changes nothing is answered as the write was. 0: every copy is
     /// answered as Redis would (SET NX of a taken key: nil), the default.
     pub redlock_replay_window_ms: u64,
+    /// Whether the plain (non-TLS) client port on `listen` is open (Redis's `port 0`
+    /// closes it).
+    pub plain_port: bool,
+    pub tls: TlsSettings,
+    /// The secret every node of the cluster shares: each Raft connection opens with a
+    /// challenge-response on it (`raft::handshake`). None: the Raft port is
+    /// unauthenticated (a warning at start).
+    pub cluster_secret: Option<String>,
+    /// The cluster's id, when given (`--cluster-id`); otherwise derived at bootstrap
+    /// (`raft::cluster_id`). Kept in the data dir either way.
+    pub cluster_id: Option<String>,
     /// Redis's `notify-keyspace-events` at start (`state::notify`): the classes of
     /// keyspace notifications this node publishes, `""` for none (the default). CONFIG
     /// SET changes it while the node runs.
@@ -467,6 +491,10 @@ impl Default for Config {
             disk_check_interval_ms: 250,
             session_timeout_ms: 10_000,
             redlock_replay_window_ms: 0,
+            plain_port: true,
+            tls: TlsSettings::default(),
+            cluster_secret: None,
+            cluster_id: None,
             notify_keyspace_events: String::new(),
             metrics_listen: None,
             shutdown_timeout_ms: 10_000,
@@ -529,7 +557,7 @@ impl Config {
             Some(BTreeMap::from([(
                 self.id,
                 Member {
-                    client_addr: self.listen,
+                    client_addr: self.client_addr(),
                     raft_addr: self.raft_listen,
                 },
             )]))
@@ -549,10 +577,10 @@ impl Config {
                     self.id
                 )
             })?;
-            if me.client_addr != self.listen || me.raft_addr != self.raft_listen {
+            if me.client_addr != self.client_addr() || me.raft_addr != self.raft_listen {
                 bail!(
                     "--initial-cluster gives node {} the addresses {}/{}, but --listen/--raft-listen say {}/{}",
-                    self.id, me.client_addr, me.raft_addr, self.listen, self.raft_listen
+                    self.id, me.client_addr, me.raft_addr, self.client_addr(), self.raft_listen
                 );
             }
         }
@@ -569,6 +597,13 @@ impl Config {
         }
         if self.listen == self.raft_listen {
             bail!("--listen and --raft-listen must differ");
+        }
+        self.tls.validate(self.plain_port, self.listen.port())?;
+        if let Some(id) = &self.cluster_id {
+            crate::raft::cluster_id::check_text(id)?;
+        }
+        if self.cluster_secret.as_deref() == Some("") {
+            bail!("--cluster-secret must not be empty");
         }
         if crate::state::notify::parse_classes(self.notify_keyspace_events.as_bytes()).is_none() {
             bail!(
@@ -755,6 +790,67 @@ mod tests {
         c.listen = "127.0.0.1:7002".parse().unwrap();
         c.raft_listen = "127.0.0.1:8002".parse().unwrap();
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn tls_settings_are_checked_and_port_0_advertises_the_tls_port() {
+        let with_cert = TlsSettings {
+            port: Some(6380),
+            cert_file: Some("node.crt".into()),
+            key_file: Some("node.key".into()),
+            ..TlsSettings::default()
+        };
+        let tls_only = Config {
+            plain_port: false,
+            tls: with_cert.clone(),
+            ..Config::default()
+        };
+        assert!(tls_only.validate().is_ok());
+        assert_eq!(tls_only.client_addr(), "127.0.0.1:6380".parse().unwrap());
+        assert_eq!(
+            tls_only.bootstrap_members().unwrap()[&1].client_addr.port(),
+            6380
+        );
+        let both = Config {
+            tls: with_cert.clone(),
+            ..Config::default()
+        };
+        assert_eq!(both.client_addr(), both.listen);
+        let err = |c: Config| format!("{:#}", c.validate().unwrap_err());
+        assert!(err(Config {
+            plain_port: false,
+            ..Config::default()
+        })
+        .contains("give --tls-port"));
+        assert!(err(Config {
+            tls: TlsSettings {
+                key_file: None,
+                ..with_cert.clone()
+            },
+            ..Config::default()
+        })
+        .contains("go together"));
+        assert!(err(Config {
+            tls: TlsSettings {
+                replication: true,
+                ..with_cert.clone()
+            },
+            ..Config::default()
+        })
+        .contains("--tls-replication needs --tls-ca-cert-file"));
+        assert!(err(Config {
+            tls: TlsSettings {
+                port: Some(6379),
+                ..with_cert
+            },
+            ..Config::default()
+        })
+        .contains("must differ from the plain port"));
+        assert_eq!(
+            parse_tls_auth_clients("OPTIONAL").unwrap(),
+            TlsAuthClients::Optional
+        );
+        assert!(parse_tls_auth_clients("maybe").is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! A name is any long flag of `raftlock serve` without its dashes (`session-timeout-ms
 //! 10000`, `initial-cluster ...`, `join yes`), or one of Redis's own names for the same
 //! thing: `port` and `bind` (together `--listen`), `dir` (`--data-dir`), `loglevel`,
-//! `proto-max-bulk-len` (`--max-bulk-bytes`). The file becomes flags placed before those
+//! `proto-max-bulk-len` (`--max-bulk-bytes`), and the TLS settings under Redis's names
+//! (`tls-port`, `tls-cert-file`, ...; `port 0` closes the plain port). The file becomes flags placed before those
 //! of the command line, so a flag given on the command line overrides the file.
 
 use anyhow::{bail, Context};
@@ -31,6 +32,16 @@ const VALUE_FLAGS: &[&str] = &[
     "min-free-disk-bytes",
     "session-timeout-ms",
     "redlock-replay-window-ms",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-replication",
+    "tls-cluster",
+    "cluster-secret",
+    "cluster-secret-file",
+    "cluster-id",
     "notify-keyspace-events",
     "metrics-listen",
     "shutdown-timeout-ms",
@@ -44,15 +55,6 @@ const VALUE_FLAGS: &[&str] = &[
 const REDIS_NAMES: &[(&str, &str)] = &[
     ("dir", "data-dir"),
     ("proto-max-bulk-len", "max-bulk-bytes"),
-];
-
-/// Names Redis has that raftlock does not take yet, with what to use instead.
-const NOT_YET: &[(&str, &str)] = &[
-    ("tls-port", "TLS is not supported yet"),
-    ("tls-cert-file", "TLS is not supported yet"),
-    ("tls-key-file", "TLS is not supported yet"),
-    ("tls-ca-cert-file", "TLS is not supported yet"),
-    ("tls-auth-clients", "TLS is not supported yet"),
 ];
 
 /// The flags the file at `path` stands for, in its order.
@@ -79,9 +81,6 @@ pub fn flags(text: &str) -> anyhow::Result<Vec<String>> {
                 _ => bail!("line {line_no}: '{name}' takes one value"),
             }
         };
-        if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == name) {
-            bail!("line {line_no}: '{name}': {why}");
-        }
         match name.as_str() {
             "port" => port = Some(one()?),
             // Redis binds every address listed; raftlock listens on one.
@@ -120,6 +119,12 @@ pub fn flags(text: &str) -> anyhow::Result<Vec<String>> {
                 out.extend([format!("--{flag}"), one()?]);
             }
         }
+    }
+    // `port 0` closes the plain port (Redis's way to serve TLS only): --listen keeps
+    // the address, --port 0 says so.
+    if port.as_deref() == Some("0") {
+        out.extend(["--port".to_string(), "0".to_string()]);
+        port = None;
     }
     if bind.is_some() || port.is_some() {
         let bind = bind.unwrap_or_else(|| "127.0.0.1".to_string());
@@ -245,6 +250,34 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_take_redis_names_and_port_0_closes_the_plain_port() {
+        let text = "bind 10.0.0.1\nport 0\ntls-port 6380\ntls-cert-file /etc/r/node.crt\n\
+                    tls-key-file /etc/r/node.key\ntls-ca-cert-file /etc/r/ca.crt\n\
+                    tls-auth-clients optional\ncluster-secret-file /etc/r/secret\n";
+        assert_eq!(
+            flags_of(text),
+            [
+                "--tls-port",
+                "6380",
+                "--tls-cert-file",
+                "/etc/r/node.crt",
+                "--tls-key-file",
+                "/etc/r/node.key",
+                "--tls-ca-cert-file",
+                "/etc/r/ca.crt",
+                "--tls-auth-clients",
+                "optional",
+                "--cluster-secret-file",
+                "/etc/r/secret",
+                "--port",
+                "0",
+                "--listen",
+                "10.0.0.1:6379",
+            ]
+        );
+    }
+
+    #[test]
     fn lines_split_as_redis_conf_splits_them() {
         assert_eq!(
             split_line("  a  'b c'  \"d\\te\\x41\" ").unwrap(),
@@ -256,11 +289,10 @@ mod tests {
     }
 
     #[test]
-    fn unknown_settings_wrong_arity_and_settings_not_supported_yet_name_their_line() {
+    fn unknown_settings_and_wrong_arity_name_their_line() {
         let err = |text: &str| format!("{:#}", flags(text).unwrap_err());
         assert!(err("port 1\nnosuch 1").contains("line 2: unknown setting 'nosuch'"));
         assert!(err("requirepass a b").contains("line 1: 'requirepass' takes one value"));
-        assert!(err("tls-port 6380").contains("TLS is not supported yet"));
         assert!(err("loglevel loud").contains("unknown loglevel"));
         assert!(err("join maybe").contains("yes or no"));
     }

@@ -84,6 +84,27 @@ pub fn read_raft_frames(kind: FrameKind, stream: &[u8]) -> FramesRead {
     }
 }
 
+/// Runs both ends of the Raft port's handshake (`raft::handshake`) against `peer_bytes`,
+/// as if a peer had sent them: the listener's end (a node secret "s", cluster "c", node
+/// 1) and the dialer's (meaning to reach node 2). Whether each end passed.
+pub fn raft_handshake(peer_bytes: &[u8]) -> (bool, bool) {
+    let identity = crate::raft::ClusterIdentity::new(1, Some("s"), Some("c".to_string()), None);
+    let mut as_listener = tokio::io::join(peer_bytes, tokio::io::sink());
+    let answered = ready(crate::raft::handshake::answer(
+        &mut as_listener,
+        &identity,
+        "fuzz",
+    ));
+    let mut as_dialer = tokio::io::join(peer_bytes, tokio::io::sink());
+    let dialed = ready(crate::raft::handshake::dial(
+        &mut as_dialer,
+        &identity,
+        2,
+        "fuzz",
+    ));
+    (answered.is_ok(), dialed.is_ok())
+}
+
 /// Polls a future that cannot wait (it reads a byte slice) to its end.
 fn ready<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);

@@ -146,6 +146,45 @@ struct ServeArgs {
     /// its keys unchanged (0: answered as Redis would; 5000 suits Redlock) [default: 0].
     #[arg(long)]
     redlock_replay_window_ms: Option<u64>,
+    /// The plain client port, on --listen's address (instead of --listen's port); 0
+    /// closes it, for a node that serves clients over TLS only.
+    #[arg(long)]
+    port: Option<u16>,
+    /// A TLS client port, on --listen's address.
+    #[arg(long)]
+    tls_port: Option<u16>,
+    /// The node's certificate (PEM, chain included) for the TLS port and for relays.
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long)]
+    tls_key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign client certificates and other nodes' certificates.
+    #[arg(long)]
+    tls_ca_cert_file: Option<PathBuf>,
+    /// Whether TLS clients must present a certificate signed by the CA: yes, no,
+    /// optional [default: yes].
+    #[arg(long)]
+    tls_auth_clients: Option<String>,
+    /// Whether this node relays to the leader's client address over TLS: yes, no
+    /// [default: yes with --port 0, else no].
+    #[arg(long)]
+    tls_replication: Option<String>,
+    /// Whether the Raft port speaks TLS, both ends presenting a certificate the CA
+    /// signed: yes, no [default: no].
+    #[arg(long)]
+    tls_cluster: Option<String>,
+    /// The secret every node of the cluster shares; each Raft connection opens with a
+    /// challenge-response on it. Prefer --cluster-secret-file (not shown by ps).
+    #[arg(long)]
+    cluster_secret: Option<String>,
+    /// A file holding the cluster secret (its first line).
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
+    /// The cluster's id, checked on every Raft connection [default: derived from
+    /// --initial-cluster at bootstrap; kept in the data dir].
+    #[arg(long)]
+    cluster_id: Option<String>,
     /// Keyspace notifications this node publishes, in Redis's letters (KEA: all); CONFIG
     /// SET notify-keyspace-events changes it at run time [default: none].
     #[arg(long)]
@@ -174,16 +213,21 @@ struct ServeArgs {
 impl ServeArgs {
     fn into_config(self) -> anyhow::Result<Config> {
         let defaults = Config::default();
+        let (listen, plain_port) = match self.port {
+            Some(0) => (self.listen, false),
+            Some(port) => (SocketAddr::new(self.listen.ip(), port), true),
+            None => (self.listen, true),
+        };
         let raft_listen = match self.raft_listen {
             Some(addr) => addr,
             None => {
-                let port = self.listen.port().checked_add(10_000).ok_or_else(|| {
+                let port = listen.port().checked_add(10_000).ok_or_else(|| {
                     anyhow::anyhow!(
                         "--listen port {} + 10000 is out of range: give --raft-listen",
-                        self.listen.port()
+                        listen.port()
                     )
                 })?;
-                SocketAddr::new(self.listen.ip(), port)
+                SocketAddr::new(listen.ip(), port)
             }
         };
         let initial_cluster = match &self.initial_cluster {
@@ -194,9 +238,39 @@ impl ServeArgs {
         if let Some(n) = self.max_bulk_bytes {
             resp.max_bulk_bytes = n;
         }
+        let tls = config::TlsSettings {
+            port: self.tls_port,
+            cert_file: self.tls_cert_file,
+            key_file: self.tls_key_file,
+            ca_cert_file: self.tls_ca_cert_file,
+            auth_clients: match &self.tls_auth_clients {
+                Some(text) => config::parse_tls_auth_clients(text)?,
+                None => config::TlsAuthClients::Yes,
+            },
+            replication: match &self.tls_replication {
+                Some(text) => config::parse_yes_no("tls-replication", text)?,
+                None => !plain_port,
+            },
+            cluster: match &self.tls_cluster {
+                Some(text) => config::parse_yes_no("tls-cluster", text)?,
+                None => false,
+            },
+        };
+        let cluster_secret = match (self.cluster_secret, &self.cluster_secret_file) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("give --cluster-secret or --cluster-secret-file, not both")
+            }
+            (Some(secret), None) => Some(secret),
+            (None, Some(path)) => Some(config::read_secret_file(path)?),
+            (None, None) => None,
+        };
         let config = Config {
             id: self.id,
-            listen: self.listen,
+            listen,
+            plain_port,
+            tls,
+            cluster_secret,
+            cluster_id: self.cluster_id,
             raft_listen,
             data_dir: self.data_dir,
             initial_cluster,

@@ -4,8 +4,10 @@
 //! peer node carries every group's RPCs; the group id is in each storage key and in each
 //! RPC frame. Only group 0 runs for now.
 
+pub(crate) mod cluster_id;
 pub(crate) mod format;
 mod group;
+pub(crate) mod handshake;
 mod keys;
 mod listener;
 mod log_store;
@@ -33,6 +35,7 @@ pub use group::{
     BarrierError, CommitError, GroupStatus, KnownLeader, LeaderWatch, MembershipError, RaftGroup,
     Role,
 };
+pub use handshake::{ClusterIdentity, RaftTls};
 pub use listener::start_raft_listener;
 pub use log_store::LogStore;
 pub use network::RaftTransport;

@@ -26,16 +26,16 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{RPCTypes, Raft};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use super::handshake::{self, ClusterIdentity, HandshakeError};
 use super::wire::{self, FrameError, RaftReply, RaftRequest, RequestFrame, ResponseFrame};
 use super::{GroupId, NodeAddr, NodeId, TypeConfig};
 use crate::config::raft_transport::{
-    KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, LINK_STALL, TCP_USER_TIMEOUT,
+    HANDSHAKE_TIMEOUT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, LINK_STALL, TCP_USER_TIMEOUT,
 };
 
 /// Frames queued for one connection's writer before senders wait.
@@ -74,17 +74,25 @@ struct TransportInner {
     node_id: NodeId,
     peers: Mutex<HashMap<NodeId, Arc<PeerConnection>>>,
     groups: GroupRegistry,
+    /// What every connection's handshake shows and checks, both directions.
+    identity: Arc<ClusterIdentity>,
 }
 
 impl RaftTransport {
-    pub fn new(node_id: NodeId) -> RaftTransport {
+    pub fn new(identity: Arc<ClusterIdentity>) -> RaftTransport {
         RaftTransport {
             inner: Arc::new(TransportInner {
-                node_id,
+                node_id: identity.node_id(),
                 peers: Mutex::new(HashMap::new()),
                 groups: GroupRegistry::default(),
+                identity,
             }),
         }
+    }
+
+    /// This node's handshake identity, which the Raft port's listener checks peers with.
+    pub fn identity(&self) -> Arc<ClusterIdentity> {
+        self.inner.identity.clone()
     }
 
     /// The groups that `serve_raft` dispatches to; `start_group` registers each group.
@@ -115,7 +123,11 @@ impl RaftTransport {
         match peers.get(&target) {
             Some(peer) if peer.addr == addr => peer.clone(),
             _ => {
-                let peer = Arc::new(PeerConnection::new(addr.to_string()));
+                let peer = Arc::new(PeerConnection::new(
+                    addr.to_string(),
+                    target,
+                    self.inner.identity.clone(),
+                ));
                 peers.insert(target, peer.clone());
                 peer
             }
@@ -294,6 +306,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 /// The connection to one peer node, made on first use and remade after it breaks.
 struct PeerConnection {
     addr: String,
+    /// The node expected at `addr`: the handshake refuses another.
+    target: NodeId,
+    identity: Arc<ClusterIdentity>,
     next_request_id: AtomicU64,
     link: tokio::sync::Mutex<Option<Link>>,
     contact: Arc<Contact>,
@@ -416,9 +431,11 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl PeerConnection {
-    fn new(addr: String) -> PeerConnection {
+    fn new(addr: String, target: NodeId, identity: Arc<ClusterIdentity>) -> PeerConnection {
         PeerConnection {
             addr,
+            target,
+            identity,
             next_request_id: AtomicU64::new(1),
             link: tokio::sync::Mutex::new(None),
             contact: Arc::default(),
@@ -487,15 +504,87 @@ impl PeerConnection {
             .await
             .map_err(CallError::Unreachable)?;
         configure(&stream).map_err(CallError::Unreachable)?;
-        let link = Link::start(stream, self.contact.clone());
+        let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.open(stream))
+            .await
+            .unwrap_or_else(|_| Err(HandshakeError::Io(io::Error::other("handshake timed out"))));
+        let stream = match opened {
+            Ok(stream) => stream,
+            Err(e) => {
+                match &e {
+                    HandshakeError::Io(_) => tracing::debug!("{e}"),
+                    _ => self.identity.log_refusal(&e),
+                }
+                return Err(CallError::Unreachable(io::Error::other(e.to_string())));
+            }
+        };
+        let (reader, writer) = stream.into_halves();
+        let link = Link::start(reader, writer, self.contact.clone());
         *slot = Some(link.clone());
         Ok(link)
     }
 }
 
+impl PeerConnection {
+    /// TLS first with `--tls-cluster` (the peer's certificate checked against its IP
+    /// address), then the handshake.
+    async fn open(&self, stream: TcpStream) -> Result<RaftStream, HandshakeError> {
+        let mut stream =
+            match self.identity.tls().and_then(|tls| tls.connector()) {
+                None => RaftStream::Plain(stream),
+                Some(connector) => {
+                    let ip = self
+                        .addr
+                        .parse::<std::net::SocketAddr>()
+                        .map_err(|e| io::Error::other(format!("{}: {e}", self.addr)))?
+                        .ip();
+                    let name = rustls_pki_types::ServerName::IpAddress(ip.into());
+                    let tls = connector.connect(name, stream).await.map_err(|e| {
+                        HandshakeError::Refused {
+                            peer: self.addr.clone(),
+                            reason: format!("TLS: {e}"),
+                        }
+                    })?;
+                    RaftStream::Tls(Box::new(tokio_rustls::TlsStream::Client(tls)))
+                }
+            };
+        match &mut stream {
+            RaftStream::Plain(s) => {
+                handshake::dial(s, &self.identity, self.target, &self.addr).await?
+            }
+            RaftStream::Tls(s) => {
+                handshake::dial(s, &self.identity, self.target, &self.addr).await?
+            }
+        }
+        Ok(stream)
+    }
+}
+
+/// One end of a Raft connection: plain TCP, or TLS over it (`--tls-cluster`).
+pub(super) enum RaftStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+}
+
+pub(super) type RaftRead = Box<dyn AsyncRead + Send + Unpin>;
+pub(super) type RaftWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+impl RaftStream {
+    pub(super) fn into_halves(self) -> (RaftRead, RaftWrite) {
+        match self {
+            RaftStream::Plain(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            RaftStream::Tls(s) => {
+                let (r, w) = tokio::io::split(s);
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+}
+
 impl Link {
-    fn start(stream: TcpStream, contact: Arc<Contact>) -> Link {
-        let (mut reader, writer) = stream.into_split();
+    fn start(mut reader: RaftRead, writer: RaftWrite, contact: Arc<Contact>) -> Link {
         let (frames, queue) = mpsc::channel(SEND_QUEUE_FRAMES);
         let shared = Arc::new(LinkShared {
             pending: Mutex::new(HashMap::new()),
@@ -553,12 +642,17 @@ pub(super) fn configure(stream: &TcpStream) -> io::Result<()> {
     socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT))
 }
 
+/// Writes queued frames in order; flushes whenever the queue is empty (TLS keeps records
+/// it could not send at once; a plain socket has nothing to flush).
 pub(super) async fn write_frames(
-    mut writer: OwnedWriteHalf,
+    mut writer: RaftWrite,
     mut queue: mpsc::Receiver<Vec<u8>>,
 ) -> io::Result<()> {
     while let Some(frame) = queue.recv().await {
         writer.write_all(&frame).await?;
+        if queue.is_empty() {
+            writer.flush().await?;
+        }
     }
     writer.shutdown().await
 }
@@ -586,11 +680,20 @@ mod tests {
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     accepted.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(serve_connection(stream, GroupRegistry::default()));
+                    tokio::spawn(serve_connection(
+                        stream,
+                        GroupRegistry::default(),
+                        Arc::new(ClusterIdentity::new(2, None, Some("test".into()), None)),
+                    ));
                 }
             })
         };
-        let transport = RaftTransport::new(1);
+        let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+            1,
+            None,
+            Some("test".into()),
+            None,
+        )));
         let node = NodeAddr {
             client_addr: String::new(),
             raft_addr: addr,
@@ -638,7 +741,12 @@ mod tests {
                 }
             })
         };
-        let transport = RaftTransport::new(1);
+        let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+            1,
+            None,
+            Some("test".into()),
+            None,
+        )));
         let node = NodeAddr {
             client_addr: String::new(),
             raft_addr: addr,

@@ -118,7 +118,12 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
     let written = batch(&[&["set", "k", "v"]]);
 
     let db = open_database(dir.path()).unwrap();
-    let transport = RaftTransport::new(1);
+    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+        1,
+        None,
+        Some("test".into()),
+        None,
+    )));
     let mut group = start_group(
         &config,
         &db,
@@ -166,7 +171,12 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
         assert_eq!(memberships, 1, "bootstrapped once");
     }
 
-    let transport = RaftTransport::new(1);
+    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+        1,
+        None,
+        Some("test".into()),
+        None,
+    )));
     let mut group = start_group(
         &config,
         &db,
@@ -334,7 +344,12 @@ async fn single_node_group(
         ..node_config(dir.path(), 1, "127.0.0.1:9".parse().unwrap())
     };
     let db = open_database(dir.path()).unwrap();
-    let transport = RaftTransport::new(1);
+    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+        1,
+        None,
+        Some("test".into()),
+        None,
+    )));
     let group = start_group(
         &config,
         &db,
@@ -487,8 +502,17 @@ async fn start_node(
         ..node_config(dir.path(), id, cluster[&id].raft_addr)
     });
     let db = open_database(dir.path()).unwrap();
-    let transport = RaftTransport::new(id);
-    let server = tokio::spawn(serve_raft(listener, transport.groups()));
+    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+        id,
+        None,
+        Some("test".into()),
+        None,
+    )));
+    let server = tokio::spawn(serve_raft(
+        listener,
+        transport.groups(),
+        transport.identity(),
+    ));
     let group = start_group(
         &config,
         &db,
@@ -620,7 +644,13 @@ async fn rpc_to_a_closed_port_is_unreachable() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut factory = RaftTransport::new(1).for_group(0);
+    let mut factory = RaftTransport::new(Arc::new(ClusterIdentity::new(
+        1,
+        None,
+        Some("test".into()),
+        None,
+    )))
+    .for_group(0);
     let mut client = factory
         .new_client(
             2,

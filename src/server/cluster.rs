@@ -101,6 +101,7 @@ async fn send_to(node: &Node, addr: SocketAddr, argv: Vec<Bytes>) -> Reply {
         node.relay_credentials(super::acl::NODE_USER),
         None,
         Some(node.config.keepalive()),
+        node.relay_tls(),
     )
     .await
     {

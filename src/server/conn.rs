@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
 
 use super::blocking_lock::current_term;
 use super::clients::ClientHandle;
@@ -21,9 +20,9 @@ use super::{Node, Session};
 use crate::resp::RequestParser;
 use crate::state::session as sessions;
 
-pub async fn serve(node: Arc<Node>, stream: TcpStream, client: ClientHandle) {
+/// Serves one client, over plain TCP or TLS (`wire`), until it leaves.
+pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle) {
     let id = client.lock().expect("client lock").id;
-    let mut wire = Wire::new(stream);
     let default_is_open = node.user("default").is_some_and(|u| u.nopass && u.enabled);
     let mut session = Session::new(id, default_is_open, client);
     let mut parser = RequestParser::new(node.config.resp.clone());

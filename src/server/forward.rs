@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsConnector;
 
 use crate::config::Keepalive;
 use crate::raft::LeaderWatch;
@@ -32,6 +33,9 @@ const MAX_UNWRITTEN_BYTES: usize = 64 * 1024;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 type Relayed = (Vec<Bytes>, oneshot::Sender<Reply>);
+/// The halves of a plain or TLS connection to the leader.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// One client's relay to the leader.
 pub struct Upstream {
@@ -57,23 +61,40 @@ impl Upstream {
     /// With `metrics`, the relay closes once they stop naming `leader` as the leader;
     /// without, it lasts until either side closes it (for a node that is not the leader).
     /// With `keepalive`, a leader that stops answering (its host died, a partition) closes
-    /// it too, by TCP keepalive.
+    /// it too, by TCP keepalive. With `tls`, the relay speaks TLS, and checks the leader's
+    /// certificate against its IP address.
     pub async fn connect(
         leader: SocketAddr,
         credentials: Option<(String, String)>,
         metrics: Option<LeaderWatch>,
         keepalive: Option<Keepalive>,
+        tls: Option<TlsConnector>,
     ) -> Result<Upstream, Reply> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(leader))
+        let connected = async {
+            let stream = TcpStream::connect(leader)
+                .await
+                .map_err(|e| relay_error(&e.to_string()))?;
+            let _ = stream.set_nodelay(true);
+            if let Some(keepalive) = keepalive {
+                super::keepalive::keep_alive(&stream, keepalive);
+            }
+            let Some(tls) = tls else {
+                let (reader, writer) = stream.into_split();
+                return Ok::<_, Reply>((Box::new(reader) as Reader, Box::new(writer) as Writer));
+            };
+            let name = rustls_pki_types::ServerName::IpAddress(leader.ip().into());
+            let stream = tls
+                .connect(name, stream)
+                .await
+                .map_err(|e| relay_error(&format!("TLS: {e}")))?;
+            let (reader, writer) = tokio::io::split(stream);
+            Ok((Box::new(reader) as Reader, Box::new(writer) as Writer))
+        };
+        let (reader, writer) = tokio::time::timeout(CONNECT_TIMEOUT, connected)
             .await
-            .map_err(|_| relay_error("connect timed out"))?
-            .map_err(|e| relay_error(&e.to_string()))?;
-        let _ = stream.set_nodelay(true);
-        if let Some(keepalive) = keepalive {
-            super::keepalive::keep_alive(&stream, keepalive);
-        }
+            .map_err(|_| relay_error("connect timed out"))??;
         let (requests, rx) = mpsc::channel(MAX_RELAYED_IN_FLIGHT);
-        tokio::spawn(relay(stream, rx, leader, metrics));
+        tokio::spawn(relay(reader, writer, rx, leader, metrics));
         let mut hello: Vec<Bytes> = vec![Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")];
         if let Some((user, password)) = &credentials {
             hello.extend([
@@ -133,12 +154,14 @@ async fn leader_watch(metrics: &mut Option<LeaderWatch>) -> Result<(), ()> {
 /// reading: a leader stops reading a client whose replies pile up, so a relay that waited
 /// for its requests to go out before reading the replies could wait for ever.
 async fn relay(
-    stream: TcpStream,
+    mut reader: Reader,
+    mut writer: Writer,
     mut requests: mpsc::Receiver<Relayed>,
     leader: SocketAddr,
     mut metrics: Option<LeaderWatch>,
 ) {
-    let (mut reader, mut writer) = stream.into_split();
+    // Written and not yet flushed: TLS keeps records it could not send at once.
+    let mut unflushed = false;
     // One sender per request written or being written, in request order.
     let mut waiting: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -191,10 +214,16 @@ async fn relay(
                 }
             }
             // Cancel-safe: if another branch wins, nothing was written.
-            written = writer.write(&output), if !output.is_empty() => match written {
-                Ok(0) | Err(_) => break "write failed",
-                Ok(n) => output.advance(n),
-            },
+            written = write_or_flush(&mut writer, &output), if !output.is_empty() || unflushed => {
+                match written {
+                    Ok(Some(0)) | Err(_) => break "write failed",
+                    Ok(Some(n)) => {
+                        output.advance(n);
+                        unflushed = true;
+                    }
+                    Ok(None) => unflushed = false,
+                }
+            }
             read = reader.read_buf(&mut input) => {
                 if matches!(read, Ok(0) | Err(_)) {
                     break "leader closed the connection";
@@ -212,6 +241,16 @@ async fn relay(
     for tx in waiting {
         let _ = tx.send(relay_error(broken));
     }
+}
+
+/// Writes some of `output`, or flushes once it is all written: the bytes written, or None
+/// for a flush. Cancel-safe: if it does not finish, nothing was written.
+async fn write_or_flush(writer: &mut Writer, output: &[u8]) -> std::io::Result<Option<usize>> {
+    if output.is_empty() {
+        writer.flush().await?;
+        return Ok(None);
+    }
+    writer.write(output).await.map(Some)
 }
 
 /// Hands every whole reply in `input` to the oldest request waiting for one. A reply that
@@ -308,7 +347,7 @@ mod tests {
             let _ = stream.read_to_end(&mut Vec::new()).await;
         })
         .await;
-        let upstream = Upstream::connect(leader, None, None, None)
+        let upstream = Upstream::connect(leader, None, None, None, None)
             .await
             .expect("connect");
         let mut replies = Vec::new();
@@ -336,7 +375,7 @@ mod tests {
             let _ = stream.read_to_end(&mut rest).await;
         })
         .await;
-        let upstream = Upstream::connect(leader, None, None, None)
+        let upstream = Upstream::connect(leader, None, None, None, None)
             .await
             .expect("connect");
         let reply = tokio::time::timeout(Duration::from_secs(10), async {

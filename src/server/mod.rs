@@ -29,6 +29,7 @@ mod shutdown;
 mod slowlog;
 mod subscribe_commands;
 mod subscribers;
+mod tls;
 mod wire;
 
 use crate::state::notify::NotifyFlags;
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
 use crate::raft::{self, BarrierError, KnownLeader, RaftGroup};
@@ -54,6 +55,7 @@ use lock_waiters::LockWaiters;
 use proposer::{Proposer, ProposerLimits};
 pub use session::{Session, Step};
 use subscribers::PubSub;
+use tls::TlsContext;
 
 /// The only Raft group until sharding arrives.
 const DEFAULT_GROUP: raft::GroupId = 0;
@@ -93,6 +95,8 @@ pub struct Node {
     acl: acl::NodeAcl,
     pub started_at: Instant,
     pub run_id: String,
+    /// The TLS port's certificates and the relays' trust, when TLS is configured.
+    tls: Option<Arc<TlsContext>>,
     /// Counts RAFT.HOLD-ELECTIONS calls, so a hold's timer resumes elections only if no
     /// later call changed the hold.
     election_holds: std::sync::atomic::AtomicU64,
@@ -146,6 +150,15 @@ pub(super) enum Route {
 }
 
 impl Node {
+    /// The TLS connector for relays to other nodes' client ports (`--tls-replication`);
+    /// None: relays speak plain TCP.
+    fn relay_tls(&self) -> Option<tokio_rustls::TlsConnector> {
+        self.tls
+            .as_ref()
+            .filter(|_| self.config.tls.replication)
+            .and_then(|tls| tls.connector())
+    }
+
     /// Whether this node is cut off from a majority of the voters: requests to too many of
     /// them have gone unanswered for `election_timeout_min_ms` (as long as a vote may
     /// take). A peer this node has not asked anything counts as reachable: a follower
@@ -210,16 +223,50 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let aclfile = acl::read_file_at_start(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let cluster_id = raft::cluster_id::resolve(&config)?;
     let db = raft::open_database(&config.data_dir)?;
-    let client_listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen for clients on {}", config.listen))?;
+    let tls = TlsContext::start(&config.tls)?;
+    if let Some(tls) = &tls {
+        tls::reload_on_sighup(tls.clone())?;
+    }
+    let client_listener = match config.plain_port {
+        true => Some(
+            TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen for clients on {}", config.listen))?,
+        ),
+        false => None,
+    };
+    let tls_listener = match config.tls_listen() {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for TLS clients on {addr}"))?,
+        ),
+        None => None,
+    };
+    if config.cluster_secret.is_none() && !config.tls.cluster {
+        tracing::warn!(
+            raft = %config.raft_listen,
+            "the Raft port is unauthenticated: anyone who reaches it can act as a member; give every node --cluster-secret (docs/OPERATIONS.md, Security)"
+        );
+    }
+    let mut identity = raft::ClusterIdentity::new(
+        config.id,
+        config.cluster_secret.as_deref(),
+        cluster_id,
+        Some(config.data_dir.clone()),
+    );
+    if let Some(tls) = tls.as_ref().filter(|_| config.tls.cluster) {
+        identity = identity.with_tls(tls.clone());
+    }
+    let identity = Arc::new(identity);
+    let transport = raft::RaftTransport::new(identity);
+    raft::start_raft_listener(&config, transport.groups(), transport.identity()).await?;
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(metrics::bind(addr).await?),
         None => None,
     };
-    let transport = raft::RaftTransport::new(config.id);
-    raft::start_raft_listener(&config, transport.groups()).await?;
     let lock_waiters = Arc::new(LockWaiters::default());
     let list_waiters = Arc::new(ListWaiters::default());
     let notify = NotifyFlags::default();
@@ -294,6 +341,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         election_holds: Default::default(),
         shutdown_requested: tokio::sync::Notify::new(),
         slowlog: slowlog::SlowLog::new(&config),
+        tls,
         run_id: format!(
             "{:040x}",
             wall_clock_ms() as u128 * 1_000_003 + std::process::id() as u128
@@ -307,17 +355,86 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(text) = aclfile {
         tokio::spawn(acl::seed_from_file(node.clone(), text));
     }
-    tracing::info!(listen = %node.config.listen, raft = %node.config.raft_listen, "raftlock ready");
-    // Leaving the select drops the accept loop, and with it the client listener.
+    tracing::info!(
+        listen = %node.config.listen,
+        plain = node.config.plain_port,
+        tls = ?node.config.tls_listen(),
+        raft = %node.config.raft_listen,
+        "raftlock ready"
+    );
+    let serve_port = |listener: Option<TcpListener>, port: ClientPort| {
+        let node = node.clone();
+        async move {
+            match listener {
+                Some(listener) => accept_loop(node, listener, port).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
+    // Leaving the select drops the accept loops, and with them the client listeners.
     let reason = tokio::select! {
-        served = accept_loop(node.clone(), client_listener) => return served,
+        served = serve_port(client_listener, ClientPort::Plain) => return served,
+        served = serve_port(tls_listener, ClientPort::Tls) => return served,
         reason = shutdown::requested(&node) => reason?,
     };
     shutdown::stop(node, db, reason).await;
     Ok(())
 }
 
-async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<()> {
+/// What a listener's connections speak.
+#[derive(Clone, Copy)]
+enum ClientPort {
+    Plain,
+    Tls,
+}
+
+/// Serves one accepted connection: the TLS handshake first on the TLS port.
+async fn serve_connection(
+    node: Arc<Node>,
+    stream: TcpStream,
+    client: clients::ClientHandle,
+    port: ClientPort,
+) {
+    let wire = match port {
+        ClientPort::Plain => wire::Wire::new(stream),
+        ClientPort::Tls => {
+            let addr = addr_text(stream.peer_addr().ok());
+            match accept_tls(&node, stream).await {
+                Ok(wire) => wire,
+                Err(why) => {
+                    // Redis's words for a failed TLS accept.
+                    tracing::info!("Error accepting a client connection: {why} (addr={addr})");
+                    node.clients
+                        .unregister(client.lock().expect("client lock").id);
+                    return;
+                }
+            }
+        }
+    };
+    conn::serve(node, wire, client).await;
+}
+
+/// The TLS handshake of a client, within `tls_limits::HANDSHAKE_TIMEOUT_MS`.
+async fn accept_tls(node: &Node, stream: TcpStream) -> Result<wire::Wire, String> {
+    let _ = stream.set_nodelay(true);
+    let acceptor = node
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.acceptor())
+        .ok_or("no TLS certificate is configured")?;
+    let timeout = Duration::from_millis(crate::config::tls_limits::HANDSHAKE_TIMEOUT_MS);
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Ok(wire::Wire::tls(stream)),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("TLS handshake timed out".to_string()),
+    }
+}
+
+async fn accept_loop(
+    node: Arc<Node>,
+    listener: TcpListener,
+    port: ClientPort,
+) -> anyhow::Result<()> {
     loop {
         let (mut stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -335,18 +452,25 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) -> anyhow::Result<(
         let laddr = stream.local_addr().unwrap_or(node.config.listen);
         match node.clients.register(addr, laddr, node.config.max_clients) {
             Some(client) => {
-                tokio::spawn(conn::serve(node.clone(), stream, client));
+                tokio::spawn(serve_connection(node.clone(), stream, client, port));
             }
             None => {
                 node.stats
                     .rejected_connections
                     .fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let _ = stream
-                        .write_all(b"-ERR max number of clients reached\r\n")
-                        .await;
-                });
+                // A TLS client could not read a plain error: it is just closed.
+                if let ClientPort::Plain = port {
+                    tokio::spawn(async move {
+                        let _ = stream
+                            .write_all(b"-ERR max number of clients reached\r\n")
+                            .await;
+                    });
+                }
             }
         }
     }
+}
+
+fn addr_text(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|| "?".to_string(), |a| a.to_string())
 }

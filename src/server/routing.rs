@@ -58,7 +58,8 @@ pub(super) async fn relay_rx(
         let credentials = node.relay_credentials(&session.user);
         let metrics = Some(node.group.watch_leader());
         let keepalive = Some(node.config.keepalive());
-        match Upstream::connect(leader, credentials, metrics, keepalive).await {
+        let tls = node.relay_tls();
+        match Upstream::connect(leader, credentials, metrics, keepalive, tls).await {
             Ok(up) => session.upstream = Some(up),
             Err(reply) => {
                 session.upstream = None;

@@ -4,8 +4,7 @@
 use std::future::Future;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::subscribe_commands::Subscriptions;
@@ -16,10 +15,15 @@ pub(super) const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 /// Bytes read from the socket per call when no large bulk is on its way.
 pub(super) const READ_CHUNK_BYTES: usize = 16 * 1024;
 
+/// Either half of a plain or a TLS connection: everything above the socket is the same
+/// for both.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// The socket's two halves and the bytes read but not yet parsed.
 pub(super) struct Wire {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: ReadHalf,
+    writer: WriteHalf,
     pub input: BytesMut,
     pub output: BytesMut,
 }
@@ -31,6 +35,16 @@ impl Wire {
     pub fn new(stream: TcpStream) -> Wire {
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();
+        Wire::from_halves(Box::new(reader), Box::new(writer))
+    }
+
+    /// A TLS connection (its TCP stream set up as `new` does, before the handshake).
+    pub fn tls<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Wire {
+        let (reader, writer) = tokio::io::split(stream);
+        Wire::from_halves(Box::new(reader), Box::new(writer))
+    }
+
+    fn from_halves(reader: ReadHalf, writer: WriteHalf) -> Wire {
         Wire {
             reader,
             writer,
@@ -80,6 +94,8 @@ pub(super) async fn flush(wire: &mut Wire) -> Result<(), Disconnected> {
             .write_all(&wire.output)
             .await
             .map_err(|_| Disconnected)?;
+        // TLS keeps records it could not send yet; a plain socket has nothing to flush.
+        wire.writer.flush().await.map_err(|_| Disconnected)?;
         wire.output.clear();
     }
     Ok(())

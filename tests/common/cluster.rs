@@ -296,6 +296,12 @@ impl Cluster {
                 super::restore(backup, &node.data_dir, &[]);
             }
             node.args = vec!["--initial-cluster".into(), view];
+            // The views differ in the proxies' addresses, so the cluster ids derived from
+            // them would too (src/raft/cluster_id.rs): name the cluster once for all.
+            if proxied {
+                node.args
+                    .extend(["--cluster-id".into(), "proxied-test-cluster".into()]);
+            }
             node.args.extend(extra_args.iter().cloned());
             node.spawn();
         }

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod fake_clock;
 pub mod netns;
+pub mod pki;
 pub mod proxy;
 pub mod redis_server;
 pub mod suite;
@@ -153,16 +154,21 @@ impl Server {
             .spawn()
             .expect("start raftlock");
         self.child = Some(child);
-        self.wait_ready().map_err(|status| {
+        self.wait_ready(log_offset).map_err(|status| {
             let log = self.log();
             format!("{status}: {}", log.get(log_offset..).unwrap_or(&log))
         })
     }
 
     /// Waits until the node accepts connections and answers a read (which needs a
-    /// leader); returns the exit status if the process ended first.
-    fn wait_ready(&mut self) -> Result<(), String> {
+    /// leader); returns the exit status if the process ended first. A node without a
+    /// plain port (`--port 0`, TLS only) is ready once it logs that it listens.
+    fn wait_ready(&mut self, log_offset: usize) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let tls_only = self
+            .extra_args
+            .windows(2)
+            .any(|w| w[0] == "--port" && w[1] == "0");
         loop {
             if let Some(status) = self
                 .child
@@ -171,6 +177,23 @@ impl Server {
             {
                 self.child = None;
                 return Err(format!("exited with {status}"));
+            }
+            if tls_only {
+                if self
+                    .log()
+                    .get(log_offset..)
+                    .unwrap_or("")
+                    .contains("raftlock ready")
+                {
+                    return Ok(());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "raftlock did not start: {}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
             }
             let connection = match &self.password {
                 Some(password) => self.try_connection_to(&self.url_with_password(password)),

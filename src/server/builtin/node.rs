@@ -164,7 +164,11 @@ fn config_params(node: &Node) -> Vec<(&'static str, String)> {
     let c = &node.config;
     vec![
         ("bind", c.listen.ip().to_string()),
-        ("port", c.listen.port().to_string()),
+        (
+            "port",
+            if c.plain_port { c.listen.port() } else { 0 }.to_string(),
+        ),
+        ("tls-port", c.tls.port.unwrap_or(0).to_string()),
         ("maxclients", c.max_clients.to_string()),
         ("requirepass", c.requirepass.clone().unwrap_or_default()),
         ("databases", "1".into()),
