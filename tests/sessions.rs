@@ -299,7 +299,10 @@ fn lockinfo_scenario() -> bool {
     assert_eq!(names, ["owner", "mode", "wait", "session", "attached"]);
     let holder_session = format!("{leader}:{term}:{holder_id}");
     let listed_sessions = sessions(&mut con, "job", "holders");
-    if cluster.node(leader).raft_info()["current_term"] != term {
+    let opened_in_term = listed_sessions
+        .first()
+        .is_some_and(|(_, session, _)| session.starts_with(&format!("{leader}:{term}:")));
+    if cluster.node(leader).raft_info()["current_term"] != term || !opened_in_term {
         return false;
     }
     assert_eq!(

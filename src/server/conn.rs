@@ -12,10 +12,10 @@ use bytes::Bytes;
 use super::blocking_lock::current_term;
 use super::clients::ClientHandle;
 use super::dispatch::{dispatch, waits_for_pipeline, Next};
-use super::pending::{awaits_an_entry, resolve, write_after_read, Pending};
+use super::pending::{awaits_an_entry, is_write, resolve, Pending};
 use super::slowlog::Timed;
 use super::subscribe_commands;
-use super::wire::{flush, read_or_deliver, Wire, READ_CHUNK_BYTES};
+use super::wire::{flush, read_now, read_or_deliver, Wire, READ_CHUNK_BYTES};
 use super::{Node, Session};
 use crate::resp::RequestParser;
 use crate::state::session as sessions;
@@ -34,6 +34,11 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
     let mut timed: VecDeque<Option<Timed>> = VecDeque::new();
     let client = session.client.clone();
     'serve: loop {
+        // What the queue holds, kept as requests join it (every resolve empties it):
+        // whether a request awaits an entry (a read behind it goes through the log) and
+        // whether a read waits for its barrier (a write must not overtake it).
+        let mut behind_write = false;
+        let mut reads_queued = false;
         let mut closing = false;
         // The bytes left unparsed when the parser asked for more: waiting for a relayed or
         // blocked reply reads the socket too, so the next read is needed only if nothing
@@ -48,7 +53,7 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
             };
             match request {
                 Ok(Some(argv)) => {
-                    if write_after_read(&queue, &argv) {
+                    if reads_queued && is_write(&argv) {
                         // The reads queued so far must not see this write: serve them
                         // first, then propose it.
                         held = Some(argv);
@@ -70,9 +75,13 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
                     {
                         break 'serve;
                     }
-                    let behind_write = queue.iter().any(awaits_an_entry);
+                    if queue.is_empty() {
+                        (behind_write, reads_queued) = (false, false);
+                    }
                     let timing = node.slowlog.start(&argv);
                     let (pending, next) = dispatch(&node, &mut session, argv, behind_write).await;
+                    behind_write |= awaits_an_entry(&pending);
+                    reads_queued |= matches!(pending, Pending::Read(..));
                     queue.push_back(pending);
                     timed.push_back(timing);
                     match next {
@@ -85,6 +94,12 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
                     }
                 }
                 Ok(None) => {
+                    // With replies still owed, take what else the client has sent before
+                    // waiting for them: a long pipeline then fills the next entries
+                    // while these commit, rather than one socket read per round trip.
+                    if !queue.is_empty() && read_now(&mut wire).await {
+                        continue;
+                    }
                     need_input = Some(wire.input.len());
                     break;
                 }

@@ -56,11 +56,11 @@ pub(super) fn awaits_an_entry(pending: &Pending) -> bool {
     !matches!(pending, Pending::Read(..) | Pending::Ready(..))
 }
 
-/// Whether `argv` is a write that would be proposed while reads sent before it still wait
-/// for their barrier: they run when resolved, so they would see it.
-pub(super) fn write_after_read(queue: &VecDeque<Pending>, argv: &[Bytes]) -> bool {
-    queue.iter().any(|p| matches!(p, Pending::Read(..)))
-        && command::lookup(&argv[0]).is_some_and(|spec| spec.is_write())
+/// Whether `argv` is a write: proposed while reads sent before it still wait for their
+/// barrier, they would see it (they run when resolved), so the connection serves them
+/// first.
+pub(super) fn is_write(argv: &[Bytes]) -> bool {
+    command::lookup(&argv[0]).is_some_and(|spec| spec.is_write())
 }
 
 /// Encodes `reply` for the client, counting it by its code if it is an error.

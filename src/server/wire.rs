@@ -88,6 +88,19 @@ pub(super) async fn read_or_deliver(
     }
 }
 
+/// Reads what the socket already holds, without waiting: whether anything came.
+pub(super) async fn read_now(wire: &mut Wire) -> bool {
+    if wire.input.capacity() - wire.input.len() < READ_CHUNK_BYTES / 4 {
+        wire.input.reserve(READ_CHUNK_BYTES);
+    }
+    // A zero timeout polls the read once: ready data is taken, nothing is waited for.
+    let read = tokio::time::timeout(
+        std::time::Duration::ZERO,
+        wire.reader.read_buf(&mut wire.input),
+    );
+    matches!(read.await, Ok(Ok(n)) if n > 0)
+}
+
 pub(super) async fn flush(wire: &mut Wire) -> Result<(), Disconnected> {
     if !wire.output.is_empty() {
         wire.writer
