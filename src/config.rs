@@ -423,6 +423,10 @@ pub struct Config {
     /// keyspace notifications this node publishes, `""` for none (the default). CONFIG
     /// SET changes it while the node runs.
     pub notify_keyspace_events: String,
+    /// Redis's `protected-mode`: while the `default` user needs no password, clients
+    /// from other hosts (not the cluster's members) are refused with `-DENIED`. On by
+    /// default, as in Redis; CONFIG SET changes it.
+    pub protected_mode: bool,
     /// Where to serve Prometheus metrics (`/metrics`) and the live page (`/`, `/events`)
     /// over HTTP; `None`, the default, serves neither.
     pub metrics_listen: Option<SocketAddr>,
@@ -496,6 +500,7 @@ impl Default for Config {
             cluster_secret: None,
             cluster_id: None,
             notify_keyspace_events: String::new(),
+            protected_mode: true,
             metrics_listen: None,
             shutdown_timeout_ms: 10_000,
             slowlog_log_slower_than_us: 10_000,

@@ -43,6 +43,7 @@ const VALUE_FLAGS: &[&str] = &[
     "cluster-secret-file",
     "cluster-id",
     "notify-keyspace-events",
+    "protected-mode",
     "metrics-listen",
     "shutdown-timeout-ms",
     "slowlog-log-slower-than",

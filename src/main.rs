@@ -189,6 +189,10 @@ struct ServeArgs {
     /// SET notify-keyspace-events changes it at run time [default: none].
     #[arg(long)]
     notify_keyspace_events: Option<String>,
+    /// Refuse clients from other hosts while the default user needs no password (Redis's
+    /// protected mode): yes or no [default: yes].
+    #[arg(long)]
+    protected_mode: Option<String>,
     /// Serve Prometheus metrics (/metrics) and the live page (/) over HTTP on this
     /// address [default: off].
     #[arg(long)]
@@ -306,6 +310,10 @@ impl ServeArgs {
             notify_keyspace_events: self
                 .notify_keyspace_events
                 .unwrap_or(defaults.notify_keyspace_events),
+            protected_mode: match &self.protected_mode {
+                Some(text) => config::parse_yes_no("protected-mode", text)?,
+                None => defaults.protected_mode,
+            },
             metrics_listen: self.metrics_listen,
             shutdown_timeout_ms: self
                 .shutdown_timeout_ms

@@ -17,7 +17,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::NetCluster;
-use common::{cmd, err_text};
+use common::{cmd, err_text, run};
 
 /// openraft's election and check-quorum steps in the node logs, for a failure's diagnosis.
 const LOG: &[&str] = &["--log-level", "warn,raftlock=info,openraft::engine=info"];
@@ -382,4 +382,38 @@ fn five_nodes_split_two_to_three_follow_one_leader_at_once_after_the_heal() {
         term_before,
         "the minority changed the term"
     );
+}
+
+#[test]
+fn protected_mode_refuses_other_hosts_until_the_default_user_has_a_password() {
+    let cluster = NetCluster::start(1, &[]);
+    let node = cluster.node(1);
+    let mut con = node.connect();
+    let _: () = run(&mut con, &["CONFIG", "SET", "protected-mode", "yes"]);
+    // The test process is another host to the node: refused, in Redis's words.
+    let mut raw = std::net::TcpStream::connect(node.client_addr()).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut raw, b"PING\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut raw, &mut reply).expect("read until closed");
+    assert!(
+        reply.starts_with("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user."),
+        "{reply:?}"
+    );
+    assert!(reply.ends_with("accepting connections from the outside.\r\n"));
+    // The cluster's own hosts (here the node's own address) are served.
+    let inside = node.run_inside(
+        "redis-cli",
+        &[
+            "-h", &node.ip, "-p", "7000", "ACL", "SETUSER", "default", ">s3cret",
+        ],
+    );
+    assert_eq!(inside.trim(), "OK");
+    // With a password on the default user, other hosts are served again (and must AUTH).
+    let client = redis::Client::open(format!("redis://:s3cret@{}/", node.client_addr())).unwrap();
+    let mut con = client
+        .get_connection()
+        .expect("served once a password is set");
+    let pong: String = run(&mut con, &["PING"]);
+    assert_eq!(pong, "PONG");
 }

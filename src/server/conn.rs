@@ -22,7 +22,17 @@ use crate::state::session as sessions;
 
 /// Serves one client, over plain TCP or TLS (`wire`), until it leaves.
 pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle) {
-    let id = client.lock().expect("client lock").id;
+    let (id, peer) = {
+        let info = client.lock().expect("client lock");
+        (info.id, info.addr.ip())
+    };
+    if node.protected_refuses(peer) {
+        wire.output.extend_from_slice(super::protected::DENIED);
+        let _ = flush(&mut wire).await;
+        wire.shutdown().await;
+        node.clients.unregister(id);
+        return;
+    }
     let default_is_open = node.user("default").is_some_and(|u| u.nopass && u.enabled);
     let mut session = Session::new(id, default_is_open, client);
     let mut parser = RequestParser::new(node.config.resp.clone());

@@ -22,6 +22,7 @@ mod metrics;
 mod multi;
 mod pending;
 mod proposer;
+mod protected;
 mod routing;
 mod sentinel;
 mod session;
@@ -104,6 +105,8 @@ pub struct Node {
     shutdown_requested: tokio::sync::Notify,
     /// Recent slow requests (SLOWLOG).
     slowlog: slowlog::SlowLog,
+    /// `protected-mode` (`protected`).
+    protected: protected::ProtectedMode,
 }
 
 impl Node {
@@ -341,6 +344,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         election_holds: Default::default(),
         shutdown_requested: tokio::sync::Notify::new(),
         slowlog: slowlog::SlowLog::new(&config),
+        protected: protected::ProtectedMode::new(config.protected_mode),
         tls,
         run_id: format!(
             "{:040x}",

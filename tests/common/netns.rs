@@ -52,6 +52,17 @@ impl NetNode {
         std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
     }
 
+    /// Runs `program args...` inside the node's namespace (as one of the cluster's own
+    /// hosts); its standard output.
+    pub fn run_inside(&self, program: &str, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.namespace, program])
+            .args(args)
+            .output()
+            .expect("run a program in the node's namespace");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// A connection whose replies may take up to `timeout`.
     pub fn connect_waiting(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
         let client = redis::Client::open(format!("redis://{}/", self.client_addr()))?;
@@ -266,6 +277,11 @@ impl NetCluster {
         let members = members.join(",");
         for node in &mut cluster.nodes {
             node.args = vec!["--initial-cluster".into(), members.clone()];
+            // The test process reaches the nodes from the host, over the bridge: another
+            // host to them, which protected mode refuses while there is no password.
+            if !extra_args.contains(&"--protected-mode") {
+                node.args.extend(["--protected-mode".into(), "no".into()]);
+            }
             node.args.extend(extra_args.iter().map(|a| a.to_string()));
             node.spawn();
         }

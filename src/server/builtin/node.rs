@@ -192,6 +192,10 @@ fn config_params(node: &Node) -> Vec<(&'static str, String)> {
             node.slowlog.log_slower_than_us().to_string(),
         ),
         ("slowlog-max-len", node.slowlog.max_len().to_string()),
+        (
+            "protected-mode",
+            if node.protected.on() { "yes" } else { "no" }.into(),
+        ),
     ]
 }
 
@@ -203,6 +207,7 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
     let mut notify = None;
     let mut log_slower_than = None;
     let mut max_len = None;
+    let mut protected = None;
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let failed = |why: &str| {
@@ -214,6 +219,11 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
             "notify-keyspace-events" => match notify::parse_classes(&pair[1]) {
                 Some(flags) => notify = Some(flags),
                 None => return failed("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
+            },
+            "protected-mode" => match pair[1].to_ascii_lowercase().as_slice() {
+                b"yes" => protected = Some(true),
+                b"no" => protected = Some(false),
+                _ => return failed("argument must be 'yes' or 'no'"),
             },
             "slowlog-log-slower-than" => match parse_i64(&pair[1]) {
                 Some(us) if us >= -1 => log_slower_than = Some(us),
@@ -247,6 +257,9 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
     }
     if let Some(len) = max_len {
         node.slowlog.set_max_len(len);
+    }
+    if let Some(on) = protected {
+        node.protected.set(on);
     }
     Reply::Ok
 }
