@@ -149,6 +149,16 @@ pub mod cluster_admin {
 }
 
 /// Fixed parts of a graceful shutdown (`Config::shutdown_timeout_ms` bounds the whole).
+/// How a connection reads a client's pipeline.
+pub mod pipeline {
+    /// While replies are owed, a connection reads on what the client has already sent,
+    /// without waiting, up to this many bytes (1 MiB) before it waits for those replies:
+    /// enough to fill the next entries with small requests, while a pipeline of large
+    /// values still goes to the log a few at a time (an entry of tens of megabytes would
+    /// hold up the heartbeats behind it).
+    pub const READ_AHEAD_BYTES: usize = 1024 * 1024;
+}
+
 pub mod shutdown {
     use std::time::Duration;
 

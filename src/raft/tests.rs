@@ -118,22 +118,7 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
     let written = batch(&[&["set", "k", "v"]]);
 
     let db = open_database(dir.path()).unwrap();
-    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
-        1,
-        None,
-        Some("test".into()),
-        None,
-    )));
-    let mut group = start_group(
-        &config,
-        &db,
-        0,
-        &transport,
-        std::sync::Arc::new(|_| {}),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let (mut group, transport) = test_group(&config, &db).await;
     wait_leader(&group).await;
     let response = group.raft.client_write(written.clone()).await.unwrap();
     assert_eq!(response.data.len(), 1, "one reply per op");
@@ -171,22 +156,7 @@ async fn single_node_recovers_applied_state_membership_and_log_after_restart() {
         assert_eq!(memberships, 1, "bootstrapped once");
     }
 
-    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
-        1,
-        None,
-        Some("test".into()),
-        None,
-    )));
-    let mut group = start_group(
-        &config,
-        &db,
-        0,
-        &transport,
-        std::sync::Arc::new(|_| {}),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let (mut group, _transport) = test_group(&config, &db).await;
     assert!(
         *group.applied.borrow() >= index,
         "the committed log is re-applied before the group starts"
@@ -344,22 +314,7 @@ async fn single_node_group(
         ..node_config(dir.path(), 1, "127.0.0.1:9".parse().unwrap())
     };
     let db = open_database(dir.path()).unwrap();
-    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
-        1,
-        None,
-        Some("test".into()),
-        None,
-    )));
-    let group = start_group(
-        &config,
-        &db,
-        0,
-        &transport,
-        std::sync::Arc::new(|_| {}),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let (group, _transport) = test_group(&config, &db).await;
     wait_leader(&group).await;
     (dir, db, group)
 }
@@ -637,6 +592,27 @@ async fn a_late_follower_catches_up_from_a_snapshot_sent_over_tcp() {
         .unwrap();
     nodes.push(late);
     shut_down(nodes).await;
+}
+
+/// Group 0 of node 1 of a test cluster, on `db`, with its transport (kept alive beside it).
+async fn test_group(config: &Config, db: &fjall::Database) -> (RaftGroup, RaftTransport) {
+    let transport = RaftTransport::new(Arc::new(ClusterIdentity::new(
+        1,
+        None,
+        Some("test".into()),
+        None,
+    )));
+    let group = start_group(
+        config,
+        db,
+        0,
+        &transport,
+        std::sync::Arc::new(|_| {}),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    (group, transport)
 }
 
 #[tokio::test]

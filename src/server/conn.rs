@@ -15,8 +15,9 @@ use super::dispatch::{dispatch, waits_for_pipeline, Next};
 use super::pending::{awaits_an_entry, is_write, resolve, Pending};
 use super::slowlog::Timed;
 use super::subscribe_commands;
-use super::wire::{flush, read_now, read_or_deliver, Wire, READ_CHUNK_BYTES};
+use super::wire::{flush, read_now, read_or_deliver, Disconnected, Wire, READ_CHUNK_BYTES};
 use super::{Node, Session};
+use crate::config::pipeline::READ_AHEAD_BYTES;
 use crate::resp::RequestParser;
 use crate::state::session as sessions;
 
@@ -42,13 +43,13 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
     let max_pending = node.config.max_pending_replies_per_client;
     // Beside `queue`, one per request: its SLOWLOG timing, if it is timed.
     let mut timed: VecDeque<Option<Timed>> = VecDeque::new();
-    let client = session.client.clone();
     'serve: loop {
         // What the queue holds, kept as requests join it (every resolve empties it):
         // whether a request awaits an entry (a read behind it goes through the log) and
         // whether a read waits for its barrier (a write must not overtake it).
         let mut behind_write = false;
         let mut reads_queued = false;
+        let mut read_ahead = 0;
         let mut closing = false;
         // The bytes left unparsed when the parser asked for more: waiting for a relayed or
         // blocked reply reads the socket too, so the next read is needed only if nothing
@@ -73,15 +74,9 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
                     // so it sees that client's own writes.
                     if !queue.is_empty()
                         && waits_for_pipeline(&argv)
-                        && resolve(
-                            &node,
-                            &mut queue,
-                            &mut wire,
-                            &mut session.lock_session,
-                            &mut |answered| finish_timed(&node, &client, &mut timed, answered),
-                        )
-                        .await
-                        .is_err()
+                        && resolve_all(&node, &mut queue, &mut wire, &mut session, &mut timed)
+                            .await
+                            .is_err()
                     {
                         break 'serve;
                     }
@@ -105,10 +100,15 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
                 }
                 Ok(None) => {
                     // With replies still owed, take what else the client has sent before
-                    // waiting for them: a long pipeline then fills the next entries
-                    // while these commit, rather than one socket read per round trip.
-                    if !queue.is_empty() && read_now(&mut wire).await {
-                        continue;
+                    // waiting for them (up to READ_AHEAD_BYTES): a long pipeline then
+                    // fills the next entries while these commit, rather than one socket
+                    // read per round trip.
+                    if !queue.is_empty() && read_ahead < READ_AHEAD_BYTES {
+                        let read = read_now(&mut wire).await;
+                        if read > 0 {
+                            read_ahead += read;
+                            continue;
+                        }
                     }
                     need_input = Some(wire.input.len());
                     break;
@@ -122,15 +122,9 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
                 }
             }
         }
-        if resolve(
-            &node,
-            &mut queue,
-            &mut wire,
-            &mut session.lock_session,
-            &mut |answered| finish_timed(&node, &client, &mut timed, answered),
-        )
-        .await
-        .is_err()
+        if resolve_all(&node, &mut queue, &mut wire, &mut session, &mut timed)
+            .await
+            .is_err()
         {
             break;
         }
@@ -166,6 +160,25 @@ pub(super) async fn serve(node: Arc<Node>, mut wire: Wire, client: ClientHandle)
     }
     wire.shutdown().await;
     node.clients.unregister(session.id);
+}
+
+/// Resolves everything queued, in order; SLOWLOG takes the answered requests' times.
+async fn resolve_all(
+    node: &Arc<Node>,
+    queue: &mut VecDeque<Pending>,
+    wire: &mut Wire,
+    session: &mut Session,
+    timed: &mut VecDeque<Option<Timed>>,
+) -> Result<(), Disconnected> {
+    let client = session.client.clone();
+    resolve(
+        node,
+        queue,
+        wire,
+        &mut session.lock_session,
+        &mut |answered| finish_timed(node, &client, timed, answered),
+    )
+    .await
 }
 
 /// The first `answered` requests of the connection's queue have their replies: SLOWLOG

@@ -88,8 +88,8 @@ pub(super) async fn read_or_deliver(
     }
 }
 
-/// Reads what the socket already holds, without waiting: whether anything came.
-pub(super) async fn read_now(wire: &mut Wire) -> bool {
+/// Reads what the socket already holds, without waiting: how many bytes came.
+pub(super) async fn read_now(wire: &mut Wire) -> usize {
     if wire.input.capacity() - wire.input.len() < READ_CHUNK_BYTES / 4 {
         wire.input.reserve(READ_CHUNK_BYTES);
     }
@@ -98,7 +98,10 @@ pub(super) async fn read_now(wire: &mut Wire) -> bool {
         std::time::Duration::ZERO,
         wire.reader.read_buf(&mut wire.input),
     );
-    matches!(read.await, Ok(Ok(n)) if n > 0)
+    match read.await {
+        Ok(Ok(n)) => n,
+        _ => 0,
+    }
 }
 
 pub(super) async fn flush(wire: &mut Wire) -> Result<(), Disconnected> {

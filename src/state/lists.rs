@@ -337,13 +337,7 @@ pub fn parse_timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
 /// list, or a nil array (the node then waits for a push).
 pub fn blocking_pop(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {
-        let [_, keys @ .., timeout] = argv else {
-            return Err(wrong_arity(argv));
-        };
-        if keys.is_empty() {
-            return Err(wrong_arity(argv));
-        }
-        parse_timeout_ms(timeout)?;
+        let keys = keys_then_timeout(argv)?;
         let end = if invoked_as(argv, "blpop") {
             End::Left
         } else {
@@ -364,6 +358,18 @@ pub fn blocking_pop(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
         }
         Ok(Reply::NilArray)
     })
+}
+
+/// The keys of `BLPOP key [key ...] timeout` and its kind (BRPOP, BZPOPMIN...), once the
+/// timeout is checked.
+pub(super) fn keys_then_timeout(argv: &[Bytes]) -> Result<&[Bytes], Reply> {
+    match argv {
+        [_, keys @ .., timeout] if !keys.is_empty() => {
+            parse_timeout_ms(timeout)?;
+            Ok(keys)
+        }
+        _ => Err(wrong_arity(argv)),
+    }
 }
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout: LMOVE, nil when `source`

@@ -15,6 +15,12 @@ pub fn argv(line: &str) -> Vec<Bytes> {
 
 /// `line` as the node proposes it for a client connection in session `id`
 /// (`NODE:TERM:CONN`) with a 5 s session timeout.
+/// Applies one entry at `now_ms` whose ops are `lines` (words split on spaces).
+pub fn apply_lines(ks: &mut Keyspace, now_ms: u64, lines: &[&str]) {
+    let ops = lines.iter().map(|line| argv(line)).collect();
+    ks.apply_batch(&Batch { now_ms, ops });
+}
+
 pub fn in_session(id: &str, line: &str) -> Vec<Bytes> {
     let session = super::session::Session {
         id: super::session::SessionId::parse(id.as_bytes()).expect("a session id"),

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::lists::parse_timeout_ms;
+use super::lists::{keys_then_timeout, parse_timeout_ms};
 use super::multi_pop::MultiPop;
 use super::zsets::update_zset;
 use super::{invoked_as, run, wrong_arity, Keyspace};
@@ -70,13 +70,7 @@ pub fn zpop(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 /// that holds a sorted set, or a nil array.
 pub fn bzpop(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     run(|| {
-        let [_, keys @ .., timeout] = argv else {
-            return Err(wrong_arity(argv));
-        };
-        if keys.is_empty() {
-            return Err(wrong_arity(argv));
-        }
-        parse_timeout_ms(timeout)?;
+        let keys = keys_then_timeout(argv)?;
         let reverse = invoked_as(argv, "bzpopmax");
         for key in keys {
             if let Some((member, score)) = pop_members(ks, key, now_ms, reverse, 1)?.pop() {

@@ -145,21 +145,8 @@ impl Keyspace {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
-    use crate::state::{Batch, Keyspace};
-
-    fn apply(ks: &mut Keyspace, now_ms: u64, lines: &[&str]) {
-        let ops = lines
-            .iter()
-            .map(|line| {
-                line.split(' ')
-                    .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-                    .collect()
-            })
-            .collect();
-        ks.apply_batch(&Batch { now_ms, ops });
-    }
+    use crate::state::tests::apply_lines as apply;
+    use crate::state::Keyspace;
 
     #[test]
     fn the_busiest_locks_come_first_with_holders_and_waiters() {

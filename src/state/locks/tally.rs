@@ -82,21 +82,8 @@ impl Tally {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
-    use crate::state::{Batch, Keyspace};
-
-    fn apply(ks: &mut Keyspace, now_ms: u64, lines: &[&str]) {
-        let ops = lines
-            .iter()
-            .map(|line| {
-                line.split(' ')
-                    .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-                    .collect()
-            })
-            .collect();
-        ks.apply_batch(&Batch { now_ms, ops });
-    }
+    use crate::state::tests::apply_lines as apply;
+    use crate::state::Keyspace;
 
     #[test]
     fn grants_waits_expiries_and_hold_times_are_counted_where_they_are_applied() {
