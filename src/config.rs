@@ -149,6 +149,34 @@ pub mod cluster_admin {
 }
 
 /// Fixed parts of a graceful shutdown (`Config::shutdown_timeout_ms` bounds the whole).
+/// A size as redis.conf writes it (`maxmemory 2gb`): a number of bytes, or with `k`,
+/// `m`, `g` (powers of 1000) or `kb`, `mb`, `gb` (powers of 1024), in any case.
+pub fn parse_memory(text: &str) -> Option<u64> {
+    let lower = text.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(digits_end);
+    let number: u64 = number.parse().ok()?;
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
+}
+
+/// `maxmemory` (`server::memory_guard`).
+pub mod memory_limits {
+    /// How often the node's resident memory is compared with `maxmemory`, in ms.
+    pub const CHECK_INTERVAL_MS: u64 = 100;
+}
+
 /// How a connection reads a client's pipeline.
 pub mod pipeline {
     /// While replies are owed, a connection reads on what the client has already sent,
@@ -437,6 +465,10 @@ pub struct Config {
     /// from other hosts (not the cluster's members) are refused with `-DENIED`. On by
     /// default, as in Redis; CONFIG SET changes it.
     pub protected_mode: bool,
+    /// Redis's `maxmemory`, in bytes (0, the default: no limit): while the node's resident
+    /// memory is over it, commands that add data answer `-OOM` (the `noeviction` policy;
+    /// nothing is evicted). CONFIG SET changes it.
+    pub maxmemory: u64,
     /// Where to serve Prometheus metrics (`/metrics`) and the live page (`/`, `/events`)
     /// over HTTP; `None`, the default, serves neither.
     pub metrics_listen: Option<SocketAddr>,
@@ -511,6 +543,7 @@ impl Default for Config {
             cluster_id: None,
             notify_keyspace_events: String::new(),
             protected_mode: true,
+            maxmemory: 0,
             metrics_listen: None,
             shutdown_timeout_ms: 10_000,
             slowlog_log_slower_than_us: 10_000,
@@ -709,6 +742,26 @@ pub fn parse_initial_cluster(text: &str) -> anyhow::Result<BTreeMap<u64, Member>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn memory_sizes_read_as_redis_conf_writes_them() {
+        assert_eq!(super::parse_memory("1024"), Some(1024));
+        assert_eq!(super::parse_memory("2gb"), Some(2 << 30));
+        assert_eq!(super::parse_memory("100MB"), Some(100 << 20));
+        assert_eq!(super::parse_memory("5k"), Some(5000));
+        assert_eq!(super::parse_memory("1m"), Some(1_000_000));
+        for bad in [
+            "",
+            "mb",
+            "1.5gb",
+            "10 mb",
+            "-1",
+            "1tb",
+            "99999999999999999999gb",
+        ] {
+            assert_eq!(super::parse_memory(bad), None, "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -44,6 +44,7 @@ const VALUE_FLAGS: &[&str] = &[
     "cluster-id",
     "notify-keyspace-events",
     "protected-mode",
+    "maxmemory",
     "metrics-listen",
     "shutdown-timeout-ms",
     "slowlog-log-slower-than",

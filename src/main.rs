@@ -193,6 +193,10 @@ struct ServeArgs {
     /// protected mode): yes or no [default: yes].
     #[arg(long)]
     protected_mode: Option<String>,
+    /// Refuse commands that add data while resident memory is over this (bytes, or with
+    /// a unit: 2gb, 500mb), as Redis's maxmemory with noeviction [default: 0, no limit].
+    #[arg(long)]
+    maxmemory: Option<String>,
     /// Serve Prometheus metrics (/metrics) and the live page (/) over HTTP on this
     /// address [default: off].
     #[arg(long)]
@@ -310,6 +314,11 @@ impl ServeArgs {
             notify_keyspace_events: self
                 .notify_keyspace_events
                 .unwrap_or(defaults.notify_keyspace_events),
+            maxmemory: match &self.maxmemory {
+                Some(text) => config::parse_memory(text)
+                    .ok_or_else(|| anyhow::anyhow!("--maxmemory '{text}' is not a size"))?,
+                None => defaults.maxmemory,
+            },
             protected_mode: match &self.protected_mode {
                 Some(text) => config::parse_yes_no("protected-mode", text)?,
                 None => defaults.protected_mode,

@@ -18,3 +18,12 @@ pub fn return_freed_memory() {
     // with `force` it frees and purges whatever it can.
     unsafe { mi_collect(true) }
 }
+
+/// The process's resident memory in bytes (`/proc/self/statm`), 0 if unknown: INFO's
+/// `used_memory` and what `maxmemory` is held to.
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}

@@ -975,3 +975,32 @@ fn info_counts_errors_by_code_and_cpu_time() {
     let only = info_fields(&info_text(&mut con, &["INFO", "errorstats"]));
     assert_eq!(only.len(), 2, "{only:?}");
 }
+
+#[test]
+fn over_maxmemory_commands_that_add_data_answer_oom_and_the_rest_go_on() {
+    // Any process is over a megabyte: the limit holds from the start.
+    let server = Server::start_with(&["--maxmemory", "1mb"]);
+    let mut con = server.connect();
+    let oom = "OOM command not allowed when used memory > 'maxmemory'.";
+    assert_eq!(common::run_err(&mut con, &["SET", "k", "v"]), oom);
+    assert_eq!(common::run_err(&mut con, &["RPUSH", "l", "x"]), oom);
+    // Reads, deletes and the lock commands go on: a holder can always renew and release.
+    let missing: Option<String> = run(&mut con, &["GET", "k"]);
+    assert_eq!(missing, None);
+    let _: i64 = run(&mut con, &["DEL", "k"]);
+    let token: i64 = run(&mut con, &["LOCK", "job", "a", "10000"]);
+    assert!(token > 0);
+    let fields = info_fields(&info_text(&mut con, &["INFO", "memory"]));
+    assert_eq!(fields["maxmemory"], "1048576");
+    assert_eq!(fields["maxmemory_policy"], "noeviction");
+    // CONFIG SET lifts it at once.
+    let _: () = run(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
+    let _: () = run(&mut con, &["SET", "k", "v"]);
+    let limit: Vec<String> = run(&mut con, &["CONFIG", "GET", "maxmemory"]);
+    assert_eq!(limit, ["maxmemory", "0"]);
+    let err = common::run_err(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
+    assert!(err.contains("only 'noeviction'"), "{err}");
+}

@@ -48,13 +48,6 @@ pub(super) fn info(node: &Arc<Node>, argv: &[Bytes]) -> Reply {
     Reply::Verbatim("txt".into(), Bytes::from(text))
 }
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
-
 fn human_bytes(n: u64) -> String {
     match n {
         n if n >= 1 << 30 => format!("{:.2}G", n as f64 / (1u64 << 30) as f64),
@@ -93,12 +86,14 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
             node.lock_waiters.count() + node.list_waiters.count()
         ),
         "memory" => {
-            let rss = rss_bytes();
+            let rss = crate::memory::resident_bytes();
+            let max = node.memory.max_bytes();
             write!(
                 out,
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n",
+                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\n",
                 human_bytes(rss),
-                human_bytes(rss)
+                human_bytes(rss),
+                human_bytes(max)
             )
         }
         "persistence" => write!(

@@ -18,6 +18,7 @@ mod keepalive;
 mod leadership;
 mod list_waiters;
 mod lock_waiters;
+mod memory_guard;
 mod metrics;
 mod multi;
 mod pending;
@@ -34,6 +35,7 @@ mod tls;
 mod wire;
 
 use crate::state::notify::NotifyFlags;
+use memory_guard::MemoryGuard;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,6 +109,8 @@ pub struct Node {
     slowlog: slowlog::SlowLog,
     /// `protected-mode` (`protected`).
     protected: protected::ProtectedMode,
+    /// `maxmemory` (`memory_guard`).
+    memory: Arc<MemoryGuard>,
 }
 
 impl Node {
@@ -315,10 +319,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.min_free_disk_bytes,
         Duration::from_millis(config.disk_check_interval_ms),
     );
+    let memory = MemoryGuard::start(config.maxmemory);
     let proposer = Proposer::start(
         group.clone(),
         leadership.clone(),
         disk.clone(),
+        memory.clone(),
         config.proposal_queue_len,
         ProposerLimits {
             max_ops_per_entry: config.max_ops_per_entry,
@@ -345,6 +351,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown_requested: tokio::sync::Notify::new(),
         slowlog: slowlog::SlowLog::new(&config),
         protected: protected::ProtectedMode::new(config.protected_mode),
+        memory,
         tls,
         run_id: format!(
             "{:040x}",

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::disk::DiskGuard;
 use super::leadership::Leadership;
+use super::memory_guard::MemoryGuard;
 use super::NO_LEADER;
 use crate::metrics::METRICS;
 use crate::raft::{CommitError, RaftGroup};
@@ -55,6 +56,7 @@ impl Proposer {
         group: RaftGroup,
         leadership: Arc<Leadership>,
         disk: Arc<DiskGuard>,
+        memory: Arc<MemoryGuard>,
         queue_len: usize,
         limits: ProposerLimits,
     ) -> Proposer {
@@ -63,7 +65,15 @@ impl Proposer {
             .unwrap_or(u32::MAX)
             .min(Semaphore::MAX_PERMITS as u32);
         let inflight = Arc::new(Semaphore::new(max_inflight as usize));
-        tokio::spawn(run(group, leadership, disk, rx, inflight.clone(), limits));
+        tokio::spawn(run(
+            group,
+            leadership,
+            disk,
+            memory,
+            rx,
+            inflight.clone(),
+            limits,
+        ));
         Proposer {
             queue,
             inflight,
@@ -113,6 +123,7 @@ async fn run(
     group: RaftGroup,
     leadership: Arc<Leadership>,
     disk: Arc<DiskGuard>,
+    memory: Arc<MemoryGuard>,
     mut rx: mpsc::Receiver<Proposal>,
     inflight: Arc<Semaphore>,
     limits: ProposerLimits,
@@ -158,6 +169,21 @@ async fn run(
             for p in pending {
                 let _ = p.reply.send(Reply::Error(refusal.clone()));
             }
+            continue;
+        }
+        // Over maxmemory, commands that add data are refused; the rest go on.
+        let had_writes = !pending.is_empty();
+        let pending: Vec<Proposal> = pending
+            .into_iter()
+            .filter_map(|p| match memory.refusal(&p.argv) {
+                Some(refusal) => {
+                    let _ = p.reply.send(refusal);
+                    None
+                }
+                None => Some(p),
+            })
+            .collect();
+        if had_writes && pending.is_empty() {
             continue;
         }
         let (mut ops, replies): (Vec<_>, Vec<_>) =

@@ -176,7 +176,7 @@ fn config_params(node: &Node) -> Vec<(&'static str, String)> {
         ("appendfsync", "always".into()),
         ("save", String::new()),
         ("dir", c.data_dir.display().to_string()),
-        ("maxmemory", "0".into()),
+        ("maxmemory", node.memory.max_bytes().to_string()),
         ("maxmemory-policy", "noeviction".into()),
         ("timeout", "0".into()),
         ("proto-max-bulk-len", c.resp.max_bulk_bytes.to_string()),
@@ -208,6 +208,7 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
     let mut log_slower_than = None;
     let mut max_len = None;
     let mut protected = None;
+    let mut maxmemory = None;
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let failed = |why: &str| {
@@ -220,6 +221,17 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
                 Some(flags) => notify = Some(flags),
                 None => return failed("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
             },
+            "maxmemory" => match std::str::from_utf8(&pair[1])
+                .ok()
+                .and_then(crate::config::parse_memory)
+            {
+                Some(bytes) => maxmemory = Some(bytes),
+                None => return failed("argument must be a memory value"),
+            },
+            "maxmemory-policy" if pair[1].eq_ignore_ascii_case(b"noeviction") => {}
+            "maxmemory-policy" => {
+                return failed("raftlock evicts nothing: only 'noeviction' is supported")
+            }
             "protected-mode" => match pair[1].to_ascii_lowercase().as_slice() {
                 b"yes" => protected = Some(true),
                 b"no" => protected = Some(false),
@@ -260,6 +272,9 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
     }
     if let Some(on) = protected {
         node.protected.set(on);
+    }
+    if let Some(bytes) = maxmemory {
+        node.memory.set_max_bytes(bytes);
     }
     Reply::Ok
 }
