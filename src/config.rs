@@ -469,6 +469,8 @@ pub struct Config {
     /// memory is over it, commands that add data answer `-OOM` (the `noeviction` policy;
     /// nothing is evicted). CONFIG SET changes it.
     pub maxmemory: u64,
+    /// The file `--config` named, which CONFIG REWRITE updates (absolute).
+    pub config_file: Option<PathBuf>,
     /// Where to serve Prometheus metrics (`/metrics`) and the live page (`/`, `/events`)
     /// over HTTP; `None`, the default, serves neither.
     pub metrics_listen: Option<SocketAddr>,
@@ -544,6 +546,7 @@ impl Default for Config {
             notify_keyspace_events: String::new(),
             protected_mode: true,
             maxmemory: 0,
+            config_file: None,
             metrics_listen: None,
             shutdown_timeout_ms: 10_000,
             slowlog_log_slower_than_us: 10_000,

@@ -314,6 +314,10 @@ impl ServeArgs {
             notify_keyspace_events: self
                 .notify_keyspace_events
                 .unwrap_or(defaults.notify_keyspace_events),
+            config_file: self
+                .config
+                .as_ref()
+                .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())),
             maxmemory: match &self.maxmemory {
                 Some(text) => config::parse_memory(text)
                     .ok_or_else(|| anyhow::anyhow!("--maxmemory '{text}' is not a size"))?,

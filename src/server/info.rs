@@ -68,7 +68,7 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
             let uptime = node.started_at.elapsed().as_secs();
             write!(
                 out,
-                "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nraftlock_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:raftlock\r\nconfig_file:\r\n",
+                "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nraftlock_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:raftlock\r\nconfig_file:{}\r\n",
                 env!("CARGO_PKG_VERSION"),
                 std::env::consts::OS,
                 std::env::consts::ARCH,
@@ -76,6 +76,9 @@ fn write_section(node: &Arc<Node>, section: &str, out: &mut String) {
                 node.run_id,
                 c.listen.port(),
                 uptime / 86_400,
+                c.config_file
+                    .as_ref()
+                    .map_or(String::new(), |path| path.display().to_string()),
             )
         }
         "clients" => write!(

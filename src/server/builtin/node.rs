@@ -279,6 +279,34 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
+/// The settings CONFIG SET changes, as CONFIG REWRITE writes them.
+const REWRITTEN: &[&str] = &[
+    "notify-keyspace-events",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "protected-mode",
+    "maxmemory",
+];
+
+/// CONFIG REWRITE: the settings CONFIG SET changes, written into the `--config` file.
+fn config_rewrite(node: &Node) -> Reply {
+    let Some(path) = &node.config.config_file else {
+        return Reply::error("ERR The server is running without a config file");
+    };
+    let params = config_params(node);
+    let settings: Vec<(&str, String)> = params
+        .into_iter()
+        .filter(|(name, _)| REWRITTEN.contains(name))
+        .collect();
+    match crate::config_file::rewrite(path, &settings) {
+        Ok(()) => Reply::Ok,
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "CONFIG REWRITE failed");
+            Reply::Error(format!("ERR Rewriting config file: {err:#}"))
+        }
+    }
+}
+
 fn config_reply(node: &Node, argv: &[Bytes]) -> Reply {
     let sub = String::from_utf8_lossy(&argv[1]).to_ascii_uppercase();
     match sub.as_str() {
@@ -299,6 +327,7 @@ fn config_reply(node: &Node, argv: &[Bytes]) -> Reply {
             Reply::Map(out)
         }
         "SET" if argv.len() >= 4 && argv.len().is_multiple_of(2) => config_set(node, &argv[2..]),
+        "REWRITE" if argv.len() == 2 => config_rewrite(node),
         "RESETSTAT" if argv.len() == 2 => {
             node.stats.commands_processed.store(0, Ordering::Relaxed);
             node.stats.connections_received.store(0, Ordering::Relaxed);
@@ -306,7 +335,7 @@ fn config_reply(node: &Node, argv: &[Bytes]) -> Reply {
             node.stats.protocol_errors.store(0, Ordering::Relaxed);
             Reply::Ok
         }
-        "GET" | "SET" | "RESETSTAT" => subcommand_arity_error("config", &argv[1]),
+        "GET" | "SET" | "RESETSTAT" | "REWRITE" => subcommand_arity_error("config", &argv[1]),
         _ => unknown_subcommand("config", &argv[1]),
     }
 }
