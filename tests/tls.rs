@@ -310,3 +310,56 @@ fn a_follower_relays_to_a_leader_that_has_only_a_tls_port() {
     let out = redis_cli_tls(&pki, tls_port, true, &["CONFIG", "GET", "port"]);
     assert_eq!(stdout(&out), "port\n0");
 }
+
+#[test]
+fn the_raftlock_client_subcommands_speak_tls_as_redis_cli_does() {
+    let pki = Pki::generate();
+    let tls_port = free_port();
+    let _server = start(&pki.server_flags(tls_port, &["--tls-auth-clients", "yes"]));
+    let raftlock = |with_cert: bool, args: &[&str]| -> Output {
+        // The connection options go first: `run` passes everything after `--` to its
+        // command.
+        let mut command = Command::new(env!("CARGO_BIN_EXE_raftlock"));
+        command.arg(args[0]);
+        command.args(["-p", &tls_port.to_string(), "--tls", "--cacert"]);
+        command.arg(pki.path("ca.crt"));
+        if with_cert {
+            command
+                .arg("--cert")
+                .arg(pki.path("client.crt"))
+                .arg("--key")
+                .arg(pki.path("client.key"));
+        }
+        command.args(&args[1..]);
+        command.stdin(Stdio::null()).output().expect("run raftlock")
+    };
+    let out = raftlock(true, &["lock", "job", "--owner", "ops", "--ttl", "30s"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout(&out).parse::<u64>().is_ok(),
+        "a fencing token: {out:?}"
+    );
+    let out = raftlock(
+        true,
+        &[
+            "run",
+            "--lock",
+            "nightly",
+            "--",
+            "sh",
+            "-c",
+            "echo $RAFTLOCK_TOKEN",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).parse::<u64>().is_ok(), "{out:?}");
+    // The server asks for a client certificate: without one the server refuses (in TLS
+    // 1.3 the client hears it at its first read), and the subcommand says so and exits 2,
+    // as for any connection error.
+    let out = raftlock(false, &["locks"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CertificateRequired"),
+        "{out:?}"
+    );
+}

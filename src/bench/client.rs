@@ -1,4 +1,4 @@
-//! A small pipelining RESP client over one TCP connection.
+//! A small pipelining RESP client over one TCP connection, or TLS over it.
 
 use std::time::Duration;
 
@@ -9,8 +9,21 @@ use tokio::net::TcpStream;
 
 use super::resp::{encode_command, parse_reply, Reply};
 
+/// A connection's stream: plain TCP or TLS.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// How to reach the server beyond its address: TLS, and the credentials to AUTH with.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    pub tls: Option<tokio_rustls::TlsConnector>,
+    /// `AUTH [user] password`.
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     /// Requests queued since the last `flush`.
     out: Vec<u8>,
     queued: usize,
@@ -27,11 +40,40 @@ impl Client {
         password: Option<&str>,
         reply_timeout: Duration,
     ) -> anyhow::Result<Client> {
-        let stream = tokio::time::timeout(reply_timeout, TcpStream::connect((host, port)))
+        let options = ConnectOptions {
+            password: password.map(str::to_string),
+            ..ConnectOptions::default()
+        };
+        Client::connect_with(host, port, &options, reply_timeout).await
+    }
+
+    /// Connects, over TLS if `options` say so, and authenticates (`AUTH [user] password`).
+    pub async fn connect_with(
+        host: &str,
+        port: u16,
+        options: &ConnectOptions,
+        reply_timeout: Duration,
+    ) -> anyhow::Result<Client> {
+        let tcp = tokio::time::timeout(reply_timeout, TcpStream::connect((host, port)))
             .await
             .with_context(|| format!("connecting to {host}:{port} timed out"))?
             .with_context(|| format!("cannot connect to {host}:{port}"))?;
-        stream.set_nodelay(true)?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Stream> = match &options.tls {
+            None => Box::new(tcp),
+            Some(connector) => {
+                let name = match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => rustls_pki_types::ServerName::IpAddress(ip.into()),
+                    Err(_) => rustls_pki_types::ServerName::try_from(host.to_string())
+                        .with_context(|| format!("'{host}' is not a host name"))?,
+                };
+                let tls = tokio::time::timeout(reply_timeout, connector.connect(name, tcp))
+                    .await
+                    .with_context(|| format!("TLS with {host}:{port} timed out"))?
+                    .with_context(|| format!("TLS with {host}:{port}"))?;
+                Box::new(tls)
+            }
+        };
         let mut client = Client {
             stream,
             out: Vec::with_capacity(4096),
@@ -39,8 +81,11 @@ impl Client {
             inbuf: BytesMut::with_capacity(16 * 1024),
             reply_timeout,
         };
-        if let Some(password) = password {
-            if let Reply::Error(err) = client.call(&[b"AUTH", password.as_bytes()]).await? {
+        if let Some(password) = &options.password {
+            let mut auth: Vec<&[u8]> = vec![b"AUTH"];
+            auth.extend(options.user.as_deref().map(str::as_bytes));
+            auth.push(password.as_bytes());
+            if let Reply::Error(err) = client.call(&auth).await? {
                 bail!("AUTH failed: {err}");
             }
         }

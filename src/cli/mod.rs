@@ -1,5 +1,5 @@
 //! Client subcommands of the `raftlock` binary, for shell scripts and operators, with
-//! redis-cli's connection options (`-h -p -a`):
+//! redis-cli's connection options (`-h -p -a --user --tls --cacert --cert --key`):
 //!
 //! - `raftlock run --lock NAME [--ttl 30s] [--wait 10s] -- CMD ARGS...` runs a command
 //!   while holding a lock, as `flock` and `etcdctl lock` do (`run`).
@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::client::Client;
+use crate::bench::client::{Client, ConnectOptions};
 use crate::bench::resp::Reply;
 
 /// How long a command other than a blocking LOCK may take to be answered.
@@ -39,17 +39,45 @@ pub struct Connection {
     /// Password for AUTH.
     #[arg(short = 'a', long = "pass", global = true)]
     pub password: Option<String>,
+    /// ACL user to AUTH as (with -a).
+    #[arg(long = "user", global = true)]
+    pub user: Option<String>,
+    /// Connect over TLS (with --cacert).
+    #[arg(long = "tls", global = true)]
+    pub tls: bool,
+    /// The CA certificate file that signed the server's certificate.
+    #[arg(long = "cacert", global = true)]
+    pub cacert: Option<std::path::PathBuf>,
+    /// A client certificate, for a server that asks for one (with --key).
+    #[arg(long = "cert", global = true)]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key.
+    #[arg(long = "key", global = true)]
+    pub key: Option<std::path::PathBuf>,
 }
 
 impl Connection {
     async fn connect(&self, reply_timeout: Duration) -> anyhow::Result<Client> {
-        Client::connect(
-            &self.host,
-            self.port,
-            self.password.as_deref(),
-            reply_timeout,
-        )
-        .await
+        let tls = match (self.tls, &self.cacert) {
+            (false, _) => None,
+            (true, None) => {
+                bail!("--tls needs --cacert (the CA that signed the server's certificate)")
+            }
+            (true, Some(ca)) => {
+                let cert_and_key = match (&self.cert, &self.key) {
+                    (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+                    (None, None) => None,
+                    _ => bail!("--cert and --key go together"),
+                };
+                Some(crate::server::tls::client_connector(ca, cert_and_key)?)
+            }
+        };
+        let options = ConnectOptions {
+            tls,
+            user: self.user.clone(),
+            password: self.password.clone(),
+        };
+        Client::connect_with(&self.host, self.port, &options, reply_timeout).await
     }
 
     /// One command on a new connection; a server error is an error.

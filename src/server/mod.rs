@@ -31,7 +31,7 @@ mod shutdown;
 mod slowlog;
 mod subscribe_commands;
 mod subscribers;
-mod tls;
+pub(crate) mod tls;
 mod wire;
 
 use crate::state::notify::NotifyFlags;

@@ -174,6 +174,24 @@ fn roots(path: &Path) -> anyhow::Result<Arc<RootCertStore>> {
     Ok(Arc::new(roots))
 }
 
+/// A client's connector, as redis-cli's `--tls --cacert F [--cert F --key F]` makes one
+/// (the `raftlock` client subcommands).
+pub(crate) fn client_connector(
+    ca_cert_file: &Path,
+    cert_and_key: Option<(&Path, &Path)>,
+) -> anyhow::Result<TlsConnector> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_cert_file)?);
+    let config = match cert_and_key {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(certificates(cert)?, private_key(key)?)
+            .context("the certificate does not match the private key")?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 /// Builds the acceptor (with a certificate) and the relay connector (with
 /// `replication`) from the files.
 fn load(settings: &TlsSettings) -> anyhow::Result<Loaded> {

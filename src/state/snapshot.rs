@@ -306,8 +306,11 @@ impl Keyspace {
         let mut acl = crate::acl::UsersImage::default();
         let (meta, entries, scripts): SnapshotBody = match bytes.split_first() {
             Some((&SNAPSHOT_VERSION, mut body)) => {
-                let body_part = codec().deserialize_from(&mut body)?;
-                acl = codec().deserialize_from(&mut body)?;
+                // Read as a stream (two values one after the other), so bounded by the
+                // input's size: a length prefix then never asks for more than there is.
+                let limited = || codec().with_limit(bytes.len() as u64);
+                let body_part = limited().deserialize_from(&mut body)?;
+                acl = limited().deserialize_from(&mut body)?;
                 if !body.is_empty() {
                     return Err(StateError::TrailingBytes(body.len()));
                 }

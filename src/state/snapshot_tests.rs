@@ -199,3 +199,19 @@ fn a_snapshot_of_a_later_format_is_refused_not_misread() {
     assert!(matches!(err, StateError::UnsupportedVersion(v) if v == SNAPSHOT_VERSION + 1));
     assert!(err.to_string().contains("unsupported state format version"));
 }
+
+#[test]
+fn a_length_prefix_larger_than_the_snapshot_is_refused_without_allocating_it() {
+    // Found by the snapshot_decode fuzzer: a user line in format 8's ACL part whose
+    // length says more than the snapshot holds.
+    let bytes: &[u8] = &[
+        8, 108, 39, 0, 0, 0, 3, 3, 160, 0, 0, 0, 0, 253, 253, 1, 253, 1, 0, 10, 253, 253, 253, 253,
+        253, 253, 253, 253, 253, 1, 1, 0, 3, 0, 2, 0, 1, 13, 1, 114, 73, 6, 108, 0, 9, 1, 253, 114,
+        0, 200, 202, 159, 23, 3, 0, 0, 6, 2, 9, 1, 253, 206, 184, 160, 14, 255, 255, 206, 184, 160,
+        14, 255, 255, 255, 255, 9, 0, 1, 251, 72, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255,
+        255, 246, 0, 0, 0, 0, 0, 0, 255, 255, 122, 9, 0, 1, 251, 72, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 123, 23, 0, 46, 204, 1, 1, 102, 1, 118,
+        0, 132, 1, 102, 197, 0, 0, 132, 0, 0, 100, 110, 0, 0, 100, 110,
+    ];
+    assert!(Keyspace::from_snapshot(bytes).is_err());
+}
