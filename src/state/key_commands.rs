@@ -454,20 +454,21 @@ pub fn copy(ks: &mut Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
 }
 
 /// RANDOMKEY: a live key chosen with numbers seeded by the op's place in the log (as
-/// SRANDMEMBER), nil when there is none.
+/// SRANDMEMBER), nil when there is none: the first key at or after a random point of
+/// SCAN's hash order (wrapping around), so the choice depends on the keys alone, not on
+/// where the key table holds them (a replica restored from a snapshot holds them in
+/// another order). O(keys).
 pub fn randomkey(ks: &Keyspace, now_ms: u64, argv: &[Bytes]) -> Reply {
     let [_] = argv else {
         return wrong_arity(argv);
     };
-    let live = ks.live_entries(now_ms);
-    let count = live.clone().count();
-    if count == 0 {
-        return Reply::Nil;
-    }
-    let at = Draws::new(ks, now_ms).below(count);
-    live.map(|(key, _)| key)
-        .nth(at)
-        .map_or(Reply::Nil, |key| Reply::Bulk(Bytes::copy_from_slice(key)))
+    let point = Draws::new(ks, now_ms).next();
+    ks.live_entries(now_ms)
+        .map(|(key, _)| (scan_hash(key).wrapping_sub(point), key))
+        .min()
+        .map_or(Reply::Nil, |(_, key)| {
+            Reply::Bulk(Bytes::copy_from_slice(key))
+        })
 }
 
 #[cfg(test)]
