@@ -14,6 +14,27 @@ use std::time::Duration;
 /// Free bytes not yet measured.
 const UNKNOWN: u64 = u64::MAX;
 
+/// Calls `measure` on `guard` every `interval`, on a task that ends once the guard is
+/// dropped (the disk and memory guards).
+pub(super) fn measure_every<T: Send + Sync + 'static>(
+    guard: &Arc<T>,
+    interval: Duration,
+    measure: fn(&T),
+) {
+    let watched = Arc::downgrade(guard);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(guard) = watched.upgrade() else {
+                return;
+            };
+            measure(&guard);
+        }
+    });
+}
+
 /// What the node knows of its data dir's disk.
 #[derive(Debug)]
 pub struct DiskGuard {
@@ -31,18 +52,7 @@ impl DiskGuard {
             free_bytes: AtomicU64::new(UNKNOWN),
         });
         guard.measure();
-        let watched = Arc::downgrade(&guard);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(guard) = watched.upgrade() else {
-                    return;
-                };
-                guard.measure();
-            }
-        });
+        measure_every(&guard, interval, DiskGuard::measure);
         guard
     }
 

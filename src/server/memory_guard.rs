@@ -33,18 +33,11 @@ impl MemoryGuard {
             over: AtomicBool::new(false),
         });
         guard.measure();
-        let watched = Arc::downgrade(&guard);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(CHECK_INTERVAL_MS));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(guard) = watched.upgrade() else {
-                    return;
-                };
-                guard.measure();
-            }
-        });
+        super::disk::measure_every(
+            &guard,
+            Duration::from_millis(CHECK_INTERVAL_MS),
+            MemoryGuard::measure,
+        );
         guard
     }
 
